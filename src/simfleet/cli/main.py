@@ -1,0 +1,46 @@
+"""simctl entry point: one Typer app per command group, joined here.
+
+Only ``SimError`` is caught: its message is printed as one paragraph and its exit code used.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from simfleet.errors import SimError
+
+app = typer.Typer(
+    name="simctl",
+    help=(
+        "Drive a fleet of Kafka producers that publish realistic, correlated Avro events.\n\n"
+        "Start everything on an embedded broker with `simctl up`; steer it with "
+        "`simctl scenario start supply-crisis`; read it back with `simctl tail TOPIC`; "
+        "make files without a broker with `simctl generate`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `simctl --help` stays importable even while a group is being built.
+    from simfleet.cli import broker, generate, tail
+
+    app.add_typer(broker.app, name="broker")
+    app.command("tail")(tail.tail)
+    app.command("generate")(generate.generate)
+
+
+_register()
+
+
+def main() -> None:
+    """Run simctl; map SimError to a one-paragraph message and its exit code."""
+    try:
+        app()
+    except SimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,262 @@
+"""Domain specifications: a domain's entities, parameters, causal graph, profiles and streams,
+declared in ``domains/<domain>.yaml`` and validated here.
+
+Nothing about a particular stream lives in code: the engine interprets these models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from simfleet.core.paths import domains_dir
+from simfleet.core.timeutil import parse_duration_ms
+from simfleet.errors import DomainError
+
+__all__ = [
+    "CausalEdge",
+    "Chain",
+    "DomainSpec",
+    "EntitySpec",
+    "FieldSpec",
+    "ProfileSpec",
+    "StreamSpec",
+    "load_domain",
+]
+
+
+def _duration(v: object) -> object:
+    return parse_duration_ms(v) if isinstance(v, str | float) else v
+
+
+DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class FieldSpec(_Spec):
+    """How one field is generated. Exactly one generator key is set."""
+
+    entity: str | None = Field(None, description="an entity id drawn from the shard's pool")
+    attr: str | None = Field(None, description="an attribute of the entity in field `of`")
+    of: str | None = None
+    seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
+    choice: tuple[str | int | float, ...] | None = None
+    weights: tuple[float, ...] | None = None
+    const: str | int | float | bool | None = None
+    uniform: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = None
+    lognormal: tuple[float, float] | None = None
+    poisson: float | None = None
+    integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
+    bernoulli: float | str | None = Field(None, description="probability or parameter path")
+    param: str | None = Field(None, description="the current value of a parameter")
+    round: int | None = None
+    min: float | None = None
+    max: float | None = None
+    null_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_generator(self) -> FieldSpec:
+        keys = [
+            k
+            for k in ("entity", "attr", "seq", "choice", "const", "uniform", "normal",
+                      "lognormal", "poisson", "integers", "bernoulli", "param")
+            if getattr(self, k) is not None
+        ]
+        if len(keys) != 1:
+            raise ValueError(
+                f"a field needs exactly one generator (entity, attr, seq, choice, const, "
+                f"uniform, normal, lognormal, poisson, integers, bernoulli, param); found {keys}"
+            )
+        if self.attr is not None and self.of is None:
+            raise ValueError("`attr` needs `of`: the field holding the entity id")
+        if self.weights is not None and (self.choice is None or len(self.weights) != len(self.choice)):
+            raise ValueError("`weights` must have one weight per `choice` value")
+        return self
+
+
+class DelaySpec(_Spec):
+    """The delay law of a follow-up."""
+
+    uniform: tuple[DurationMs, DurationMs] | None = None
+    exponential: DurationMs | None = Field(None, description="mean delay")
+    min: DurationMs = 0
+    max: DurationMs | None = None
+
+    @model_validator(mode="after")
+    def _one_law(self) -> DelaySpec:
+        if (self.uniform is None) == (self.exponential is None):
+            raise ValueError("a delay is either `uniform: [lo, hi]` or `exponential: mean`")
+        return self
+
+
+class Chain(_Spec):
+    """Follow-ups an event schedules on the same entities.
+
+    Either ``one_of`` (exactly one target per event, weights are numbers or parameter paths)
+    or ``to`` with a ``probability`` (a number or a parameter path).
+    """
+
+    one_of: dict[str, float | str] | None = None
+    to: str | None = None
+    probability: float | str | None = None
+    delay: DelaySpec
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="target field <- source field, beyond same names"
+    )
+    set: dict[str, str | int | float] = Field(
+        default_factory=dict, description="target fields given a constant by this chain"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> Chain:
+        if (self.one_of is None) == (self.to is None):
+            raise ValueError("a chain has either `one_of: {stream: weight}` or `to: stream`")
+        if self.to is not None and self.probability is None:
+            raise ValueError("a chain with `to` needs a `probability` (number or parameter)")
+        return self
+
+    def targets(self) -> list[str]:
+        """The streams this chain can emit."""
+        return list(self.one_of) if self.one_of is not None else [self.to or ""]
+
+
+class StreamSpec(_Spec):
+    """One event type: one topic, one schema, one rate, one generator recipe."""
+
+    description: str = ""
+    key: str = Field(description="the field whose entity id is the Kafka key")
+    rate: float | None = Field(
+        None, ge=0, description="mean events per sim-second fleet-wide at scale 1; "
+        "none for streams only reached through chains"
+    )
+    profile: str = "flat"
+    partitions: int = 3
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    then: tuple[Chain, ...] = ()
+
+
+class EntitySpec(_Spec):
+    """A population: made once per shard from the seed; Faker fills its attributes."""
+
+    count: int = Field(gt=0, description="fleet-wide at scale 1")
+    prefix: str
+    activity_sigma: float = Field(1.0, ge=0, description="lognormal spread of how active each is")
+    attributes: dict[str, FieldSpec | dict[str, str]] = Field(default_factory=dict)
+
+
+class CalendarRule(_Spec):
+    """A calendar multiplier: by months, or by a day-of-year range (MM-DD, inclusive)."""
+
+    months: tuple[int, ...] | None = None
+    start: str | None = Field(None, alias="from")
+    end: str | None = Field(None, alias="to")
+    factor: float = Field(gt=0)
+    name: str = ""
+
+
+class ProfileSpec(_Spec):
+    """Time shape of a rate: diurnal x weekly x calendar x growth (each averages to 1)."""
+
+    diurnal: tuple[float, ...] = (1.0,) * 24
+    weekly: tuple[float, ...] = (1.0,) * 7
+    calendar: tuple[CalendarRule, ...] = ()
+    growth_per_month: float = 0.0
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ProfileSpec:
+        if len(self.diurnal) != 24 or len(self.weekly) != 7:
+            raise ValueError("`diurnal` needs 24 hourly values and `weekly` 7 (Monday first)")
+        return self
+
+
+class CausalEdge(_Spec):
+    """to = base(to) x (from(t - lag) / default(from)) ^ elasticity."""
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    elasticity: float
+    lag: DurationMs = 0
+
+
+class DomainSpec(_Spec):
+    """A pack of related streams sharing entities."""
+
+    domain: str
+    description: str = ""
+    growth_reference: str = "2026-01-01T00:00:00Z"
+    entities: dict[str, EntitySpec]
+    profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
+    parameters: dict[str, float] = Field(default_factory=dict)
+    causal: tuple[CausalEdge, ...] = ()
+    streams: dict[str, StreamSpec]
+
+    def param_path(self, name: str) -> str:
+        """`tutor.supply` -> `marketplace.tutor.supply` (full paths pass through)."""
+        return name if name.startswith(self.domain + ".") else f"{self.domain}.{name}"
+
+    def topic(self, stream: str) -> str:
+        """`booking.requested` -> `marketplace.booking.requested`."""
+        return f"{self.domain}.{stream}"
+
+    @model_validator(mode="after")
+    def _references(self) -> DomainSpec:
+        profiles = set(self.profiles) | {"flat"}
+        params = set(self.parameters)
+        for name, s in self.streams.items():
+            if s.profile not in profiles:
+                raise ValueError(f"stream {name}: unknown profile {s.profile!r}; known: {sorted(profiles)}")
+            for fname, f in s.fields.items():
+                if f.entity is not None and f.entity not in self.entities:
+                    raise ValueError(f"stream {name} field {fname}: unknown entity {f.entity!r}")
+                for p in (f.param, f.bernoulli):
+                    if isinstance(p, str) and p not in params:
+                        raise ValueError(f"stream {name} field {fname}: unknown parameter {p!r}")
+            for chain in s.then:
+                for t in chain.targets():
+                    if t not in self.streams:
+                        raise ValueError(f"stream {name}: chain to unknown stream {t!r}")
+                weights = list((chain.one_of or {}).values()) + [chain.probability]
+                for w in weights:
+                    if isinstance(w, str) and w not in params:
+                        raise ValueError(f"stream {name}: chain uses unknown parameter {w!r}")
+        for e in self.causal:
+            known = params | {f"{s}.rate" for s in self.streams}
+            for p in (e.source, e.target):
+                if p not in known:
+                    raise ValueError(f"causal edge {e.source} -> {e.target}: unknown parameter {p!r}")
+        return self
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return where, err["msg"]
+
+
+def load_domain(name_or_path: str | Path) -> DomainSpec:
+    """Load and validate a domain spec by name (``marketplace``) or file path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = domains_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in domains_dir().glob("*.yaml"))
+        raise DomainError(f"No domain {name_or_path!r}: {path} does not exist. Known domains: {known}.")
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DomainError(f"{path} is not valid YAML: {exc}. Fix the syntax and retry.") from exc
+    try:
+        return DomainSpec.model_validate(raw)
+    except ValidationError as exc:
+        where, msg = _first_error(exc)
+        raise DomainError(
+            f"{path}: field `{where}` is invalid: {msg}. Fix that field "
+            f"({exc.error_count()} problem(s) in all)."
+        ) from exc

