@@ -27,11 +27,18 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simfleet.cli import broker, generate, tail
+    from simfleet.cli import broker, control, fleet, generate, tail, up
 
-    app.add_typer(broker.app, name="broker")
+    app.command("up")(up.up)
+    app.add_typer(control.scenario_app, name="scenario")
+    app.command("status")(control.status)
+    app.command("reset")(control.reset)
+    app.command("speed")(control.speed)
     app.command("tail")(tail.tail)
     app.command("generate")(generate.generate)
+    app.add_typer(broker.app, name="broker")
+    app.add_typer(fleet.orchestrator_app, name="orchestrator")
+    app.add_typer(fleet.worker_app, name="worker")
 
 
 _register()
@@ -39,8 +46,15 @@ _register()
 
 def main() -> None:
     """Run simctl; map SimError to a one-paragraph message and its exit code."""
+    from simfleet.logs import configure_logging
+
+    configure_logging(level="warning")
     try:
         app()
     except SimError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

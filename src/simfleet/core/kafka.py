@@ -72,7 +72,7 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[TopicSpec], timeout:
             if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"Cannot create topic {name}: {err.str()}.") from exc
     deadline = time.monotonic() + timeout
-    want = {t.name for t in new}
+    want = {t.topic for t in new}
     while time.monotonic() < deadline:
         if want <= set(admin.list_topics(timeout=5).topics):
             return
@@ -193,6 +193,10 @@ class AccountedProducer:
         d = sum(c.delivered for c in self.counters.values())
         f = sum(c.failed for c in self.counters.values())
         return p, d, f
+
+    def drain(self, timeout: float = 5.0) -> int:
+        """Wait for outstanding records without accounting (heartbeats); returns those left."""
+        return int(self._producer.flush(timeout))
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every delivery report; raise ``DeliveryError`` if any failed or is missing."""

@@ -295,7 +295,7 @@ class ShardEngine:
                 idx = np.zeros(n, dtype=np.int64)
             if ftype.kind != "str":
                 values = np.asarray([float(v) for v in table.values])[idx]
-                col = values
+                col = np.rint(values).astype(np.int64) if ftype.kind == "int" else values
             else:
                 col = TableStrings(table, idx)
         else:

@@ -1,0 +1,49 @@
+"""Options shared by simctl commands, and building settings from them at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simfleet.core.settings import KafkaSettings
+
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap-servers", "-b", envvar="SIMCTL_BOOTSTRAP_SERVERS",
+        help="Kafka bootstrap servers. Default: the embedded broker started by `simctl up`.",
+    ),
+]
+PropertiesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kafka-properties", envvar="SIMCTL_KAFKA_PROPERTIES",
+        help="A file of librdkafka `key=value` settings (SASL, TLS); secrets are redacted.",
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema-registry-url", envvar="SIMCTL_SCHEMA_REGISTRY_URL",
+        help="Confluent wire format through this Schema Registry; default: Avro single-object.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def connect(
+    bootstrap: str | None,
+    properties: Path | None = None,
+    registry: str | None = None,
+    check: bool = True,
+) -> KafkaSettings:
+    """Settings for a cluster that answers (within 10 s), or a clear BrokerError."""
+    from simfleet.broker.embedded import check_reachable, resolve_bootstrap
+
+    bs = resolve_bootstrap(bootstrap)
+    settings = KafkaSettings.build(bs, properties, registry)
+    if check:
+        check_reachable(bs, timeout=10.0)
+    return settings

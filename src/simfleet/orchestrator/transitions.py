@@ -1,0 +1,178 @@
+"""How the desired state changes: pure functions of (state, command or wall instant).
+
+The orchestrator process only moves bytes; every decision is here, tested with fixed clocks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from simfleet.core.clock import SimClock
+from simfleet.core.control import ClockState, Command, ControlState, Rejection
+from simfleet.core.scenarios import Lifecycle, ScenarioInstance, ScenarioSpec, lifecycle_at
+from simfleet.core.timeutil import format_ms
+from simfleet.errors import ScenarioError, SimError
+from simfleet.producers.params import ParamGraph
+from simfleet.producers.spec import load_domain
+
+__all__ = [
+    "LEAD_WALL_MS",
+    "apply_command",
+    "check_scenario",
+    "housekeep",
+    "initial_state",
+    "scenario_rows",
+]
+
+# Changes apply this far (in wall time) after they are published, so every producer has read
+# them before their effective_at comes.
+LEAD_WALL_MS = 1500
+HISTORY = 20
+
+
+@lru_cache(maxsize=16)
+def _graph(domain: str) -> ParamGraph:
+    return ParamGraph.from_domain(load_domain(domain))
+
+
+def check_scenario(spec: ScenarioSpec, domains: tuple[str, ...] | None = None) -> None:
+    """Raise ``ScenarioError`` if the scenario's domain is not running or a target names nothing."""
+    if domains is not None and spec.domain not in domains:
+        raise ScenarioError(
+            f"Scenario {spec.id} is for domain {spec.domain!r}, but the fleet runs {list(domains)}."
+        )
+    graph = _graph(spec.domain)
+    targets = [m.target for p in spec.phases for m in p.modifiers]
+    if spec.settle.backlog is not None:
+        targets += [m.target for m in spec.settle.backlog.modifiers]
+    unknown = graph.unknown_targets(targets)
+    if unknown:
+        raise ScenarioError(
+            f"Scenario {spec.id}: modifier target(s) {unknown} match no parameter of domain "
+            f"{spec.domain}. Targets are parameter paths or globs such as "
+            f"{spec.domain}.tutor.supply or {spec.domain}.customer.search.rate; see "
+            f"domains/{spec.domain}.yaml."
+        )
+
+
+def initial_state(
+    wall: int, sim_start: int, speed: float, seed: int, scale: float, shards: int,
+    domains: tuple[str, ...], scenario: ScenarioSpec | None = None,
+) -> ControlState:
+    """Version 1: the clock anchored now, optionally a scenario from the start."""
+    scenarios: tuple[ScenarioInstance, ...] = ()
+    if scenario is not None:
+        check_scenario(scenario, domains)
+        scenarios = (ScenarioInstance(spec=scenario, started_at=sim_start),)
+    return ControlState(
+        version=1,
+        effective_at=sim_start,
+        issued_at_wall=wall,
+        clock=ClockState(sim_anchor_ms=sim_start, wall_anchor_ms=wall, speed=speed),
+        seed=seed,
+        scale=scale,
+        shards=shards,
+        domains=domains,
+        scenarios=scenarios,
+        history=(f"{format_ms(sim_start)} fleet started",),
+    )
+
+
+def _next(state: ControlState, wall: int, effective_at: int, note: str | None, **changes: Any) -> ControlState:
+    history = state.history if note is None else (*state.history, note)[-HISTORY:]
+    return state.model_copy(
+        update={
+            "version": state.version + 1,
+            "issued_at_wall": wall,
+            "effective_at": effective_at,
+            "history": history,
+            **changes,
+        }
+    )
+
+
+def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> ControlState:
+    """The state after ``cmd`` (read at ``offset``) at wall instant ``wall``."""
+    clock = state.clock.clock()
+    lead_at = clock.sim_at(wall + LEAD_WALL_MS)
+    common: dict[str, Any] = {"last_command_offset": offset, "last_request_id": cmd.request_id,
+                              "rejected": None}
+    try:
+        if cmd.action == "scenario.start":
+            try:
+                spec = ScenarioSpec.model_validate(cmd.scenario)
+            except ValidationError as exc:
+                raise ScenarioError(f"the scenario sent is invalid: {exc.errors()[0]['msg']}") from exc
+            check_scenario(spec, state.domains)
+            at = max(cmd.at or lead_at, lead_at)
+            kept = []
+            for inst in state.scenarios:
+                if not cmd.stack and (inst.end_ms is None or inst.end_ms > at):
+                    inst = inst.model_copy(update={"stop_at": at})  # noqa: PLW2901
+                kept.append(inst)
+            new = ScenarioInstance(spec=spec, started_at=at)
+            return _next(state, wall, at, f"{format_ms(at)} {spec.id} started",
+                         scenarios=(*kept, new), **common)
+        if cmd.action == "scenario.stop":
+            at = max(cmd.at or lead_at, lead_at)
+            live = [i for i in state.scenarios if i.end_ms is None or i.end_ms > at]
+            if not live:
+                raise ScenarioError("no scenario is active, so there is nothing to stop")
+            stopped = tuple(
+                i.model_copy(update={"stop_at": at}) if i in live else i for i in state.scenarios
+            )
+            names = ", ".join(i.spec.id for i in live)
+            return _next(state, wall, at, f"{format_ms(at)} {names} stopped, settling",
+                         scenarios=stopped, **common)
+        if cmd.action == "reset":
+            return _next(state, wall, lead_at, f"{format_ms(lead_at)} reset to baseline",
+                         scenarios=(), **common)
+        if cmd.action == "clock.speed":
+            if not cmd.speed or cmd.speed <= 0:
+                raise ScenarioError("speed must be above 0")
+            new_clock: SimClock = clock.rebased(wall, cmd.speed)
+            now = new_clock.sim_at(wall)
+            return _next(
+                state, wall, now, f"{format_ms(now)} speed {cmd.speed:g}x",
+                clock=ClockState(sim_anchor_ms=new_clock.sim_anchor_ms,
+                                 wall_anchor_ms=new_clock.wall_anchor_ms, speed=cmd.speed),
+                **common,
+            )
+    except SimError as exc:
+        return _next(state, wall, state.effective_at, None, last_command_offset=offset,
+                     rejected=Rejection(request_id=cmd.request_id, reason=str(exc)))
+    raise AssertionError(f"unhandled action {cmd.action}")  # pragma: no cover
+
+
+def housekeep(state: ControlState, wall: int) -> ControlState | None:
+    """Drop settled scenario instances; None when nothing changed."""
+    now = state.clock.clock().sim_at(wall)
+    settled = [i for i in state.scenarios if lifecycle_at(i, now).state is Lifecycle.SETTLED]
+    if not settled:
+        return None
+    keep = tuple(i for i in state.scenarios if i not in settled)
+    names = ", ".join(i.spec.id for i in settled)
+    return _next(state, wall, max(now, state.effective_at), f"{format_ms(now)} {names} settled",
+                 scenarios=keep)
+
+
+def scenario_rows(state: ControlState, t: int) -> list[dict[str, Any]]:
+    """Status of every scenario instance at sim instant ``t``."""
+    rows = []
+    for inst in state.scenarios:
+        lc = lifecycle_at(inst, t)
+        end = inst.end_ms
+        rows.append({
+            "id": inst.spec.id,
+            "name": inst.spec.name,
+            "state": lc.state.value,
+            "phase": lc.phase,
+            "progress": round(lc.progress, 3),
+            "started_at": format_ms(inst.started_at),
+            "stop_at": format_ms(inst.stop_at) if inst.stop_at is not None else None,
+            "ends_at": format_ms(end) if end is not None else None,
+        })
+    return rows
