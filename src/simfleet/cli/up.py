@@ -114,6 +114,7 @@ def up(
     duration: Annotated[float | None, typer.Option(help="Stop by itself after this many wall seconds.")] = None,
     stats: Annotated[bool, typer.Option(help="Live stats table (a line every 5 s when not a terminal).")] = True,
     port: Annotated[int | None, typer.Option(help="Port of the embedded broker (default: a free one).")] = None,
+    start: Annotated[str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")] = None,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -146,6 +147,8 @@ def up(
             common += ["--kafka-properties", str(properties)]
         orch_args = ["orchestrator", "run", *common, "--speed", str(speed), "--seed", str(seed),
                      "--scale", str(scale), "--shards", str(shards), "--scenario", scenario]
+        if start:
+            orch_args += ["--start", start]
         for d in domain or ["marketplace"]:
             orch_args += ["--domain", d]
         procs.append(("orchestrator", _spawn(orch_args, logs / "orchestrator.log")))
