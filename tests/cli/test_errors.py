@@ -20,8 +20,14 @@ from simfleet.broker.embedded import free_port
 def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
     env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
-    return subprocess.run([sys.executable, "-m", "simfleet.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "simfleet.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def one_paragraph(text: str) -> str:
@@ -55,7 +61,9 @@ UNKNOWN_TARGET = BAD_OP.replace("op: explode", "op: multiply").replace(
         (UNKNOWN_TARGET, "marketplace.tutor.suply", "domains/marketplace.yaml"),
     ],
 )
-def test_bad_scenario_file_names_file_field_and_fix(tmp_path: Path, content: str, field: str, hint: str) -> None:
+def test_bad_scenario_file_names_file_field_and_fix(
+    tmp_path: Path, content: str, field: str, hint: str
+) -> None:
     """`scenario validate` on a wrong file: exit 2, one paragraph with file, field and fix."""
     path = tmp_path / "broken.yaml"
     path.write_text(content)

@@ -38,10 +38,16 @@ TOPICS = ["marketplace.customer.search", "marketplace.booking.requested"] + [
 ]
 
 
-def simctl(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def simctl(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -49,8 +55,9 @@ class Reader:
     """A consumer that knows only topics and the decode helper."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-reader",
-                           "enable.auto.commit": False})
+        self.c = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "e2e-reader", "enable.auto.commit": False}
+        )
         parts = []
         for t in TOPICS:
             md = self.c.list_topics(t, timeout=10).topics[t]
@@ -107,9 +114,27 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
     env["SIMCTL_BOOTSTRAP_SERVERS"] = bootstrap
     up = subprocess.Popen(
-        [sys.executable, "-m", "simfleet.cli.main", "up", "--speed", "3600", "--scale", "0.5",
-         "--workers", "2", "--start", START, "--no-stats", "--duration", "600"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simfleet.cli.main",
+            "up",
+            "--speed",
+            "3600",
+            "--scale",
+            "0.5",
+            "--workers",
+            "2",
+            "--start",
+            START,
+            "--no-stats",
+            "--duration",
+            "600",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     reader: Reader | None = None
     try:
@@ -147,7 +172,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
         if reader is not None:
             reader.c.close()
         up.send_signal(signal.SIGINT)
-        out, err = up.communicate(timeout=120)
+        _, err = up.communicate(timeout=120)
         broker.stop()
     assert up.returncode == 0, err
     assert "failed 0" in err

@@ -35,21 +35,42 @@ H = 3_600_000
 def fleet_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
-    yield {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state"),
-           "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
+    yield {
+        **os.environ,
+        "SIMCTL_STATE_DIR": str(tmp_path / "state"),
+        "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
+    }
     broker.stop()
 
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "simfleet.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "simfleet.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def orchestrator(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "simfleet.cli.main", "orchestrator", "run", "--speed", "3600",
-         "--start", "2026-03-03T00:00:00Z"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simfleet.cli.main",
+            "orchestrator",
+            "run",
+            "--speed",
+            "3600",
+            "--start",
+            "2026-03-03T00:00:00Z",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -79,7 +100,9 @@ def wait_sim(env: dict[str, str], sim: int) -> None:
         time.sleep(0.05)  # waiting for the sim clock (a pure function of wall time)
 
 
-def test_killed_orchestrator_resumes_scenario_and_settle_progress(fleet_env: dict[str, str]) -> None:
+def test_killed_orchestrator_resumes_scenario_and_settle_progress(
+    fleet_env: dict[str, str],
+) -> None:
     """SIGKILL mid-settle; the restarted orchestrator keeps the scenario and its progress."""
     first = orchestrator(fleet_env)
     try:
@@ -143,7 +166,9 @@ def test_second_orchestrator_fences_the_first(fleet_env: dict[str, str]) -> None
         assert "fenced" in err
         assert time.monotonic() < deadline
         wait_state(fleet_env, v1)
-        state = read_latest_state(KafkaSettings(bootstrap_servers=fleet_env["SIMCTL_BOOTSTRAP_SERVERS"]))
+        state = read_latest_state(
+            KafkaSettings(bootstrap_servers=fleet_env["SIMCTL_BOOTSTRAP_SERVERS"])
+        )
         assert state is not None
         # one command, applied once: only one writer published it
         assert sum("supply-crisis started" in h for h in state.history) == 1

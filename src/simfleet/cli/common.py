@@ -12,21 +12,25 @@ from simfleet.core.settings import KafkaSettings
 BootstrapOpt = Annotated[
     str | None,
     typer.Option(
-        "--bootstrap-servers", "-b", envvar="SIMCTL_BOOTSTRAP_SERVERS",
+        "--bootstrap-servers",
+        "-b",
+        envvar="SIMCTL_BOOTSTRAP_SERVERS",
         help="Kafka bootstrap servers. Default: the embedded broker started by `simctl up`.",
     ),
 ]
 PropertiesOpt = Annotated[
     Path | None,
     typer.Option(
-        "--kafka-properties", envvar="SIMCTL_KAFKA_PROPERTIES",
+        "--kafka-properties",
+        envvar="SIMCTL_KAFKA_PROPERTIES",
         help="A file of librdkafka `key=value` settings (SASL, TLS); secrets are redacted.",
     ),
 ]
 RegistryOpt = Annotated[
     str | None,
     typer.Option(
-        "--schema-registry-url", envvar="SIMCTL_SCHEMA_REGISTRY_URL",
+        "--schema-registry-url",
+        envvar="SIMCTL_SCHEMA_REGISTRY_URL",
         help="Confluent wire format through this Schema Registry; default: Avro single-object.",
     ),
 ]

@@ -61,8 +61,10 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 def scenario_list(as_json: JsonOpt = False) -> None:
     """List the scenarios of the catalog."""
     catalog = list_scenarios()
-    rows = [{"id": sid, "name": spec.name, "domain": spec.domain, "file": str(path)}
-            for sid, (path, spec) in catalog.items()]
+    rows = [
+        {"id": sid, "name": spec.name, "domain": spec.domain, "file": str(path)}
+        for sid, (path, spec) in catalog.items()
+    ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -90,7 +92,9 @@ def scenario_validate(file: Annotated[Path, typer.Argument(help="A scenario YAML
 @scenario_app.command("start")
 def scenario_start(
     scenario_id: Annotated[str, typer.Argument(help="Scenario id, e.g. supply-crisis.")],
-    at: Annotated[str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")
+    ] = None,
     stack: Annotated[bool, typer.Option(help="Keep the active scenario(s) running too.")] = False,
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
@@ -104,34 +108,56 @@ def scenario_start(
         at_ms = parse_instant_ms(at) if at else None
     except ValueError as exc:
         raise ConfigError(f"--at: {exc}.") from exc
-    cmd = Command(request_id=uuid.uuid4().hex, action="scenario.start",
-                  scenario=spec.model_dump(mode="json"), at=at_ms, stack=stack)
+    cmd = Command(
+        request_id=uuid.uuid4().hex,
+        action="scenario.start",
+        scenario=spec.model_dump(mode="json"),
+        at=at_ms,
+        stack=stack,
+    )
     state = _request(settings, cmd)
-    _emit({"version": state.version, "effective_at": format_ms(state.effective_at),
-           "scenario": spec.id}, as_json,
-          f"{spec.id} starts at sim {format_ms(state.effective_at)} (control v{state.version})")
+    _emit(
+        {
+            "version": state.version,
+            "effective_at": format_ms(state.effective_at),
+            "scenario": spec.id,
+        },
+        as_json,
+        f"{spec.id} starts at sim {format_ms(state.effective_at)} (control v{state.version})",
+    )
 
 
 @scenario_app.command("stop")
 def scenario_stop(
-    bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None, as_json: JsonOpt = False,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Stop the active scenario(s); they settle back along their settle curve."""
     settings = connect(bootstrap, properties)
     state = _request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
-    _emit({"version": state.version, "effective_at": format_ms(state.effective_at)}, as_json,
-          f"stopping at sim {format_ms(state.effective_at)}; settling (control v{state.version})")
+    _emit(
+        {"version": state.version, "effective_at": format_ms(state.effective_at)},
+        as_json,
+        f"stopping at sim {format_ms(state.effective_at)}; settling (control v{state.version})",
+    )
 
 
 def _scenario_status(state: ControlState) -> dict[str, Any]:
     now = state.clock.clock().sim_at(wall_ms())
-    return {"sim_time": format_ms(now), "control_version": state.version,
-            "scenarios": scenario_rows(state, now), "history": list(state.history)}
+    return {
+        "sim_time": format_ms(now),
+        "control_version": state.version,
+        "scenarios": scenario_rows(state, now),
+        "history": list(state.history),
+    }
 
 
 @scenario_app.command("status")
 def scenario_status(
-    bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None, as_json: JsonOpt = False,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show each scenario's lifecycle: pending, active (phase), settling (progress), settled."""
     data = _scenario_status(_state(connect(bootstrap, properties)))
@@ -146,7 +172,9 @@ def scenario_status(
 
 
 def status(
-    bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None, as_json: JsonOpt = False,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the fleet: clock, scenarios, workers and their delivery counters."""
     settings = connect(bootstrap, properties)
@@ -158,29 +186,46 @@ def status(
         watcher.close()
     data = _scenario_status(state)
     data |= {
-        "speed": state.clock.speed, "seed": state.seed, "scale": state.scale,
-        "shards": state.shards, "domains": list(state.domains),
+        "speed": state.clock.speed,
+        "seed": state.seed,
+        "scale": state.scale,
+        "shards": state.shards,
+        "domains": list(state.domains),
         "kafka": settings.redacted(),
         "workers": [
-            {"worker": hb.worker_id, "shards": list(hb.shards), "stopping": hb.stopping,
-             "produced": sum(c.produced for c in hb.topics.values()),
-             "delivered": sum(c.delivered for c in hb.topics.values()),
-             "failed": sum(c.failed for c in hb.topics.values()),
-             "last_seen": format_ms(hb.wall_ms)}
+            {
+                "worker": hb.worker_id,
+                "shards": list(hb.shards),
+                "stopping": hb.stopping,
+                "produced": sum(c.produced for c in hb.topics.values()),
+                "delivered": sum(c.delivered for c in hb.topics.values()),
+                "failed": sum(c.failed for c in hb.topics.values()),
+                "last_seen": format_ms(hb.wall_ms),
+            }
             for hb in watcher.workers.values()
         ],
     }
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    typer.echo(f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
-               f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}")
+    typer.echo(
+        f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
+        f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
+    )
     for r in data["scenarios"] or [{"id": "baseline", "state": "-", "phase": None, "progress": 0}]:
-        typer.echo(f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
+        typer.echo(
+            f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
+        )
     table = Table("worker", "shards", "produced", "delivered", "failed", "last seen")
     for w in data["workers"]:
-        table.add_row(w["worker"], ",".join(map(str, w["shards"])), str(w["produced"]),
-                      str(w["delivered"]), str(w["failed"]), w["last_seen"])
+        table.add_row(
+            w["worker"],
+            ",".join(map(str, w["shards"])),
+            str(w["produced"]),
+            str(w["delivered"]),
+            str(w["failed"]),
+            w["last_seen"],
+        )
     console.print(table)
 
 
@@ -193,9 +238,12 @@ def reset(bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None) -> N
 
 def speed(
     value: Annotated[float, typer.Argument(help="Sim seconds per wall second.")],
-    bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
 ) -> None:
     """Change the sim clock's speed; sim time continues from where it is."""
     settings = connect(bootstrap, properties)
-    state = _request(settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value))
+    state = _request(
+        settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value)
+    )
     typer.echo(f"speed {state.clock.speed:g}x from sim {format_ms(state.effective_at)}")

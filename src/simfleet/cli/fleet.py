@@ -44,14 +44,24 @@ def _stop_on_signals() -> threading.Event:
 def orchestrator_run(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
-    speed: Annotated[float, typer.Option(help="Sim seconds per wall second (1 = realtime, up to 3600+).")] = 60.0,
+    speed: Annotated[
+        float, typer.Option(help="Sim seconds per wall second (1 = realtime, up to 3600+).")
+    ] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed of every shard's random streams and pools.")] = 42,
     scale: Annotated[float, typer.Option(help="Multiplies entity counts and rates.")] = 1.0,
-    shards: Annotated[int, typer.Option(help="Entity-space shards (partitions of sim.shards).")] = 8,
+    shards: Annotated[
+        int, typer.Option(help="Entity-space shards (partitions of sim.shards).")
+    ] = 8,
     domain: Annotated[list[str] | None, typer.Option(help="Domain(s) to run.")] = None,
-    scenario: Annotated[str, typer.Option(help="Scenario in force from the start.")] = "normal-operations",
-    start: Annotated[str | None, typer.Option(help="Sim start instant (ISO UTC); default: now.")] = None,
-    transactional_id: Annotated[str, typer.Option(help="Fencing id: a newer orchestrator with it fences this one.")] = DEFAULT_TRANSACTIONAL_ID,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario in force from the start.")
+    ] = "normal-operations",
+    start: Annotated[
+        str | None, typer.Option(help="Sim start instant (ISO UTC); default: now.")
+    ] = None,
+    transactional_id: Annotated[
+        str, typer.Option(help="Fencing id: a newer orchestrator with it fences this one.")
+    ] = DEFAULT_TRANSACTIONAL_ID,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
 ) -> None:
     """Run the orchestrator: the single writer of sim.control.
@@ -76,7 +86,9 @@ def orchestrator_run(
     state = orch.open(
         lambda: initial_state(wall, sim_start, speed, seed, scale, shards, domains, spec)
     )
-    typer.echo(f"orchestrator: control state v{state.version} on {settings.bootstrap_servers}", err=True)
+    typer.echo(
+        f"orchestrator: control state v{state.version} on {settings.bootstrap_servers}", err=True
+    )
     try:
         orch.run(stop)
     finally:
@@ -88,7 +100,9 @@ def worker_run(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
     registry: RegistryOpt = None,
-    worker_id: Annotated[str | None, typer.Option(help="Name in sim.fleet; default host-pid.")] = None,
+    worker_id: Annotated[
+        str | None, typer.Option(help="Name in sim.fleet; default host-pid.")
+    ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
 ) -> None:
     """Run one producer worker: claims shards, follows sim.control, produces events."""

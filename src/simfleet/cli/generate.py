@@ -29,16 +29,29 @@ def _instant(text: str, flag: str) -> int:
 
 def generate(
     domain: Annotated[str, typer.Option(help="Domain to generate, e.g. marketplace.")],
-    start: Annotated[str, typer.Option(help="Sim start instant, ISO-8601 UTC (2026-03-02T00:00:00Z).")],
+    start: Annotated[
+        str, typer.Option(help="Sim start instant, ISO-8601 UTC (2026-03-02T00:00:00Z).")
+    ],
     duration: Annotated[str, typer.Option(help="How much sim time to generate: 6h, 3d, 2w.")],
     out: Annotated[Path, typer.Option(help="Output folder: one file per topic.")],
-    seed: Annotated[int, typer.Option(help="Same seed, same arguments: byte-identical files.")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="Same seed, same arguments: byte-identical files.")
+    ] = 42,
     scale: Annotated[float, typer.Option(help="Multiplies entity counts and rates.")] = 1.0,
     shards: Annotated[int, typer.Option(help="Entity-space shards (as a fleet would run).")] = 8,
-    scenario: Annotated[str | None, typer.Option(help="A scenario id to apply, e.g. supply-crisis.")] = None,
-    scenario_at: Annotated[str | None, typer.Option(help="When the scenario starts (default: start + 1/4 of duration).")] = None,
-    scenario_stop_at: Annotated[str | None, typer.Option(help="When it is stopped (default: its phases' own length).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or avro (Avro object container files).")] = "jsonl",
+    scenario: Annotated[
+        str | None, typer.Option(help="A scenario id to apply, e.g. supply-crisis.")
+    ] = None,
+    scenario_at: Annotated[
+        str | None,
+        typer.Option(help="When the scenario starts (default: start + 1/4 of duration)."),
+    ] = None,
+    scenario_stop_at: Annotated[
+        str | None, typer.Option(help="When it is stopped (default: its phases' own length).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl or avro (Avro object container files).")
+    ] = "jsonl",
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -69,8 +82,12 @@ def generate(
     complete = False
     show = sys.stderr.isatty()
     with Progress(
-        TextColumn("[bold]generate"), BarColumn(), TextColumn("{task.description}"),
-        TimeRemainingColumn(), disable=not show, transient=True,
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeRemainingColumn(),
+        disable=not show,
+        transient=True,
     ) as bar:
         task = bar.add_task(format_ms(start_ms), total=span)
 
@@ -78,8 +95,9 @@ def generate(
             bar.update(task, completed=t - start_ms, description=format_ms(t))
 
         try:
-            for batches in backfill(spec, start_ms, end_ms, seed, scale, shards, instances,
-                                    progress=advance):
+            for batches in backfill(
+                spec, start_ms, end_ms, seed, scale, shards, instances, progress=advance
+            ):
                 sink.write(batches)
             complete = True
         finally:

@@ -151,7 +151,7 @@ def tail(
 ) -> None:
     """Print a topic's events as JSON lines, one per event."""
     # Imported here: the broker module is optional for commands that never reach a broker.
-    from simfleet.broker.embedded import resolve_bootstrap  # noqa: PLC0415
+    from simfleet.broker.embedded import resolve_bootstrap
 
     bootstrap = resolve_bootstrap(bootstrap_servers)
     decoder = Decoder(SchemaSet.load(schemas_dir()), schema_registry_url)

@@ -68,10 +68,16 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     title = "simfleet"
     if state is not None:
         rows = scenario_rows(state, now_sim)
-        scen = ", ".join(f"{r['id']} ({r['state']}{', ' + r['phase'] if r['phase'] else ''})"
-                         for r in rows) or "baseline"
-        title = (f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
-                 f"scenario: {scen}  workers: {len(workers)}")
+        scen = (
+            ", ".join(
+                f"{r['id']} ({r['state']}{', ' + r['phase'] if r['phase'] else ''})" for r in rows
+            )
+            or "baseline"
+        )
+        title = (
+            f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
+            f"scenario: {scen}  workers: {len(workers)}"
+        )
     table = Table(title=title, title_justify="left")
     table.add_column("topic")
     table.add_column("events/s", justify="right")
@@ -81,14 +87,20 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     totals = _totals(workers)
     for topic in sorted(totals):
         p, d, f = totals[topic]
-        table.add_row(topic, f"{rates.rates.get(topic, 0.0):,.0f}", f"{p:,}", f"{d:,}",
-                      f"[red]{f:,}[/red]" if f else "0")
+        table.add_row(
+            topic,
+            f"{rates.rates.get(topic, 0.0):,.0f}",
+            f"{p:,}",
+            f"{d:,}",
+            f"[red]{f:,}[/red]" if f else "0",
+        )
     if totals:
         p = sum(v[0] for v in totals.values())
         d = sum(v[1] for v in totals.values())
         f = sum(v[2] for v in totals.values())
-        table.add_row("[bold]all", f"[bold]{sum(rates.rates.values()):,.0f}", f"{p:,}", f"{d:,}",
-                      f"{f:,}")
+        table.add_row(
+            "[bold]all", f"[bold]{sum(rates.rates.values()):,.0f}", f"{p:,}", f"{d:,}", f"{f:,}"
+        )
     return table
 
 
@@ -96,7 +108,9 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     fh = log.open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "simfleet.cli.main", *args],
-        stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -105,16 +119,28 @@ def up(
     properties: PropertiesOpt = None,
     registry: RegistryOpt = None,
     workers: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
-    speed: Annotated[float, typer.Option(help="Sim seconds per wall second: 1 realtime ... 3600.")] = 60.0,
+    speed: Annotated[
+        float, typer.Option(help="Sim seconds per wall second: 1 realtime ... 3600.")
+    ] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed of every shard's pools and random streams.")] = 42,
     scale: Annotated[float, typer.Option(help="Multiplies entity counts and event rates.")] = 1.0,
     shards: Annotated[int, typer.Option(help="Entity-space shards, shared among the workers.")] = 8,
-    scenario: Annotated[str, typer.Option(help="Scenario in force from the start.")] = "normal-operations",
+    scenario: Annotated[
+        str, typer.Option(help="Scenario in force from the start.")
+    ] = "normal-operations",
     domain: Annotated[list[str] | None, typer.Option(help="Domain(s) to run.")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop by itself after this many wall seconds.")] = None,
-    stats: Annotated[bool, typer.Option(help="Live stats table (a line every 5 s when not a terminal).")] = True,
-    port: Annotated[int | None, typer.Option(help="Port of the embedded broker (default: a free one).")] = None,
-    start: Annotated[str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop by itself after this many wall seconds.")
+    ] = None,
+    stats: Annotated[
+        bool, typer.Option(help="Live stats table (a line every 5 s when not a terminal).")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(help="Port of the embedded broker (default: a free one).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")
+    ] = None,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -145,8 +171,21 @@ def up(
         common = ["--bootstrap-servers", bs]
         if properties:
             common += ["--kafka-properties", str(properties)]
-        orch_args = ["orchestrator", "run", *common, "--speed", str(speed), "--seed", str(seed),
-                     "--scale", str(scale), "--shards", str(shards), "--scenario", scenario]
+        orch_args = [
+            "orchestrator",
+            "run",
+            *common,
+            "--speed",
+            str(speed),
+            "--seed",
+            str(seed),
+            "--scale",
+            str(scale),
+            "--shards",
+            str(shards),
+            "--scenario",
+            scenario,
+        ]
         if start:
             orch_args += ["--start", start]
         for d in domain or ["marketplace"]:
@@ -158,8 +197,10 @@ def up(
             if registry:
                 args += ["--schema-registry-url", registry]
             procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log")))
-        console.print(f"orchestrator and {n_workers} worker(s) started; logs in {logs}/; "
-                      "Ctrl-C stops everything")
+        console.print(
+            f"orchestrator and {n_workers} worker(s) started; logs in {logs}/; "
+            "Ctrl-C stops everything"
+        )
         _watch(settings, procs, stop, duration, stats)
     except KeyboardInterrupt:
         pass
@@ -170,8 +211,10 @@ def up(
         if broker is not None:
             broker.stop()
     if summary:
-        console.print(f"stopped: produced {summary['produced']:,}, delivered "
-                      f"{summary['delivered']:,}, failed {summary['failed']:,}")
+        console.print(
+            f"stopped: produced {summary['produced']:,}, delivered "
+            f"{summary['delivered']:,}, failed {summary['failed']:,}"
+        )
         if summary["failed"] or summary["produced"] != summary["delivered"]:
             raise DeliveryError(
                 f"{summary['produced'] - summary['delivered']} produced record(s) were not "
@@ -200,8 +243,13 @@ def _tail(log: Path, lines: int = 5) -> str:
         return "(no log)"
 
 
-def _watch(settings: KafkaSettings, procs: list[tuple[str, subprocess.Popen[bytes]]],
-           stop: threading.Event, duration: float | None, stats: bool) -> None:
+def _watch(
+    settings: KafkaSettings,
+    procs: list[tuple[str, subprocess.Popen[bytes]]],
+    stop: threading.Event,
+    duration: float | None,
+    stats: bool,
+) -> None:
     watcher = FleetWatcher(settings)
     rates = _Rates()
     started = time.monotonic()
@@ -232,18 +280,28 @@ def _watch(settings: KafkaSettings, procs: list[tuple[str, subprocess.Popen[byte
                 last_line = now
                 total = sum(rates.rates.values())
                 failed = sum(v[2] for v in _totals(watcher.workers).values())
-                scen = ",".join(f"{r['id']}:{r['state']}" for r in
-                                scenario_rows(state, state.clock.clock().sim_at(wall_ms()))) if state else "-"
-                print(f"{total:,.0f} events/s  workers={len(watcher.workers)}  "
-                      f"scenario={scen or 'baseline'}  failed={failed}", flush=True)
+                scen = (
+                    ",".join(
+                        f"{r['id']}:{r['state']}"
+                        for r in scenario_rows(state, state.clock.clock().sim_at(wall_ms()))
+                    )
+                    if state
+                    else "-"
+                )
+                print(
+                    f"{total:,.0f} events/s  workers={len(watcher.workers)}  "
+                    f"scenario={scen or 'baseline'}  failed={failed}",
+                    flush=True,
+                )
     finally:
         if live is not None:
             live.stop()
         watcher.close()
 
 
-def _shutdown(procs: list[tuple[str, subprocess.Popen[bytes]]],
-              settings: KafkaSettings | None) -> dict[str, Any]:
+def _shutdown(
+    procs: list[tuple[str, subprocess.Popen[bytes]]], settings: KafkaSettings | None
+) -> dict[str, Any]:
     """Workers first (they flush), then the orchestrator; collect the final counters."""
     workers = [(n, p) for n, p in procs if n.startswith("worker")]
     for _, p in workers:

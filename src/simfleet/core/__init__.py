@@ -1,1 +1,1 @@
-"""What producers, the orchestrator and the CLI share: clock, columns, codec, Kafka I/O, control state."""
+"""What producers, orchestrator and CLI share: clock, columns, codec, Kafka I/O, control state."""

@@ -121,7 +121,7 @@ class MaskedNumbers:
 
     def to_list(self) -> list[Any]:
         """Python numbers or None, for the edges only."""
-        vals = self.values.tolist()
+        vals: list[Any] = self.values.tolist()
         for i in np.flatnonzero(self.null).tolist():
             vals[i] = None
         return vals
@@ -130,7 +130,9 @@ class MaskedNumbers:
 Column: TypeAlias = npt.NDArray[Any] | TableStrings | FixedStrings | MaskedNumbers
 
 
-def take_column(col: Column, index: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> Column:
+def take_column(
+    col: Column, index: npt.NDArray[np.int64] | npt.NDArray[np.bool_] | slice
+) -> Column:
     """Rows of a column selected by an index array or a boolean mask."""
     if isinstance(col, TableStrings):
         return TableStrings(col.table, col.idx[index])
@@ -180,7 +182,8 @@ def concat_columns(cols: Sequence[Column]) -> Column:
             raise ValueError("cannot concatenate string columns of different widths or kinds")
         w = widths.pop() if widths else 0
         fs = [
-            c if isinstance(c, FixedStrings) and c.width == w
+            c
+            if isinstance(c, FixedStrings) and c.width == w
             else FixedStrings(np.zeros((len(c), w), np.uint8), np.ones(len(c), np.bool_))
             for c in cols
         ]

@@ -94,14 +94,15 @@ def read_latest_state(settings: KafkaSettings, timeout: float = 10.0) -> Control
             msg = c.poll(0.2)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
                     break
                 continue
             state = _parse_state(msg.value())
             if state is not None and (latest is None or state.version >= latest.version):
                 latest = state
-            if msg.offset() >= high - 1:
+            if (msg.offset() or 0) >= high - 1:
                 break
         return latest
     finally:
@@ -182,7 +183,9 @@ def send_command(settings: KafkaSettings, command: Command, timeout: float = 10.
 
 
 def wait_for_request(
-    settings: KafkaSettings, request_id: str, timeout: float = 10.0,
+    settings: KafkaSettings,
+    request_id: str,
+    timeout: float = 10.0,
     read: Callable[[KafkaSettings, float], ControlState | None] = read_latest_state,
 ) -> ControlState:
     """Poll ``sim.control`` until a state answers ``request_id`` (applied or rejected)."""
@@ -219,10 +222,11 @@ class FleetWatcher:
         """Read what has arrived; returns how many heartbeats."""
         n = 0
         for msg in self._c.consume(1000, timeout):
-            if msg.error() or not msg.value():
+            value = msg.value()
+            if msg.error() or not value:
                 continue
             try:
-                hb = Heartbeat.model_validate_json(msg.value())
+                hb = Heartbeat.model_validate_json(value)
             except ValidationError:
                 continue
             self.workers[hb.worker_id] = hb
@@ -232,4 +236,3 @@ class FleetWatcher:
     def close(self) -> None:
         """Leave the topic."""
         self._c.close()
-

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from simfleet.core.codec import TopicEncoder
 from simfleet.core.columns import Batch
@@ -48,7 +48,9 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-def ensure_topics(settings: KafkaSettings, topics: Iterable[TopicSpec], timeout: float = 15.0) -> None:
+def ensure_topics(
+    settings: KafkaSettings, topics: Iterable[TopicSpec], timeout: float = 15.0
+) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AdminClient(settings.client_config())
     try:
@@ -60,7 +62,8 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[TopicSpec], timeout:
         ) from exc
     new = [
         NewTopic(t.name, t.partitions, 1, config=dict(t.config))
-        for t in topics if t.name not in existing
+        for t in topics
+        if t.name not in existing
     ]
     if not new:
         return
@@ -114,7 +117,9 @@ class AccountedProducer:
         try:
             self._producer = Producer(conf)
         except KafkaException as exc:
-            raise BrokerError(f"Cannot create a Kafka producer: {exc}. Check the settings.") from exc
+            raise BrokerError(
+                f"Cannot create a Kafka producer: {exc}. Check the settings."
+            ) from exc
         self._encoders = dict(encoders or {})
         self.counters: dict[str, _Counter] = {}
 
@@ -130,7 +135,9 @@ class AccountedProducer:
             return
         enc = self._encoders[batch.topic]
         buf, offsets = enc.encode(batch.columns, batch.n)
-        self.send_encoded(batch.topic, buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist())
+        self.send_encoded(
+            batch.topic, buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist()
+        )
 
     def send_encoded(
         self,
@@ -149,7 +156,7 @@ class AccountedProducer:
         i = 0
         start = offsets[0]
         try:
-            for i in range(n):  # noqa: B007 - i is read in the BufferError path
+            for i in range(n):
                 end = offsets[i + 1]
                 try:
                     produce(topic, buf[start:end], keys[i], on_delivery=cb, timestamp=timestamps[i])
@@ -158,8 +165,13 @@ class AccountedProducer:
                     while True:
                         poll(0.05)
                         try:
-                            produce(topic, buf[start:end], keys[i], on_delivery=cb,
-                                    timestamp=timestamps[i])
+                            produce(
+                                topic,
+                                buf[start:end],
+                                keys[i],
+                                on_delivery=cb,
+                                timestamp=timestamps[i],
+                            )
                             break
                         except BufferError:
                             continue
@@ -170,8 +182,14 @@ class AccountedProducer:
         counter.produced += n
         poll(0)
 
-    def send_raw(self, topic: str, value: bytes, key: bytes | None, timestamp: int | None = None,
-                 on_delivery: Callable[[KafkaError | None, Any], None] | None = None) -> None:
+    def send_raw(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        timestamp: int | None = None,
+        on_delivery: Callable[[KafkaError | None, Any], None] | None = None,
+    ) -> None:
         """Produce one record outside the accounted data path (heartbeats, commands)."""
         kwargs: dict[str, Any] = {}
         if timestamp is not None:

@@ -1,4 +1,4 @@
-"""Durations and instants as the files and flags write them: `90s`, `30m`, `6h`, `3d`, ISO-8601 UTC."""
+"""Durations and instants as files and flags write them: `90s`, `30m`, `6h`, `3d`, ISO UTC."""
 
 from __future__ import annotations
 

@@ -40,13 +40,15 @@ class Orchestrator:
     ) -> None:
         self.settings = settings
         self.read_wall = read_wall
-        self._producer = Producer({
-            **settings.client_config(),
-            "transactional.id": transactional_id,
-            "enable.idempotence": True,
-            "acks": "all",
-            "transaction.timeout.ms": 30_000,
-        })
+        self._producer = Producer(
+            {
+                **settings.client_config(),
+                "transactional.id": transactional_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "transaction.timeout.ms": 30_000,
+            }
+        )
         self.state: ControlState | None = None
 
     def open(self, initial: Callable[[], ControlState]) -> ControlState:
@@ -65,8 +67,11 @@ class Orchestrator:
             log.info("control_state_created", version=state.version)
         else:
             self.state = state
-            log.info("control_state_resumed", version=state.version,
-                     scenarios=[i.spec.id for i in state.scenarios])
+            log.info(
+                "control_state_resumed",
+                version=state.version,
+                scenarios=[i.spec.id for i in state.scenarios],
+            )
         return state
 
     def publish(self, state: ControlState) -> None:
@@ -90,12 +95,14 @@ class Orchestrator:
     def run(self, stop: threading.Event, housekeeping_s: float = 1.0) -> None:
         """Apply commands until ``stop`` is set."""
         assert self.state is not None, "open() first"
-        consumer = Consumer({
-            **self.settings.client_config(),
-            "group.id": "simfleet-orchestrator-reader",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        })
+        consumer = Consumer(
+            {
+                **self.settings.client_config(),
+                "group.id": "simfleet-orchestrator-reader",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
         consumer.assign([TopicPartition(COMMANDS_TOPIC, 0, self.state.last_command_offset + 1)])
         last_housekeeping = 0
         try:
@@ -108,10 +115,14 @@ class Orchestrator:
                     except ValidationError:
                         log.warning("command_unreadable", offset=msg.offset())
                         continue
-                    new = apply_command(self.state, cmd, msg.offset(), self.read_wall())
+                    new = apply_command(self.state, cmd, msg.offset() or 0, self.read_wall())
                     self.publish(new)
-                    log.info("command_applied", action=cmd.action, version=new.version,
-                             rejected=new.rejected.reason if new.rejected else None)
+                    log.info(
+                        "command_applied",
+                        action=cmd.action,
+                        version=new.version,
+                        rejected=new.rejected.reason if new.rejected else None,
+                    )
                 wall = self.read_wall()
                 if wall - last_housekeeping >= housekeeping_s * 1000:
                     last_housekeeping = wall

@@ -59,8 +59,14 @@ def check_scenario(spec: ScenarioSpec, domains: tuple[str, ...] | None = None) -
 
 
 def initial_state(
-    wall: int, sim_start: int, speed: float, seed: int, scale: float, shards: int,
-    domains: tuple[str, ...], scenario: ScenarioSpec | None = None,
+    wall: int,
+    sim_start: int,
+    speed: float,
+    seed: int,
+    scale: float,
+    shards: int,
+    domains: tuple[str, ...],
+    scenario: ScenarioSpec | None = None,
 ) -> ControlState:
     """Version 1: the clock anchored now, optionally a scenario from the start."""
     scenarios: tuple[ScenarioInstance, ...] = ()
@@ -81,7 +87,9 @@ def initial_state(
     )
 
 
-def _next(state: ControlState, wall: int, effective_at: int, note: str | None, **changes: Any) -> ControlState:
+def _next(
+    state: ControlState, wall: int, effective_at: int, note: str | None, **changes: Any
+) -> ControlState:
     history = state.history if note is None else (*state.history, note)[-HISTORY:]
     return state.model_copy(
         update={
@@ -98,14 +106,19 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
     """The state after ``cmd`` (read at ``offset``) at wall instant ``wall``."""
     clock = state.clock.clock()
     lead_at = clock.sim_at(wall + LEAD_WALL_MS)
-    common: dict[str, Any] = {"last_command_offset": offset, "last_request_id": cmd.request_id,
-                              "rejected": None}
+    common: dict[str, Any] = {
+        "last_command_offset": offset,
+        "last_request_id": cmd.request_id,
+        "rejected": None,
+    }
     try:
         if cmd.action == "scenario.start":
             try:
                 spec = ScenarioSpec.model_validate(cmd.scenario)
             except ValidationError as exc:
-                raise ScenarioError(f"the scenario sent is invalid: {exc.errors()[0]['msg']}") from exc
+                raise ScenarioError(
+                    f"the scenario sent is invalid: {exc.errors()[0]['msg']}"
+                ) from exc
             check_scenario(spec, state.domains)
             at = max(cmd.at or lead_at, lead_at)
             kept = []
@@ -114,8 +127,14 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
                     inst = inst.model_copy(update={"stop_at": at})  # noqa: PLW2901
                 kept.append(inst)
             new = ScenarioInstance(spec=spec, started_at=at)
-            return _next(state, wall, at, f"{format_ms(at)} {spec.id} started",
-                         scenarios=(*kept, new), **common)
+            return _next(
+                state,
+                wall,
+                at,
+                f"{format_ms(at)} {spec.id} started",
+                scenarios=(*kept, new),
+                **common,
+            )
         if cmd.action == "scenario.stop":
             at = max(cmd.at or lead_at, lead_at)
             live = [i for i in state.scenarios if i.end_ms is None or i.end_ms > at]
@@ -125,25 +144,49 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
                 i.model_copy(update={"stop_at": at}) if i in live else i for i in state.scenarios
             )
             names = ", ".join(i.spec.id for i in live)
-            return _next(state, wall, at, f"{format_ms(at)} {names} stopped, settling",
-                         scenarios=stopped, **common)
+            return _next(
+                state,
+                wall,
+                at,
+                f"{format_ms(at)} {names} stopped, settling",
+                scenarios=stopped,
+                **common,
+            )
         if cmd.action == "reset":
-            return _next(state, wall, lead_at, f"{format_ms(lead_at)} reset to baseline",
-                         scenarios=(), **common)
+            return _next(
+                state,
+                wall,
+                lead_at,
+                f"{format_ms(lead_at)} reset to baseline",
+                scenarios=(),
+                **common,
+            )
         if cmd.action == "clock.speed":
             if not cmd.speed or cmd.speed <= 0:
                 raise ScenarioError("speed must be above 0")
             new_clock: SimClock = clock.rebased(wall, cmd.speed)
             now = new_clock.sim_at(wall)
             return _next(
-                state, wall, now, f"{format_ms(now)} speed {cmd.speed:g}x",
-                clock=ClockState(sim_anchor_ms=new_clock.sim_anchor_ms,
-                                 wall_anchor_ms=new_clock.wall_anchor_ms, speed=cmd.speed),
+                state,
+                wall,
+                now,
+                f"{format_ms(now)} speed {cmd.speed:g}x",
+                clock=ClockState(
+                    sim_anchor_ms=new_clock.sim_anchor_ms,
+                    wall_anchor_ms=new_clock.wall_anchor_ms,
+                    speed=cmd.speed,
+                ),
                 **common,
             )
     except SimError as exc:
-        return _next(state, wall, state.effective_at, None, last_command_offset=offset,
-                     rejected=Rejection(request_id=cmd.request_id, reason=str(exc)))
+        return _next(
+            state,
+            wall,
+            state.effective_at,
+            None,
+            last_command_offset=offset,
+            rejected=Rejection(request_id=cmd.request_id, reason=str(exc)),
+        )
     raise AssertionError(f"unhandled action {cmd.action}")  # pragma: no cover
 
 
@@ -155,8 +198,13 @@ def housekeep(state: ControlState, wall: int) -> ControlState | None:
         return None
     keep = tuple(i for i in state.scenarios if i not in settled)
     names = ", ".join(i.spec.id for i in settled)
-    return _next(state, wall, max(now, state.effective_at), f"{format_ms(now)} {names} settled",
-                 scenarios=keep)
+    return _next(
+        state,
+        wall,
+        max(now, state.effective_at),
+        f"{format_ms(now)} {names} settled",
+        scenarios=keep,
+    )
 
 
 def scenario_rows(state: ControlState, t: int) -> list[dict[str, Any]]:
@@ -165,14 +213,16 @@ def scenario_rows(state: ControlState, t: int) -> list[dict[str, Any]]:
     for inst in state.scenarios:
         lc = lifecycle_at(inst, t)
         end = inst.end_ms
-        rows.append({
-            "id": inst.spec.id,
-            "name": inst.spec.name,
-            "state": lc.state.value,
-            "phase": lc.phase,
-            "progress": round(lc.progress, 3),
-            "started_at": format_ms(inst.started_at),
-            "stop_at": format_ms(inst.stop_at) if inst.stop_at is not None else None,
-            "ends_at": format_ms(end) if end is not None else None,
-        })
+        rows.append(
+            {
+                "id": inst.spec.id,
+                "name": inst.spec.name,
+                "state": lc.state.value,
+                "phase": lc.phase,
+                "progress": round(lc.progress, 3),
+                "started_at": format_ms(inst.started_at),
+                "stop_at": format_ms(inst.stop_at) if inst.stop_at is not None else None,
+                "ends_at": format_ms(end) if end is not None else None,
+            }
+        )
     return rows

@@ -1,1 +1,1 @@
-"""The data plane: domain specs, entity pools, rate profiles, the per-shard engine and the worker."""
+"""The data plane: domain specs, entity pools, rate profiles, the shard engine, the worker."""

@@ -60,8 +60,15 @@ def _field_type(avro_type: Any) -> FieldType:
         avro_type = branches[0]
     if isinstance(avro_type, dict):
         avro_type = "str" if avro_type.get("type") == "enum" else avro_type["type"]
-    kind = {"long": "int", "int": "int", "double": "float", "float": "float",
-            "boolean": "bool", "string": "str", "str": "str"}[avro_type]
+    kind = {
+        "long": "int",
+        "int": "int",
+        "double": "float",
+        "float": "float",
+        "boolean": "bool",
+        "string": "str",
+        "str": "str",
+    }[avro_type]
     return FieldType(kind, nullable)
 
 
@@ -119,8 +126,10 @@ class _Pending:
         dues = [d[c:] for d, _, c in self.chunks]
         due = np.concatenate(dues)
         names = list(self.chunks[0][1])
-        cols = {k: concat_columns([take_column(cs[k], slice(c, None)) for _, cs, c in self.chunks])
-                for k in names}  # type: ignore[arg-type]
+        cols = {
+            k: concat_columns([take_column(cs[k], slice(c, None)) for _, cs, c in self.chunks])
+            for k in names
+        }
         order = np.argsort(due, kind="stable")
         self.chunks = [(due[order], {k: take_column(c, order) for k, c in cols.items()}, 0)]
 
@@ -128,14 +137,13 @@ class _Pending:
         """Rows due before ``t1``, sorted by due time."""
         parts: list[tuple[npt.NDArray[np.int64], dict[str, Column]]] = []
         kept = []
-        for due, cols, cur in self.chunks:
+        for due, cols, cursor in self.chunks:
             j = int(np.searchsorted(due, t1, side="left"))
-            if j > cur:
-                sl = slice(cur, j)
-                parts.append((due[sl], {k: take_column(c, sl) for k, c in cols.items()}))  # type: ignore[arg-type]
-                cur = j
-            if cur < len(due):
-                kept.append((due, cols, cur))
+            if j > cursor:
+                sl = slice(cursor, j)
+                parts.append((due[sl], {k: take_column(c, sl) for k, c in cols.items()}))
+            if max(j, cursor) < len(due):
+                kept.append((due, cols, max(j, cursor)))
         self.chunks = kept
         if not parts:
             return None
@@ -226,8 +234,10 @@ class ShardEngine:
                 for t in targets:
                     ttypes = self.streams[t].types
                     mapping = {
-                        f: f for f in ttypes
-                        if f not in IMPLICIT and f in self.streams[name].types
+                        f: f
+                        for f in ttypes
+                        if f not in IMPLICIT
+                        and f in self.streams[name].types
                         and f not in chain.set
                     }
                     mapping.update(chain.rename)
@@ -263,8 +273,13 @@ class ShardEngine:
     # -- field generation -------------------------------------------------------------
 
     def _gen_field(
-        self, rt: _StreamRuntime, fname: str, f: FieldSpec, n: int,
-        cols: Mapping[str, Column], params: Mapping[str, float],
+        self,
+        rt: _StreamRuntime,
+        fname: str,
+        f: FieldSpec,
+        n: int,
+        cols: Mapping[str, Column],
+        params: Mapping[str, float],
     ) -> Column:
         ftype = rt.types[fname]
         rng = rt.rng
@@ -275,7 +290,9 @@ class ShardEngine:
         elif f.attr is not None:
             src = cols[f.of or ""]
             if not isinstance(src, TableStrings):
-                raise DomainError(f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field")
+                raise DomainError(
+                    f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field"
+                )
             pool = next(p for p in self.pools.values() if p.ids is src.table)
             table, idx = pool.attributes[f.attr]
             col = TableStrings(table, idx[src.idx])
@@ -313,12 +330,20 @@ class ShardEngine:
         return col
 
     def _gen_number(
-        self, f: FieldSpec, n: int, rng: np.random.Generator,
-        params: Mapping[str, float], ftype: FieldType,
+        self,
+        f: FieldSpec,
+        n: int,
+        rng: np.random.Generator,
+        params: Mapping[str, float],
+        ftype: FieldType,
     ) -> npt.NDArray[Any]:
         v: npt.NDArray[Any]
         if f.bernoulli is not None:
-            p = params[self.domain.param_path(f.bernoulli)] if isinstance(f.bernoulli, str) else f.bernoulli
+            p = (
+                params[self.domain.param_path(f.bernoulli)]
+                if isinstance(f.bernoulli, str)
+                else f.bernoulli
+            )
             v = rng.random(n) < p
             return v if ftype.kind == "bool" else v.astype(np.int64)
         if f.const is not None:
@@ -347,7 +372,10 @@ class ShardEngine:
         return np.round(v, f.round) if f.round is not None else v
 
     def _make(
-        self, rt: _StreamRuntime, times: npt.NDArray[np.int64], carried: dict[str, Column],
+        self,
+        rt: _StreamRuntime,
+        times: npt.NDArray[np.int64],
+        carried: dict[str, Column],
         params: Mapping[str, float],
     ) -> dict[str, Column]:
         n = len(times)
@@ -373,7 +401,9 @@ class ShardEngine:
     def _weight(self, w: float | str, params: Mapping[str, float]) -> float:
         return params[self.domain.param_path(w)] if isinstance(w, str) else float(w)
 
-    def _schedule(self, name: str, cols: dict[str, Column], n: int, params: Mapping[str, float]) -> None:
+    def _schedule(
+        self, name: str, cols: dict[str, Column], n: int, params: Mapping[str, float]
+    ) -> None:
         rng = self.streams[name].rng
         times = cols["occurred_at"]
         assert isinstance(times, np.ndarray)

@@ -1,10 +1,12 @@
 """Parameters and the causal graph.
 
-Every tunable number has a path (``marketplace.tutor.supply``, ``marketplace.booking.requested.rate``).
+Every tunable number has a path (``marketplace.tutor.supply``,
+``marketplace.booking.requested.rate``).
 Its value at sim instant t is
 
     base(p, t)  = default(p) with the modifiers in force at t applied (set, multiply, add/shift)
-    value(p, t) = base(p, t) x prod over edges e into p of (value(e.from, t - e.lag) / default(e.from)) ^ e.elasticity
+    value(p, t) = base(p, t) x prod over edges e into p of
+                  (value(e.from, t - e.lag) / default(e.from)) ^ e.elasticity
 
 so a scenario moves root causes and the graph carries the effect, with lags, to the rest. The
 value is a pure function of (control state, t): no hidden state, every process agrees.

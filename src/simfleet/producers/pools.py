@@ -28,13 +28,17 @@ def stable_hash(*parts: object) -> int:
 class EntityPool:
     """The entities of one kind in one shard."""
 
-    def __init__(self, kind: str, spec: EntitySpec, shard: int, shards: int, seed: int, scale: float) -> None:
+    def __init__(
+        self, kind: str, spec: EntitySpec, shard: int, shards: int, seed: int, scale: float
+    ) -> None:
         self.kind = kind
         self.size = max(1, round(spec.count * scale / shards))
         self.ids = StrTable(tuple(f"{spec.prefix}-{shard:03d}-{i:06d}" for i in range(self.size)))
         rng = np.random.default_rng([seed, shard, stable_hash("pool", kind)])
-        activity = rng.lognormal(0.0, spec.activity_sigma, self.size) if spec.activity_sigma else (
-            np.ones(self.size)
+        activity = (
+            rng.lognormal(0.0, spec.activity_sigma, self.size)
+            if spec.activity_sigma
+            else (np.ones(self.size))
         )
         cdf = np.cumsum(activity)
         self._cdf: npt.NDArray[np.float64] = cdf / cdf[-1]

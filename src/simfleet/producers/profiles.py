@@ -38,8 +38,10 @@ class RateProfile:
             if rule.months is not None and dt.month in rule.months:
                 f *= rule.factor
             elif rule.start is not None and rule.end is not None:
-                inside = (rule.start <= md <= rule.end) if rule.start <= rule.end else (
-                    md >= rule.start or md <= rule.end
+                inside = (
+                    (rule.start <= md <= rule.end)
+                    if rule.start <= rule.end
+                    else (md >= rule.start or md <= rule.end)
                 )
                 if inside:
                     f *= rule.factor

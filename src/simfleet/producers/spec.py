@@ -7,7 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -65,8 +65,20 @@ class FieldSpec(_Spec):
     def _one_generator(self) -> FieldSpec:
         keys = [
             k
-            for k in ("entity", "attr", "seq", "choice", "const", "uniform", "normal",
-                      "lognormal", "poisson", "integers", "bernoulli", "param")
+            for k in (
+                "entity",
+                "attr",
+                "seq",
+                "choice",
+                "const",
+                "uniform",
+                "normal",
+                "lognormal",
+                "poisson",
+                "integers",
+                "bernoulli",
+                "param",
+            )
             if getattr(self, k) is not None
         ]
         if len(keys) != 1:
@@ -76,7 +88,9 @@ class FieldSpec(_Spec):
             )
         if self.attr is not None and self.of is None:
             raise ValueError("`attr` needs `of`: the field holding the entity id")
-        if self.weights is not None and (self.choice is None or len(self.weights) != len(self.choice)):
+        if self.weights is not None and (
+            self.choice is None or len(self.weights) != len(self.choice)
+        ):
             raise ValueError("`weights` must have one weight per `choice` value")
         return self
 
@@ -133,8 +147,10 @@ class StreamSpec(_Spec):
     description: str = ""
     key: str = Field(description="the field whose entity id is the Kafka key")
     rate: float | None = Field(
-        None, ge=0, description="mean events per sim-second fleet-wide at scale 1; "
-        "none for streams only reached through chains"
+        None,
+        ge=0,
+        description="mean events per sim-second fleet-wide at scale 1; "
+        "none for streams only reached through chains",
     )
     profile: str = "flat"
     partitions: int = 3
@@ -211,7 +227,9 @@ class DomainSpec(_Spec):
         params = set(self.parameters)
         for name, s in self.streams.items():
             if s.profile not in profiles:
-                raise ValueError(f"stream {name}: unknown profile {s.profile!r}; known: {sorted(profiles)}")
+                raise ValueError(
+                    f"stream {name}: unknown profile {s.profile!r}; known: {sorted(profiles)}"
+                )
             for fname, f in s.fields.items():
                 if f.entity is not None and f.entity not in self.entities:
                     raise ValueError(f"stream {name} field {fname}: unknown entity {f.entity!r}")
@@ -222,7 +240,7 @@ class DomainSpec(_Spec):
                 for t in chain.targets():
                     if t not in self.streams:
                         raise ValueError(f"stream {name}: chain to unknown stream {t!r}")
-                weights = list((chain.one_of or {}).values()) + [chain.probability]
+                weights = [*(chain.one_of or {}).values(), chain.probability]
                 for w in weights:
                     if isinstance(w, str) and w not in params:
                         raise ValueError(f"stream {name}: chain uses unknown parameter {w!r}")
@@ -230,7 +248,9 @@ class DomainSpec(_Spec):
             known = params | {f"{s}.rate" for s in self.streams}
             for p in (e.source, e.target):
                 if p not in known:
-                    raise ValueError(f"causal edge {e.source} -> {e.target}: unknown parameter {p!r}")
+                    raise ValueError(
+                        f"causal edge {e.source} -> {e.target}: unknown parameter {p!r}"
+                    )
         return self
 
 
@@ -247,7 +267,9 @@ def load_domain(name_or_path: str | Path) -> DomainSpec:
         path = domains_dir() / f"{name_or_path}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in domains_dir().glob("*.yaml"))
-        raise DomainError(f"No domain {name_or_path!r}: {path} does not exist. Known domains: {known}.")
+        raise DomainError(
+            f"No domain {name_or_path!r}: {path} does not exist. Known domains: {known}."
+        )
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

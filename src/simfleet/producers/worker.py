@@ -66,7 +66,9 @@ class Worker:
     def _on_revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._revoked.extend(p.partition for p in parts)
 
-    def _apply_membership(self, state: ControlState, domains: dict[str, DomainSpec], now: int) -> None:
+    def _apply_membership(
+        self, state: ControlState, domains: dict[str, DomainSpec], now: int
+    ) -> None:
         for shard in self._revoked:
             self.engines.pop(shard, None)
             self.cursor.pop(shard, None)
@@ -83,8 +85,9 @@ class Worker:
             log.info("shard_assigned", worker=self.worker_id, shard=shard)
         self._assigned.clear()
 
-    def _heartbeat(self, producer: AccountedProducer, state: ControlState, sim: int,
-                   stopping: bool = False) -> None:
+    def _heartbeat(
+        self, producer: AccountedProducer, state: ControlState, sim: int, stopping: bool = False
+    ) -> None:
         hb = Heartbeat(
             worker_id=self.worker_id,
             host=socket.gethostname(),
@@ -110,13 +113,15 @@ class Worker:
         graphs = {d: ParamGraph.from_domain(spec) for d, spec in domains.items()}
         encoders = encoders_for(SchemaSet.load(schemas_dir()), self.settings.schema_registry_url)
         producer = AccountedProducer(self.settings, encoders)
-        shards = Consumer({
-            **self.settings.client_config(),
-            "group.id": self.group_id,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
-            "enable.auto.commit": False,
-        })
+        shards = Consumer(
+            {
+                **self.settings.client_config(),
+                "group.id": self.group_id,
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+                "enable.auto.commit": False,
+            }
+        )
         shards.subscribe([SHARDS_TOPIC], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("worker_started", worker=self.worker_id, control_version=state.version)
         last_beat = 0
@@ -157,6 +162,11 @@ class Worker:
                 shards.close()
                 follower.close()
         produced, delivered, failed = producer.totals()
-        log.info("worker_stopped", worker=self.worker_id, produced=produced,
-                 delivered=delivered, failed=failed)
+        log.info(
+            "worker_stopped",
+            worker=self.worker_id,
+            produced=produced,
+            delivered=delivered,
+            failed=failed,
+        )
         return {"produced": produced, "delivered": delivered, "failed": failed}
