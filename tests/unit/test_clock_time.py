@@ -43,11 +43,6 @@ def test_wall_at_inverts_sim_at_on_exact_instants(speed: float, sim: int, wall: 
     assert clock.sim_at(clock.wall_at(sim)) == sim
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: SimClock.wall_at truncates, so at speed > 1 it can return a wall instant at "
-    "which sim time has not yet reached `sim` (core/clock.py wall_at: use math.ceil)",
-)
 def test_wall_at_is_never_before_sim_reaches_the_instant() -> None:
     """At wall_at(s) the sim clock has reached s (the docstring's contract), at any speed."""
     clock = SimClock(T0, WALL0, 3.0)

@@ -43,7 +43,11 @@ def spec(
                     "ramp": "2h",
                     "modifiers": [{**SUPPLY, "value": 0.5}],
                 },
-                {"name": "peak", "duration": last_duration, "modifiers": [{**SUPPLY, "value": 0.4}]},
+                {
+                    "name": "peak",
+                    "duration": last_duration,
+                    "modifiers": [{**SUPPLY, "value": 0.4}],
+                },
             ],
             "settle": settle or {"curve": "linear", "duration": "8h"},
             **extra,
@@ -162,12 +166,6 @@ def test_stop_during_onset_settles_from_the_onset_phase() -> None:
     assert weights(lc) == [(0.5, pytest.approx(0.5))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settling restarts at weight 1.0 even when the stop came mid-ramp, so the "
-    "modifier jumps from its ramp weight to full strength (core/scenarios.py lifecycle_at: "
-    "scale the settle weight by the ramp weight reached at the end)",
-)
 def test_stop_during_ramp_does_not_jump_to_full_strength() -> None:
     """Stopping at half the ramp (weight 0.5) settles from 0.5, never above it."""
     stop = START + H
@@ -269,8 +267,9 @@ def test_malformed_phase_durations_are_rejected(field: str, value: str) -> None:
 
 def test_spec_round_trips_through_model_dump() -> None:
     """A dumped spec (ms ints) validates back to the same spec: commands carry it that way."""
-    s = spec({"curve": "linear", "duration": "2h", "backlog": {"duration": "4h",
-                                                               "modifiers": [BACKLOG]}})
+    s = spec(
+        {"curve": "linear", "duration": "2h", "backlog": {"duration": "4h", "modifiers": [BACKLOG]}}
+    )
     assert ScenarioSpec.model_validate(s.model_dump()) == s
     assert ScenarioSpec.model_validate(s.model_dump(mode="json")) == s
     assert isinstance(s.phases[0].modifiers[0], Modifier)

@@ -6,6 +6,7 @@ tests pin exact instants.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class SimClock:
 
     def wall_at(self, sim: int) -> int:
         """The wall instant at which sim time reaches ``sim``."""
-        return self.wall_anchor_ms + int((sim - self.sim_anchor_ms) / self.speed)
+        return self.wall_anchor_ms + math.ceil((sim - self.sim_anchor_ms) / self.speed)
 
     def rebased(self, wall: int, speed: float) -> SimClock:
         """The same sim timeline continued at another speed from ``wall`` on."""

@@ -33,11 +33,8 @@ __all__ = [
 
 
 def _duration(v: object) -> object:
-    if v is None or isinstance(v, int):
-        return v
-    if isinstance(v, str | float):
-        return parse_duration_ms(v)
-    return v
+    # strings such as `6h` are parsed; bare numbers are milliseconds (as model_dump writes them)
+    return parse_duration_ms(v) if isinstance(v, str) else v
 
 
 DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
@@ -191,12 +188,14 @@ def lifecycle_at(inst: ScenarioInstance, t: int) -> LifecycleAt:
             last = phase
             break
         offset -= phase.duration
+    # a stop during a ramp settles from the weight reached, not from full strength
+    ramp_w = 1.0 if last.ramp <= 0 else min(1.0, offset / last.ramp)
     tau = t - end
     settle = spec.settle
     span = max(settle.duration, settle.backlog.duration if settle.backlog else 0)
     if tau >= span:
         return LifecycleAt(Lifecycle.SETTLED, None, 1.0, ())
-    w = _settle_weight(settle, tau)
+    w = ramp_w * _settle_weight(settle, tau)
     weighted: list[tuple[Modifier, float]] = [(m, w) for m in last.modifiers if w > 0]
     if settle.backlog is not None and tau < settle.backlog.duration:
         bw = 1.0 - tau / settle.backlog.duration

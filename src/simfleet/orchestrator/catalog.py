@@ -46,7 +46,7 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     if not isinstance(raw, dict):
         raise ScenarioError(
             f"Scenario file {path} must hold a mapping with id, name, description, domain, "
-            "phases; it holds a {type(raw).__name__}."
+            f"phases; it holds a {type(raw).__name__}."
         )
     try:
         return ScenarioSpec.model_validate(raw)

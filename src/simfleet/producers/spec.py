@@ -29,7 +29,8 @@ __all__ = [
 
 
 def _duration(v: object) -> object:
-    return parse_duration_ms(v) if isinstance(v, str | float) else v
+    # strings such as `6h` are parsed; bare numbers are milliseconds
+    return parse_duration_ms(v) if isinstance(v, str) else v
 
 
 DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]

@@ -1,0 +1,279 @@
+"""Desired-state transitions: pure functions of (state, command, wall instant), fixed clocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from simfleet.core.clock import SimClock
+from simfleet.core.control import Command, ControlState
+from simfleet.core.scenarios import ScenarioSpec
+from simfleet.errors import ScenarioError
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.transitions import (
+    LEAD_WALL_MS,
+    apply_command,
+    check_scenario,
+    housekeep,
+    initial_state,
+    scenario_rows,
+)
+
+H = 3_600_000
+WALL0 = 1_700_000_000_000
+SIM0 = 1_772_409_600_000  # 2026-03-02T00:00:00Z
+SPEED = 60.0
+DOMAINS = ("marketplace",)
+
+
+@pytest.fixture(scope="module")
+def crisis() -> ScenarioSpec:
+    """supply-crisis: 24h of phases, linear settle over 8h."""
+    return get_scenario("supply-crisis")
+
+
+@pytest.fixture(scope="module")
+def normal() -> ScenarioSpec:
+    """normal-operations: open-ended, immediate settle."""
+    return get_scenario("normal-operations")
+
+
+def state0(scenario: ScenarioSpec | None = None) -> ControlState:
+    """Version 1 at WALL0: sim SIM0 at 60x."""
+    return initial_state(
+        WALL0, SIM0, SPEED, seed=7, scale=1.0, shards=4, domains=DOMAINS, scenario=scenario
+    )
+
+
+def cmd(action: str, **kw: Any) -> Command:
+    """A command with a fixed request id."""
+    return Command(request_id=f"req-{action}", action=action, **kw)  # type: ignore[arg-type]
+
+
+def start_cmd(spec: ScenarioSpec, **kw: Any) -> Command:
+    """scenario.start carrying the spec as the CLI sends it (JSON-shaped)."""
+    return cmd("scenario.start", scenario=spec.model_dump(mode="json"), **kw)
+
+
+def lead_sim(wall: int) -> int:
+    """Where sim time is LEAD_WALL_MS after ``wall`` on the initial clock."""
+    return SIM0 + int((wall + LEAD_WALL_MS - WALL0) * SPEED)
+
+
+def test_initial_state_anchors_the_clock_now() -> None:
+    """Version 1: clock anchored at (SIM0, WALL0), no scenario, one history note."""
+    s = state0()
+    assert s.version == 1
+    assert s.effective_at == SIM0
+    assert s.issued_at_wall == WALL0
+    assert s.clock.clock() == SimClock(SIM0, WALL0, SPEED)
+    assert (s.seed, s.scale, s.shards, s.domains) == (7, 1.0, 4, DOMAINS)
+    assert s.scenarios == ()
+    assert s.last_command_offset == -1
+    assert s.rejected is None
+    assert s.history == ("2026-03-02T00:00:00.000Z fleet started",)
+
+
+def test_initial_state_with_a_scenario_starts_it_at_sim_start(crisis: ScenarioSpec) -> None:
+    """`up --scenario X` places X at the sim start."""
+    s = state0(crisis)
+    assert [(i.spec.id, i.started_at, i.stop_at) for i in s.scenarios] == [
+        ("supply-crisis", SIM0, None)
+    ]
+
+
+def test_start_takes_effect_at_the_lead_instant(crisis: ScenarioSpec) -> None:
+    """scenario.start: effective_at = sim at wall + LEAD_WALL_MS; offset, request id recorded."""
+    wall = WALL0 + 10_000
+    s = apply_command(state0(), start_cmd(crisis), offset=5, wall=wall)
+    at = lead_sim(wall)
+    assert s.version == 2
+    assert s.effective_at == at
+    assert s.issued_at_wall == wall
+    assert [(i.spec, i.started_at, i.stop_at) for i in s.scenarios] == [(crisis, at, None)]
+    assert s.last_command_offset == 5
+    assert s.last_request_id == "req-scenario.start"
+    assert s.rejected is None
+    assert s.history[-1].endswith("supply-crisis started")
+
+
+@pytest.mark.parametrize(
+    ("at_offset", "expected_offset"),
+    [(-H, 0), (0, 0), (H, H)],  # relative to the lead instant
+)
+def test_start_at_is_never_before_the_lead_instant(
+    crisis: ScenarioSpec, at_offset: int, expected_offset: int
+) -> None:
+    """An explicit `at` in the past is moved up to the lead instant; a future one is kept."""
+    wall = WALL0 + 10_000
+    lead = lead_sim(wall)
+    s = apply_command(state0(), start_cmd(crisis, at=lead + at_offset), offset=0, wall=wall)
+    assert s.scenarios[-1].started_at == lead + expected_offset
+
+
+def test_start_stops_the_previous_scenario(crisis: ScenarioSpec, normal: ScenarioSpec) -> None:
+    """Without --stack a new scenario stops the live one at its own start instant."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    wall = WALL0 + 60_000
+    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall)
+    at = lead_sim(wall)
+    assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
+        ("supply-crisis", at),
+        ("normal-operations", None),
+    ]
+    assert s2.scenarios[1].started_at == at
+
+
+def test_start_with_stack_keeps_the_previous_scenario_running(
+    crisis: ScenarioSpec, normal: ScenarioSpec
+) -> None:
+    """With stack=True the live scenario keeps going alongside the new one."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s2 = apply_command(s1, start_cmd(normal, stack=True), offset=1, wall=WALL0 + 60_000)
+    assert [i.stop_at for i in s2.scenarios] == [None, None]
+
+
+def test_start_leaves_an_already_ended_scenario_alone(
+    crisis: ScenarioSpec, normal: ScenarioSpec
+) -> None:
+    """A scenario whose phases ended before the new start keeps stop_at unset (it is settling)."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    wall = WALL0 + 25 * H // int(SPEED)  # 25 sim hours later: crisis phases (24h) are over
+    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall)
+    assert s2.scenarios[0].stop_at is None
+
+
+def test_stop_sets_stop_at_on_the_live_scenario(crisis: ScenarioSpec) -> None:
+    """scenario.stop: the live scenario gets stop_at = the lead instant and starts settling."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    wall = WALL0 + 120_000
+    s2 = apply_command(s1, cmd("scenario.stop"), offset=1, wall=wall)
+    assert s2.scenarios[0].stop_at == lead_sim(wall)
+    assert s2.effective_at == lead_sim(wall)
+    assert s2.history[-1].endswith("supply-crisis stopped, settling")
+    rows = scenario_rows(s2, lead_sim(wall) + H)
+    assert rows[0]["state"] == "settling"
+
+
+def test_stop_with_nothing_active_is_rejected_and_consumed() -> None:
+    """Nothing to stop: rejected (request id, reason), offset advanced, scenarios untouched."""
+    s0 = state0()
+    s1 = apply_command(s0, cmd("scenario.stop"), offset=9, wall=WALL0 + 1_000)
+    assert s1.rejected is not None
+    assert s1.rejected.request_id == "req-scenario.stop"
+    assert "nothing to stop" in s1.rejected.reason
+    assert s1.last_command_offset == 9
+    assert s1.scenarios == ()
+    assert s1.effective_at == s0.effective_at
+    assert s1.history == s0.history
+
+
+def test_a_later_accepted_command_clears_the_rejection(crisis: ScenarioSpec) -> None:
+    """rejected describes only the last command."""
+    s1 = apply_command(state0(), cmd("scenario.stop"), offset=0, wall=WALL0)
+    s2 = apply_command(s1, start_cmd(crisis), offset=1, wall=WALL0)
+    assert s2.rejected is None
+
+
+def test_start_of_an_invalid_scenario_is_rejected() -> None:
+    """A malformed scenario payload is rejected with the validation message, not raised."""
+    s = apply_command(state0(), cmd("scenario.start", scenario={"id": "x"}), offset=3, wall=WALL0)
+    assert s.rejected is not None
+    assert "invalid" in s.rejected.reason
+    assert s.last_command_offset == 3
+    assert s.scenarios == ()
+
+
+def test_reset_drops_every_scenario(crisis: ScenarioSpec) -> None:
+    """reset: back to baseline at the lead instant."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    wall = WALL0 + 5_000
+    s2 = apply_command(s1, cmd("reset"), offset=1, wall=wall)
+    assert s2.scenarios == ()
+    assert s2.effective_at == lead_sim(wall)
+    assert s2.history[-1].endswith("reset to baseline")
+
+
+@pytest.mark.parametrize("new_speed", [1.0, 0.5, 3600.0])
+def test_speed_change_keeps_sim_time_continuous(new_speed: float) -> None:
+    """clock.speed: the new clock agrees with the old one at the command's wall instant."""
+    s0 = state0()
+    wall = WALL0 + 123_457
+    s1 = apply_command(s0, cmd("clock.speed", speed=new_speed), offset=0, wall=wall)
+    old, new = s0.clock.clock(), s1.clock.clock()
+    assert new.sim_at(wall) == old.sim_at(wall)
+    assert s1.effective_at == old.sim_at(wall)
+    assert new.speed == new_speed
+    assert new.sim_at(wall + 2_000) == old.sim_at(wall) + int(2_000 * new_speed)
+
+
+@pytest.mark.parametrize("bad", [None, 0.0, -2.0])
+def test_speed_must_be_positive(bad: float | None) -> None:
+    """A missing or non-positive speed is rejected; the clock is unchanged."""
+    s0 = state0()
+    s1 = apply_command(s0, cmd("clock.speed", speed=bad), offset=0, wall=WALL0)
+    assert s1.rejected is not None
+    assert s1.clock == s0.clock
+
+
+def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
+    """Once crisis settled (24h phases + 8h settle) housekeep removes it and notes it."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    settled_sim = s1.scenarios[0].started_at + 32 * H
+    wall = s1.clock.clock().wall_at(settled_sim) + 1
+    s2 = housekeep(s1, wall)
+    assert s2 is not None
+    assert s2.scenarios == ()
+    assert s2.version == s1.version + 1
+    assert s2.history[-1].endswith("supply-crisis settled")
+    assert s2.effective_at >= s1.effective_at
+
+
+@pytest.mark.parametrize("sim_hours", [0, 10, 24, 31])
+def test_housekeep_returns_none_while_nothing_settled(crisis: ScenarioSpec, sim_hours: int) -> None:
+    """Active or settling instances stay; housekeep says None (no new version)."""
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    wall = s1.clock.clock().wall_at(s1.scenarios[0].started_at + sim_hours * H)
+    assert housekeep(s1, wall) is None
+
+
+def test_housekeep_with_no_scenarios_returns_none() -> None:
+    """An empty state needs no housekeeping."""
+    assert housekeep(state0(), WALL0 + 10 * H) is None
+
+
+def test_unknown_modifier_target_is_rejected_naming_it(crisis: ScenarioSpec) -> None:
+    """check_scenario: a target matching no parameter raises ScenarioError naming the target."""
+    raw = crisis.model_dump()
+    raw["phases"][0]["modifiers"][0]["target"] = "marketplace.tutor.suply"
+    bad = ScenarioSpec.model_validate(raw)
+    with pytest.raises(ScenarioError, match=r"marketplace\.tutor\.suply") as info:
+        check_scenario(bad, DOMAINS)
+    assert "domains/marketplace.yaml" in str(info.value)
+
+
+def test_unknown_backlog_target_is_rejected(crisis: ScenarioSpec) -> None:
+    """Backlog modifiers are checked too."""
+    raw = crisis.model_dump()
+    raw["settle"]["backlog"] = {
+        "duration": 3_600_000,
+        "modifiers": [{"target": "marketplace.nope.*", "op": "multiply", "value": 2.0}],
+    }
+    with pytest.raises(ScenarioError, match=r"marketplace\.nope\.\*"):
+        check_scenario(ScenarioSpec.model_validate(raw), DOMAINS)
+
+
+def test_scenario_for_a_domain_not_running_is_rejected(crisis: ScenarioSpec) -> None:
+    """A scenario of another domain than the fleet's is refused, naming both."""
+    with pytest.raises(ScenarioError, match="fleet runs"):
+        check_scenario(crisis, ("payments",))
+
+
+def test_start_with_unknown_target_is_rejected_not_raised(crisis: ScenarioSpec) -> None:
+    """Through apply_command the same check becomes a rejection carrying the message."""
+    raw = crisis.model_dump(mode="json")
+    raw["phases"][0]["modifiers"][0]["target"] = "marketplace.tutor.suply"
+    s = apply_command(state0(), cmd("scenario.start", scenario=raw), offset=0, wall=WALL0)
+    assert s.rejected is not None
+    assert "marketplace.tutor.suply" in s.rejected.reason
