@@ -127,6 +127,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
             "2",
             "--start",
             START,
+            "--no-external-events",
             "--no-stats",
             "--duration",
             "600",

@@ -54,7 +54,9 @@ def read_avro(path: Path) -> list[dict[str, Any]]:
     with path.open("rb") as fh:
         records = list(fastavro.reader(fh))
     for r in records:
-        r["occurred_at"] = round(r["occurred_at"].timestamp() * 1000)
+        for k, v in r.items():
+            if isinstance(v, datetime):
+                r[k] = round(v.timestamp() * 1000)
     return records
 
 

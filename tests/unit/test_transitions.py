@@ -13,6 +13,7 @@ from simfleet.errors import ScenarioError
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import (
     LEAD_WALL_MS,
+    advance,
     apply_command,
     check_scenario,
     housekeep,
@@ -232,15 +233,21 @@ def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
 
 @pytest.mark.parametrize("sim_hours", [0, 10, 24, 31])
 def test_housekeep_returns_none_while_nothing_settled(crisis: ScenarioSpec, sim_hours: int) -> None:
-    """Active or settling instances stay; housekeep says None (no new version)."""
+    """Active or settling instances stay; once what fell due is published, housekeep says None."""
     s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
     wall = s1.clock.clock().wall_at(s1.scenarios[0].started_at + sim_hours * H)
-    assert housekeep(s1, wall) is None
+    moved = advance(s1, wall)
+    s2 = s1 if moved is None else moved[0]
+    assert s2.scenarios == s1.scenarios
+    assert housekeep(s2, wall) is None
 
 
 def test_housekeep_with_no_scenarios_returns_none() -> None:
-    """An empty state needs no housekeeping."""
-    assert housekeep(state0(), WALL0 + 10 * H) is None
+    """An empty state, once its external events are scheduled, needs no housekeeping."""
+    moved = advance(state0(), WALL0 + 10 * H)
+    s1 = state0() if moved is None else moved[0]
+    assert s1.scenarios == ()
+    assert housekeep(s1, WALL0 + 10 * H) is None
 
 
 def test_unknown_modifier_target_is_rejected_naming_it(crisis: ScenarioSpec) -> None:

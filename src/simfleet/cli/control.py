@@ -229,6 +229,51 @@ def status(
     console.print(table)
 
 
+def inject(
+    template: Annotated[str, typer.Argument(help="External event template id, e.g. cloud-outage.")],
+    at: Annotated[str | None, typer.Option(help="Sim instant (ISO UTC); default: now.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="k=v: causal=false, magnitude=high, duration=6h, delay=1h, title=..."),
+    ] = None,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inject one external event now (or --at): published on <domain>.external_events, labelled
+    on <domain>.ground_truth, and, unless causal=false, applied to the parameters it moves.
+
+    Templates are in domains/<domain>.external.yaml.
+    """
+    params: dict[str, str] = {}
+    for item in param or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param {item!r}: write key=value, e.g. --param magnitude=high.")
+        params[k.strip()] = v.strip()
+    settings = connect(bootstrap, properties)
+    try:
+        at_ms = parse_instant_ms(at) if at else None
+    except ValueError as exc:
+        raise ConfigError(f"--at: {exc}.") from exc
+    cmd = Command(
+        request_id=uuid.uuid4().hex, action="inject", template=template, at=at_ms, params=params
+    )
+    state = _request(settings, cmd)
+    inj = next(i for i in reversed(state.injections) if i.injected)
+    _emit(
+        {
+            "event_id": inj.event_id,
+            "template": inj.template,
+            "at": format_ms(inj.at),
+            "causal": inj.causal,
+            "version": state.version,
+        },
+        as_json,
+        f"{inj.template} ({inj.event_id}) at sim {format_ms(inj.at)} (control v{state.version})",
+    )
+
+
 def reset(bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None) -> None:
     """Clear every scenario at once (no settle): back to baseline."""
     settings = connect(bootstrap, properties)

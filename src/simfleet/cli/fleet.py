@@ -62,6 +62,9 @@ def orchestrator_run(
     transactional_id: Annotated[
         str, typer.Option(help="Fencing id: a newer orchestrator with it fences this one.")
     ] = DEFAULT_TRANSACTIONAL_ID,
+    external_events: Annotated[
+        bool, typer.Option(help="Schedule 2-5 external events a day (a fresh cluster only).")
+    ] = True,
     log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
 ) -> None:
     """Run the orchestrator: the single writer of sim.control.
@@ -84,7 +87,9 @@ def orchestrator_run(
     orch = Orchestrator(settings, transactional_id)
     stop = _stop_on_signals()
     state = orch.open(
-        lambda: initial_state(wall, sim_start, speed, seed, scale, shards, domains, spec)
+        lambda: initial_state(
+            wall, sim_start, speed, seed, scale, shards, domains, spec, external_events
+        )
     )
     typer.echo(
         f"orchestrator: control state v{state.version} on {settings.bootstrap_servers}", err=True

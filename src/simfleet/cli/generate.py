@@ -10,11 +10,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simfleet.core.codec import SchemaSet
+from simfleet.core.external import load_external_library, schedule_range
 from simfleet.core.paths import schemas_dir
 from simfleet.core.scenarios import ScenarioInstance
 from simfleet.core.timeutil import format_ms, parse_duration_ms, parse_instant_ms
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.transitions import scenario_truth as _scenario_truth
 from simfleet.producers.backfill import backfill
 from simfleet.producers.sinks import FileSink
 from simfleet.producers.spec import load_domain
@@ -49,6 +51,9 @@ def generate(
     scenario_stop_at: Annotated[
         str | None, typer.Option(help="When it is stopped (default: its phases' own length).")
     ] = None,
+    external_events: Annotated[
+        bool, typer.Option(help="Include 2-5 external events a day and their ground truth.")
+    ] = True,
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl or avro (Avro object container files).")
     ] = "jsonl",
@@ -77,8 +82,11 @@ def generate(
         instances.append(ScenarioInstance(spec=sc, started_at=at, stop_at=stop))
     elif scenario_at or scenario_stop_at:
         raise ConfigError("--scenario-at and --scenario-stop-at need --scenario ID.")
-    sink = FileSink(out, fmt, SchemaSet.load(schemas_dir()), seed)  # type: ignore[arg-type]
+    lib = load_external_library(domain)
     end_ms = start_ms + span
+    externals = schedule_range(lib, seed, start_ms, end_ms) if lib and external_events else []
+    acting = instances + [i for i in (x.instance(domain) for x in externals) if i is not None]
+    sink = FileSink(out, fmt, SchemaSet.load(schemas_dir()), seed)  # type: ignore[arg-type]
     complete = False
     show = sys.stderr.isatty()
     with Progress(
@@ -96,9 +104,18 @@ def generate(
 
         try:
             for batches in backfill(
-                spec, start_ms, end_ms, seed, scale, shards, instances, progress=advance
+                spec, start_ms, end_ms, seed, scale, shards, acting, progress=advance
             ):
                 sink.write(batches)
+            if lib is not None:
+                sink.write_records(lib.topic, [x.public_record() for x in externals])
+                truth = [x.truth_record() for x in externals]
+                for inst in instances:
+                    truth.append(_scenario_truth(inst, "started", inst.started_at))
+                    if inst.end_ms is not None and inst.end_ms < end_ms:
+                        truth.append(_scenario_truth(inst, "stopped", inst.end_ms))
+                truth.sort(key=lambda r: r["occurred_at"])
+                sink.write_records(lib.truth_topic, truth)
             complete = True
         finally:
             paths = sink.close(complete)

@@ -33,6 +33,7 @@ def _register() -> None:
     app.add_typer(control.scenario_app, name="scenario")
     app.command("status")(control.status)
     app.command("reset")(control.reset)
+    app.command("inject")(control.inject)
     app.command("speed")(control.speed)
     app.command("tail")(tail.tail)
     app.command("generate")(generate.generate)

@@ -141,6 +141,9 @@ def up(
     start: Annotated[
         str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")
     ] = None,
+    external_events: Annotated[
+        bool, typer.Option(help="Schedule 2-5 external events a day (marketing, outages, exams).")
+    ] = True,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -188,6 +191,8 @@ def up(
         ]
         if start:
             orch_args += ["--start", start]
+        if not external_events:
+            orch_args.append("--no-external-events")
         for d in domain or ["marketplace"]:
             orch_args += ["--domain", d]
         procs.append(("orchestrator", _spawn(orch_args, logs / "orchestrator.log")))

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from simfleet.core.clock import SimClock
+from simfleet.core.external import Injection
 from simfleet.core.scenarios import ScenarioInstance
 
 __all__ = [
@@ -80,17 +81,32 @@ class ControlState(_Frozen):
     last_request_id: str | None = None
     rejected: Rejection | None = None
     history: tuple[str, ...] = Field((), description="recent lifecycle notes, newest last")
+    external_events: bool = Field(True, description="schedule 2-5 external events a day")
+    injections: tuple[Injection, ...] = ()
+    external_scheduled_until: int = Field(0, description="sim ms: days before are scheduled")
+    published_until: int = Field(0, description="sim ms: events and truth before are on topics")
+
+    def instances(self) -> list[ScenarioInstance]:
+        """Everything that applies modifiers: scenarios and causal external events."""
+        out = list(self.scenarios)
+        for inj in self.injections:
+            inst = inj.instance(self.domains[0])
+            if inst is not None:
+                out.append(inst)
+        return out
 
 
 class Command(_Frozen):
     """A request from simctl to the orchestrator."""
 
     request_id: str
-    action: Literal["scenario.start", "scenario.stop", "clock.speed", "reset"]
+    action: Literal["scenario.start", "scenario.stop", "clock.speed", "reset", "inject"]
     scenario: dict[str, object] | None = Field(None, description="the ScenarioSpec to start")
     at: int | None = Field(None, description="sim epoch ms; default: a moment from now")
     stack: bool = False
     speed: float | None = None
+    template: str | None = Field(None, description="external event template, for inject")
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 class StreamCounters(_Frozen):

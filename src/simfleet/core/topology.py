@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from simfleet.core.control import COMMANDS_TOPIC, CONTROL_TOPIC, FLEET_TOPIC, SHARDS_TOPIC
+from simfleet.core.external import load_external_library
 from simfleet.core.kafka import TopicSpec
 from simfleet.producers.spec import load_domain
 
@@ -20,4 +21,7 @@ def fleet_topics(domains: tuple[str, ...], shards: int) -> list[TopicSpec]:
     for d in domains:
         spec = load_domain(d)
         topics.extend(TopicSpec(spec.topic(name), s.partitions) for name, s in spec.streams.items())
+        lib = load_external_library(d)
+        if lib is not None:
+            topics += [TopicSpec(lib.topic, 1), TopicSpec(lib.truth_topic, 1)]
     return topics

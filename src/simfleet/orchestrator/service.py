@@ -10,18 +10,20 @@ version per change.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from pydantic import ValidationError
 
 from simfleet.core.clock import wall_ms
+from simfleet.core.codec import SchemaSet, TopicEncoder, encoders_for, records_to_columns
 from simfleet.core.control import COMMANDS_TOPIC, CONTROL_KEY, CONTROL_TOPIC, Command, ControlState
 from simfleet.core.control_io import read_latest_state
+from simfleet.core.paths import schemas_dir
 from simfleet.core.settings import KafkaSettings
 from simfleet.errors import BrokerError
-from simfleet.orchestrator.transitions import apply_command, housekeep
+from simfleet.orchestrator.transitions import Outgoing, advance, apply_command
 
 __all__ = ["DEFAULT_TRANSACTIONAL_ID", "Orchestrator"]
 
@@ -50,6 +52,9 @@ class Orchestrator:
             }
         )
         self.state: ControlState | None = None
+        self._encoders: dict[str, TopicEncoder] = encoders_for(
+            SchemaSet.load(schemas_dir()), settings.schema_registry_url
+        )
 
     def open(self, initial: Callable[[], ControlState]) -> ControlState:
         """Fence older writers, then resume from the topic or publish ``initial()``."""
@@ -74,10 +79,20 @@ class Orchestrator:
             )
         return state
 
-    def publish(self, state: ControlState) -> None:
-        """Write one version in its own transaction; a fenced writer stops here."""
+    def publish(self, state: ControlState, outgoing: Sequence[Outgoing] = ()) -> None:
+        """Write one version, and the records due with it, in one transaction; a fenced
+        writer stops here."""
         try:
             self._producer.begin_transaction()
+            for topic, record in outgoing:
+                enc = self._encoders[topic]
+                buf, _ = enc.encode(records_to_columns(enc.schema.parsed, [record]), 1)
+                self._producer.produce(
+                    topic,
+                    buf,
+                    str(record["event_id"]).encode(),
+                    timestamp=int(record["occurred_at"]),
+                )
             self._producer.produce(CONTROL_TOPIC, state.model_dump_json().encode(), CONTROL_KEY)
             self._producer.commit_transaction(15)
         except KafkaException as exc:
@@ -126,10 +141,10 @@ class Orchestrator:
                 wall = self.read_wall()
                 if wall - last_housekeeping >= housekeeping_s * 1000:
                     last_housekeeping = wall
-                    tidy = housekeep(self.state, wall)
-                    if tidy is not None:
-                        self.publish(tidy)
-                        log.info("scenario_settled", version=tidy.version)
+                    moved = advance(self.state, wall)
+                    if moved is not None:
+                        self.publish(*moved)
+                        log.info("state_advanced", version=moved[0].version, records=len(moved[1]))
         finally:
             consumer.close()
 

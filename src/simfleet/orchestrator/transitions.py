@@ -12,6 +12,13 @@ from pydantic import ValidationError
 
 from simfleet.core.clock import SimClock
 from simfleet.core.control import ClockState, Command, ControlState, Rejection
+from simfleet.core.external import (
+    DAY_MS,
+    ExternalLibrary,
+    injected,
+    load_external_library,
+    schedule_day,
+)
 from simfleet.core.scenarios import Lifecycle, ScenarioInstance, ScenarioSpec, lifecycle_at
 from simfleet.core.timeutil import format_ms
 from simfleet.errors import ScenarioError, SimError
@@ -20,17 +27,28 @@ from simfleet.producers.spec import load_domain
 
 __all__ = [
     "LEAD_WALL_MS",
+    "Outgoing",
+    "advance",
     "apply_command",
     "check_scenario",
     "housekeep",
     "initial_state",
     "scenario_rows",
+    "scenario_truth",
 ]
 
 # Changes apply this far (in wall time) after they are published, so every producer has read
 # them before their effective_at comes.
 LEAD_WALL_MS = 1500
 HISTORY = 20
+
+
+Outgoing = tuple[str, dict[str, Any]]  # (topic, record) to publish with the next state
+
+
+@lru_cache(maxsize=16)
+def _library(domain: str) -> ExternalLibrary | None:
+    return load_external_library(domain)
 
 
 @lru_cache(maxsize=16)
@@ -67,6 +85,7 @@ def initial_state(
     shards: int,
     domains: tuple[str, ...],
     scenario: ScenarioSpec | None = None,
+    external_events: bool = True,
 ) -> ControlState:
     """Version 1: the clock anchored now, optionally a scenario from the start."""
     scenarios: tuple[ScenarioInstance, ...] = ()
@@ -84,6 +103,9 @@ def initial_state(
         domains=domains,
         scenarios=scenarios,
         history=(f"{format_ms(sim_start)} fleet started",),
+        external_events=external_events,
+        external_scheduled_until=sim_start - sim_start % DAY_MS,
+        published_until=sim_start,
     )
 
 
@@ -152,6 +174,20 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
                 scenarios=stopped,
                 **common,
             )
+        if cmd.action == "inject":
+            lib = _library(state.domains[0])
+            if lib is None:
+                raise ScenarioError(f"domain {state.domains[0]} has no external event library")
+            at = max(cmd.at or lead_at, lead_at)
+            inj = injected(lib, cmd.template or "", at, cmd.params)
+            return _next(
+                state,
+                wall,
+                at,
+                f"{format_ms(at)} injected {inj.template}",
+                injections=(*state.injections, inj),
+                **common,
+            )
         if cmd.action == "reset":
             return _next(
                 state,
@@ -190,21 +226,78 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
     raise AssertionError(f"unhandled action {cmd.action}")  # pragma: no cover
 
 
-def housekeep(state: ControlState, wall: int) -> ControlState | None:
-    """Drop settled scenario instances; None when nothing changed."""
+def scenario_truth(inst: ScenarioInstance, label: str, at: int) -> dict[str, Any]:
+    targets = sorted({m.target for p in inst.spec.phases for m in p.modifiers})
+    return {
+        "event_id": f"truth-{inst.spec.id}-{label}-{at}",
+        "occurred_at": at,
+        "kind": "scenario",
+        "subject_id": inst.spec.id,
+        "label": label,
+        "moved_parameters": ",".join(targets),
+        "moved_streams": ",".join(e.stream for e in inst.spec.expected_effects),
+        "window_start": inst.started_at,
+        "window_end": (inst.end_ms or at) + inst.spec.settle.duration,
+    }
+
+
+def advance(state: ControlState, wall: int) -> tuple[ControlState, list[Outgoing]] | None:
+    """Move the state to wall instant ``wall``: schedule the next day's external events,
+    publish what fell due (external events and ground truth), drop what has settled.
+
+    Returns the new state with the records to publish in the same transaction, or None.
+    """
     now = state.clock.clock().sim_at(wall)
+    lib = _library(state.domains[0]) if state.domains else None
+    injections = list(state.injections)
+    scheduled = state.external_scheduled_until
+    if lib is not None and state.external_events:
+        while scheduled < now + DAY_MS:
+            day = scheduled // DAY_MS
+            injections += [
+                i for i in schedule_day(lib, state.seed, day) if i.at >= state.published_until
+            ]
+            scheduled = (day + 1) * DAY_MS
+    out: list[Outgoing] = []
+    lo = state.published_until
+    if lib is not None:
+        for inj in injections:
+            if lo <= inj.at < now:
+                out.append((lib.topic, inj.public_record()))
+                out.append((lib.truth_topic, inj.truth_record()))
+        for inst in state.scenarios:
+            if lo <= inst.started_at < now:
+                out.append((lib.truth_topic, scenario_truth(inst, "started", inst.started_at)))
+            end = inst.end_ms
+            if end is not None and lo <= end < now:
+                out.append((lib.truth_topic, scenario_truth(inst, "stopped", end)))
     settled = [i for i in state.scenarios if lifecycle_at(i, now).state is Lifecycle.SETTLED]
-    if not settled:
+    kept_inj = tuple(i for i in injections if i.ends_at >= now)  # published (at < now) and over
+    if not (
+        settled
+        or out
+        or scheduled != state.external_scheduled_until
+        or len(kept_inj) != len(state.injections)
+    ):
         return None
-    keep = tuple(i for i in state.scenarios if i not in settled)
-    names = ", ".join(i.spec.id for i in settled)
-    return _next(
+    note = f"{format_ms(now)} {', '.join(i.spec.id for i in settled)} settled" if settled else None
+    new = _next(
         state,
         wall,
         max(now, state.effective_at),
-        f"{format_ms(now)} {names} settled",
-        scenarios=keep,
+        note,
+        scenarios=tuple(i for i in state.scenarios if i not in settled),
+        injections=kept_inj,
+        external_scheduled_until=scheduled,
+        published_until=max(now, lo) if lib is not None else lo,
     )
+    return new, out
+
+
+def housekeep(state: ControlState, wall: int) -> ControlState | None:
+    """The state after ``advance``, without its records; None when nothing changed."""
+    moved = advance(state, wall)
+    return None if moved is None else moved[0]
 
 
 def scenario_rows(state: ControlState, t: int) -> list[dict[str, Any]]:

@@ -56,15 +56,20 @@ class FileSink:
     def write(self, batches: list[Batch]) -> None:
         """Append batches (records converted to dicts: files are an edge, not the hot path)."""
         for b in batches:
-            fh = self._open(b.topic)
-            records = b.to_records()
-            if self.fmt == "jsonl":
-                fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-            else:
-                w = self._writers[b.topic]
-                for r in records:
-                    w.write(r)
-            self.counts[b.topic] = self.counts.get(b.topic, 0) + b.n
+            self.write_records(b.topic, b.to_records())
+
+    def write_records(self, topic: str, records: list[dict[str, Any]]) -> None:
+        """Append records of one topic (external events, ground truth)."""
+        if not records:
+            return
+        fh = self._open(topic)
+        if self.fmt == "jsonl":
+            fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        else:
+            w = self._writers[topic]
+            for r in records:
+                w.write(r)
+        self.counts[topic] = self.counts.get(topic, 0) + len(records)
 
     def close(self, complete: bool = True) -> list[Path]:
         """Flush and close; rename to final names only when ``complete``."""

@@ -138,8 +138,7 @@ class Worker:
                     t0 = self.cursor[shard]
                     while t0 < sim:
                         t1 = min(sim, t0 + MAX_TICK_MS)
-                        scenarios = follower.at(t0).scenarios
-                        mods = modifiers_at(scenarios)
+                        mods = modifiers_at(follower.at(t0).instances())
                         for eng in engines:
                             params = graphs[eng.domain.domain].evaluate(t0, mods)
                             for batch in eng.tick(t0, t1, params):
