@@ -18,6 +18,7 @@ from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import scenario_truth as _scenario_truth
 from simfleet.producers.backfill import backfill
+from simfleet.producers.baseline import BaselineStats, IntervalCounts
 from simfleet.producers.sinks import FileSink
 from simfleet.producers.spec import load_domain
 
@@ -54,6 +55,10 @@ def generate(
     external_events: Annotated[
         bool, typer.Option(help="Include 2-5 external events a day and their ground truth.")
     ] = True,
+    baseline_file: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="Baseline JSON (simctl baseline): add <domain>.metrics."),
+    ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl or avro (Avro object container files).")
     ] = "jsonl",
@@ -103,10 +108,21 @@ def generate(
             bar.update(task, completed=t - start_ms, description=format_ms(t))
 
         try:
+            stats = BaselineStats.from_json(baseline_file) if baseline_file else None
+            counts = (
+                IntervalCounts(start_ms, stats.interval, span // stats.interval, {})
+                if stats
+                else None
+            )
             for batches in backfill(
                 spec, start_ms, end_ms, seed, scale, shards, acting, progress=advance
             ):
                 sink.write(batches)
+                if counts is not None:
+                    for b in batches:
+                        counts.add(b)
+            if stats is not None and counts is not None:
+                sink.write_records(f"{domain}.metrics", stats.metrics(counts, domain))
             if lib is not None:
                 sink.write_records(lib.topic, [x.public_record() for x in externals])
                 truth = [x.truth_record() for x in externals]

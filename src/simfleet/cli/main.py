@@ -27,7 +27,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simfleet.cli import broker, control, fleet, generate, tail, up
+    from simfleet.cli import analysis, broker, control, fleet, generate, tail, up
 
     app.command("up")(up.up)
     app.add_typer(control.scenario_app, name="scenario")
@@ -37,6 +37,8 @@ def _register() -> None:
     app.command("speed")(control.speed)
     app.command("tail")(tail.tail)
     app.command("generate")(generate.generate)
+    app.command("baseline")(analysis.baseline)
+    app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")
     app.add_typer(fleet.orchestrator_app, name="orchestrator")
     app.add_typer(fleet.worker_app, name="worker")
