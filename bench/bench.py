@@ -1,0 +1,392 @@
+"""Throughput of the marketplace pipeline against its ceiling and against the seeds' approach.
+
+In one process, against an embedded broker started (and stopped) here:
+
+(b) pipeline: ``backfill`` of the marketplace domain -> ``AccountedProducer.send_batch`` for
+    every merged batch -> flush; every record delivered. Run first, because its encoded output
+    gives (a) its record sizes.
+(a) ceiling: random bytes with exactly the pipeline's record sizes, keys, timestamps and batch
+    boundaries, pre-built before the clock, through ``AccountedProducer.send_encoded`` with the
+    same producer configuration, to ``bench.raw.<topic>`` topics with the same partitions.
+(c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
+
+Run: ``make bench`` (or ``.venv/bin/python bench/bench.py [--quick] [--json FILE]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from memory import SPEED as MEMORY_SPEED
+from memory import run_realtime
+from naive import NaiveResult, run_naive
+from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.core.codec import SchemaSet, TopicEncoder, encoders_for
+from simfleet.core.columns import Column, FixedStrings, TableStrings
+from simfleet.core.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.core.paths import schemas_dir
+from simfleet.core.settings import KafkaSettings
+from simfleet.producers.backfill import DEFAULT_TICK_MS, backfill
+from simfleet.producers.spec import DomainSpec, load_domain
+
+DOMAIN = "marketplace"
+START = datetime(2026, 3, 2, tzinfo=UTC)
+RAW_PREFIX = "bench.raw."
+FLUSH_TIMEOUT_S = 300.0
+# pipeline / ceiling is the figure the pipeline is held to; pipeline / naive is our own bar.
+TARGETS = {"pipeline_vs_raw_ratio": 0.5, "pipeline_vs_naive_ratio": 8.0}
+RSS_GROWTH_TARGET = 0.05  # of the realtime run, over its last minute
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each phase does."""
+
+    scale: float
+    shards: int
+    days: float
+    naive_count: int
+
+
+FULL = Sizes(scale=4.0, shards=8, days=5.0, naive_count=50_000)
+QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000)
+
+
+@dataclass
+class Phase:
+    """Figures of one timed phase; seconds run from the first event to the last delivery."""
+
+    name: str
+    events: int
+    value_bytes: int
+    seconds: float
+    detail: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def events_per_s(self) -> float:
+        """Delivered events per wall second."""
+        return self.events / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        """Record values per wall second, MB of 1e6 bytes (keys and headers excluded)."""
+        return self.value_bytes / self.seconds / 1e6
+
+    def line(self) -> str:
+        """One human-readable result line."""
+        return (
+            f"{self.name:<9}: {self.events:>10,} events in {self.seconds:7.2f} s = "
+            f"{self.events_per_s:>10,.0f} events/s, {self.mb_per_s:6.2f} MB/s "
+            f"({self.value_bytes / max(self.events, 1):.1f} B/value)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """All figures, for --json."""
+        return {
+            **asdict(self),
+            "events_per_s": self.events_per_s,
+            "mb_per_s": self.mb_per_s,
+        }
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What (a) needs of one pipeline batch: record boundaries, keys and timestamps."""
+
+    topic: str
+    offsets: npt.NDArray[np.int64]
+    key_col: Column
+    occurred_at: Column
+
+
+class _RecordingEncoder:
+    """Wraps a ``TopicEncoder``: keeps references to each batch's offsets and key column.
+
+    Keeping references costs nothing measurable inside the timed window; the encode time it
+    sums splits the pipeline's time into generation, encoding and produce.
+    """
+
+    def __init__(self, inner: TopicEncoder, key_field: str, log: list[_Recorded]) -> None:
+        self._inner = inner
+        self._key_field = key_field
+        self._log = log
+        self.seconds = 0.0
+
+    def encode(self, columns: Mapping[str, Column], n: int) -> tuple[bytes, npt.NDArray[np.int64]]:
+        t0 = time.perf_counter()
+        buf, offsets = self._inner.encode(columns, n)
+        self.seconds += time.perf_counter() - t0
+        self._log.append(
+            _Recorded(self._inner.topic, offsets, columns[self._key_field], columns["occurred_at"])
+        )
+        return buf, offsets
+
+
+def _check_delivered(producer: AccountedProducer, expected: int, what: str) -> None:
+    produced, delivered, failed = producer.totals()
+    if not (produced == delivered == expected and failed == 0):
+        raise SystemExit(
+            f"{what}: expected {expected} records, produced {produced}, delivered {delivered}, "
+            f"failed {failed}"
+        )
+
+
+def run_pipeline(
+    settings: KafkaSettings, domain: DomainSpec, sizes: Sizes, seed: int
+) -> tuple[Phase, list[_Recorded]]:
+    """(b): backfill -> encode -> produce -> flush, timed from the first tick's produce."""
+    start_ms = int(START.timestamp() * 1000)
+    end_ms = start_ms + int(sizes.days * 86_400_000)
+    recorded: list[_Recorded] = []
+    # encoders_for gives one encoder per schema; only the stream topics are produced to
+    plain = encoders_for(SchemaSet.load(schemas_dir()), None)
+    encoders = {
+        domain.topic(name): _RecordingEncoder(plain[domain.topic(name)], stream.key, recorded)
+        for name, stream in domain.streams.items()
+    }
+    producer = AccountedProducer(settings, encoders)  # type: ignore[arg-type]
+    gen = backfill(
+        domain, start_ms, end_ms, seed, sizes.scale, sizes.shards, tick_ms=DEFAULT_TICK_MS
+    )
+    # backfill builds its shard engines (entity pools, Faker) on the first next(): that and
+    # the first tick's generation happen before the clock; the first tick is still produced.
+    t_setup = time.perf_counter()
+    first = next(gen)
+    setup_s = time.perf_counter() - t_setup
+    first_events = sum(b.n for b in first)
+
+    events = 0
+    gen_s = 0.0
+    t0 = time.perf_counter()
+    batches_iter = itertools.chain([first], gen)
+    while True:
+        tg = time.perf_counter()
+        batches = next(batches_iter, None)
+        gen_s += time.perf_counter() - tg
+        if batches is None:
+            break
+        for b in batches:
+            producer.send_batch(b)
+            events += b.n
+    t_flush = time.perf_counter()
+    producer.flush(FLUSH_TIMEOUT_S)
+    t1 = time.perf_counter()
+    _check_delivered(producer, events, "pipeline")
+
+    encode_s = sum(e.seconds for e in encoders.values())
+    value_bytes = sum(int(r.offsets[-1]) for r in recorded)
+    phase = Phase(
+        "pipeline",
+        events,
+        value_bytes,
+        t1 - t0,
+        {
+            "untimed_setup_s": setup_s,
+            "untimed_first_tick_events": first_events,
+            "generate_s": gen_s,
+            "encode_s": encode_s,
+            "keys_and_produce_s": (t_flush - t0) - gen_s - encode_s,
+            "flush_s": t1 - t_flush,
+        },
+    )
+    return phase, recorded
+
+
+def _keys(col: Column) -> list[bytes | None]:
+    if isinstance(col, TableStrings | FixedStrings):
+        return col.to_bytes_list()
+    raise TypeError(f"key column of type {type(col).__name__} is not a string column")
+
+
+def run_ceiling(settings: KafkaSettings, recorded: list[_Recorded], seed: int) -> Phase:
+    """(a): random bytes of the pipeline's record sizes and keys, pre-built, then produced."""
+    rng = np.random.default_rng(seed)
+    prepared = []
+    for r in recorded:
+        total = int(r.offsets[-1])
+        ts = r.occurred_at
+        assert isinstance(ts, np.ndarray)
+        prepared.append(
+            (
+                RAW_PREFIX + r.topic,
+                rng.bytes(total),
+                r.offsets.tolist(),
+                _keys(r.key_col),
+                ts.tolist(),
+            )
+        )
+    events = sum(len(p[3]) for p in prepared)
+    value_bytes = sum(len(p[1]) for p in prepared)
+    producer = AccountedProducer(settings)
+    t0 = time.perf_counter()
+    for topic, buf, offsets, keys, timestamps in prepared:
+        producer.send_encoded(topic, buf, offsets, keys, timestamps)
+    t_flush = time.perf_counter()
+    producer.flush(FLUSH_TIMEOUT_S)
+    t1 = time.perf_counter()
+    _check_delivered(producer, events, "ceiling")
+    return Phase("ceiling", events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
+
+
+def _partitions(domain: DomainSpec, choice: str) -> dict[str, int]:
+    if choice == "spec":
+        return {domain.topic(n): s.partitions for n, s in domain.streams.items()}
+    return {domain.topic(n): int(choice) for n in domain.streams}
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "confluent_kafka": confluent_kafka.__version__,
+        "librdkafka": confluent_kafka.libversion()[0],
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
+
+
+def memory_speed() -> float:
+    """The sim speed of the realtime run."""
+    return MEMORY_SPEED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three phases, print the figures and ratios, optionally write them as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
+    parser.add_argument(
+        "--partitions",
+        default="spec",
+        help="partitions per topic: `spec` (each stream's StreamSpec.partitions) or a number",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.partitions != "spec" and not args.partitions.isdigit():
+        parser.error("--partitions takes `spec` or a positive number")
+    sizes = QUICK if args.quick else FULL
+    # the broker logs its start and stop at info; the bench's output is the figures
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    domain = load_domain(DOMAIN)
+    parts = _partitions(domain, args.partitions)
+    print(
+        f"simfleet bench: {DOMAIN} backfill, scale {sizes.scale:g}, shards {sizes.shards}, "
+        f"{sizes.days:g} day(s) from {START.isoformat().replace('+00:00', 'Z')}, "
+        f"tick 1 h, seed {args.seed}, partitions {args.partitions} "
+        f"({', '.join(f'{t.removeprefix(DOMAIN + chr(46))}={p}' for t, p in parts.items())})"
+    )
+    broker = EmbeddedBroker()
+    with tempfile.TemporaryDirectory(prefix="simfleet-bench-") as tmp:
+        bootstrap = broker.start(log_path=Path(tmp) / "broker.log")
+        try:
+            settings = KafkaSettings(bootstrap_servers=bootstrap)
+            ensure_topics(
+                settings,
+                [TopicSpec(t, p) for t, p in parts.items()]
+                + [TopicSpec(RAW_PREFIX + t, p) for t, p in parts.items()],
+            )
+            print(f"broker: embedded Tansu (memory) at {bootstrap}, {os.cpu_count()} CPU(s)")
+            pipeline, recorded = run_pipeline(settings, domain, sizes, args.seed)
+            print(pipeline.line())
+            d = pipeline.detail
+            print(
+                f"           generate {d['generate_s']:.2f} s, encode {d['encode_s']:.2f} s, "
+                f"keys+produce {d['keys_and_produce_s']:.2f} s, flush {d['flush_s']:.2f} s"
+            )
+            print(
+                f"           untimed: shard engine construction + generation of the first tick "
+                f"({int(d['untimed_first_tick_events']):,} events, "
+                f"{d['untimed_first_tick_events'] / pipeline.events:.2%}, still encoded and "
+                f"produced inside the clock) {d['untimed_setup_s']:.2f} s"
+            )
+            ceiling = run_ceiling(settings, recorded, args.seed)
+            del recorded
+            print(ceiling.line())
+            print("           random (incompressible) values; built before the clock")
+            naive: NaiveResult = run_naive(
+                settings, sizes.naive_count, args.seed, START, partitions=3
+            )
+            naive_phase = Phase("naive", naive.events, naive.value_bytes, naive.seconds)
+            print(naive_phase.line())
+            print("           per event: Faker uuid4/name/email, random choices, dict, json.dumps")
+            memory = run_realtime(
+                bootstrap, seconds=30.0 if args.quick else 120.0, log_dir=Path(tmp)
+            )
+        finally:
+            broker.stop()
+
+    ratios = {
+        "pipeline_vs_raw_ratio": pipeline.events_per_s / ceiling.events_per_s,
+        "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
+    }
+    if args.quick:
+        # fewer records than the producer queue holds: the ceiling never waits for the broker
+        print("quick run: a smoke test; its ratios are not the benchmark's figures")
+    print(
+        f"realtime: one worker paced at {memory_speed():g}x from 11:00 UTC, scale "
+        f"{memory.scale:.1f}, {memory.seconds:.0f} s: {memory.rate:,.0f} events/s "
+        f"(target rate {memory.target_rate:,.0f})"
+    )
+    print(f"realtime_peak_rss_mb: {memory.peak_rss_mb:.0f}")
+    print(
+        f"realtime_rss_growth_last_minute: {memory.growth_last_half:.2%} "
+        f"({memory.rss_at_half_mb:.0f} MB at the half, {memory.rss_at_end_mb:.0f} MB at the end)"
+    )
+    passed = {name: ratios[name] >= target for name, target in TARGETS.items()}
+    passed["realtime_rss_growth"] = memory.growth_last_half < RSS_GROWTH_TARGET
+    for name, target in TARGETS.items():
+        print(f"target: {name} >= {target:g} -> {'PASS' if passed[name] else 'FAIL'}")
+    print(
+        f"target: realtime_rss_growth_last_minute < {RSS_GROWTH_TARGET:.0%} -> "
+        f"{'PASS' if passed['realtime_rss_growth'] else 'FAIL'}"
+    )
+
+    if args.json is not None:
+        doc = {
+            "when_utc": datetime.now(UTC).isoformat(),
+            "config": {
+                **asdict(sizes),
+                "domain": DOMAIN,
+                "start": START.isoformat(),
+                "tick_ms": DEFAULT_TICK_MS,
+                "seed": args.seed,
+                "partitions": args.partitions,
+                "topic_partitions": parts,
+                "quick": args.quick,
+            },
+            "environment": _environment(),
+            "ceiling": ceiling.as_dict(),
+            "pipeline": pipeline.as_dict(),
+            "naive": naive_phase.as_dict(),
+            "realtime_memory": asdict(memory),
+            "ratios": ratios,
+            "targets": {n: {"min": t, "pass": passed[n]} for n, t in TARGETS.items()},
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {args.json}")
+    # the last two lines are the benchmark's verdict, in a form scripts can read
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Memory of a realtime run: one worker paced by the sim clock at about 20k events/s for two
+minutes, its RSS sampled every second from /proc.
+
+The sim clock runs at 60x from 11:00 UTC on a weekday, so the rates stay near their midday
+level for the whole run; the scale that gives 20k events/s is calibrated first with a short
+backfill of the same hour. Reports peak RSS (VmHWM) and the growth of RSS over the last
+minute, which should stay under 5 %: pools, queues and producer buffers are bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from simfleet.core.control_io import FleetWatcher, read_latest_state
+from simfleet.core.settings import KafkaSettings
+from simfleet.core.timeutil import parse_instant_ms
+from simfleet.producers.backfill import backfill
+from simfleet.producers.spec import load_domain
+
+START = "2026-03-03T11:00:00Z"  # a Tuesday, late morning: rates near their midday plateau
+SPEED = 60.0
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """What the realtime run measured."""
+
+    target_rate: float
+    scale: float
+    seconds: float
+    events: int
+    rate: float
+    peak_rss_mb: float
+    rss_at_half_mb: float
+    rss_at_end_mb: float
+    growth_last_half: float
+
+
+def calibrate_scale(target_rate: float, shards: int) -> float:
+    """The --scale at which the fleet emits ``target_rate`` events per wall second at SPEED."""
+    spec = load_domain("marketplace")
+    t0 = parse_instant_ms(START)
+    span = 20 * 60_000
+    n = sum(
+        b.n
+        for batches in backfill(spec, t0, t0 + span, 1, 1.0, shards, tick_ms=60_000)
+        for b in batches
+    )
+    per_sim_second = n / (span / 1000)
+    return target_rate / (per_sim_second * SPEED)
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def run_realtime(
+    bootstrap: str,
+    target_rate: float = 20_000.0,
+    seconds: float = 120.0,
+    shards: int = 8,
+    log_dir: Path | None = None,
+) -> MemoryResult:
+    """Orchestrator + one worker on ``bootstrap`` for ``seconds``; sample the worker's RSS."""
+    scale = calibrate_scale(target_rate, shards)
+    env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
+    cli = [sys.executable, "-m", "simfleet.cli.main"]
+    logs = log_dir or Path(".")
+    orch = subprocess.Popen(
+        [
+            *cli,
+            "orchestrator",
+            "run",
+            "--speed",
+            str(SPEED),
+            "--scale",
+            f"{scale:.4f}",
+            "--shards",
+            str(shards),
+            "--start",
+            START,
+            "--no-external-events",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / "bench-orchestrator.log").open("wb"),
+    )
+    worker = None
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + 60
+        while read_latest_state(settings, 2.0) is None:
+            if time.monotonic() > deadline or orch.poll() is not None:
+                raise RuntimeError(
+                    "the orchestrator published no state; see bench-orchestrator.log"
+                )
+        worker = subprocess.Popen(
+            [*cli, "worker", "run", "--worker-id", "bench-worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "bench-worker.log").open("wb"),
+        )
+        watcher = FleetWatcher(settings)
+
+        def produced() -> int:
+            watcher.poll(0.2)
+            hb = watcher.workers.get("bench-worker")
+            return 0 if hb is None else sum(c.produced for c in hb.topics.values())
+
+        # the window starts once the worker owns its shards and produces
+        deadline = time.monotonic() + 90
+        while produced() == 0:
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError("the worker produced nothing; see bench-worker.log")
+        began, first = time.monotonic(), produced()
+        samples: list[tuple[float, int]] = []
+        while (elapsed := time.monotonic() - began) < seconds:
+            samples.append((elapsed, _rss_kb(worker.pid, "VmRSS")))
+            watcher.poll(1.0)
+        peak = _rss_kb(worker.pid, "VmHWM")
+        events = produced() - first
+        watcher.close()
+    finally:
+        for p in (worker, orch):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    half = min(samples, key=lambda s: abs(s[0] - seconds / 2))[1]
+    end = samples[-1][1]
+    return MemoryResult(
+        target_rate=target_rate,
+        scale=scale,
+        seconds=seconds,
+        events=events,
+        rate=events / seconds,
+        peak_rss_mb=peak / 1024,
+        rss_at_half_mb=half / 1024,
+        rss_at_end_mb=end / 1024,
+        growth_last_half=(end - half) / half,
+    )
+
+
+if __name__ == "__main__":  # a quick look on its own: python bench/memory.py [seconds]
+    from simfleet.broker.embedded import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        print(
+            run_realtime(broker.bootstrap, seconds=float(sys.argv[1]) if len(sys.argv) > 1 else 30)
+        )
