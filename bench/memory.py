@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ def run_realtime(
     scale = calibrate_scale(target_rate, shards)
     env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
     cli = [sys.executable, "-m", "simfleet.cli.main"]
-    logs = log_dir or Path(".")
+    logs = log_dir or Path(tempfile.gettempdir())
     orch = subprocess.Popen(
         [
             *cli,

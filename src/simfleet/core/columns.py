@@ -50,6 +50,20 @@ class StrTable:
         return [v.encode("utf-8") for v in self.values]
 
     @cached_property
+    def fixed(self) -> npt.NDArray[np.uint8] | None:
+        """The values as a (n, width) ASCII matrix when they all have one width, else None."""
+        if not self.values:
+            return None
+        width = len(self.values[0])
+        if (
+            width == 0
+            or any(len(v) != width for v in self.values)
+            or not all(v.isascii() for v in self.values)
+        ):
+            return None
+        return np.frombuffer("".join(self.values).encode("ascii"), np.uint8).reshape(-1, width)
+
+    @cached_property
     def lookup(self) -> dict[str, int]:
         """Value -> index."""
         return {v: i for i, v in enumerate(self.values)}
@@ -165,6 +179,22 @@ def _all_null(col: Column) -> bool:
     return False
 
 
+def _concat_tables(ts: list[TableStrings]) -> Column:
+    """TableStrings of one table, or fixed-width ids gathered, or a union table."""
+    tables = tuple(dict.fromkeys(c.table for c in ts))
+    if len(tables) == 1:
+        return TableStrings(ts[0].table, np.concatenate([c.idx for c in ts]))
+    fixed = [t.fixed for t in tables]
+    if all(f is not None for f in fixed) and len({f.shape[1] for f in fixed if f is not None}) == 1:
+        # ids of several shards' pools: gather their characters, no union table to encode
+        chars = np.concatenate([c.table.fixed[np.maximum(c.idx, 0)] for c in ts])  # type: ignore[index]
+        null = np.concatenate([c.idx < 0 for c in ts])
+        return FixedStrings(chars, null if null.any() else None)
+    union, remaps = _union(tables)
+    where = {t: r for t, r in zip(tables, remaps, strict=True)}
+    return TableStrings(union, np.concatenate([where[c.table][c.idx] for c in ts]))
+
+
 def concat_columns(cols: Sequence[Column]) -> Column:
     """Rows of several columns, one after the other.
 
@@ -194,13 +224,7 @@ def concat_columns(cols: Sequence[Column]) -> Column:
             )
         return FixedStrings(np.concatenate([c.chars for c in fs]), nulls)
     if isinstance(first, TableStrings):
-        ts = [c for c in cols if isinstance(c, TableStrings)]
-        tables = tuple(dict.fromkeys(c.table for c in ts))
-        if len(tables) == 1:
-            return TableStrings(first.table, np.concatenate([c.idx for c in ts]))
-        union, remaps = _union(tables)
-        where = {t: r for t, r in zip(tables, remaps, strict=True)}
-        return TableStrings(union, np.concatenate([where[c.table][c.idx] for c in ts]))
+        return _concat_tables([c for c in cols if isinstance(c, TableStrings)])
     if isinstance(first, MaskedNumbers) or any(isinstance(c, MaskedNumbers) for c in cols):
         ms = [
             c if isinstance(c, MaskedNumbers) else MaskedNumbers(c, np.zeros(len(c), np.bool_))  # type: ignore[arg-type]

@@ -33,8 +33,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "compression.type": "lz4",
     "linger.ms": 25,
     "batch.size": 1_000_000,
-    "queue.buffering.max.messages": 500_000,
-    "queue.buffering.max.kbytes": 512 * 1024,
+    "queue.buffering.max.messages": 100_000,
+    "queue.buffering.max.kbytes": 64 * 1024,  # bounded: backpressure, not RSS growth
     "partitioner": "murmur2_random",
 }
 
