@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simfleet.core.codec import SchemaSet
-from simfleet.core.external import load_external_library, schedule_range
+from simfleet.core.external import for_scenario, load_external_library, schedule_range
 from simfleet.core.paths import schemas_dir
 from simfleet.core.scenarios import ScenarioInstance
 from simfleet.core.timeutil import format_ms, parse_duration_ms, parse_instant_ms
@@ -90,6 +90,14 @@ def generate(
     lib = load_external_library(domain)
     end_ms = start_ms + span
     externals = schedule_range(lib, seed, start_ms, end_ms) if lib and external_events else []
+    if lib is not None:
+        externals += [
+            for_scenario(lib, e.template, inst.started_at + e.offset, inst.spec.id)
+            for inst in instances
+            for e in inst.spec.external_events
+            if start_ms <= inst.started_at + e.offset < end_ms
+        ]
+        externals.sort(key=lambda x: x.at)
     acting = instances + [i for i in (x.instance(domain) for x in externals) if i is not None]
     sink = FileSink(out, fmt, SchemaSet.load(schemas_dir()), seed)  # type: ignore[arg-type]
     complete = False

@@ -111,6 +111,7 @@ class Injection(_Frozen):
     causal: bool
     modifiers: tuple[Modifier, ...]
     injected: bool = Field(False, description="asked for with `simctl inject`")
+    scenario: str | None = Field(None, description="the scenario that published it as context")
 
     def instance(self, domain: str) -> ScenarioInstance | None:
         """The modifiers this event applies, as a scenario instance; None for a red herring."""
@@ -166,9 +167,13 @@ class Injection(_Frozen):
             "occurred_at": self.at,
             "kind": "external_event",
             "subject_id": self.event_id,
-            "label": "causal" if self.causal else "red_herring",
+            "label": f"scenario:{self.scenario}"
+            if self.scenario
+            else ("causal" if self.causal else "red_herring"),
             "moved_parameters": ",".join(moved),
-            "moved_streams": ",".join(self.expected_impact.streams) if self.causal else "",
+            "moved_streams": ",".join(self.expected_impact.streams)
+            if self.causal or self.scenario
+            else "",
             "window_start": self.at + self.expected_impact.delay,
             "window_end": self.ends_at,
         }
@@ -251,6 +256,14 @@ def schedule_range(lib: ExternalLibrary, seed: int, start_ms: int, end_ms: int) 
     for day in range(start_ms // DAY_MS, (end_ms - 1) // DAY_MS + 1):
         out.extend(i for i in schedule_day(lib, seed, day) if start_ms <= i.at < end_ms)
     return out
+
+
+def for_scenario(lib: ExternalLibrary, template_id: str, at: int, scenario_id: str) -> Injection:
+    """A context event a scenario publishes: not causal on its own (the scenario moves the
+    parameters), labelled with the scenario in ground truth."""
+    t = lib.template(template_id)
+    inj = _make(lib, t, at, False, f"scenario:{scenario_id}:{template_id}:{at}")
+    return inj.model_copy(update={"scenario": scenario_id})
 
 
 _STRENGTH = {"low": 0.5, "medium": 1.0, "high": 2.0}

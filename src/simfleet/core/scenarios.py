@@ -85,6 +85,13 @@ class ExpectedEffect(_Frozen):
     magnitude: float = Field(gt=0, description="relative change, 0.2 = 20 %")
 
 
+class ScenarioEvent(_Frozen):
+    """An external event the scenario publishes as context (its effect is the scenario's)."""
+
+    template: str = Field(description="a template id of domains/<domain>.external.yaml")
+    offset: DurationMs = Field(0, description="after the scenario starts")
+
+
 class ScenarioSpec(_Frozen):
     """A scenario file: what changes, for how long, and how it settles."""
 
@@ -95,6 +102,7 @@ class ScenarioSpec(_Frozen):
     phases: tuple[Phase, ...] = Field(min_length=1)
     settle: Settle = Settle()
     expected_effects: tuple[ExpectedEffect, ...] = ()
+    external_events: tuple[ScenarioEvent, ...] = ()
 
     @model_validator(mode="after")
     def _only_last_open(self) -> ScenarioSpec:

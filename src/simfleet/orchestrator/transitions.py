@@ -15,6 +15,7 @@ from simfleet.core.control import ClockState, Command, ControlState, Rejection
 from simfleet.core.external import (
     DAY_MS,
     ExternalLibrary,
+    for_scenario,
     injected,
     load_external_library,
     schedule_day,
@@ -66,6 +67,14 @@ def check_scenario(spec: ScenarioSpec, domains: tuple[str, ...] | None = None) -
     targets = [m.target for p in spec.phases for m in p.modifiers]
     if spec.settle.backlog is not None:
         targets += [m.target for m in spec.settle.backlog.modifiers]
+    lib = _library(spec.domain)
+    for ev in spec.external_events:
+        if lib is None:
+            raise ScenarioError(
+                f"Scenario {spec.id} injects external events, but domain {spec.domain} has no "
+                f"domains/{spec.domain}.external.yaml."
+            )
+        lib.template(ev.template)
     unknown = graph.unknown_targets(targets)
     if unknown:
         raise ScenarioError(
@@ -149,12 +158,22 @@ def apply_command(state: ControlState, cmd: Command, offset: int, wall: int) -> 
                     inst = inst.model_copy(update={"stop_at": at})  # noqa: PLW2901
                 kept.append(inst)
             new = ScenarioInstance(spec=spec, started_at=at)
+            lib = _library(spec.domain)
+            context = (
+                [
+                    for_scenario(lib, e.template, at + e.offset, spec.id)
+                    for e in spec.external_events
+                ]
+                if lib is not None
+                else []
+            )
             return _next(
                 state,
                 wall,
                 at,
                 f"{format_ms(at)} {spec.id} started",
                 scenarios=(*kept, new),
+                injections=(*state.injections, *context),
                 **common,
             )
         if cmd.action == "scenario.stop":
