@@ -3,9 +3,15 @@
 One ``ShardEngine`` owns one shard: its entity pools, one random stream per (seed, shard,
 stream), id counters, and the queue of pending follow-ups. ``tick(t0, t1, params)`` draws a
 Poisson count per rate-driven stream, fills each field with one vectorised draw, schedules
-chained follow-ups, releases those due before ``t1``, and returns one batch per stream sorted
+chained follow-ups, releases those due before ``t1``, emits the aggregates whose period
+boundary (plus the stream's jitter) falls in the tick, and returns one batch per stream sorted
 by ``occurred_at``. It reads no clock and no global randomness: the same inputs give the same
 output.
+
+Entity lifecycle: draws see active entities only. A stream that ``retires`` a field takes the
+entity out at once (retiring streams are drawn first in a tick, so no later event of the tick
+names it); a stream that ``activates`` one makes it drawable from the next tick, so no event
+names an entity before the event that activated it.
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ from simfleet.core.paths import schemas_dir
 from simfleet.errors import DomainError
 from simfleet.producers.pools import EntityPool, stable_hash
 from simfleet.producers.profiles import RateProfile
-from simfleet.producers.spec import Chain, DomainSpec, FieldSpec, StreamSpec
+from simfleet.producers.spec import AggregateSpec, Chain, DomainSpec, FieldSpec, StreamSpec
 
 __all__ = ["FieldType", "ShardEngine", "stream_field_types"]
 
 IMPLICIT = ("event_id", "occurred_at")
 MAX_CHAIN_ROUNDS = 16
+DAY_MS = 86_400_000
+PREFER_CANDIDATES = 16  # candidate delays per follow-up when a delay prefers a profile
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
@@ -171,6 +179,18 @@ class _StreamRuntime:
 
 
 @dataclass
+class _AggRuntime:
+    """What an aggregate stream has seen of its sources and not yet summarised."""
+
+    spec: AggregateSpec
+    offset: int
+    # per source stream: chunks of (occurred_at, {needed field: column})
+    seen: dict[str, list[tuple[npt.NDArray[np.int64], dict[str, Column]]]]
+    needs: dict[str, list[str]]
+    shard_table: StrTable
+
+
+@dataclass
 class _Edge:
     source: str
     index: int
@@ -206,6 +226,10 @@ class ShardEngine:
             for kind, spec in domain.entities.items()
         }
         profiles = {k: RateProfile(v, domain.growth_reference) for k, v in domain.profiles.items()}
+        self._profiles = profiles
+        self._pool_of_table = {id(p.ids): p for p in self.pools.values()}
+        self._start: int | None = None
+        self._t0 = 0
         self._seq: dict[str, int] = {}
         self.streams: dict[str, _StreamRuntime] = {}
         for name, s in domain.streams.items():
@@ -225,6 +249,16 @@ class ShardEngine:
                     values = f.choice if f.choice is not None else (f.const,)
                     rt.tables[fname] = StrTable(tuple(str(v) for v in values))
             self.streams[name] = rt
+        self._aggs = {
+            name: self._agg_runtime(name, s.aggregate)
+            for name, s in domain.streams.items()
+            if s.aggregate is not None
+        }
+        # rate-driven streams, the retiring ones first (see the module docstring)
+        self._rated = sorted(
+            (n for n, s in domain.streams.items() if s.rate),
+            key=lambda n: domain.streams[n].retires is None,
+        )
         self.edges: dict[str, list[_Edge]] = {}
         self._set_tables: dict[tuple[str, int, str], StrTable] = {}
         for name, s in domain.streams.items():
@@ -264,6 +298,40 @@ class ShardEngine:
                 )
         if s.key not in types:
             raise DomainError(f"stream {name}: key field `{s.key}` is not in its schema")
+        picks = [f for f, fs in s.fields.items() if fs.pick != "active"]
+        if picks and not s.rate:
+            raise DomainError(
+                f"stream {name}: fields {picks} pick inactive or idle entities, which caps the "
+                "event count; only rate-driven streams can do that."
+            )
+        if s.aggregate is not None:
+            agg = s.aggregate
+            need = ["period_start", agg.group_by or "shard_id", *agg.metrics]
+            lacking = [f for f in need if f not in types]
+            if lacking:
+                raise DomainError(
+                    f"schemas/{self.domain.domain}/{name}.avsc lacks {lacking}: an aggregate "
+                    "carries period_start, its group field (shard_id without group_by) and "
+                    "one field per metric."
+                )
+
+    def _agg_runtime(self, name: str, agg: AggregateSpec) -> _AggRuntime:
+        needs: dict[str, list[str]] = {src: [] for src in agg.sources()}
+        for m in agg.metrics.values():
+            src = m.source or agg.source
+            if agg.group_by is not None and agg.group_by not in needs[src]:
+                needs[src].append(agg.group_by)
+            if m.field is not None and m.field not in needs[src]:
+                needs[src].append(m.field)
+        for src, fields in needs.items():
+            missing = [f for f in fields if f not in self.streams[src].types]
+            if missing:
+                raise DomainError(f"aggregate {name}: stream {src} has no field(s) {missing}")
+        jitter = agg.jitter if agg.jitter is not None else min(agg.every // 6, 1_800_000)
+        offset = stable_hash("jitter", self.seed, name) % max(jitter, 1)
+        return _AggRuntime(
+            agg, offset, {src: [] for src in needs}, needs, StrTable((f"shard-{self.shard:03d}",))
+        )
 
     @property
     def pending(self) -> int:
@@ -286,7 +354,10 @@ class ShardEngine:
         col: Column
         if f.entity is not None:
             pool = self.pools[f.entity]
-            col = TableStrings(pool.ids, pool.sample(rng, n))
+            if f.pick == "active":
+                col = TableStrings(pool.ids, pool.sample(rng, n))
+            else:
+                col = TableStrings(pool.ids, pool.take(rng, f.pick, self._t0, n))
         elif f.attr is not None:
             src = cols[f.of or ""]
             if not isinstance(src, TableStrings):
@@ -303,7 +374,7 @@ class ShardEngine:
         elif fname in rt.tables:
             table = rt.tables[fname]
             if f.weights is not None:
-                w = np.asarray(f.weights, dtype=np.float64)
+                w = np.asarray([self._weight(x, params) for x in f.weights], dtype=np.float64)
                 cdf = np.cumsum(w) / w.sum()
                 idx = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
             elif len(table) > 1:
@@ -362,6 +433,8 @@ class ShardEngine:
             v = rng.integers(f.integers[0], f.integers[1] + 1, n).astype(np.float64)
         else:  # pragma: no cover - the spec validator guarantees one generator
             raise DomainError(f"field without generator: {f}")
+        if f.times is not None:
+            v = v * params[self.domain.param_path(f.times)]
         if f.min is not None or f.max is not None:
             v = np.clip(v, f.min, f.max)
         if ftype.kind == "bool":
@@ -398,6 +471,36 @@ class ShardEngine:
             out = np.clip(out, d.min, d.max)
         return out
 
+    def _due(
+        self, edge: _Edge, rng: np.random.Generator, cause: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Due times of follow-ups of events at ``cause``: the delay law, shaped by `prefer`
+        (profile-weighted choice among candidates) and `within_hours` (time of day mapped
+        into the window, moved by whole days to stay within the law's bounds)."""
+        d = edge.chain.delay
+        n = len(cause)
+        if d.prefer is None:
+            due = cause + self._delay(edge, rng, n)
+        else:
+            k = PREFER_CANDIDATES
+            cand = cause[:, None] + self._delay(edge, rng, n * k).reshape(n, k)
+            w = self._profiles[d.prefer].factors(cand.reshape(-1)).reshape(n, k)
+            cum = np.cumsum(w, axis=1)
+            u = rng.random(n) * cum[:, -1]
+            pick = np.minimum((cum < u[:, None]).sum(axis=1), k - 1)
+            due = cand[np.arange(n), pick]
+        if d.within_hours is not None:
+            lo_h, hi_h = d.within_hours
+            lo, hi = int(lo_h * 3_600_000), int(hi_h * 3_600_000)
+            tod = due % DAY_MS
+            due = due - tod + lo + tod * (hi - lo) // DAY_MS
+            least, most = d.bounds()
+            due = np.where(due < cause + least, due + DAY_MS, due)
+            if most is not None:
+                back = (due > cause + most) & (due - DAY_MS >= cause + least)
+                due = np.where(back, due - DAY_MS, due)
+        return due
+
     def _weight(self, w: float | str, params: Mapping[str, float]) -> float:
         return params[self.domain.param_path(w)] if isinstance(w, str) else float(w)
 
@@ -425,8 +528,19 @@ class ShardEngine:
                 if self.pending + m > self.max_pending:
                     self.dropped_followups += m
                     continue
-                due = times[mask] + self._delay(edge, rng, m)
+                due = self._due(edge, rng, times[mask])
                 carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
+                for c in carried.values():
+                    if isinstance(c, TableStrings):
+                        pool = self._pool_of_table.get(id(c.table))
+                        if pool is not None:
+                            pool.mark_busy(c.idx, due)
+                tname = edge.targets[k]
+                if chain.delay_field is not None and chain.delay_field in self.streams[tname].types:
+                    waited = (due - times[mask]) // chain.delay_unit
+                    if self.streams[tname].types[chain.delay_field].kind == "float":
+                        waited = waited.astype(np.float64)
+                    carried[chain.delay_field] = waited
                 for fname, value in edge.chain.set.items():
                     if self.streams[edge.targets[k]].types[fname].kind == "str":
                         table = self._set_tables[(name, edge.index, fname)]
@@ -443,18 +557,27 @@ class ShardEngine:
         span = t1 - t0
         if span <= 0:
             return []
+        if self._start is None:
+            self._start = t0
+        self._t0 = t0
+        activations: list[tuple[str, dict[str, Column]]] = []
         mid = t0 + span // 2
-        for name, rt in self.streams.items():
-            if not rt.spec.rate:
-                continue
-            factor = rt.profile.factor(mid) if rt.profile else 1.0
+        for name in self._rated:
+            rt = self.streams[name]
+            factor = 1.0
+            if rt.profile is not None:
+                factor = rt.profile.factor(mid) * rt.profile.spike(self.seed, name, mid)
             lam = params[rt.rate_param] * self._share * factor * span / 1000.0
             n = int(rt.rng.poisson(lam))
+            for f in rt.spec.fields.values():
+                if f.entity is not None and f.pick != "active":
+                    n = min(n, len(self.pools[f.entity].candidates(f.pick, t0)))
             if n == 0:
                 continue
             times = t0 + np.sort(rt.rng.integers(0, span, n, dtype=np.int64))
             cols = self._make(rt, times, {}, params)
             out.setdefault(name, []).append(cols)
+            self._lifecycle(rt, cols, activations)
             self._schedule(name, cols, n, params)
         for _ in range(MAX_CHAIN_ROUNDS):
             released = False
@@ -469,10 +592,167 @@ class ShardEngine:
                         rt = self.streams[target]
                         cols = self._make(rt, due, carried, params)
                         out.setdefault(target, []).append(cols)
+                        self._lifecycle(rt, cols, activations)
                         self._schedule(target, cols, len(due), params)
             if not released:
                 break
+        for name, cols in activations:
+            self._entity_pool(name, cols).activate(self._entity_idx(name, cols))
+        for name, agg in self._aggs.items():
+            for cols in self._aggregate(name, agg, out, t0, t1, params):
+                out.setdefault(name, []).append(cols)
+                self._schedule(name, cols, len(cols["occurred_at"]), params)
         return [self._batch(name, parts) for name, parts in out.items()]
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _entity_col(self, name: str, field_name: str, cols: Mapping[str, Column]) -> TableStrings:
+        col = cols[field_name]
+        if not isinstance(col, TableStrings) or id(col.table) not in self._pool_of_table:
+            raise DomainError(f"stream {name}: `{field_name}` does not hold entity ids")
+        return col
+
+    def _entity_pool(self, name: str, cols: Mapping[str, Column]) -> EntityPool:
+        fname = self.streams[name].spec.activates or ""
+        return self._pool_of_table[id(self._entity_col(name, fname, cols).table)]
+
+    def _entity_idx(self, name: str, cols: Mapping[str, Column]) -> npt.NDArray[np.int64]:
+        fname = self.streams[name].spec.activates or ""
+        return self._entity_col(name, fname, cols).idx
+
+    def _lifecycle(
+        self,
+        rt: _StreamRuntime,
+        cols: dict[str, Column],
+        activations: list[tuple[str, dict[str, Column]]],
+    ) -> None:
+        if rt.spec.retires is not None:
+            col = self._entity_col(rt.name, rt.spec.retires, cols)
+            self._pool_of_table[id(col.table)].retire(col.idx)
+        if rt.spec.activates is not None:
+            activations.append((rt.name, cols))
+
+    # -- aggregates ---------------------------------------------------------------------
+
+    def _aggregate(
+        self,
+        name: str,
+        agg: _AggRuntime,
+        out: Mapping[str, list[dict[str, Column]]],
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+    ) -> list[dict[str, Column]]:
+        """Remember this tick's source events; summarise every period whose boundary plus
+        offset falls in [t0, t1)."""
+        for src, fields in agg.needs.items():
+            for cols in out.get(src, ()):
+                times = cols["occurred_at"]
+                assert isinstance(times, np.ndarray)
+                agg.seen[src].append((times, {f: cols[f] for f in fields}))
+        every = agg.spec.every
+        start = self._start if self._start is not None else t0
+        first = ((t0 - agg.offset) // every + (1 if (t0 - agg.offset) % every else 0)) * every
+        emitted: list[dict[str, Column]] = []
+        b = first
+        while b + agg.offset < t1:
+            if b > start:
+                summary = self._summarise(name, agg, b - every, b)
+                if summary is not None:
+                    at = np.full(len(summary["period_start"]), b + agg.offset, dtype=np.int64)
+                    emitted.append(self._make(self.streams[name], at, summary, params))
+            b += every
+        # forget what every emitted period covered
+        horizon = b - every
+        for src, chunks in agg.seen.items():
+            kept = []
+            for times, cols in chunks:
+                keep = times >= horizon
+                if keep.all():
+                    kept.append((times, cols))
+                elif keep.any():
+                    kept.append((times[keep], {k: take_column(c, keep) for k, c in cols.items()}))
+            agg.seen[src] = kept
+        return emitted
+
+    def _summarise(self, name: str, agg: _AggRuntime, lo: int, hi: int) -> dict[str, Column] | None:
+        spec = agg.spec
+        rows: dict[str, tuple[int, dict[str, Column]]] = {}
+        for src, chunks in agg.seen.items():
+            n = 0
+            parts = []
+            for times, cols in chunks:
+                sel = (times >= lo) & (times < hi)
+                k = int(sel.sum())
+                if k:
+                    n += k
+                    parts.append({f: take_column(c, sel) for f, c in cols.items()})
+            merged = {f: concat_columns([p[f] for p in parts]) for f in agg.needs[src]} if n else {}
+            rows[src] = (n, merged)
+        types = self.streams[name].types
+        out: dict[str, Column] = {}
+        inverse: dict[str, npt.NDArray[np.int64]] = {}
+        if spec.group_by is None:
+            groups = 1
+            for src, (n, _) in rows.items():
+                inverse[src] = np.zeros(n, dtype=np.int64)
+            out["shard_id"] = TableStrings(agg.shard_table, np.zeros(1, dtype=np.int64))
+        else:
+            keyed = [(src, cols[spec.group_by]) for src, (n, cols) in rows.items() if n]
+            if not keyed:
+                return None
+            allg = concat_columns([c for _, c in keyed])
+            if not isinstance(allg, TableStrings):
+                raise DomainError(f"aggregate {name}: group_by must be a string column of ids")
+            uniq, inv = np.unique(allg.idx, return_inverse=True)
+            inv = inv.reshape(-1).astype(np.int64)
+            groups = len(uniq)
+            pos = 0
+            for src, c in keyed:
+                inverse[src] = inv[pos : pos + len(c)]
+                pos += len(c)
+            for src in rows:
+                inverse.setdefault(src, np.zeros(0, dtype=np.int64))
+            out[spec.group_by] = TableStrings(allg.table, uniq.astype(np.int64))
+        for mname, m in spec.metrics.items():
+            src = m.source or spec.source
+            inv = inverse[src]
+            counts = np.bincount(inv, minlength=groups)
+            value: npt.NDArray[Any]
+            if m.op == "count" or len(inv) == 0:
+                value = counts.astype(np.float64)  # zeros when the source had no events
+            elif m.op == "distinct":
+                col = rows[src][1][m.field or ""]
+                ids = col.idx if isinstance(col, TableStrings) else np.asarray(col)
+                pairs = np.unique(np.stack([inv, ids.astype(np.int64)]), axis=1)
+                value = np.bincount(pairs[0], minlength=groups).astype(np.float64)
+            else:
+                col = rows[src][1][m.field or ""]
+                vals = np.asarray(
+                    col.values if isinstance(col, MaskedNumbers) else col, dtype=np.float64
+                )
+                if m.op in ("sum", "mean"):
+                    if m.round is not None:
+                        # sum in integer units of the last digit: the total is exact
+                        unit = 10.0**m.round
+                        units = np.rint(vals * unit).astype(np.int64)
+                        total = np.zeros(groups, dtype=np.int64)
+                        np.add.at(total, inv, units)
+                        value = total / unit
+                    else:
+                        value = np.bincount(inv, weights=vals, minlength=groups)
+                    if m.op == "mean":
+                        value = np.divide(value, counts, out=np.zeros(groups), where=counts > 0)
+                        if m.round is not None:
+                            value = np.round(value, m.round)
+                else:
+                    fill = np.inf if m.op == "min" else -np.inf
+                    value = np.full(groups, fill)
+                    (np.minimum if m.op == "min" else np.maximum).at(value, inv, vals)
+                    value[~np.isfinite(value)] = 0.0
+            out[mname] = np.rint(value).astype(np.int64) if types[mname].kind == "int" else value
+        out["period_start"] = np.full(groups, lo, dtype=np.int64)
+        return out
 
     def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
         rt = self.streams[name]

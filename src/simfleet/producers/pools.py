@@ -2,6 +2,11 @@
 
 Ids are ``<prefix>-<shard>-<n>`` so they are unique across shards and join across topics.
 Each entity has an activity weight (lognormal), so some students search far more than others.
+
+Entities have a lifecycle: a share starts inactive (``initial_active``); streams that
+``activates`` a field make one active, streams that ``retires`` it take it out for good.
+Ordinary draws see active entities only; the CDF over them is rebuilt only when the active set
+changes, so sampling stays one ``searchsorted`` per field per tick.
 """
 
 from __future__ import annotations
@@ -40,8 +45,19 @@ class EntityPool:
             if spec.activity_sigma
             else (np.ones(self.size))
         )
-        cdf = np.cumsum(activity)
-        self._cdf: npt.NDArray[np.float64] = cdf / cdf[-1]
+        self._activity: npt.NDArray[np.float64] = activity
+        life = np.random.default_rng([seed, shard, stable_hash("pool-life", kind)])
+        self.initially_active = np.ones(self.size, dtype=np.bool_)
+        n_inactive = min(self.size - 1, round(self.size * (1.0 - spec.initial_active)))
+        self.initially_active[life.choice(self.size, n_inactive, replace=False)] = False
+        self.active = self.initially_active.copy()
+        self.reserved = np.zeros(self.size, dtype=np.bool_)  # picked while inactive
+        self.retired = np.zeros(self.size, dtype=np.bool_)
+        # the latest due time of a pending follow-up that carries the entity
+        self.busy_until = np.full(self.size, np.iinfo(np.int64).min, dtype=np.int64)
+        self._active_idx: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._cdf: npt.NDArray[np.float64] = np.empty(0)
+        self._dirty = True
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
         fake = Faker()
         fake.seed_instance(stable_hash(seed, shard, kind))
@@ -68,6 +84,55 @@ class EntityPool:
         picks = rng.choice(len(attr.choice), size=self.size, p=p)
         return [str(attr.choice[i]) for i in picks]
 
+    def _refresh(self) -> None:
+        self._active_idx = np.flatnonzero(self.active).astype(np.int64)
+        if len(self._active_idx) == 0:  # nobody left: draw from everyone rather than fail
+            self._active_idx = np.arange(self.size, dtype=np.int64)
+        cdf = np.cumsum(self._activity[self._active_idx])
+        self._cdf = cdf / cdf[-1]
+        self._dirty = False
+
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
-        """``n`` entity indices, weighted by activity."""
-        return np.searchsorted(self._cdf, rng.random(n), side="right").astype(np.int64)
+        """``n`` active entity indices, weighted by activity."""
+        if self._dirty:
+            self._refresh()
+        pos = np.searchsorted(self._cdf, rng.random(n), side="right")
+        return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
+
+    def candidates(self, pick: str, t0: int) -> npt.NDArray[np.int64]:
+        """Indices a ``pick: inactive | idle`` draw may take at a tick starting at ``t0``."""
+        if pick == "inactive":
+            mask = ~self.active & ~self.reserved & ~self.retired
+        else:
+            mask = self.active & (self.busy_until < t0)
+        return np.flatnonzero(mask).astype(np.int64)
+
+    def take(self, rng: np.random.Generator, pick: str, t0: int, n: int) -> npt.NDArray[np.int64]:
+        """``n`` distinct candidates of a ``pick`` (the caller caps ``n``); inactive ones are
+        reserved so no later draw picks them again."""
+        cand = self.candidates(pick, t0)
+        chosen = rng.choice(cand, size=min(n, len(cand)), replace=False).astype(np.int64)
+        if pick == "inactive":
+            self.reserved[chosen] = True
+        return chosen
+
+    def activate(self, idx: npt.NDArray[np.int64]) -> None:
+        """Make entities active (from the next draw on)."""
+        idx = idx[idx >= 0]
+        if len(idx):
+            self.active[idx] = True
+            self.retired[idx] = False
+            self._dirty = True
+
+    def retire(self, idx: npt.NDArray[np.int64]) -> None:
+        """Take entities out of every later draw."""
+        idx = idx[idx >= 0]
+        if len(idx):
+            self.active[idx] = False
+            self.retired[idx] = True
+            self._dirty = True
+
+    def mark_busy(self, idx: npt.NDArray[np.int64], due: npt.NDArray[np.int64]) -> None:
+        """Note that follow-ups due at ``due`` carry these entities."""
+        ok = idx >= 0
+        np.maximum.at(self.busy_until, idx[ok], due[ok])

@@ -1,12 +1,18 @@
-"""Rate profiles: diurnal x weekly x calendar x growth, evaluated at sim instants (UTC)."""
+"""Rate profiles: diurnal x weekly x calendar x growth, evaluated at sim instants (UTC).
+
+A profile may also carry variance spikes: a deterministic multiplier per (seed, stream,
+interval) hashed without the shard, so every shard of the fleet spikes together.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from simfleet.core.timeutil import parse_instant_ms
+from simfleet.producers.pools import stable_hash
 from simfleet.producers.spec import ProfileSpec
 
 __all__ = ["RateProfile"]
@@ -26,6 +32,7 @@ class RateProfile:
         self._growth = spec.growth_per_month
         self._ref = parse_instant_ms(growth_reference)
         self._day_cache: dict[int, float] = {}
+        self._spikes = spec.spikes
 
     def _day_factor(self, day: int) -> float:
         hit = self._day_cache.get(day)
@@ -62,3 +69,29 @@ class RateProfile:
         if self._growth:
             f *= (1.0 + self._growth) ** ((t_ms - self._ref) / _MONTH_MS)
         return f
+
+    def factors(self, t_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The multiplier at many instants at once (spikes excluded)."""
+        day, ms_of_day = np.divmod(t_ms, 86_400_000)
+        hour_f = ms_of_day / 3_600_000
+        h = hour_f.astype(np.int64)
+        frac = hour_f - h
+        f = self._diurnal[h] * (1 - frac) + self._diurnal[(h + 1) % 24] * frac
+        days, inverse = np.unique(day, return_inverse=True)
+        f = f * np.asarray([self._day_factor(int(d)) for d in days])[inverse.reshape(-1)]
+        if self._growth:
+            f = f * (1.0 + self._growth) ** ((t_ms - self._ref) / _MONTH_MS)
+        return np.asarray(f, dtype=np.float64)
+
+    def spike(self, seed: int, stream: str, t_ms: int) -> float:
+        """The spike multiplier of ``stream`` in the interval holding ``t_ms`` (1 if none)."""
+        sp = self._spikes
+        if sp is None or sp.share <= 0:
+            return 1.0
+        interval = t_ms // sp.interval
+        if stable_hash("spike", seed, stream, interval) / 2**32 >= sp.share:
+            return 1.0
+        h = stable_hash("spike-size", seed, stream, interval)
+        lo, hi = sp.magnitude
+        size = lo + (hi - lo) * ((h & 0xFFFF) / 0xFFFF)
+        return 1.0 + size if (h >> 16) & 1 else 1.0 - size

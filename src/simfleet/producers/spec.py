@@ -7,7 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -17,12 +17,15 @@ from simfleet.core.timeutil import parse_duration_ms
 from simfleet.errors import DomainError
 
 __all__ = [
+    "AggregateSpec",
     "CausalEdge",
     "Chain",
     "DomainSpec",
     "EntitySpec",
     "FieldSpec",
+    "MetricSpec",
     "ProfileSpec",
+    "SpikeSpec",
     "StreamSpec",
     "load_domain",
 ]
@@ -44,11 +47,19 @@ class FieldSpec(_Spec):
     """How one field is generated. Exactly one generator key is set."""
 
     entity: str | None = Field(None, description="an entity id drawn from the shard's pool")
+    pick: Literal["active", "inactive", "idle"] = Field(
+        "active",
+        description="which entities an `entity` field draws: active ones (by activity), "
+        "inactive ones not picked before (reserved from then on), or active ones that no "
+        "pending follow-up refers to",
+    )
     attr: str | None = Field(None, description="an attribute of the entity in field `of`")
     of: str | None = None
     seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
     choice: tuple[str | int | float, ...] | None = None
-    weights: tuple[float, ...] | None = None
+    weights: tuple[float | str, ...] | None = Field(
+        None, description="one per choice: a number or a parameter path"
+    )
     const: str | int | float | bool | None = None
     uniform: tuple[float, float] | None = None
     normal: tuple[float, float] | None = None
@@ -57,6 +68,9 @@ class FieldSpec(_Spec):
     integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
     bernoulli: float | str | None = Field(None, description="probability or parameter path")
     param: str | None = Field(None, description="the current value of a parameter")
+    times: str | None = Field(
+        None, description="a parameter whose current value multiplies a numeric draw"
+    )
     round: int | None = None
     min: float | None = None
     max: float | None = None
@@ -89,6 +103,8 @@ class FieldSpec(_Spec):
             )
         if self.attr is not None and self.of is None:
             raise ValueError("`attr` needs `of`: the field holding the entity id")
+        if self.pick != "active" and self.entity is None:
+            raise ValueError("`pick` applies to `entity` fields only")
         if self.weights is not None and (
             self.choice is None or len(self.weights) != len(self.choice)
         ):
@@ -103,12 +119,33 @@ class DelaySpec(_Spec):
     exponential: DurationMs | None = Field(None, description="mean delay")
     min: DurationMs = 0
     max: DurationMs | None = None
+    prefer: str | None = Field(
+        None,
+        description="a profile: due times are drawn within the delay law with density "
+        "proportional to that profile (sessions happen when students prefer)",
+    )
+    within_hours: tuple[float, float] | None = Field(
+        None,
+        description="UTC hours [lo, hi): the due time's time of day is mapped into them, "
+        "shifted by whole days to stay within the delay law's bounds",
+    )
 
     @model_validator(mode="after")
     def _one_law(self) -> DelaySpec:
         if (self.uniform is None) == (self.exponential is None):
             raise ValueError("a delay is either `uniform: [lo, hi]` or `exponential: mean`")
+        if self.within_hours is not None and not (
+            0 <= self.within_hours[0] < self.within_hours[1] <= 24
+        ):
+            raise ValueError("`within_hours: [lo, hi]` needs 0 <= lo < hi <= 24")
         return self
+
+    def bounds(self) -> tuple[int, int | None]:
+        """The least and the greatest delay this law gives (None: unbounded)."""
+        if self.uniform is not None:
+            lo, hi = max(self.min, self.uniform[0]), self.uniform[1]
+            return lo, hi if self.max is None else min(hi, self.max)
+        return self.min, self.max
 
 
 class Chain(_Spec):
@@ -128,6 +165,12 @@ class Chain(_Spec):
     set: dict[str, str | int | float] = Field(
         default_factory=dict, description="target fields given a constant by this chain"
     )
+    delay_field: str | None = Field(
+        None,
+        description="a target field (in targets whose schema has it) that receives the "
+        "delay, in `delay_unit`s: resolution times, session lengths",
+    )
+    delay_unit: DurationMs = Field(60_000, gt=0)
 
     @model_validator(mode="after")
     def _shape(self) -> Chain:
@@ -142,10 +185,77 @@ class Chain(_Spec):
         return list(self.one_of) if self.one_of is not None else [self.to or ""]
 
 
+_METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
+
+
+class MetricSpec(_Spec):
+    """One column of an aggregate: ``count`` (of a stream's events) or an op over a field.
+
+    YAML: ``count`` (events of the aggregate's source), ``{count: <stream>}``,
+    ``{sum: <field>}``, ``{mean: ...}``, ``{min: ...}``, ``{max: ...}``, ``{distinct: <field>}``,
+    each optionally with ``source: <stream>`` (default: the aggregate's source) and ``round``.
+    """
+
+    op: Literal["count", "sum", "mean", "min", "max", "distinct"]
+    field: str | None = None
+    source: str | None = None
+    round: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, raw: object) -> object:
+        if raw == "count":
+            return {"op": "count"}
+        if isinstance(raw, dict) and "op" not in raw:
+            ops = [k for k in raw if k in _METRIC_OPS]
+            if len(ops) != 1:
+                raise ValueError(f"a metric names exactly one of {_METRIC_OPS}; found {ops}")
+            rest = {k: v for k, v in raw.items() if k != ops[0]}
+            if ops[0] == "count":
+                return {"op": "count", "source": raw["count"], **rest}
+            return {"op": ops[0], "field": raw[ops[0]], **rest}
+        return raw
+
+    @model_validator(mode="after")
+    def _needs_field(self) -> MetricSpec:
+        if self.op != "count" and self.field is None:
+            raise ValueError(f"metric `{self.op}` needs a field")
+        return self
+
+
+class AggregateSpec(_Spec):
+    """A low-frequency stream that summarises what the shard's source stream(s) emitted.
+
+    At each period boundary b (multiples of ``every`` since the epoch, UTC) plus a per-stream
+    offset (jitter, so aggregates never fire in lockstep) it emits, for the period [b - every,
+    b): one event per value of ``group_by`` seen in the source, or one event per shard
+    (field ``shard_id``) without ``group_by``. ``period_start`` holds b - every.
+    """
+
+    every: DurationMs = Field(gt=0)
+    source: str
+    group_by: str | None = None
+    metrics: dict[str, MetricSpec]
+    jitter: DurationMs | None = Field(
+        None, description="greatest offset after the boundary; default min(every / 6, 30m)"
+    )
+
+    def sources(self) -> list[str]:
+        """Every stream the aggregate reads."""
+        return list(
+            dict.fromkeys([self.source, *(m.source or self.source for m in self.metrics.values())])
+        )
+
+
 class StreamSpec(_Spec):
     """One event type: one topic, one schema, one rate, one generator recipe."""
 
     description: str = ""
+    cadence: Literal["high", "medium", "low"] | None = Field(
+        None,
+        description="fleet-wide update frequency: high = seconds-minutes, medium = "
+        "minutes-hours, low = hours-daily (metadata for docs and tests)",
+    )
     key: str = Field(description="the field whose entity id is the Kafka key")
     rate: float | None = Field(
         None,
@@ -157,6 +267,19 @@ class StreamSpec(_Spec):
     partitions: int = 3
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     then: tuple[Chain, ...] = ()
+    activates: str | None = Field(
+        None, description="an entity field whose entity becomes active from this event on"
+    )
+    retires: str | None = Field(
+        None, description="an entity field whose entity is drawn by no new event from now on"
+    )
+    aggregate: AggregateSpec | None = None
+
+    @model_validator(mode="after")
+    def _aggregate_has_no_rate(self) -> StreamSpec:
+        if self.aggregate is not None and self.rate is not None:
+            raise ValueError("an aggregate stream fires at period boundaries; drop its `rate`")
+        return self
 
 
 class EntitySpec(_Spec):
@@ -165,6 +288,9 @@ class EntitySpec(_Spec):
     count: int = Field(gt=0, description="fleet-wide at scale 1")
     prefix: str
     activity_sigma: float = Field(1.0, ge=0, description="lognormal spread of how active each is")
+    initial_active: float = Field(
+        1.0, gt=0, le=1, description="share active at the start; streams `activates` the rest"
+    )
     attributes: dict[str, FieldSpec | dict[str, str]] = Field(default_factory=dict)
 
 
@@ -178,6 +304,21 @@ class CalendarRule(_Spec):
     name: str = ""
 
 
+class SpikeSpec(_Spec):
+    """Variance spikes: in a share of intervals a stream's rate is x (1 +- U(magnitude))."""
+
+    share: float = Field(ge=0, le=1)
+    magnitude: tuple[float, float]
+    interval: DurationMs = Field(3_600_000, gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> SpikeSpec:
+        lo, hi = self.magnitude
+        if not 0 <= lo <= hi < 1:
+            raise ValueError("`magnitude: [lo, hi]` needs 0 <= lo <= hi < 1")
+        return self
+
+
 class ProfileSpec(_Spec):
     """Time shape of a rate: diurnal x weekly x calendar x growth (each averages to 1)."""
 
@@ -185,6 +326,7 @@ class ProfileSpec(_Spec):
     weekly: tuple[float, ...] = (1.0,) * 7
     calendar: tuple[CalendarRule, ...] = ()
     growth_per_month: float = 0.0
+    spikes: SpikeSpec | None = None
 
     @model_validator(mode="after")
     def _lengths(self) -> ProfileSpec:
@@ -234,10 +376,14 @@ class DomainSpec(_Spec):
             for fname, f in s.fields.items():
                 if f.entity is not None and f.entity not in self.entities:
                     raise ValueError(f"stream {name} field {fname}: unknown entity {f.entity!r}")
-                for p in (f.param, f.bernoulli):
+                for p in (f.param, f.bernoulli, f.times, *(f.weights or ())):
                     if isinstance(p, str) and p not in params:
                         raise ValueError(f"stream {name} field {fname}: unknown parameter {p!r}")
             for chain in s.then:
+                if chain.delay.prefer is not None and chain.delay.prefer not in self.profiles:
+                    raise ValueError(
+                        f"stream {name}: delay prefers unknown profile {chain.delay.prefer!r}"
+                    )
                 for t in chain.targets():
                     if t not in self.streams:
                         raise ValueError(f"stream {name}: chain to unknown stream {t!r}")
@@ -245,6 +391,19 @@ class DomainSpec(_Spec):
                 for w in weights:
                     if isinstance(w, str) and w not in params:
                         raise ValueError(f"stream {name}: chain uses unknown parameter {w!r}")
+            for role in ("activates", "retires"):
+                fname = getattr(s, role)
+                if fname is not None and fname in s.fields and s.fields[fname].entity is None:
+                    raise ValueError(f"stream {name}: `{role}: {fname}` must name an entity field")
+            if s.aggregate is not None:
+                for src in s.aggregate.sources():
+                    if src not in self.streams:
+                        raise ValueError(f"stream {name}: aggregate of unknown stream {src!r}")
+                    if self.streams[src].aggregate is not None:
+                        raise ValueError(
+                            f"stream {name}: aggregates summarise entity-level streams, and "
+                            f"{src} is itself an aggregate"
+                        )
         for e in self.causal:
             known = params | {f"{s}.rate" for s in self.streams}
             for p in (e.source, e.target):
