@@ -2,8 +2,9 @@
 
 For every scenario: each declared expected effect moves its stream in the declared direction by
 at least the declared magnitude during the scenario; at least three streams move by 10 % or
-more (and by more than Poisson noise) (none for normal-operations); after the scenario has settled (and the causal lags and
-follow-up chains have played out) the streams are back within 10 % of the run without it.
+more, and by more than Poisson noise (none for normal-operations); after the scenario has
+settled (and the causal lags and follow-up chains have played out) the streams are back within
+10 % of the run without it.
 A 10 % test means something only for streams with enough events in the window: once the two
 runs' random draws diverge, their counts differ by Poisson noise of about sqrt(2/n), so "back
 within 10 %" is checked on streams with at least 2,000 events there (10 % is 3 sigma).
