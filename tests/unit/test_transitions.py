@@ -140,7 +140,9 @@ def test_start_leaves_an_already_ended_scenario_alone(
 ) -> None:
     """A scenario whose phases ended before the new start keeps stop_at unset (it is settling)."""
     s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
-    wall = WALL0 + 25 * H // int(SPEED)  # 25 sim hours later: crisis phases (24h) are over
+    length = crisis.natural_length_ms
+    assert length is not None
+    wall = WALL0 + (length + H) // int(SPEED)  # an hour after the crisis phases are over
     s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall)
     assert s2.scenarios[0].stop_at is None
 
@@ -219,9 +221,11 @@ def test_speed_must_be_positive(bad: float | None) -> None:
 
 
 def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
-    """Once crisis settled (24h phases + 8h settle) housekeep removes it and notes it."""
+    """Once crisis settled (its phases + its settle) housekeep removes it and notes it."""
     s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
-    settled_sim = s1.scenarios[0].started_at + 32 * H
+    length = crisis.natural_length_ms
+    assert length is not None
+    settled_sim = s1.scenarios[0].started_at + length + crisis.settle.duration
     wall = s1.clock.clock().wall_at(settled_sim) + 1
     s2 = housekeep(s1, wall)
     assert s2 is not None
