@@ -163,8 +163,17 @@ def run_pipeline(
         for name, stream in domain.streams.items()
     }
     producer = AccountedProducer(settings, encoders)  # type: ignore[arg-type]
+    # batches shard by shard, as the fleet's workers produce them (no per-topic merge and
+    # sort: that is for files)
     gen = backfill(
-        domain, start_ms, end_ms, seed, sizes.scale, sizes.shards, tick_ms=DEFAULT_TICK_MS
+        domain,
+        start_ms,
+        end_ms,
+        seed,
+        sizes.scale,
+        sizes.shards,
+        tick_ms=DEFAULT_TICK_MS,
+        merge=False,
     )
     # backfill builds its shard engines (entity pools, Faker) on the first next(): that and
     # the first tick's generation happen before the clock; the first tick is still produced.

@@ -435,25 +435,35 @@ def _compile_fixed_width(
     return encode
 
 
-class _TableRows:
-    """Per-StrTable encoded rows, built once per table and gathered per batch."""
+# Encoded rows per table, shared by every field encoder that encodes the table the same way:
+# an entity pool's ids appear in dozens of streams' schemas and are encoded once, not per field.
+_SHARED_ROWS: weakref.WeakKeyDictionary[StrTable, dict[tuple[Any, ...], tuple[U8, I64]]] = (
+    weakref.WeakKeyDictionary()
+)
 
-    def __init__(self, build: Callable[[StrTable], list[bytes]]) -> None:
+
+class _TableRows:
+    """Per-StrTable encoded rows, built once per (table, encoding) and gathered per batch."""
+
+    def __init__(self, build: Callable[[StrTable], list[bytes]], key: tuple[Any, ...]) -> None:
         self._build = build
-        self._cache: weakref.WeakKeyDictionary[StrTable, tuple[U8, I64]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._key = key
 
     def get(self, table: StrTable) -> tuple[U8, I64]:
-        hit = self._cache.get(table)
+        per_table = _SHARED_ROWS.get(table)
+        if per_table is None:
+            per_table = _SHARED_ROWS[table] = {}
+        hit = per_table.get(self._key)
         if hit is None:
-            hit = _rows_matrix(self._build(table))
-            self._cache[table] = hit
+            hit = per_table[self._key] = _rows_matrix(self._build(table))
         return hit
 
 
 def _compile_table_gather(
-    ctx: _Ctx, branches: tuple[int, int], value_rows: Callable[[StrTable], list[bytes]]
+    ctx: _Ctx,
+    branches: tuple[int, int],
+    value_rows: Callable[[StrTable], list[bytes]],
+    encoding: tuple[Any, ...],
 ) -> _TableRows:
     null_b, val_b = branches
 
@@ -464,7 +474,7 @@ def _compile_table_gather(
             return [bytes([val_b]) + r for r in rows] + [bytes([null_b])]
         return [*rows, b""]
 
-    return _TableRows(build)
+    return _TableRows(build, (*encoding, ctx.nullable, branches))
 
 
 def _gather(ctx: _Ctx, rows: _TableRows, col: TableStrings) -> _Part:
@@ -481,7 +491,7 @@ def _gather(ctx: _Ctx, rows: _TableRows, col: TableStrings) -> _Part:
 
 def _compile_string(ctx: _Ctx, branches: tuple[int, int]) -> _FieldEncoder:
     rows = _compile_table_gather(
-        ctx, branches, lambda t: [_varint_bytes(len(b)) + b for b in t.utf8]
+        ctx, branches, lambda t: [_varint_bytes(len(b)) + b for b in t.utf8], ("string",)
     )
 
     def encode(col: Column, n: int) -> _Part:
@@ -510,7 +520,7 @@ def _compile_enum(ctx: _Ctx, branches: tuple[int, int], symbols: list[str]) -> _
             raise ctx.fail(f"table values {bad[:5]} are not symbols of the enum {symbols}")
         return [_varint_bytes(lookup[v]) for v in table.values]
 
-    rows = _compile_table_gather(ctx, branches, symbol_rows)
+    rows = _compile_table_gather(ctx, branches, symbol_rows, ("enum", tuple(symbols)))
     as_int = _compile_varint(ctx, branches, 64)
 
     def encode(col: Column, n: int) -> _Part:

@@ -32,7 +32,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "compression.type": "lz4",
     "linger.ms": 25,
-    "batch.size": 1_000_000,
+    "batch.size": 262_144,
     "queue.buffering.max.messages": 100_000,
     "queue.buffering.max.kbytes": 64 * 1024,  # bounded: backpressure, not RSS growth
     "partitioner": "murmur2_random",

@@ -54,8 +54,10 @@ def backfill(
     scenarios: Sequence[ScenarioInstance] = (),
     tick_ms: int = DEFAULT_TICK_MS,
     progress: Callable[[int], None] | None = None,
+    merge: bool = True,
 ) -> Iterator[list[Batch]]:
-    """Yield, tick by tick, the merged batches of all shards."""
+    """Yield, tick by tick, the batches of all shards: merged per topic and sorted (files), or
+    shard by shard as a fleet's workers produce them (``merge=False``, for Kafka)."""
     graph = ParamGraph.from_domain(domain)
     mods = modifiers_at(scenarios)
     engines = [ShardEngine(domain, s, shards, seed, scale) for s in range(shards)]
@@ -66,7 +68,7 @@ def backfill(
         batches: list[Batch] = []
         for eng in engines:
             batches.extend(eng.tick(t, t1, params))
-        yield merge_batches(batches)
+        yield merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
         t = t1
