@@ -66,7 +66,7 @@ class Sizes:
     naive_count: int
 
 
-FULL = Sizes(scale=4.0, shards=8, days=5.0, naive_count=50_000)
+FULL = Sizes(scale=12.0, shards=8, days=2.0, naive_count=50_000)
 QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000)
 
 
@@ -163,8 +163,6 @@ def run_pipeline(
         for name, stream in domain.streams.items()
     }
     producer = AccountedProducer(settings, encoders)  # type: ignore[arg-type]
-    # batches shard by shard, as the fleet's workers produce them (no per-topic merge and
-    # sort: that is for files)
     gen = backfill(
         domain,
         start_ms,
@@ -173,7 +171,6 @@ def run_pipeline(
         sizes.scale,
         sizes.shards,
         tick_ms=DEFAULT_TICK_MS,
-        merge=False,
     )
     # backfill builds its shard engines (entity pools, Faker) on the first next(): that and
     # the first tick's generation happen before the clock; the first tick is still produced.
