@@ -81,7 +81,7 @@ def wait_state(env: dict[str, str], version_above: int = 0, timeout: float = 30)
         state = read_latest_state(settings, 2.0)
         if state is not None and state.version > version_above:
             return state.version
-        time.sleep(0.1)
+        time.sleep(0.1)  # polling a condition with a deadline
     raise AssertionError("no control state")
 
 

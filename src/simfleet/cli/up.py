@@ -208,7 +208,7 @@ def up(
         )
         _watch(settings, procs, stop, duration, stats)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     finally:
         summary = _shutdown(procs, settings if procs else None)
         if forget is not None:

@@ -14,14 +14,21 @@ from __future__ import annotations
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simfleet.core.paths import domains_dir
-from simfleet.core.scenarios import Modifier, Phase, ScenarioInstance, ScenarioSpec, Settle
+from simfleet.core.scenarios import (
+    DurationMs,
+    Modifier,
+    Phase,
+    ScenarioInstance,
+    ScenarioSpec,
+    Settle,
+)
 from simfleet.core.timeutil import format_ms, parse_duration_ms
 from simfleet.errors import ScenarioError
 
@@ -38,13 +45,6 @@ DAY_MS = 86_400_000
 Category = Literal[
     "marketing", "product", "infrastructure", "academic", "competitive", "operational"
 ]
-
-
-def _duration(v: object) -> object:
-    return parse_duration_ms(v) if isinstance(v, str) else v
-
-
-DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
 
 
 class _Frozen(BaseModel):
