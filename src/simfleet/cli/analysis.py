@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from simfleet.cli.common import instant
 from simfleet.core.external import load_external_library, schedule_range
-from simfleet.core.timeutil import format_ms, parse_duration_ms, parse_instant_ms
+from simfleet.core.timeutil import format_ms, parse_duration_ms
 from simfleet.errors import ConfigError
 from simfleet.producers.backfill import backfill
 from simfleet.producers.baseline import BaselineStats, count_intervals
@@ -40,11 +41,11 @@ def baseline(
     stream, over `--interval` buckets, after a 7-day warm-up so chained streams are steady.
     `simctl generate --baseline FILE` then adds a <domain>.metrics topic normalised 0-100.
     """
+    start_ms = instant(start, "--start")
     try:
-        start_ms = parse_instant_ms(start)
         step = parse_duration_ms(interval)
     except ValueError as exc:
-        raise ConfigError(f"{exc}.") from exc
+        raise ConfigError(f"--interval: {exc}.") from exc
     if days < 1:
         raise ConfigError("--days must be at least 1.")
     spec = load_domain(domain)
@@ -103,10 +104,7 @@ def explain(
         result: dict[str, Any] = {"event": event, "label": rows[0]["label"], "moved_streams": moved}
         text = f"{event} ({rows[0]['label']}): " + (", ".join(moved) or "moved nothing")
     elif stream is not None and at is not None:
-        try:
-            t = parse_instant_ms(at)
-        except ValueError as exc:
-            raise ConfigError(f"--at: {exc}.") from exc
+        t = instant(at, "--at")
         causes = []
         for r in truth:
             if (

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from simfleet.core.settings import KafkaSettings
+from simfleet.core.timeutil import parse_instant_ms
+from simfleet.errors import ConfigError
 
 BootstrapOpt = Annotated[
     str | None,
@@ -35,6 +37,14 @@ RegistryOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def instant(text: str, flag: str) -> int:
+    """An ISO-8601 flag value as sim epoch ms, or a ConfigError naming the flag."""
+    try:
+        return parse_instant_ms(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}.") from exc
 
 
 def connect(

@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simfleet.cli.common import BootstrapOpt, JsonOpt, PropertiesOpt, connect
+from simfleet.cli.common import BootstrapOpt, JsonOpt, PropertiesOpt, connect, instant
 from simfleet.core.clock import wall_ms
 from simfleet.core.control import Command, ControlState
 from simfleet.core.control_io import FleetWatcher, read_latest_state, send_command, wait_for_request
 from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import format_ms, parse_instant_ms
+from simfleet.core.timeutil import format_ms
 from simfleet.errors import BrokerError, ConfigError, ScenarioError
 from simfleet.orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
 from simfleet.orchestrator.transitions import check_scenario, scenario_rows
@@ -104,10 +104,7 @@ def scenario_start(
     spec = get_scenario(scenario_id)
     check_scenario(spec)
     settings = connect(bootstrap, properties)
-    try:
-        at_ms = parse_instant_ms(at) if at else None
-    except ValueError as exc:
-        raise ConfigError(f"--at: {exc}.") from exc
+    at_ms = instant(at, "--at") if at else None
     cmd = Command(
         request_id=uuid.uuid4().hex,
         action="scenario.start",
@@ -252,10 +249,7 @@ def inject(
             raise ConfigError(f"--param {item!r}: write key=value, e.g. --param magnitude=high.")
         params[k.strip()] = v.strip()
     settings = connect(bootstrap, properties)
-    try:
-        at_ms = parse_instant_ms(at) if at else None
-    except ValueError as exc:
-        raise ConfigError(f"--at: {exc}.") from exc
+    at_ms = instant(at, "--at") if at else None
     cmd = Command(
         request_id=uuid.uuid4().hex, action="inject", template=template, at=at_ms, params=params
     )

@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 
-from simfleet.cli.common import BootstrapOpt, PropertiesOpt, RegistryOpt, connect
+from simfleet.cli.common import BootstrapOpt, PropertiesOpt, RegistryOpt, connect, instant
 from simfleet.core.clock import wall_ms
 from simfleet.core.kafka import ensure_topics
-from simfleet.core.timeutil import parse_instant_ms
 from simfleet.core.topology import fleet_topics
 from simfleet.errors import ConfigError
 from simfleet.logs import configure_logging
@@ -80,10 +79,7 @@ def orchestrator_run(
     ensure_topics(settings, fleet_topics(domains, shards))
     spec = get_scenario(scenario)
     wall = wall_ms()
-    try:
-        sim_start = parse_instant_ms(start) if start else wall
-    except ValueError as exc:
-        raise ConfigError(f"--start: {exc}.") from exc
+    sim_start = instant(start, "--start") if start else wall
     orch = Orchestrator(settings, transactional_id)
     stop = _stop_on_signals()
     state = orch.open(

@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from simfleet.cli.common import instant
 from simfleet.core.codec import SchemaSet
 from simfleet.core.external import for_scenario, load_external_library, schedule_range
 from simfleet.core.paths import schemas_dir
 from simfleet.core.scenarios import ScenarioInstance
-from simfleet.core.timeutil import format_ms, parse_duration_ms, parse_instant_ms
+from simfleet.core.timeutil import format_ms, parse_duration_ms
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import scenario_truth as _scenario_truth
@@ -21,13 +22,6 @@ from simfleet.producers.backfill import backfill
 from simfleet.producers.baseline import BaselineStats, IntervalCounts
 from simfleet.producers.sinks import FileSink
 from simfleet.producers.spec import load_domain
-
-
-def _instant(text: str, flag: str) -> int:
-    try:
-        return parse_instant_ms(text)
-    except ValueError as exc:
-        raise ConfigError(f"{flag}: {exc}.") from exc
 
 
 def generate(
@@ -73,7 +67,7 @@ def generate(
         raise ConfigError(f"--format must be jsonl or avro, not {fmt!r}.")
     if shards < 1 or scale <= 0:
         raise ConfigError("--shards must be at least 1 and --scale above 0.")
-    start_ms = _instant(start, "--start")
+    start_ms = instant(start, "--start")
     try:
         span = parse_duration_ms(duration)
     except ValueError as exc:
@@ -82,8 +76,8 @@ def generate(
     instances: list[ScenarioInstance] = []
     if scenario is not None:
         sc = get_scenario(scenario)
-        at = _instant(scenario_at, "--scenario-at") if scenario_at else start_ms + span // 4
-        stop = _instant(scenario_stop_at, "--scenario-stop-at") if scenario_stop_at else None
+        at = instant(scenario_at, "--scenario-at") if scenario_at else start_ms + span // 4
+        stop = instant(scenario_stop_at, "--scenario-stop-at") if scenario_stop_at else None
         instances.append(ScenarioInstance(spec=sc, started_at=at, stop_at=stop))
     elif scenario_at or scenario_stop_at:
         raise ConfigError("--scenario-at and --scenario-stop-at need --scenario ID.")

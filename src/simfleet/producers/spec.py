@@ -7,13 +7,13 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simfleet.core.paths import domains_dir
-from simfleet.core.timeutil import parse_duration_ms
+from simfleet.core.scenarios import DurationMs
 from simfleet.errors import DomainError
 
 __all__ = [
@@ -29,14 +29,6 @@ __all__ = [
     "StreamSpec",
     "load_domain",
 ]
-
-
-def _duration(v: object) -> object:
-    # strings such as `6h` are parsed; bare numbers are milliseconds
-    return parse_duration_ms(v) if isinstance(v, str) else v
-
-
-DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
 
 
 class _Spec(BaseModel):

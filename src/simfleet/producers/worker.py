@@ -26,7 +26,7 @@ from simfleet.core.kafka import AccountedProducer
 from simfleet.core.paths import schemas_dir
 from simfleet.core.settings import KafkaSettings
 from simfleet.producers.engine import ShardEngine
-from simfleet.producers.params import ParamGraph
+from simfleet.producers.params import ModifiersAt, ParamGraph
 from simfleet.producers.runtime import modifiers_at
 from simfleet.producers.spec import DomainSpec, load_domain
 
@@ -125,6 +125,7 @@ class Worker:
         shards.subscribe([SHARDS_TOPIC], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("worker_started", worker=self.worker_id, control_version=state.version)
         last_beat = 0
+        mods_by_version: dict[int, ModifiersAt] = {}
         sim = state.clock.clock().sim_at(self.read_wall())
         try:
             while not stop.is_set():
@@ -134,13 +135,24 @@ class Worker:
                 sim = state.clock.clock().sim_at(self.read_wall())
                 if self._assigned or self._revoked:
                     self._apply_membership(state, domains, sim)
+                # shards usually share t0: evaluate each control version's parameters once
+                params_at: dict[tuple[int, str, int], dict[str, float]] = {}
                 for shard, engines in self.engines.items():
                     t0 = self.cursor[shard]
                     while t0 < sim:
                         t1 = min(sim, t0 + MAX_TICK_MS)
-                        mods = modifiers_at(follower.at(t0).instances())
+                        version = follower.at(t0)
+                        mods = mods_by_version.get(version.version)
+                        if mods is None:
+                            mods_by_version.clear()  # only the newest versions are still in use
+                            mods = mods_by_version[version.version] = modifiers_at(
+                                version.instances()
+                            )
                         for eng in engines:
-                            params = graphs[eng.domain.domain].evaluate(t0, mods)
+                            key = (version.version, eng.domain.domain, t0)
+                            params = params_at.get(key)
+                            if params is None:
+                                params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
                             for batch in eng.tick(t0, t1, params):
                                 producer.send_batch(batch)
                         t0 = t1
