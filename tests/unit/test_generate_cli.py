@@ -193,3 +193,31 @@ def test_bad_flags_are_config_errors_naming_the_flag(
     result = CliRunner().invoke(app, ["generate", *[x for kv in base.items() for x in kv]])
     assert isinstance(result.exception, ConfigError), result.output
     assert needle in str(result.exception)
+
+
+def test_warmup_runs_before_start_and_writes_nothing_from_it(tmp_path: Path) -> None:
+    """--warmup fills the follow-up queues before --start: a cold start schedules almost no
+    sessions in its first hours (bookings take 2-24 h to be confirmed), a warmed-up one the
+    outcomes of the day before; and not one written event, external event included, is from
+    before --start."""
+    cold, warm = tmp_path / "cold", tmp_path / "warm"
+    assert generate(cold).exit_code == 0
+    result = generate(warm, "--warmup", "2d")
+    assert result.exit_code == 0, result.output
+
+    def lines(folder: Path, topic: str) -> list[dict[str, Any]]:
+        path = folder / f"marketplace.{topic}.jsonl"
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    cold_n, warm_n = len(lines(cold, "session.scheduled")), len(lines(warm, "session.scheduled"))
+    assert warm_n > 10 * max(cold_n, 10), (cold_n, warm_n)
+    for path in warm.glob("*.jsonl"):
+        for row in lines(warm, path.name.removeprefix("marketplace.").removesuffix(".jsonl")):
+            assert START_MS <= row["occurred_at"] < START_MS + 6 * H, (path.name, row)
+
+
+def test_negative_warmup_is_a_config_error(tmp_path: Path) -> None:
+    result = generate(tmp_path, "--warmup", "-1h")
+    assert isinstance(result.exception, ConfigError)
+    assert "--warmup" in str(result.exception)

@@ -30,7 +30,9 @@ def baseline(
     seed: Annotated[int, typer.Option(help="Seed of the baseline run.")] = 42,
     scale: Annotated[float, typer.Option(help="Entities and rates.")] = 1.0,
     shards: Annotated[int, typer.Option(help="Shards.")] = 8,
-    interval: Annotated[str, typer.Option(help="Aggregation interval.")] = "12h",
+    interval: Annotated[
+        str, typer.Option(help="Metric interval: counts per stream per interval (1h, 12h, 1d).")
+    ] = "1h",
     out: Annotated[Path, typer.Option(help="Where to write the statistics (JSON).")] = Path(
         "baseline.json"
     ),

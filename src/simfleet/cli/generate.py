@@ -56,6 +56,13 @@ def generate(
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl or avro (Avro object container files).")
     ] = "jsonl",
+    warmup: Annotated[
+        str,
+        typer.Option(
+            help="Sim time run before --start and not written, so chained streams (sessions, "
+            "ratings, renewals) start steady, as a live fleet's would. Use 7d with --baseline."
+        ),
+    ] = "0s",
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -72,6 +79,12 @@ def generate(
         span = parse_duration_ms(duration)
     except ValueError as exc:
         raise ConfigError(f"--duration: {exc}.") from exc
+    try:
+        warm = parse_duration_ms(warmup)
+    except ValueError as exc:
+        raise ConfigError(f"--warmup: {exc}.") from exc
+    if span <= 0 or warm < 0:
+        raise ConfigError("--duration must be above 0 and --warmup at least 0s.")
     spec = load_domain(domain)
     instances: list[ScenarioInstance] = []
     if scenario is not None:
@@ -83,7 +96,10 @@ def generate(
         raise ConfigError("--scenario-at and --scenario-stop-at need --scenario ID.")
     lib = load_external_library(domain)
     end_ms = start_ms + span
-    externals = schedule_range(lib, seed, start_ms, end_ms) if lib and external_events else []
+    # external events of the warm-up act on it but are not written (they are before --start)
+    externals = (
+        schedule_range(lib, seed, start_ms - warm, end_ms) if lib and external_events else []
+    )
     if lib is not None:
         externals += [
             for_scenario(lib, e.template, inst.started_at + e.offset, inst.spec.id)
@@ -104,10 +120,10 @@ def generate(
         disable=not show,
         transient=True,
     ) as bar:
-        task = bar.add_task(format_ms(start_ms), total=span)
+        task = bar.add_task(format_ms(start_ms - warm), total=span + warm)
 
         def advance(t: int) -> None:
-            bar.update(task, completed=t - start_ms, description=format_ms(t))
+            bar.update(task, completed=t - start_ms + warm, description=format_ms(t))
 
         try:
             stats = BaselineStats.from_json(baseline_file) if baseline_file else None
@@ -117,7 +133,15 @@ def generate(
                 else None
             )
             for batches in backfill(
-                spec, start_ms, end_ms, seed, scale, shards, acting, progress=advance
+                spec,
+                start_ms - warm,
+                end_ms,
+                seed,
+                scale,
+                shards,
+                acting,
+                progress=advance,
+                emit_from=start_ms,
             ):
                 sink.write(batches)
                 if counts is not None:
@@ -126,8 +150,9 @@ def generate(
             if stats is not None and counts is not None:
                 sink.write_records(f"{domain}.metrics", stats.metrics(counts, domain))
             if lib is not None:
-                sink.write_records(lib.topic, [x.public_record() for x in externals])
-                truth = [x.truth_record() for x in externals]
+                written = [x for x in externals if x.at >= start_ms]
+                sink.write_records(lib.topic, [x.public_record() for x in written])
+                truth = [x.truth_record() for x in written]
                 for inst in instances:
                     truth.append(_scenario_truth(inst, "started", inst.started_at))
                     if inst.end_ms is not None and inst.end_ms < end_ms:

@@ -55,20 +55,27 @@ def backfill(
     tick_ms: int = DEFAULT_TICK_MS,
     progress: Callable[[int], None] | None = None,
     merge: bool = True,
+    emit_from: int | None = None,
 ) -> Iterator[list[Batch]]:
     """Yield, tick by tick, the batches of all shards: merged per topic and sorted (files), or
-    shard by shard as a fleet's workers produce them (``merge=False``, for Kafka)."""
+    shard by shard as a fleet's workers produce them (``merge=False``, for Kafka).
+
+    With ``emit_from``, the ticks before it are a warm-up: generated (queues fill, entities
+    activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
     graph = ParamGraph.from_domain(domain)
     mods = modifiers_at(scenarios)
     engines = [ShardEngine(domain, s, shards, seed, scale) for s in range(shards)]
     t = start_ms
     while t < end_ms:
         t1 = min(end_ms, t + tick_ms)
+        if emit_from is not None and t < emit_from < t1:
+            t1 = emit_from
         params = graph.evaluate(t, mods)
         batches: list[Batch] = []
         for eng in engines:
             batches.extend(eng.tick(t, t1, params))
-        yield merge_batches(batches) if merge else batches
+        if emit_from is None or t >= emit_from:
+            yield merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
         t = t1

@@ -1,9 +1,9 @@
 """Baseline statistics and normalisation.
 
-``count_intervals`` turns a backfill into events per stream per interval (12 h by default).
+``count_intervals`` turns a backfill into events per stream per interval (one hour by default).
 ``BaselineStats`` summarises 30 normal days per stream: the figures people read (mean, median,
 std, min, max, percentiles, weekday and weekend means, trend) and, for normalising, the mean
-of each *slot* (interval of the day x weekday/weekend), detrended. ``normalize`` maps a count
+of each *slot* (interval of the day x weekday/weekend). ``normalize`` maps a count
 to 0-100: 50 is the slot's expected value, 30 and 70 are -/+1 sigma, 0 and 100 are -/+3
 sigma (clamped); ``anomaly`` is normal inside 1 sigma, warning inside 3, critical beyond.
 Sigma is the stream's baseline standard deviation over all intervals: how much the stream
