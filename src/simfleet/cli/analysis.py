@@ -61,7 +61,9 @@ def baseline(
         end_ms,
         step,
     )
-    stats = BaselineStats.from_counts(counts)
+    stats = BaselineStats.from_counts(
+        counts, domain=domain, seed=seed, scale=scale, shards=shards, days=days
+    )
     stats.to_json(out)
     typer.echo(
         f"baseline of {len(stats.streams)} streams over {days} days "

@@ -1,14 +1,17 @@
-"""`simctl orchestrator` and `simctl worker`: the two long-running processes of a fleet.
+"""`simctl orchestrator`, `simctl worker` and `simctl metrics`: the long-running processes of
+a fleet.
 
 `simctl up` starts them for you; run them by hand to spread a fleet over machines: one
-orchestrator anywhere, and `simctl worker` on every machine (one per core), all pointed at
-the same --bootstrap-servers. Kafka shares the shards among the workers.
+orchestrator anywhere, `simctl worker` on every machine (one per core), and, for live
+normalised metrics, one `simctl metrics run`, all pointed at the same --bootstrap-servers.
+Kafka shares the shards among the workers.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,12 +23,15 @@ from simfleet.core.topology import fleet_topics
 from simfleet.errors import ConfigError
 from simfleet.logs import configure_logging
 from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.metrics import MetricsService
 from simfleet.orchestrator.service import DEFAULT_TRANSACTIONAL_ID, Orchestrator
 from simfleet.orchestrator.transitions import initial_state
+from simfleet.producers.baseline import BaselineStats
 from simfleet.producers.worker import Worker
 
 orchestrator_app = typer.Typer(help=__doc__, no_args_is_help=True)
 worker_app = typer.Typer(help=__doc__, no_args_is_help=True)
+metrics_app = typer.Typer(help=__doc__, no_args_is_help=True)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -111,3 +117,36 @@ def worker_run(
     settings = connect(bootstrap, properties, registry)
     stop = _stop_on_signals()
     Worker(settings, worker_id).run(stop)
+
+
+BaselineOpt = Annotated[
+    Path,
+    typer.Option(
+        "--baseline",
+        help="Baseline statistics from `simctl baseline` (its interval is the metric interval).",
+    ),
+]
+
+
+@metrics_app.command("run")
+def metrics_run(
+    baseline: BaselineOpt,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    registry: RegistryOpt = None,
+    domain: Annotated[str, typer.Option(help="Domain whose <domain>.metrics to publish.")] = (
+        "marketplace"
+    ),
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")] = False,
+) -> None:
+    """Publish <domain>.metrics live: each stream's count per baseline interval, normalised
+    0-100 (50 = the baseline's expectation for that hour and day type, 30/70 = -/+1 sigma).
+
+    The counts are the workers' own tallies (sim.counts); an interval is published once every
+    shard has reported past its end. Read it with `simctl tail marketplace.metrics`.
+    """
+    configure_logging(json=log_json)
+    stats = BaselineStats.from_json(baseline)
+    settings = connect(bootstrap, properties, registry)
+    stop = _stop_on_signals()
+    MetricsService(settings, stats, domain).run(stop)

@@ -148,7 +148,9 @@ def generate(
                     for b in batches:
                         counts.add(b)
             if stats is not None and counts is not None:
-                sink.write_records(f"{domain}.metrics", stats.metrics(counts, domain))
+                sink.write_records(
+                    f"{domain}.metrics", stats.metrics(counts, stats.factor_for(scale))
+                )
             if lib is not None:
                 written = [x for x in externals if x.at >= start_ms]
                 sink.write_records(lib.topic, [x.public_record() for x in written])

@@ -42,6 +42,7 @@ def _register() -> None:
     app.add_typer(broker.app, name="broker")
     app.add_typer(fleet.orchestrator_app, name="orchestrator")
     app.add_typer(fleet.worker_app, name="worker")
+    app.add_typer(fleet.metrics_app, name="metrics")
 
 
 _register()

@@ -33,6 +33,7 @@ from simfleet.core.timeutil import format_ms
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import scenario_rows
+from simfleet.producers.baseline import BaselineStats
 
 console = Console(stderr=True)
 
@@ -144,6 +145,13 @@ def up(
     external_events: Annotated[
         bool, typer.Option(help="Schedule 2-5 external events a day (marketing, outages, exams).")
     ] = True,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Baseline from `simctl baseline`: also publish <domain>.metrics live, "
+            "normalised 0-100 against it."
+        ),
+    ] = None,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -153,6 +161,8 @@ def up(
     if speed <= 0 or scale <= 0 or shards < 1:
         raise ConfigError("--speed and --scale must be above 0 and --shards at least 1.")
     get_scenario(scenario)  # unknown ids fail here, before anything starts
+    if baseline is not None:
+        BaselineStats.from_json(baseline)  # so does a bad baseline file
     n_workers = workers or os.cpu_count() or 1
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -197,6 +207,13 @@ def up(
             orch_args += ["--domain", d]
         procs.append(("orchestrator", _spawn(orch_args, logs / "orchestrator.log")))
         _wait_for_state(settings, procs[0][1], logs / "orchestrator.log")
+        if baseline is not None:
+            margs = ["metrics", "run", *common, "--baseline", str(baseline)]
+            if registry:
+                margs += ["--schema-registry-url", registry]
+            for d in domain or ["marketplace"]:
+                name = f"metrics-{d}"
+                procs.append((name, _spawn([*margs, "--domain", d], logs / f"{name}.log")))
         for i in range(n_workers):
             args = ["worker", "run", *common, "--worker-id", f"worker-{i}"]
             if registry:
@@ -206,6 +223,11 @@ def up(
             f"orchestrator and {n_workers} worker(s) started; logs in {logs}/; "
             "Ctrl-C stops everything"
         )
+        if baseline is not None:
+            console.print(
+                f"live metrics against {baseline}: `simctl tail marketplace.metrics` "
+                "(one record per stream per interval, as soon as every shard has passed it)"
+            )
         _watch(settings, procs, stop, duration, stats)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
@@ -337,8 +359,8 @@ def _shutdown(
             summary = {}
         finally:
             watcher.close()
-    for name, p in procs:
-        if name == "orchestrator" and p.poll() is None:
+    for name, p in procs:  # then the rest: metrics (they have the workers' last reports), orch.
+        if not name.startswith("worker") and p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:
                 p.wait(timeout=15)

@@ -10,6 +10,8 @@ Topics:
 - ``sim.fleet``: heartbeats and counters of every worker, keyed by worker id.
 - ``sim.shards``: S partitions, one per shard; workers join one consumer group on it and own
   the shards of the partitions Kafka assigns them.
+- ``sim.counts``: one partition; per shard, what its worker produced per topic and sim minute
+  (``ShardCounts``), the input of the live ``<domain>.metrics``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ __all__ = [
     "COMMANDS_TOPIC",
     "CONTROL_KEY",
     "CONTROL_TOPIC",
+    "COUNTS_GRAIN_MS",
+    "COUNTS_TOPIC",
     "FLEET_TOPIC",
     "SHARDS_TOPIC",
     "ClockState",
     "Command",
     "ControlState",
     "Heartbeat",
+    "ShardCounts",
     "StreamCounters",
 ]
 
@@ -39,6 +44,8 @@ CONTROL_TOPIC = "sim.control"
 COMMANDS_TOPIC = "sim.commands"
 FLEET_TOPIC = "sim.fleet"
 SHARDS_TOPIC = "sim.shards"
+COUNTS_TOPIC = "sim.counts"
+COUNTS_GRAIN_MS = 60_000  # tallies are per sim minute: any whole-minute interval sums them
 CONTROL_KEY = b"state"
 
 
@@ -130,3 +137,15 @@ class Heartbeat(_Frozen):
     topics: dict[str, StreamCounters]
     dropped_followups: int = 0
     stopping: bool = False
+
+
+class ShardCounts(_Frozen):
+    """What one shard produced in sim time ``[since, until)``: records per topic per sim minute
+    (key: the minute's start). A shard's next report starts where this one ends, unless the
+    shard moved to another worker or the clock was reset."""
+
+    shard: int
+    worker_id: str
+    since: int
+    until: int
+    counts: dict[str, dict[int, int]]

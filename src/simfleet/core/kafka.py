@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from simfleet.core.codec import TopicEncoder
+from simfleet.core.codec import TopicEncoder, records_to_columns
 from simfleet.core.columns import Batch
 from simfleet.core.settings import KafkaSettings
 from simfleet.errors import BrokerError, DeliveryError
@@ -137,6 +137,20 @@ class AccountedProducer:
         buf, offsets = enc.encode(batch.columns, batch.n)
         self.send_encoded(
             batch.topic, buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist()
+        )
+
+    def send_records(self, topic: str, records: list[dict[str, Any]], key_field: str) -> None:
+        """Encode and produce records given as dicts (the edges: metrics, not the hot path)."""
+        if not records:
+            return
+        enc = self._encoders[topic]
+        buf, offsets = enc.encode(records_to_columns(enc.schema.parsed, records), len(records))
+        self.send_encoded(
+            topic,
+            buf,
+            offsets.tolist(),
+            [str(r[key_field]).encode() for r in records],
+            [int(r["occurred_at"]) for r in records],
         )
 
     def send_encoded(

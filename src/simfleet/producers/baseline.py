@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,10 @@ class BaselineStats:
     start: int
     interval: int
     streams: dict[str, dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)  # how the baseline was made: seed, scale
 
     @classmethod
-    def from_counts(cls, counts: IntervalCounts) -> BaselineStats:
+    def from_counts(cls, counts: IntervalCounts, **meta: Any) -> BaselineStats:
         """Statistics of each topic's interval counts."""
         starts = counts.starts()
         slots = [_slot(int(s), counts.interval) for s in starts]
@@ -129,44 +130,61 @@ class BaselineStats:
                 "sigma": spread,
                 "slots": slot_stats,
             }
-        return cls(counts.start, counts.interval, out)
+        return cls(counts.start, counts.interval, out, dict(meta))
 
-    def expected(self, topic: str, start: int) -> tuple[float, float]:
-        """Expected count and sigma of ``topic`` for the interval starting at ``start``."""
+    def expected(self, topic: str, start: int, factor: float = 1.0) -> tuple[float, float]:
+        """Expected count and sigma of ``topic`` for the interval starting at ``start``;
+        ``factor`` rescales both (a fleet at twice the baseline's scale expects twice the
+        events)."""
         s = self.streams[topic]
         slot = s["slots"].get(_slot(start, self.interval), {"mean": s["mean"]})
-        return float(slot["mean"]), float(s["sigma"])
+        return float(slot["mean"]) * factor, float(s["sigma"]) * factor
 
-    def metrics(self, counts: IntervalCounts, domain: str) -> list[dict[str, Any]]:
+    def record(self, topic: str, start: int, count: int, factor: float = 1.0) -> dict[str, Any]:
+        """One ``<domain>.metrics`` record: ``count`` events of ``topic`` in the interval."""
+        mean, std = self.expected(topic, start, factor)
+        score, level = normalize(float(count), mean, std)
+        return {
+            "event_id": f"metric-{topic}-{start}",
+            "occurred_at": start + self.interval - 1,
+            "stream": topic,
+            "interval_start": start,
+            "interval_ms": self.interval,
+            "count": int(count),
+            "baseline_mean": round(mean, 3),
+            "baseline_std": round(std, 3),
+            "normalized": round(score, 2),
+            "anomaly": level,
+        }
+
+    def factor_for(self, scale: float) -> float:
+        """How many times the baseline's events a run at ``scale`` expects."""
+        return scale / float(self.meta.get("scale", scale))
+
+    def metrics(self, counts: IntervalCounts, factor: float = 1.0) -> list[dict[str, Any]]:
         """``<domain>.metrics`` records: one per topic per interval, normalised."""
-        out = []
-        for i, start in enumerate(counts.starts().tolist()):
-            for topic, c in sorted(counts.counts.items()):
-                if topic not in self.streams:
-                    continue
-                mean, std = self.expected(topic, start)
-                score, level = normalize(float(c[i]), mean, std)
-                out.append(
-                    {
-                        "event_id": f"metric-{topic}-{start}",
-                        "occurred_at": start + counts.interval - 1,
-                        "stream": topic,
-                        "interval_start": start,
-                        "interval_ms": counts.interval,
-                        "count": int(c[i]),
-                        "baseline_mean": round(mean, 3),
-                        "baseline_std": round(std, 3),
-                        "normalized": round(score, 2),
-                        "anomaly": level,
-                    }
-                )
-        return out
+        if counts.interval != self.interval:
+            raise ConfigError(
+                f"Counts per {counts.interval} ms cannot be normalised against a baseline per "
+                f"{self.interval} ms."
+            )
+        return [
+            self.record(topic, start, int(c[i]), factor)
+            for i, start in enumerate(counts.starts().tolist())
+            for topic, c in sorted(counts.counts.items())
+            if topic in self.streams
+        ]
 
     def to_json(self, path: Path) -> None:
         """Write the statistics as JSON."""
         path.write_text(
             json.dumps(
-                {"start": self.start, "interval_ms": self.interval, "streams": self.streams},
+                {
+                    "start": self.start,
+                    "interval_ms": self.interval,
+                    "meta": self.meta,
+                    "streams": self.streams,
+                },
                 indent=1,
                 sort_keys=True,
             ),
@@ -178,7 +196,12 @@ class BaselineStats:
         """Read statistics written by ``simctl baseline``."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls(int(raw["start"]), int(raw["interval_ms"]), dict(raw["streams"]))
+            return cls(
+                int(raw["start"]),
+                int(raw["interval_ms"]),
+                dict(raw["streams"]),
+                dict(raw.get("meta", {})),
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(
                 f"{path} is not a baseline file written by `simctl baseline` ({exc}). "

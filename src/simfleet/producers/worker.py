@@ -5,6 +5,9 @@ Shards are claimed through one consumer group on ``sim.shards`` (one partition p
 Kafka does membership and rebalancing. A worker's follow-up queues live in memory, so a shard
 that moves to another worker loses the follow-ups it had pending (requests whose outcome had
 not come yet); it never emits an outcome without its request.
+
+With each heartbeat it also reports, per shard, what it produced per topic and sim minute since
+the last report (``ShardCounts`` on ``sim.counts``): the live metrics are summed from these.
 """
 
 from __future__ import annotations
@@ -15,12 +18,23 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import structlog
 from confluent_kafka import Consumer, TopicPartition
 
 from simfleet.core.clock import wall_ms
 from simfleet.core.codec import SchemaSet, encoders_for
-from simfleet.core.control import FLEET_TOPIC, SHARDS_TOPIC, ControlState, Heartbeat, StreamCounters
+from simfleet.core.columns import Batch
+from simfleet.core.control import (
+    COUNTS_GRAIN_MS,
+    COUNTS_TOPIC,
+    FLEET_TOPIC,
+    SHARDS_TOPIC,
+    ControlState,
+    Heartbeat,
+    ShardCounts,
+    StreamCounters,
+)
 from simfleet.core.control_io import ControlFollower
 from simfleet.core.kafka import AccountedProducer
 from simfleet.core.paths import schemas_dir
@@ -30,11 +44,43 @@ from simfleet.producers.params import ModifiersAt, ParamGraph
 from simfleet.producers.runtime import modifiers_at
 from simfleet.producers.spec import DomainSpec, load_domain
 
-__all__ = ["Worker"]
+__all__ = ["ShardTally", "Worker"]
 
 log = structlog.get_logger()
 
 MAX_TICK_MS = 3_600_000  # catch-up after a stall is done in ticks of at most one sim hour
+
+
+class ShardTally:
+    """What one shard produced since its last report: records per topic per sim minute."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since
+        self.counts: dict[str, dict[int, int]] = {}
+
+    def add(self, batch: Batch, t0: int) -> None:
+        """Count a batch of the tick starting at ``t0`` (one bincount: no sort, no loop)."""
+        if batch.n == 0:
+            return
+        base = t0 - t0 % COUNTS_GRAIN_MS
+        idx = (batch.occurred_at - base) // COUNTS_GRAIN_MS
+        if int(idx.min()) < 0:  # not expected (events fall in their tick), but never miscount
+            base = int(batch.occurred_at.min()) // COUNTS_GRAIN_MS * COUNTS_GRAIN_MS
+            idx = (batch.occurred_at - base) // COUNTS_GRAIN_MS
+        per = np.bincount(idx)
+        minutes = np.flatnonzero(per)
+        c = self.counts.setdefault(batch.topic, {})
+        starts = (base + minutes * COUNTS_GRAIN_MS).tolist()
+        for m, k in zip(starts, per[minutes].tolist(), strict=True):
+            c[m] = c.get(m, 0) + k
+
+    def report(self, shard: int, worker_id: str, until: int) -> ShardCounts:
+        """The counts of ``[since, until)``; the next report starts at ``until``."""
+        out = ShardCounts(
+            shard=shard, worker_id=worker_id, since=self.since, until=until, counts=self.counts
+        )
+        self.since, self.counts = until, {}
+        return out
 
 
 class Worker:
@@ -57,6 +103,7 @@ class Worker:
         self.group_id = group_id
         self.engines: dict[int, list[ShardEngine]] = {}
         self.cursor: dict[int, int] = {}
+        self.tallies: dict[int, ShardTally] = {}
         self._assigned: list[int] = []
         self._revoked: list[int] = []
 
@@ -67,11 +114,18 @@ class Worker:
         self._revoked.extend(p.partition for p in parts)
 
     def _apply_membership(
-        self, state: ControlState, domains: dict[str, DomainSpec], now: int
+        self,
+        state: ControlState,
+        domains: dict[str, DomainSpec],
+        now: int,
+        producer: AccountedProducer,
     ) -> None:
         for shard in self._revoked:
+            if shard in self.cursor:
+                self._report(producer, shard)
             self.engines.pop(shard, None)
             self.cursor.pop(shard, None)
+            self.tallies.pop(shard, None)
             log.info("shard_revoked", worker=self.worker_id, shard=shard)
         self._revoked.clear()
         for shard in self._assigned:
@@ -82,12 +136,19 @@ class Worker:
                 for spec in domains.values()
             ]
             self.cursor[shard] = now
+            self.tallies[shard] = ShardTally(now)
             log.info("shard_assigned", worker=self.worker_id, shard=shard)
         self._assigned.clear()
+
+    def _report(self, producer: AccountedProducer, shard: int) -> None:
+        counts = self.tallies[shard].report(shard, self.worker_id, self.cursor[shard])
+        producer.send_raw(COUNTS_TOPIC, counts.model_dump_json().encode(), str(shard).encode())
 
     def _heartbeat(
         self, producer: AccountedProducer, state: ControlState, sim: int, stopping: bool = False
     ) -> None:
+        for shard in self.tallies:
+            self._report(producer, shard)
         hb = Heartbeat(
             worker_id=self.worker_id,
             host=socket.gethostname(),
@@ -134,10 +195,11 @@ class Worker:
                 state = follower.latest
                 sim = state.clock.clock().sim_at(self.read_wall())
                 if self._assigned or self._revoked:
-                    self._apply_membership(state, domains, sim)
+                    self._apply_membership(state, domains, sim, producer)
                 # shards usually share t0: evaluate each control version's parameters once
                 params_at: dict[tuple[int, str, int], dict[str, float]] = {}
                 for shard, engines in self.engines.items():
+                    tally = self.tallies[shard]
                     t0 = self.cursor[shard]
                     while t0 < sim:
                         t1 = min(sim, t0 + MAX_TICK_MS)
@@ -155,6 +217,7 @@ class Worker:
                                 params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
                             for batch in eng.tick(t0, t1, params):
                                 producer.send_batch(batch)
+                                tally.add(batch, t0)
                         t0 = t1
                     self.cursor[shard] = t0
                 producer.poll(0)
