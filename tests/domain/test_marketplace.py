@@ -42,7 +42,13 @@ LONG_START = parse_instant_ms("2026-03-05T00:00:00Z")  # a Thursday
 LONG_DAYS = 18
 LONG_WARMUP = 4  # sessions come up to ~3 days after their request; day 4 is a Monday
 LONG = {"seed": 5, "scale": 0.05, "shards": 2}
-LONG_KEEP = ("session.completed", "rating.submitted", "session.started", "session.no_show")
+LONG_KEEP = (
+    "session.completed",
+    "rating.submitted",
+    "session.started",
+    "session.no_show",
+    "booking.requested",
+)
 AREAS = ("customer", "tutor", "session", "support", "marketing", "system")
 ROOT_CAUSES = (
     "customer.demand",
@@ -403,6 +409,22 @@ def test_about_three_sessions_per_active_tutor_per_day(
     spec = domain.entities["tutor"]
     tutors = spec.count * LONG["scale"] * spec.initial_active
     assert 2.5 <= per_day / tutors <= 3.5, per_day / tutors
+
+
+def test_tutors_teach_1_to_8_students_who_book_them(long_run: LongRun) -> None:
+    """Students book their regular tutor: over 18 days a tutor sees 1-8 distinct students (a
+    student whose tutor left moves to another, so a tutor may briefly pass 8: 1 % slack)."""
+    students: defaultdict[str, set[str]] = defaultdict(set)
+    tutors: defaultdict[str, set[str]] = defaultdict(set)
+    for r in long_run.records["booking.requested"]:
+        students[r["tutor_id"]].add(r["student_id"])
+        tutors[r["student_id"]].add(r["tutor_id"])
+    per_tutor = np.array([len(v) for v in students.values()])
+    assert len(per_tutor) > 100
+    assert float(((per_tutor >= 1) & (per_tutor <= 8)).mean()) >= 0.99, np.bincount(per_tutor)
+    assert 3 <= per_tutor.mean() <= 6  # 20,000 students over 4,000-5,000 active tutors
+    per_student = np.array([len(v) for v in tutors.values()])
+    assert float((per_student == 1).mean()) >= 0.95
 
 
 # -- aggregates -------------------------------------------------------------------------

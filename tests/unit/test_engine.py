@@ -298,3 +298,35 @@ def test_first_window_is_a_prefix_of_a_longer_run(domain: DomainSpec, short_a: R
     for stream in ("customer.search", "booking.requested"):
         head = [r for r in longer.records[stream] if r["occurred_at"] < START + 12 * H]
         assert head == short_a.records[stream]
+
+
+def test_a_relation_deals_1_to_max_owners_per_target_and_repairs_links_at_use() -> None:
+    """Every active target starts with 1..hi owners; a link to a retired target moves, at its
+    next use, to a target below the minimum first (a newly active one); retiring owners free
+    their places; no use ever names an inactive target."""
+    from simfleet.producers.pools import EntityPool, Relation
+    from simfleet.producers.spec import EntitySpec
+
+    students = EntityPool("student", EntitySpec(count=400, prefix="s"), 0, 1, 1, 1.0)
+    tutors = EntityPool(
+        "tutor", EntitySpec(count=100, prefix="t", initial_active=0.8), 0, 1, 1, 1.0
+    )
+    rng = np.random.default_rng(0)
+    rel = Relation(students, tutors, 1, 8, rng)
+    students.relations["tutor"] = rel
+    active = np.flatnonzero(tutors.active)
+    assert rel.load[active].min() >= 1 and rel.load.max() <= 8
+    assert rel.load[~tutors.active].sum() == 0
+    assert rel.load.sum() == int((rel.of >= 0).sum())
+    everyone = np.arange(students.size, dtype=np.int64)
+    gone = active[:10]
+    tutors.retire(gone)
+    fresh = np.flatnonzero(~tutors.active & ~tutors.retired)[:3]
+    tutors.activate(fresh)
+    got = rel.resolve(everyone)
+    assert tutors.active[got].all()
+    assert rel.load[fresh].min() >= 1  # the newly active got students before anyone else
+    assert rel.load.max() <= 8
+    assert np.array_equal(rel.load, np.bincount(rel.of[rel.of >= 0], minlength=tutors.size))
+    students.retire(everyone[:50])
+    assert rel.load.sum() == int((rel.of >= 0).sum()) == students.size - 50

@@ -37,9 +37,16 @@ from simfleet.core.columns import (
 )
 from simfleet.core.paths import schemas_dir
 from simfleet.errors import DomainError
-from simfleet.producers.pools import EntityPool, stable_hash
+from simfleet.producers.pools import EntityPool, Relation, stable_hash
 from simfleet.producers.profiles import RateProfile
-from simfleet.producers.spec import AggregateSpec, Chain, DomainSpec, FieldSpec, StreamSpec
+from simfleet.producers.spec import (
+    AggregateSpec,
+    Chain,
+    DomainSpec,
+    FieldSpec,
+    RelationSpec,
+    StreamSpec,
+)
 
 __all__ = ["FieldType", "ShardEngine", "stream_field_types"]
 
@@ -228,6 +235,14 @@ class ShardEngine:
         profiles = {k: RateProfile(v, domain.growth_reference) for k, v in domain.profiles.items()}
         self._profiles = profiles
         self._pool_of_table = {id(p.ids): p for p in self.pools.values()}
+        for kind, spec in domain.entities.items():
+            for aname, attr in spec.attributes.items():
+                if isinstance(attr, RelationSpec):
+                    rng = np.random.default_rng([seed, shard, stable_hash("relation", kind, aname)])
+                    owner = self.pools[kind]
+                    owner.relations[aname] = Relation(
+                        owner, self.pools[attr.relation], attr.per[0], attr.per[1], rng
+                    )
         self._start: int | None = None
         self._t0 = 0
         self._seq: dict[str, int] = {}
@@ -365,8 +380,12 @@ class ShardEngine:
                     f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field"
                 )
             pool = next(p for p in self.pools.values() if p.ids is src.table)
-            table, idx = pool.attributes[f.attr]
-            col = TableStrings(table, idx[src.idx])
+            rel = pool.relations.get(f.attr)
+            if rel is not None:
+                col = TableStrings(rel.target.ids, rel.resolve(src.idx))
+            else:
+                table, idx = pool.attributes[f.attr]
+                col = TableStrings(table, idx[src.idx])
         elif f.seq is not None:
             start = self._seq.get(f.seq, 0)
             self._seq[f.seq] = start + n

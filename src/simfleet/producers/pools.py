@@ -18,9 +18,9 @@ import numpy.typing as npt
 from faker import Faker
 
 from simfleet.core.columns import StrTable
-from simfleet.producers.spec import EntitySpec, FieldSpec
+from simfleet.producers.spec import EntitySpec, FieldSpec, RelationSpec
 
-__all__ = ["EntityPool", "stable_hash"]
+__all__ = ["EntityPool", "Relation", "stable_hash"]
 
 FAKER_VOCABULARY = 1024
 
@@ -37,7 +37,8 @@ class EntityPool:
         self, kind: str, spec: EntitySpec, shard: int, shards: int, seed: int, scale: float
     ) -> None:
         self.kind = kind
-        self.size = max(1, round(spec.count * scale / shards))
+        base = max(1, round(spec.count * scale / shards))
+        self.size = base + round(base * spec.reserve)
         self.ids = StrTable(tuple(f"{spec.prefix}-{shard:03d}-{i:06d}" for i in range(self.size)))
         rng = np.random.default_rng([seed, shard, stable_hash("pool", kind)])
         activity = (
@@ -48,7 +49,9 @@ class EntityPool:
         self._activity: npt.NDArray[np.float64] = activity
         life = np.random.default_rng([seed, shard, stable_hash("pool-life", kind)])
         self.initially_active = np.ones(self.size, dtype=np.bool_)
-        n_inactive = min(self.size - 1, round(self.size * (1.0 - spec.initial_active)))
+        n_inactive = min(
+            self.size - 1, round(base * (1.0 - spec.initial_active)) + self.size - base
+        )
         self.initially_active[life.choice(self.size, n_inactive, replace=False)] = False
         self.active = self.initially_active.copy()
         self.reserved = np.zeros(self.size, dtype=np.bool_)  # picked while inactive
@@ -59,9 +62,12 @@ class EntityPool:
         self._cdf: npt.NDArray[np.float64] = np.empty(0)
         self._dirty = True
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
+        self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
         fake = Faker()
         fake.seed_instance(stable_hash(seed, shard, kind))
         for name, attr in spec.attributes.items():
+            if isinstance(attr, RelationSpec):
+                continue
             if isinstance(attr, FieldSpec):
                 values = self._draw_choice(attr, rng)
                 table = StrTable(tuple(dict.fromkeys(values)))
@@ -125,14 +131,81 @@ class EntityPool:
             self._dirty = True
 
     def retire(self, idx: npt.NDArray[np.int64]) -> None:
-        """Take entities out of every later draw."""
+        """Take entities out of every later draw (and out of the targets they link to)."""
         idx = idx[idx >= 0]
         if len(idx):
             self.active[idx] = False
             self.retired[idx] = True
             self._dirty = True
+            for rel in self.relations.values():
+                rel.release(idx)
 
     def mark_busy(self, idx: npt.NDArray[np.int64], due: npt.NDArray[np.int64]) -> None:
         """Note that follow-ups due at ``due`` carry these entities."""
         ok = idx >= 0
         np.maximum.at(self.busy_until, idx[ok], due[ok])
+
+
+class Relation:
+    """Standing links from each entity of one pool to one of another (a student's regular
+    tutor), each active target holding ``lo``-``hi`` of them (see ``RelationSpec``).
+
+    Dealt at the start among the active: every active target gets one owner, then the other
+    active owners fill random free places up to ``hi``; an owner activated later is linked at
+    its first use. Links are repaired lazily, at use: an owner whose
+    target is no longer active (or who has none) moves to an active target below ``lo`` if
+    any (a newly approved tutor gets students first), else one below ``hi``, else the least
+    loaded. An owner that retires frees its place. So no use ever names an inactive target.
+    """
+
+    def __init__(
+        self, owner: EntityPool, target: EntityPool, lo: int, hi: int, rng: np.random.Generator
+    ) -> None:
+        self.target = target
+        self.lo, self.hi = lo, hi
+        self.rng = rng  # its own stream: repairs never shift the draws of the streams using it
+        self.of = np.full(owner.size, -1, dtype=np.int64)
+        self.load = np.zeros(target.size, dtype=np.int64)
+        owners = rng.permutation(np.flatnonzero(owner.active)).astype(np.int64)
+        firsts = rng.permutation(np.flatnonzero(target.active)).astype(np.int64)[: len(owners)]
+        self.of[owners[: len(firsts)]] = firsts
+        rest = owners[len(firsts) :]
+        places = np.repeat(firsts, hi - 1)
+        chosen = rng.choice(places, size=min(len(rest), len(places)), replace=False)
+        self.of[rest[: len(chosen)]] = chosen
+        linked = self.of[self.of >= 0]
+        self.load += np.bincount(linked, minlength=target.size)
+
+    def resolve(self, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The targets of ``owners`` (``-1`` stays ``-1``), repairing links that need it."""
+        ok = owners >= 0
+        linked = np.where(ok, self.of[np.maximum(owners, 0)], -1)
+        stale = ok & ((linked < 0) | ~self.target.active[np.maximum(linked, 0)])
+        if stale.any():
+            for o in np.unique(owners[stale]).tolist():  # a handful per tick
+                self._move(o)
+            linked = np.where(ok, self.of[np.maximum(owners, 0)], -1)
+        return linked
+
+    def _move(self, owner: int) -> None:
+        old = int(self.of[owner])
+        if old >= 0:
+            self.load[old] -= 1
+        active = self.target.active
+        for cand in (active & (self.load < self.lo), active & (self.load < self.hi)):
+            idx = np.flatnonzero(cand)
+            if len(idx):
+                new = int(idx[self.rng.integers(len(idx))])
+                break
+        else:
+            pool = np.flatnonzero(active)
+            new = int(pool[np.argmin(self.load[pool])]) if len(pool) else max(old, 0)
+        self.of[owner] = new
+        self.load[new] += 1
+
+    def release(self, owners: npt.NDArray[np.int64]) -> None:
+        """Owners that retired: their places are free."""
+        owners = np.unique(owners)
+        linked = self.of[owners]
+        np.subtract.at(self.load, linked[linked >= 0], 1)
+        self.of[owners] = -1

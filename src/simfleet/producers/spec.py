@@ -25,6 +25,7 @@ __all__ = [
     "FieldSpec",
     "MetricSpec",
     "ProfileSpec",
+    "RelationSpec",
     "SpikeSpec",
     "StreamSpec",
     "load_domain",
@@ -274,6 +275,23 @@ class StreamSpec(_Spec):
         return self
 
 
+class RelationSpec(_Spec):
+    """An entity's standing link to one entity of another kind (a student's regular tutor).
+
+    Each active target holds between ``per[0]`` and ``per[1]`` of them: links are dealt so at
+    the start, and a link whose target is no longer active moves, at its next use, to an
+    active target below ``per[0]`` (a newly approved tutor), else below ``per[1]``."""
+
+    relation: str = Field(description="the entity kind linked to")
+    per: tuple[int, int] = Field(description="how many link to one target: min, max")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RelationSpec:
+        if not 0 <= self.per[0] <= self.per[1] or self.per[1] < 1:
+            raise ValueError(f"`per` must be [min, max] with 0 <= min <= max, max >= 1: {self.per}")
+        return self
+
+
 class EntitySpec(_Spec):
     """A population: made once per shard from the seed; Faker fills its attributes."""
 
@@ -283,7 +301,13 @@ class EntitySpec(_Spec):
     initial_active: float = Field(
         1.0, gt=0, le=1, description="share active at the start; streams `activates` the rest"
     )
-    attributes: dict[str, FieldSpec | dict[str, str]] = Field(default_factory=dict)
+    reserve: float = Field(
+        0.0,
+        ge=0,
+        description="entities beyond `count` that only `pick: inactive` draws reach (the "
+        "applicants and sign-ups of a long run), as a share of `count`",
+    )
+    attributes: dict[str, FieldSpec | RelationSpec | dict[str, str]] = Field(default_factory=dict)
 
 
 class CalendarRule(_Spec):
@@ -360,6 +384,13 @@ class DomainSpec(_Spec):
     def _references(self) -> DomainSpec:
         profiles = set(self.profiles) | {"flat"}
         params = set(self.parameters)
+        for kind, ent in self.entities.items():
+            for aname, a in ent.attributes.items():
+                if isinstance(a, RelationSpec) and a.relation not in self.entities:
+                    raise ValueError(
+                        f"entity {kind} attribute {aname}: relation to unknown entity "
+                        f"{a.relation!r}; known: {sorted(self.entities)}"
+                    )
         for name, s in self.streams.items():
             if s.profile not in profiles:
                 raise ValueError(
