@@ -29,9 +29,18 @@ from simfleet.orchestrator.transitions import initial_state
 from simfleet.producers.baseline import BaselineStats
 from simfleet.producers.worker import Worker
 
-orchestrator_app = typer.Typer(help=__doc__, no_args_is_help=True)
-worker_app = typer.Typer(help=__doc__, no_args_is_help=True)
-metrics_app = typer.Typer(help=__doc__, no_args_is_help=True)
+orchestrator_app = typer.Typer(
+    help="Run the orchestrator by hand: the single writer of sim.control (one per cluster).",
+    no_args_is_help=True,
+)
+worker_app = typer.Typer(
+    help="Run a producer worker by hand: one per core, on any machine; Kafka shares the shards.",
+    no_args_is_help=True,
+)
+metrics_app = typer.Typer(
+    help="Publish <domain>.metrics live, normalised against a `simctl baseline` file.",
+    no_args_is_help=True,
+)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -60,7 +60,9 @@ def generate(
         str,
         typer.Option(
             help="Sim time run before --start and not written, so chained streams (sessions, "
-            "ratings, renewals) start steady, as a live fleet's would. Use 7d with --baseline."
+            "ratings, renewals) start steady. As when reading a topic from the middle, the "
+            "first day then holds outcomes whose requests came before --start. Use 7d with "
+            "--baseline."
         ),
     ] = "0s",
 ) -> None:
