@@ -427,6 +427,33 @@ def test_tutors_teach_1_to_8_students_who_book_them(long_run: LongRun) -> None:
     assert float((per_student == 1).mean()) >= 0.95
 
 
+COHORT_STREAMS = (
+    "customer.signup",
+    "customer.churned",
+    "subscription.started",
+    "subscription.cancelled",
+)
+
+
+def _month(ms: int) -> str:
+    return str(np.datetime64(ms, "ms").astype("datetime64[M]"))
+
+
+def test_each_student_has_one_cohort_the_month_they_joined(recs: Records) -> None:
+    """Sign-ups carry the month they happen in; students active from the start joined up to
+    18 months before it; every event of a student carries the same cohort."""
+    for r in recs["customer.signup"]:
+        assert r["cohort"] == _month(r["occurred_at"]), r
+    first, oldest = _month(MAIN_START), _month(MAIN_START - 540 * DAY)
+    seen: dict[str, str] = {}
+    for stream in COHORT_STREAMS:
+        for r in recs[stream]:
+            assert oldest <= r["cohort"] <= _month(r["occurred_at"]), (stream, r)
+            assert seen.setdefault(r["student_id"], r["cohort"]) == r["cohort"], (stream, r)
+    earlier = {c for c in seen.values() if c < first}
+    assert len(earlier) >= 10, sorted(earlier)  # 18 months of cohorts among the first students
+
+
 # -- aggregates -------------------------------------------------------------------------
 
 

@@ -230,3 +230,16 @@ def test_unknown_parameter_in_an_edge_names_it(tmp_path: Path) -> None:
     with pytest.raises(DomainError, match="nope") as info:
         load_domain(path)
     assert str(path) in str(info.value)
+
+
+def test_a_relation_to_an_unknown_entity_names_the_file_and_the_attribute(tmp_path: Path) -> None:
+    """load_domain rejects `relation:` to an entity the domain does not declare."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "domain: tiny\nstreams: {}\nparameters: {}\n"
+        "entities: {student: {count: 10, prefix: s, attributes: {tutor: {relation: teacher, "
+        "per: [1, 8]}, cohort: {joined: month}}}}\n"
+    )
+    with pytest.raises(DomainError, match="teacher") as info:
+        load_domain(path)
+    assert str(path) in str(info.value) and "tutor" in str(info.value)

@@ -381,7 +381,14 @@ class ShardEngine:
                 )
             pool = next(p for p in self.pools.values() if p.ids is src.table)
             rel = pool.relations.get(f.attr)
-            if rel is not None:
+            if f.attr in pool.joined_attrs:
+                times = cols["occurred_at"]
+                assert isinstance(times, np.ndarray)
+                months = pool.joined(src.idx, times).astype("datetime64[ms]")
+                uniq, inv = np.unique(months.astype("datetime64[M]"), return_inverse=True)
+                table = StrTable(tuple(str(m) for m in uniq))
+                col = TableStrings(table, inv.reshape(-1).astype(np.int64))
+            elif rel is not None:
                 col = TableStrings(rel.target.ids, rel.resolve(src.idx))
             else:
                 table, idx = pool.attributes[f.attr]
@@ -578,6 +585,8 @@ class ShardEngine:
             return []
         if self._start is None:
             self._start = t0
+            for pool in self.pools.values():
+                pool.begin(t0)
         self._t0 = t0
         activations: list[tuple[str, dict[str, Column]]] = []
         mid = t0 + span // 2
@@ -616,7 +625,9 @@ class ShardEngine:
             if not released:
                 break
         for name, cols in activations:
-            self._entity_pool(name, cols).activate(self._entity_idx(name, cols))
+            joined_at = cols["occurred_at"]
+            assert isinstance(joined_at, np.ndarray)
+            self._entity_pool(name, cols).activate(self._entity_idx(name, cols), joined_at)
         for name, agg in self._aggs.items():
             for cols in self._aggregate(name, agg, out, t0, t1, params):
                 out.setdefault(name, []).append(cols)

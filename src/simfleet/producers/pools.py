@@ -18,11 +18,12 @@ import numpy.typing as npt
 from faker import Faker
 
 from simfleet.core.columns import StrTable
-from simfleet.producers.spec import EntitySpec, FieldSpec, RelationSpec
+from simfleet.producers.spec import EntitySpec, FieldSpec, JoinedSpec, RelationSpec
 
-__all__ = ["EntityPool", "Relation", "stable_hash"]
+__all__ = ["NOT_JOINED", "EntityPool", "Relation", "stable_hash"]
 
 FAKER_VOCABULARY = 1024
+NOT_JOINED = np.iinfo(np.int64).min
 
 
 def stable_hash(*parts: object) -> int:
@@ -63,10 +64,15 @@ class EntityPool:
         self._dirty = True
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
         self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
+        # when each joined: set for the initially active at the run's first tick (``begin``),
+        # for the others at their activation
+        self.joined_attrs = {n for n, a in spec.attributes.items() if isinstance(a, JoinedSpec)}
+        self.joined_at = np.full(self.size if self.joined_attrs else 0, NOT_JOINED, np.int64)
+        self._tenure = (seed, shard, spec.joined_before_start)
         fake = Faker()
         fake.seed_instance(stable_hash(seed, shard, kind))
         for name, attr in spec.attributes.items():
-            if isinstance(attr, RelationSpec):
+            if isinstance(attr, RelationSpec | JoinedSpec):
                 continue
             if isinstance(attr, FieldSpec):
                 values = self._draw_choice(attr, rng)
@@ -122,8 +128,28 @@ class EntityPool:
             self.reserved[chosen] = True
         return chosen
 
-    def activate(self, idx: npt.NDArray[np.int64]) -> None:
-        """Make entities active (from the next draw on)."""
+    def begin(self, t0: int) -> None:
+        """The run starts at ``t0``: the initially active joined their tenure before it."""
+        if not self.joined_attrs:
+            return
+        seed, shard, (lo, hi) = self._tenure
+        rng = np.random.default_rng([seed, shard, stable_hash("pool-joined", self.kind)])
+        tenure = rng.integers(lo, hi + 1, self.size, dtype=np.int64)
+        first = self.initially_active & (self.joined_at == NOT_JOINED)
+        self.joined_at[first] = t0 - tenure[first]
+
+    def joined(
+        self, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """When ``idx`` joined; ``at`` (the event's time) for one joining by this event."""
+        known = self.joined_at[np.maximum(idx, 0)]
+        return np.where((idx >= 0) & (known != NOT_JOINED), known, at)
+
+    def activate(self, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64] | None = None) -> None:
+        """Make entities active (from the next draw on); they joined at ``at``."""
+        if at is not None and self.joined_attrs:
+            new = (idx >= 0) & (self.joined_at[np.maximum(idx, 0)] == NOT_JOINED)
+            self.joined_at[idx[new]] = at[new]
         idx = idx[idx >= 0]
         if len(idx):
             self.active[idx] = True

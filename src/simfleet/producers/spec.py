@@ -7,7 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,7 @@ __all__ = [
     "DomainSpec",
     "EntitySpec",
     "FieldSpec",
+    "JoinedSpec",
     "MetricSpec",
     "ProfileSpec",
     "RelationSpec",
@@ -292,6 +293,14 @@ class RelationSpec(_Spec):
         return self
 
 
+class JoinedSpec(_Spec):
+    """When the entity joined, as its cohort: the month (``YYYY-MM``). Initially active
+    entities joined ``joined_before_start`` before the run; the others when a stream
+    ``activates`` them (the activating event itself already carries the new cohort)."""
+
+    joined: Literal["month"]
+
+
 class EntitySpec(_Spec):
     """A population: made once per shard from the seed; Faker fills its attributes."""
 
@@ -307,7 +316,16 @@ class EntitySpec(_Spec):
         description="entities beyond `count` that only `pick: inactive` draws reach (the "
         "applicants and sign-ups of a long run), as a share of `count`",
     )
-    attributes: dict[str, FieldSpec | RelationSpec | dict[str, str]] = Field(default_factory=dict)
+    joined_before_start: tuple[DurationMs, DurationMs] = Field(
+        (0, 0), description="how long before the run the initially active joined (uniform)"
+    )
+    attributes: dict[
+        str,
+        Annotated[
+            FieldSpec | RelationSpec | JoinedSpec | dict[str, str],
+            Field(union_mode="left_to_right"),  # {joined: month} is also a dict[str, str]
+        ],
+    ] = Field(default_factory=dict)
 
 
 class CalendarRule(_Spec):
