@@ -7,14 +7,12 @@ ground truth that `simctl generate` wrote next to the events.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from simfleet.cli.common import instant
+from simfleet.cli.common import instant, sim_progress
 from simfleet.core.external import load_external_library, schedule_range
 from simfleet.core.timeutil import format_ms, parse_duration_ms
 from simfleet.errors import ConfigError
@@ -57,20 +55,7 @@ def baseline(
     end_ms = start_ms + days * 86_400_000
     ext = schedule_range(lib, seed, start_ms - WARMUP_MS, end_ms) if lib else []
     acting = [i for i in (x.instance(domain) for x in ext) if i is not None]
-    with Progress(
-        TextColumn("[bold]baseline"),
-        BarColumn(),
-        TextColumn("{task.description}"),
-        TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("warm-up", total=end_ms - start_ms + WARMUP_MS)
-
-        def advance(t: int) -> None:
-            phase = "warm-up" if t < start_ms else format_ms(t)[:10]
-            bar.update(task, completed=t - start_ms + WARMUP_MS, description=phase)
-
+    with sim_progress("baseline", start_ms - WARMUP_MS, start_ms, end_ms) as advance:
         counts = count_intervals(
             backfill(
                 spec, start_ms - WARMUP_MS, end_ms, seed, scale, shards, acting, progress=advance

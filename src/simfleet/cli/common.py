@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
+from simfleet.core.timeutil import format_ms, parse_instant_ms
 from simfleet.errors import ConfigError
 
 BootstrapOpt = Annotated[
@@ -61,3 +65,24 @@ def connect(
     if check:
         check_reachable(bs, timeout=10.0)
     return settings
+
+
+@contextmanager
+def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar over sim time ``[first, end)`` on a terminal (silent otherwise); what
+    comes before ``start`` is shown as the warm-up. Yields the callback a backfill calls."""
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("warm-up" if first < start else format_ms(first), total=end - first)
+
+        def advance(t: int) -> None:
+            phase = "warm-up" if t < start else format_ms(t)[:19]
+            bar.update(task, completed=t - first, description=phase)
+
+        yield advance

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from simfleet.cli.common import instant
+from simfleet.cli.common import instant, sim_progress
 from simfleet.core.codec import SchemaSet
 from simfleet.core.external import for_scenario, load_external_library, schedule_range
 from simfleet.core.paths import schemas_dir
 from simfleet.core.scenarios import ScenarioInstance
-from simfleet.core.timeutil import format_ms, parse_duration_ms
+from simfleet.core.timeutil import parse_duration_ms
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import scenario_truth as _scenario_truth
@@ -113,20 +111,7 @@ def generate(
     acting = instances + [i for i in (x.instance(domain) for x in externals) if i is not None]
     sink = FileSink(out, fmt, SchemaSet.load(schemas_dir()), seed)  # type: ignore[arg-type]
     complete = False
-    show = sys.stderr.isatty()
-    with Progress(
-        TextColumn("[bold]generate"),
-        BarColumn(),
-        TextColumn("{task.description}"),
-        TimeRemainingColumn(),
-        disable=not show,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(format_ms(start_ms - warm), total=span + warm)
-
-        def advance(t: int) -> None:
-            bar.update(task, completed=t - start_ms + warm, description=format_ms(t))
-
+    with sim_progress("generate", start_ms - warm, start_ms, end_ms) as advance:
         try:
             stats = BaselineStats.from_json(baseline_file) if baseline_file else None
             counts = (
