@@ -12,7 +12,6 @@ control state (for the number of shards and the scale), and publishes the record
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -107,10 +106,10 @@ class MetricsService:
 
     def records(self, start: int, sums: dict[str, int], factor: float) -> list[dict[str, Any]]:
         """One record per baseline stream of the domain (zero counts included)."""
-        topics: Sequence[str] = [t for t in self.stats.streams if t.startswith(self.domain + ".")]
-        return [self.stats.record(t, start, sums.get(t, 0), factor) for t in sorted(topics)]
+        topics = sorted(t for t in self.stats.streams if t.startswith(self.domain + "."))
+        return [self.stats.record(t, start, sums.get(t, 0), factor) for t in topics]
 
-    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> int:
+    def run(self, stop: threading.Event) -> int:
         """Publish until ``stop`` is set; return the number of records published."""
         follower = ControlFollower(self.settings)
         state = follower.wait_first(30.0)
@@ -123,13 +122,10 @@ class MetricsService:
                 **self.settings.client_config(),
                 "group.id": "simfleet-metrics",
                 "enable.auto.commit": False,
-                "auto.offset.reset": "latest",
             }
         )
         consumer.assign([TopicPartition(COUNTS_TOPIC, 0, OFFSET_END)])
         log.info("metrics_started", topic=self.topic, interval_ms=self.stats.interval)
-        if ready is not None:
-            ready.set()
         try:
             while not stop.is_set():
                 follower.poll(0)

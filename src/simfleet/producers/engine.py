@@ -380,19 +380,9 @@ class ShardEngine:
                     f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field"
                 )
             pool = next(p for p in self.pools.values() if p.ids is src.table)
-            rel = pool.relations.get(f.attr)
-            if f.attr in pool.joined_attrs:
-                times = cols["occurred_at"]
-                assert isinstance(times, np.ndarray)
-                months = pool.joined(src.idx, times).astype("datetime64[ms]")
-                uniq, inv = np.unique(months.astype("datetime64[M]"), return_inverse=True)
-                table = StrTable(tuple(str(m) for m in uniq))
-                col = TableStrings(table, inv.reshape(-1).astype(np.int64))
-            elif rel is not None:
-                col = TableStrings(rel.target.ids, rel.resolve(src.idx))
-            else:
-                table, idx = pool.attributes[f.attr]
-                col = TableStrings(table, idx[src.idx])
+            times = cols["occurred_at"]
+            assert isinstance(times, np.ndarray)
+            col = pool.attribute(f.attr, src.idx, times)
         elif f.seq is not None:
             start = self._seq.get(f.seq, 0)
             self._seq[f.seq] = start + n

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
-from simfleet.core.columns import StrTable
+from simfleet.core.columns import StrTable, TableStrings
 from simfleet.producers.spec import EntitySpec, FieldSpec, JoinedSpec, RelationSpec
 
 __all__ = ["NOT_JOINED", "EntityPool", "Relation", "stable_hash"]
@@ -144,6 +144,21 @@ class EntityPool:
         """When ``idx`` joined; ``at`` (the event's time) for one joining by this event."""
         known = self.joined_at[np.maximum(idx, 0)]
         return np.where((idx >= 0) & (known != NOT_JOINED), known, at)
+
+    def attribute(
+        self, name: str, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64]
+    ) -> TableStrings:
+        """Attribute ``name`` of entities ``idx`` in events at ``at``: a drawn value, the
+        linked entity of a relation, or the cohort (month joined)."""
+        if name in self.joined_attrs:
+            months = self.joined(idx, at).astype("datetime64[ms]").astype("datetime64[M]")
+            uniq, inv = np.unique(months, return_inverse=True)
+            return TableStrings(StrTable(tuple(map(str, uniq))), inv.reshape(-1).astype(np.int64))
+        rel = self.relations.get(name)
+        if rel is not None:
+            return TableStrings(rel.target.ids, rel.resolve(idx))
+        table, values = self.attributes[name]
+        return TableStrings(table, values[idx])
 
     def activate(self, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64] | None = None) -> None:
         """Make entities active (from the next draw on); they joined at ``at``."""
