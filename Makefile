@@ -22,13 +22,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check simfleet producers orchestrator simctl tests bench
+	$(BIN)/ruff format --check simfleet producers orchestrator simctl tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format simfleet producers orchestrator simctl tests bench
+	$(BIN)/ruff check --fix simfleet producers orchestrator simctl tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

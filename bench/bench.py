@@ -39,13 +39,13 @@ from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.core.codec import SchemaSet, TopicEncoder, encoders_for
-from simfleet.core.columns import Column, FixedStrings, TableStrings
-from simfleet.core.kafka import AccountedProducer, TopicSpec, ensure_topics
-from simfleet.core.paths import schemas_dir
-from simfleet.core.settings import KafkaSettings
-from simfleet.producers.backfill import DEFAULT_TICK_MS, backfill
-from simfleet.producers.spec import DomainSpec, load_domain
+from simfleet.codec import SchemaSet, TopicEncoder, encoders_for
+from simfleet.columns import Column, FixedStrings, TableStrings
+from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.paths import schemas_dir
+from simfleet.settings import KafkaSettings
+from producers.backfill import DEFAULT_TICK_MS, backfill
+from simfleet.domain.spec import DomainSpec, load_domain
 
 DOMAIN = "marketplace"
 START = datetime(2026, 3, 2, tzinfo=UTC)

@@ -13,8 +13,8 @@ from typing import Any
 import fastavro
 import numpy as np
 
-from simfleet.core.codec import RecordEncoder, single_object_prefix
-from simfleet.core.columns import Column, FixedStrings, StrTable, TableStrings
+from simfleet.codec import RecordEncoder, single_object_prefix
+from simfleet.columns import Column, FixedStrings, StrTable, TableStrings
 
 N = 10_000
 SCHEMA = {

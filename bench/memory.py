@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simfleet.core.control_io import FleetWatcher, read_latest_state
-from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.producers.backfill import backfill
-from simfleet.producers.spec import load_domain
+from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
+from producers.backfill import backfill
+from simfleet.domain.spec import load_domain
 
 START = "2026-03-03T11:00:00Z"  # a Tuesday, late morning: rates near their midday plateau
 SPEED = 60.0
@@ -74,7 +74,7 @@ def run_realtime(
     """Orchestrator + one worker on ``bootstrap`` for ``seconds``; sample the worker's RSS."""
     scale = calibrate_scale(target_rate, shards)
     env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
-    cli = [sys.executable, "-m", "simfleet.cli.main"]
+    cli = [sys.executable, "-m", "simctl.main"]
     logs = log_dir or Path(tempfile.gettempdir())
     orch = subprocess.Popen(
         [

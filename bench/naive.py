@@ -21,8 +21,8 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 from faker import Faker
 
-from simfleet.core.kafka import PRODUCER_DEFAULTS, TopicSpec, ensure_topics
-from simfleet.core.settings import KafkaSettings
+from simfleet.kafka import PRODUCER_DEFAULTS, TopicSpec, ensure_topics
+from simfleet.settings import KafkaSettings
 
 __all__ = ["NAIVE_TOPIC", "NaiveResult", "run_naive"]
 

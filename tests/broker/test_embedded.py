@@ -26,7 +26,7 @@ from simfleet.broker import (
     state_path,
     stop_detached,
 )
-from simfleet.cli.broker import app
+from simctl.broker import app
 from simfleet.errors import BrokerError
 
 runner = CliRunner()

@@ -1,6 +1,6 @@
 """Bad input gets one clear paragraph naming the file, the field and the fix, and a non-zero exit.
 
-These run the real entry point (`python -m simfleet.cli.main`) so the exit code and stderr are
+These run the real entry point (`python -m simctl.main`) so the exit code and stderr are
 exactly what a user sees.
 """
 
@@ -21,7 +21,7 @@ def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
     env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
     return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
+        [sys.executable, "-m", "simctl.main", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from simfleet.core.codec import (
+from simfleet.codec import (
     Decoder,
     SchemaSet,
     confluent_prefix,

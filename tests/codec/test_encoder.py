@@ -12,7 +12,7 @@ import fastavro
 import numpy as np
 import pytest
 
-from simfleet.core.codec import (
+from simfleet.codec import (
     Decoder,
     RecordEncoder,
     SchemaSet,
@@ -20,7 +20,7 @@ from simfleet.core.codec import (
     records_to_columns,
     single_object_prefix,
 )
-from simfleet.core.columns import FixedStrings, MaskedNumbers, StrTable, TableStrings
+from simfleet.columns import FixedStrings, MaskedNumbers, StrTable, TableStrings
 from simfleet.errors import SchemaError
 
 I64_MAX = 2**63 - 1

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simfleet.core.paths import schemas_dir
-from simfleet.core.scenarios import Modifier
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.producers.backfill import backfill
-from simfleet.producers.params import ParamGraph
-from simfleet.producers.pools import EntityPool
-from simfleet.producers.profiles import RateProfile
-from simfleet.producers.spec import DomainSpec, load_domain
+from simfleet.paths import schemas_dir
+from simfleet.scenarios import Modifier
+from simfleet.timeutil import parse_instant_ms
+from producers.backfill import backfill
+from simfleet.domain.params import ParamGraph
+from producers.pools import EntityPool
+from producers.profiles import RateProfile
+from simfleet.domain.spec import DomainSpec, load_domain
 
 H = 3_600_000
 DAY = 24 * H
@@ -370,14 +370,18 @@ def test_session_duration_is_the_time_from_start_to_end(recs: Records) -> None:
 # -- time patterns ----------------------------------------------------------------------
 
 
-def test_at_least_85_percent_of_sessions_between_8am_and_10pm(recs: Records) -> None:
-    """Sessions start within 08:00-21:00 UTC (within_hours) and end by 22:30 at the latest."""
+def test_at_least_85_percent_of_sessions_between_8am_and_10pm_and_a_few_outside(
+    recs: Records,
+) -> None:
+    """Most sessions start 08:00-21:00 UTC (within_hours), but a few percent do not: the
+    seed's "minimal" at night, not a rule real traffic never obeys."""
     for stream in ("session.started", "session.completed"):
         hours = np.asarray([(r["occurred_at"] % DAY) / H for r in recs[stream]])
         assert len(hours) > 1_000
         assert ((hours >= 8) & (hours < 22)).mean() >= 0.85, stream
     starts = np.asarray([(r["occurred_at"] % DAY) / H for r in recs["session.started"]])
-    assert starts.min() >= 8 and starts.max() < 21
+    outside = ((starts < 8) | (starts >= 22)).mean()
+    assert 0.005 <= outside <= 0.08, outside
 
 
 def test_weekend_days_hold_30_to_50_percent_more_sessions(long_run: LongRun) -> None:

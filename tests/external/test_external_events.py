@@ -8,13 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from simfleet.core.external import DAY_MS, Injection, load_external_library, schedule_range
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.producers.backfill import backfill
-from simfleet.producers.baseline import count_intervals
-from simfleet.producers.params import ParamGraph
-from simfleet.producers.runtime import modifiers_at
-from simfleet.producers.spec import load_domain
+from simfleet.external import DAY_MS, Injection, load_external_library, schedule_range
+from simfleet.timeutil import parse_instant_ms
+from producers.backfill import backfill
+from orchestrator.baseline import count_intervals
+from simfleet.domain.params import ParamGraph
+from producers.runtime import modifiers_at
+from simfleet.domain.spec import load_domain
 
 START = parse_instant_ms("2026-03-02T00:00:00Z")
 H = 3_600_000

@@ -15,11 +15,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.core.codec import Decoder, SchemaSet
-from simfleet.core.control_io import read_latest_state
-from simfleet.core.paths import schemas_dir
-from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
+from simfleet.codec import Decoder, SchemaSet
+from simfleet.control_io import read_latest_state
+from simfleet.paths import schemas_dir
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "simfleet.cli.main",
+            "simctl.main",
             "orchestrator",
             "run",
             "--speed",
@@ -87,7 +87,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
             [
                 sys.executable,
                 "-m",
-                "simfleet.cli.main",
+                "simctl.main",
                 "inject",
                 "cloud-outage",
                 "--param",

@@ -22,11 +22,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.core.codec import Decoder, SchemaSet
-from simfleet.core.control_io import read_latest_state
-from simfleet.core.paths import schemas_dir
-from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
+from simfleet.codec import Decoder, SchemaSet
+from simfleet.control_io import read_latest_state
+from simfleet.paths import schemas_dir
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def simctl(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
+        [sys.executable, "-m", "simctl.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -117,7 +117,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
         [
             sys.executable,
             "-m",
-            "simfleet.cli.main",
+            "simctl.main",
             "up",
             "--speed",
             "3600",

@@ -17,10 +17,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.cli.main import app
-from simfleet.core.codec import Decoder, SchemaSet
-from simfleet.core.paths import schemas_dir
-from simfleet.producers.baseline import BaselineStats
+from simctl.main import app
+from simfleet.codec import Decoder, SchemaSet
+from simfleet.paths import schemas_dir
+from orchestrator.baseline import BaselineStats
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
         "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "simfleet.cli.main", "up", "--speed", "3600", "--scale", "0.1",
+        [sys.executable, "-m", "simctl.main", "up", "--speed", "3600", "--scale", "0.1",
          "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
          "--baseline", str(baseline), "--duration", "300"],
         env=env,

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.core.control_io import read_latest_state
-from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
+from simfleet.control_io import read_latest_state
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def fleet_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
+        [sys.executable, "-m", "simctl.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def orchestrator(env: dict[str, str]) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "simfleet.cli.main",
+            "simctl.main",
             "orchestrator",
             "run",
             "--speed",

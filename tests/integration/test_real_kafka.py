@@ -44,13 +44,13 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from testcontainers.kafka import KafkaContainer
 
-    from simfleet.core.codec import Decoder, SchemaSet, encoders_for
-    from simfleet.core.kafka import AccountedProducer, TopicSpec, ensure_topics
-    from simfleet.core.paths import schemas_dir
-    from simfleet.core.settings import KafkaSettings
-    from simfleet.core.timeutil import parse_instant_ms
-    from simfleet.producers.backfill import backfill
-    from simfleet.producers.spec import load_domain
+    from simfleet.codec import Decoder, SchemaSet, encoders_for
+    from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+    from simfleet.paths import schemas_dir
+    from simfleet.settings import KafkaSettings
+    from simfleet.timeutil import parse_instant_ms
+    from producers.backfill import backfill
+    from simfleet.domain.spec import load_domain
 
     with KafkaContainer("apache/kafka:3.9.0") as kafka:
         settings = KafkaSettings(bootstrap_servers=kafka.get_bootstrap_server())

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from simfleet.core.codec import SchemaSet, encoders_for
-from simfleet.core.kafka import AccountedProducer, TopicSpec, ensure_topics
-from simfleet.core.paths import schemas_dir
-from simfleet.core.settings import KafkaSettings
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.producers.backfill import backfill
-from simfleet.producers.spec import load_domain
+from simfleet.codec import SchemaSet, encoders_for
+from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.paths import schemas_dir
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
+from producers.backfill import backfill
+from simfleet.domain.spec import load_domain
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
         [
             sys.executable,
             "-m",
-            "simfleet.cli.main",
+            "simctl.main",
             "tail",
             topic,
             "--from-beginning",

@@ -17,13 +17,13 @@ from functools import cache
 import numpy as np
 import pytest
 
-from simfleet.core.external import load_external_library, schedule_range
-from simfleet.core.scenarios import ScenarioInstance, ScenarioSpec
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.orchestrator.catalog import list_scenarios
-from simfleet.producers.backfill import backfill
-from simfleet.producers.baseline import IntervalCounts, count_intervals
-from simfleet.producers.spec import load_domain
+from simfleet.external import load_external_library, schedule_range
+from simfleet.scenarios import ScenarioInstance, ScenarioSpec
+from simfleet.timeutil import parse_instant_ms
+from orchestrator.catalog import list_scenarios
+from producers.backfill import backfill
+from orchestrator.baseline import IntervalCounts, count_intervals
+from simfleet.domain.spec import load_domain
 
 H = 3_600_000
 D = 24 * H

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simfleet.core.clock import SimClock
-from simfleet.core.timeutil import format_ms, parse_duration_ms, parse_instant_ms
+from simfleet.clock import SimClock
+from simfleet.timeutil import format_ms, parse_duration_ms, parse_instant_ms
 
 T0 = 1_772_409_600_000  # 2026-03-02T00:00:00Z
 WALL0 = 1_000_000

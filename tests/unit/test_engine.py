@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simfleet.core.columns import Batch
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.producers.backfill import backfill
-from simfleet.producers.profiles import RateProfile
-from simfleet.producers.spec import DomainSpec, load_domain
+from simfleet.columns import Batch
+from simfleet.timeutil import parse_instant_ms
+from producers.backfill import backfill
+from producers.profiles import RateProfile
+from simfleet.domain.spec import DomainSpec, load_domain
 
 H = 3_600_000
 START = parse_instant_ms("2026-03-02T00:00:00Z")
@@ -304,8 +304,8 @@ def test_a_relation_deals_1_to_max_owners_per_target_and_repairs_links_at_use() 
     """Every active target starts with 1..hi owners; a link to a retired target moves, at its
     next use, to a target below the minimum first (a newly active one); retiring owners free
     their places; no use ever names an inactive target."""
-    from simfleet.producers.pools import EntityPool, Relation
-    from simfleet.producers.spec import EntitySpec
+    from producers.pools import EntityPool, Relation
+    from simfleet.domain.spec import EntitySpec
 
     students = EntityPool("student", EntitySpec(count=400, prefix="s"), 0, 1, 1, 1.0)
     tutors = EntityPool(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from simfleet.core.scenarios import (
+from simfleet.scenarios import (
     Lifecycle,
     Modifier,
     ScenarioInstance,

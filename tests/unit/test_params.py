@@ -9,11 +9,11 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from simfleet.core.paths import domains_dir
-from simfleet.core.scenarios import Modifier
+from simfleet.paths import domains_dir
+from simfleet.scenarios import Modifier
 from simfleet.errors import DomainError
-from simfleet.producers.params import ParamGraph, apply_modifiers
-from simfleet.producers.spec import DomainSpec, load_domain
+from simfleet.domain.params import ParamGraph, apply_modifiers
+from simfleet.domain.spec import DomainSpec, load_domain
 
 MIN = 60_000
 T = 1_772_409_600_000 + 6 * 3_600_000  # the modifier starts here

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from simfleet.core.scenarios import ScenarioInstance, ScenarioSpec
-from simfleet.core.timeutil import parse_instant_ms
-from simfleet.orchestrator.catalog import get_scenario
-from simfleet.producers.backfill import backfill
-from simfleet.producers.spec import DomainSpec, load_domain
+from simfleet.scenarios import ScenarioInstance, ScenarioSpec
+from simfleet.timeutil import parse_instant_ms
+from orchestrator.catalog import get_scenario
+from producers.backfill import backfill
+from simfleet.domain.spec import DomainSpec, load_domain
 
 H = 3_600_000
 START = parse_instant_ms("2026-03-02T00:00:00Z")

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from simfleet.core.clock import SimClock
-from simfleet.core.control import Command, ControlState
-from simfleet.core.scenarios import ScenarioSpec
+from simfleet.clock import SimClock
+from simfleet.control import Command, ControlState
+from simfleet.scenarios import ScenarioSpec
 from simfleet.errors import ScenarioError
-from simfleet.orchestrator.catalog import get_scenario
-from simfleet.orchestrator.transitions import (
+from orchestrator.catalog import get_scenario
+from orchestrator.transitions import (
     LEAD_WALL_MS,
     advance,
     apply_command,

@@ -1,0 +1,158 @@
+"""The orchestrator process: the single, fenced writer of ``sim.control``.
+
+It starts by initialising a transactional producer (which fences any older orchestrator with
+the same transactional id), reads the newest state back from the topic (so a restart resumes
+the active scenario and its settle progress, both pure functions of the state and the clock),
+then applies commands from ``sim.commands`` after the offset the state records, one new
+version per change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from pydantic import ValidationError
+
+from simfleet.clock import wall_ms
+from simfleet.codec import SchemaSet, TopicEncoder, encoders_for, records_to_columns
+from simfleet.control import COMMANDS_TOPIC, CONTROL_KEY, CONTROL_TOPIC, Command, ControlState
+from simfleet.control_io import read_latest_state
+from simfleet.domain.pack import Project
+from simfleet.settings import KafkaSettings
+from simfleet.errors import BrokerError
+from orchestrator.timeline import Outgoing
+from orchestrator.transitions import advance, apply_command
+
+__all__ = ["DEFAULT_TRANSACTIONAL_ID", "Orchestrator"]
+
+DEFAULT_TRANSACTIONAL_ID = "simfleet-orchestrator"
+log = structlog.get_logger()
+
+
+class Orchestrator:
+    """Publishes the desired state; applies commands; keeps the state tidy."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        project: Project,
+        transactional_id: str = DEFAULT_TRANSACTIONAL_ID,
+        read_wall: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.settings = settings
+        self.project = project
+        self.read_wall = read_wall
+        self._producer = Producer(
+            {
+                **settings.client_config(),
+                "transactional.id": transactional_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "transaction.timeout.ms": 30_000,
+            }
+        )
+        self.state: ControlState | None = None
+        self._encoders: dict[str, TopicEncoder] = encoders_for(
+            project.schemas(), settings.schema_registry_url
+        )
+
+    def open(self, initial: Callable[[], ControlState]) -> ControlState:
+        """Fence older writers, then resume from the topic or publish ``initial()``."""
+        try:
+            self._producer.init_transactions(15)
+        except KafkaException as exc:
+            raise BrokerError(
+                f"The orchestrator could not initialise its transactional producer at "
+                f"{self.settings.bootstrap_servers}: {exc.args[0].str()}."
+            ) from exc
+        state = read_latest_state(self.settings)
+        if state is None:
+            state = initial()
+            self.publish(state)
+            log.info("control_state_created", version=state.version)
+        else:
+            self.state = state
+            log.info(
+                "control_state_resumed",
+                version=state.version,
+                scenarios=[i.spec.id for i in state.scenarios],
+            )
+        return state
+
+    def publish(self, state: ControlState, outgoing: Sequence[Outgoing] = ()) -> None:
+        """Write one version, and the records due with it, in one transaction; a fenced
+        writer stops here."""
+        try:
+            self._producer.begin_transaction()
+            for topic, record in outgoing:
+                enc = self._encoders[topic]
+                buf, _ = enc.encode(records_to_columns(enc.schema.parsed, [record]), 1)
+                self._producer.produce(
+                    topic,
+                    buf,
+                    str(record["event_id"]).encode(),
+                    timestamp=int(record["occurred_at"]),
+                )
+            self._producer.produce(CONTROL_TOPIC, state.model_dump_json().encode(), CONTROL_KEY)
+            self._producer.commit_transaction(15)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() == KafkaError._FENCED or err.fatal():
+                raise BrokerError(
+                    "This orchestrator was fenced: a newer orchestrator with the same "
+                    "transactional id took over sim.control. Only one writer may run; this one "
+                    "stops without writing."
+                ) from exc
+            self._producer.abort_transaction(15)
+            raise BrokerError(f"Publishing the control state failed: {err.str()}.") from exc
+        self.state = state
+
+    def run(self, stop: threading.Event, housekeeping_s: float = 1.0) -> None:
+        """Apply commands until ``stop`` is set."""
+        assert self.state is not None, "open() first"
+        consumer = Consumer(
+            {
+                **self.settings.client_config(),
+                "group.id": "simfleet-orchestrator-reader",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        consumer.assign([TopicPartition(COMMANDS_TOPIC, 0, self.state.last_command_offset + 1)])
+        last_housekeeping = 0
+        try:
+            while not stop.is_set():
+                for msg in consumer.consume(50, 0.2):
+                    if msg.error():
+                        continue
+                    try:
+                        cmd = Command.model_validate_json(msg.value() or b"")
+                    except ValidationError:
+                        log.warning("command_unreadable", offset=msg.offset())
+                        continue
+                    new = apply_command(
+                        self.state, cmd, msg.offset() or 0, self.read_wall(), self.project
+                    )
+                    self.publish(new)
+                    log.info(
+                        "command_applied",
+                        action=cmd.action,
+                        version=new.version,
+                        rejected=new.rejected.reason if new.rejected else None,
+                    )
+                wall = self.read_wall()
+                if wall - last_housekeeping >= housekeeping_s * 1000:
+                    last_housekeeping = wall
+                    moved = advance(self.state, wall, self.project)
+                    if moved is not None:
+                        self.publish(*moved)
+                        log.info("state_advanced", version=moved[0].version, records=len(moved[1]))
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        """Flush what is pending."""
+        self._producer.flush(10)

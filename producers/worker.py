@@ -1,0 +1,255 @@
+"""The producer worker: claims shards, follows the control state, paces the sim clock,
+generates, encodes and produces, and reports itself on ``sim.fleet``.
+
+Shards are claimed through one consumer group on ``sim.shards`` (one partition per shard):
+Kafka does membership and rebalancing. A worker's follow-up queues live in memory, so a shard
+that moves to another worker loses the follow-ups it had pending (requests whose outcome had
+not come yet); it never emits an outcome without its request.
+
+With each heartbeat it also reports, per shard, what it produced per topic and sim minute since
+the last report (``ShardCounts`` on ``sim.counts``): the live metrics are summed from these.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import structlog
+from confluent_kafka import Consumer, TopicPartition
+
+from simfleet.clock import wall_ms
+from simfleet.codec import encoders_for
+from simfleet.columns import Batch
+from simfleet.control import (
+    COUNTS_GRAIN_MS,
+    COUNTS_TOPIC,
+    FLEET_TOPIC,
+    SHARDS_TOPIC,
+    ControlState,
+    Heartbeat,
+    ShardCounts,
+    StreamCounters,
+)
+from simfleet.control_io import ControlFollower
+from simfleet.kafka import AccountedProducer
+from simfleet.domain.pack import Project
+from simfleet.settings import KafkaSettings
+from producers.engine import ShardEngine
+from simfleet.domain.params import ModifiersAt
+from producers.runtime import modifiers_at
+from simfleet.domain.spec import DomainSpec
+
+__all__ = ["ShardTally", "Worker"]
+
+log = structlog.get_logger()
+
+MAX_TICK_MS = 3_600_000  # catch-up after a stall is done in ticks of at most one sim hour
+
+
+class ShardTally:
+    """What one shard produced since its last report: records per topic per sim minute."""
+
+    def __init__(self, since: int) -> None:
+        self.since = since
+        self.counts: dict[str, dict[int, int]] = {}
+
+    def add(self, batch: Batch, t0: int) -> None:
+        """Count a batch of the tick starting at ``t0`` (one bincount: no sort, no loop)."""
+        if batch.n == 0:
+            return
+        base = t0 - t0 % COUNTS_GRAIN_MS
+        idx = (batch.occurred_at - base) // COUNTS_GRAIN_MS
+        if int(idx.min()) < 0:  # not expected (events fall in their tick), but never miscount
+            base = int(batch.occurred_at.min()) // COUNTS_GRAIN_MS * COUNTS_GRAIN_MS
+            idx = (batch.occurred_at - base) // COUNTS_GRAIN_MS
+        per = np.bincount(idx)
+        minutes = np.flatnonzero(per)
+        c = self.counts.setdefault(batch.topic, {})
+        starts = (base + minutes * COUNTS_GRAIN_MS).tolist()
+        for m, k in zip(starts, per[minutes].tolist(), strict=True):
+            c[m] = c.get(m, 0) + k
+
+    def report(self, shard: int, worker_id: str, until: int) -> ShardCounts:
+        """The counts of ``[since, until)``; the next report starts at ``until``."""
+        out = ShardCounts(
+            shard=shard, worker_id=worker_id, since=self.since, until=until, counts=self.counts
+        )
+        self.since, self.counts = until, {}
+        return out
+
+
+class Worker:
+    """One worker process's loop."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        project: Project,
+        worker_id: str | None = None,
+        tick_s: float = 0.25,
+        heartbeat_s: float = 2.0,
+        read_wall: Callable[[], int] = wall_ms,
+        group_id: str = "simfleet-workers",
+    ) -> None:
+        self.settings = settings
+        self.project = project
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.tick_s = tick_s
+        self.heartbeat_s = heartbeat_s
+        self.read_wall = read_wall
+        self.group_id = group_id
+        self.engines: dict[int, list[ShardEngine]] = {}
+        self.cursor: dict[int, int] = {}
+        self.tallies: dict[int, ShardTally] = {}
+        self._assigned: list[int] = []
+        self._revoked: list[int] = []
+
+    def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self._assigned.extend(p.partition for p in parts)
+
+    def _on_revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
+        self._revoked.extend(p.partition for p in parts)
+
+    def _apply_membership(
+        self,
+        state: ControlState,
+        domains: dict[str, DomainSpec],
+        now: int,
+        producer: AccountedProducer,
+    ) -> None:
+        for shard in self._revoked:
+            if shard in self.cursor:
+                self._report(producer, shard)
+            self.engines.pop(shard, None)
+            self.cursor.pop(shard, None)
+            self.tallies.pop(shard, None)
+            log.info("shard_revoked", worker=self.worker_id, shard=shard)
+        self._revoked.clear()
+        for shard in self._assigned:
+            if shard in self.engines or shard >= state.shards:
+                continue
+            self.engines[shard] = [
+                ShardEngine(
+                    spec,
+                    shard,
+                    state.shards,
+                    state.seed,
+                    state.scale,
+                    schemas=self.project.schemas(),
+                )
+                for spec in domains.values()
+            ]
+            self.cursor[shard] = now
+            self.tallies[shard] = ShardTally(now)
+            log.info("shard_assigned", worker=self.worker_id, shard=shard)
+        self._assigned.clear()
+
+    def _report(self, producer: AccountedProducer, shard: int) -> None:
+        counts = self.tallies[shard].report(shard, self.worker_id, self.cursor[shard])
+        producer.send_raw(COUNTS_TOPIC, counts.model_dump_json().encode(), str(shard).encode())
+
+    def _heartbeat(
+        self, producer: AccountedProducer, state: ControlState, sim: int, stopping: bool = False
+    ) -> None:
+        for shard in self.tallies:
+            self._report(producer, shard)
+        hb = Heartbeat(
+            worker_id=self.worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            wall_ms=self.read_wall(),
+            sim_ms=sim,
+            shards=tuple(sorted(self.engines)),
+            control_version=state.version,
+            topics={
+                t: StreamCounters(produced=c.produced, delivered=c.delivered, failed=c.failed)
+                for t, c in producer.counters.items()
+            },
+            dropped_followups=sum(e.dropped_followups for es in self.engines.values() for e in es),
+            stopping=stopping,
+        )
+        producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
+
+    def run(self, stop: threading.Event) -> dict[str, Any]:
+        """Produce until ``stop`` is set; flush; return the final counters."""
+        follower = ControlFollower(self.settings)
+        state = follower.wait_first(30.0)
+        domains = {d: self.project.spec(d) for d in state.domains}
+        graphs = {d: self.project.graph(d) for d in state.domains}
+        encoders = encoders_for(self.project.schemas(), self.settings.schema_registry_url)
+        producer = AccountedProducer(self.settings, encoders)
+        shards = Consumer(
+            {
+                **self.settings.client_config(),
+                "group.id": self.group_id,
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+                "enable.auto.commit": False,
+            }
+        )
+        shards.subscribe([SHARDS_TOPIC], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("worker_started", worker=self.worker_id, control_version=state.version)
+        last_beat = 0
+        mods_by_version: dict[int, ModifiersAt] = {}
+        sim = state.clock.clock().sim_at(self.read_wall())
+        try:
+            while not stop.is_set():
+                shards.poll(0)  # serves group membership; the topic itself carries no records
+                follower.poll(0)
+                state = follower.latest
+                sim = state.clock.clock().sim_at(self.read_wall())
+                if self._assigned or self._revoked:
+                    self._apply_membership(state, domains, sim, producer)
+                # shards usually share t0: evaluate each control version's parameters once
+                params_at: dict[tuple[int, str, int], dict[str, float]] = {}
+                for shard, engines in self.engines.items():
+                    tally = self.tallies[shard]
+                    t0 = self.cursor[shard]
+                    while t0 < sim:
+                        t1 = min(sim, t0 + MAX_TICK_MS)
+                        version = follower.at(t0)
+                        mods = mods_by_version.get(version.version)
+                        if mods is None:
+                            mods_by_version.clear()  # only the newest versions are still in use
+                            mods = mods_by_version[version.version] = modifiers_at(
+                                version.instances()
+                            )
+                        for eng in engines:
+                            key = (version.version, eng.domain.domain, t0)
+                            params = params_at.get(key)
+                            if params is None:
+                                params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
+                            for batch in eng.tick(t0, t1, params):
+                                producer.send_batch(batch)
+                                tally.add(batch, t0)
+                        t0 = t1
+                    self.cursor[shard] = t0
+                producer.poll(0)
+                wall = self.read_wall()
+                if wall - last_beat >= self.heartbeat_s * 1000:
+                    last_beat = wall
+                    self._heartbeat(producer, state, sim)
+                stop.wait(self.tick_s)  # pacing the loop to the clock, not synchronisation
+        finally:
+            try:
+                producer.flush(30.0)
+            finally:
+                self._heartbeat(producer, state, sim, stopping=True)
+                producer.poll(0)
+                producer.drain(5.0)  # the last heartbeat itself
+                shards.close()
+                follower.close()
+        produced, delivered, failed = producer.totals()
+        log.info(
+            "worker_stopped",
+            worker=self.worker_id,
+            produced=produced,
+            delivered=delivered,
+            failed=failed,
+        )
+        return {"produced": produced, "delivered": delivered, "failed": failed}

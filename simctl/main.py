@@ -1,0 +1,64 @@
+"""simctl entry point: one Typer app per command group, joined here.
+
+Only ``SimError`` is caught: its message is printed as one paragraph and its exit code used.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from simfleet.errors import SimError
+
+app = typer.Typer(
+    name="simctl",
+    help=(
+        "Drive a fleet of Kafka producers that publish realistic, correlated Avro events.\n\n"
+        "Start everything on an embedded broker with `simctl up`; steer it with "
+        "`simctl scenario start supply-crisis`; read it back with `simctl tail TOPIC`; "
+        "make files without a broker with `simctl generate`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `simctl --help` stays importable even while a group is being built.
+    from simctl import analysis, broker, control, fleet, generate, tail, up
+
+    app.command("up")(up.up)
+    app.add_typer(control.scenario_app, name="scenario")
+    app.command("status")(control.status)
+    app.command("reset")(control.reset)
+    app.command("inject")(control.inject)
+    app.command("speed")(control.speed)
+    app.command("tail")(tail.tail)
+    app.command("generate")(generate.generate)
+    app.command("baseline")(analysis.baseline)
+    app.command("explain")(analysis.explain)
+    app.add_typer(broker.app, name="broker")
+    app.add_typer(fleet.orchestrator_app, name="orchestrator")
+    app.add_typer(fleet.worker_app, name="worker")
+    app.add_typer(fleet.metrics_app, name="metrics")
+
+
+_register()
+
+
+def main() -> None:
+    """Run simctl; map SimError to a one-paragraph message and its exit code."""
+    from simfleet.logs import configure_logging
+
+    configure_logging(level="warning")
+    try:
+        app()
+    except SimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""`simctl up`: the whole fleet on one machine, with live stats.
+
+Without --bootstrap-servers it starts the embedded broker. Then it creates the topics, starts
+the orchestrator and N worker processes, and shows events/s per topic, the active scenario and
+delivery failures. Ctrl-C (or --duration) stops the workers first, which flush everything they
+produced, then the orchestrator, then the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
+from simctl.common import BootstrapOpt, PropertiesOpt, RegistryOpt
+from simfleet.clock import wall_ms
+from simfleet.control import ControlState, Heartbeat
+from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.paths import state_dir
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import format_ms
+from simfleet.errors import BrokerError, ConfigError, DeliveryError
+from orchestrator.catalog import get_scenario
+from orchestrator.transitions import scenario_rows
+from orchestrator.baseline import BaselineStats
+
+console = Console(stderr=True)
+
+
+class _Rates:
+    """Events/s per topic from successive heartbeat counters."""
+
+    def __init__(self) -> None:
+        self.prev: dict[str, tuple[float, int]] = {}
+        self.rates: dict[str, float] = {}
+
+    def update(self, totals: dict[str, int], now: float) -> None:
+        for topic, count in totals.items():
+            before = self.prev.get(topic)
+            if before is not None and now - before[0] >= 1.0:
+                self.rates[topic] = (count - before[1]) / (now - before[0])
+                self.prev[topic] = (now, count)
+            elif before is None:
+                self.prev[topic] = (now, count)
+
+
+def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
+    out: dict[str, tuple[int, int, int]] = {}
+    for hb in workers.values():
+        for topic, c in hb.topics.items():
+            p, d, f = out.get(topic, (0, 0, 0))
+            out[topic] = (p + c.produced, d + c.delivered, f + c.failed)
+    return out
+
+
+def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Rates) -> Table:
+    now_sim = state.clock.clock().sim_at(wall_ms()) if state else 0
+    title = "simfleet"
+    if state is not None:
+        rows = scenario_rows(state, now_sim)
+        scen = (
+            ", ".join(
+                f"{r['id']} ({r['state']}{', ' + r['phase'] if r['phase'] else ''})" for r in rows
+            )
+            or "baseline"
+        )
+        title = (
+            f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
+            f"scenario: {scen}  workers: {len(workers)}"
+        )
+    table = Table(title=title, title_justify="left")
+    table.add_column("topic")
+    table.add_column("events/s", justify="right")
+    table.add_column("produced", justify="right")
+    table.add_column("delivered", justify="right")
+    table.add_column("failed", justify="right")
+    totals = _totals(workers)
+    for topic in sorted(totals):
+        p, d, f = totals[topic]
+        table.add_row(
+            topic,
+            f"{rates.rates.get(topic, 0.0):,.0f}",
+            f"{p:,}",
+            f"{d:,}",
+            f"[red]{f:,}[/red]" if f else "0",
+        )
+    if totals:
+        p = sum(v[0] for v in totals.values())
+        d = sum(v[1] for v in totals.values())
+        f = sum(v[2] for v in totals.values())
+        table.add_row(
+            "[bold]all", f"[bold]{sum(rates.rates.values()):,.0f}", f"{p:,}", f"{d:,}", f"{f:,}"
+        )
+    return table
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    fh = log.open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "simctl.main", *args],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def up(
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    registry: RegistryOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
+    speed: Annotated[
+        float, typer.Option(help="Sim seconds per wall second: 1 realtime ... 3600.")
+    ] = 60.0,
+    seed: Annotated[int, typer.Option(help="Seed of every shard's pools and random streams.")] = 42,
+    scale: Annotated[float, typer.Option(help="Multiplies entity counts and event rates.")] = 1.0,
+    shards: Annotated[int, typer.Option(help="Entity-space shards, shared among the workers.")] = 8,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario in force from the start.")
+    ] = "normal-operations",
+    domain: Annotated[list[str] | None, typer.Option(help="Domain(s) to run.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop by itself after this many wall seconds.")
+    ] = None,
+    stats: Annotated[
+        bool, typer.Option(help="Live stats table (a line every 5 s when not a terminal).")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(help="Port of the embedded broker (default: a free one).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")
+    ] = None,
+    external_events: Annotated[
+        bool, typer.Option(help="Schedule 2-5 external events a day (marketing, outages, exams).")
+    ] = True,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Baseline from `simctl baseline`: also publish <domain>.metrics live, "
+            "normalised 0-100 against it."
+        ),
+    ] = None,
+) -> None:
+    """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
+
+    Then steer it from another terminal: `simctl scenario start supply-crisis`,
+    `simctl status`, `simctl tail marketplace.booking.confirmed`.
+    """
+    if speed <= 0 or scale <= 0 or shards < 1:
+        raise ConfigError("--speed and --scale must be above 0 and --shards at least 1.")
+    get_scenario(scenario)  # unknown ids fail here, before anything starts
+    if baseline is not None:
+        BaselineStats.from_json(baseline)  # so does a bad baseline file
+    n_workers = workers or os.cpu_count() or 1
+    logs = state_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    broker: EmbeddedBroker | None = None
+    forget = None
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if bootstrap:
+            check_reachable(bootstrap, timeout=10.0)
+            bs = bootstrap
+        else:
+            broker = EmbeddedBroker()
+            bs = broker.start(port=port)
+            forget = record_foreground(broker)
+            console.print(f"embedded broker on {bs} (log {broker.log_path})")
+        settings = KafkaSettings.build(bs, properties, registry)
+        common = ["--bootstrap-servers", bs]
+        if properties:
+            common += ["--kafka-properties", str(properties)]
+        orch_args = [
+            "orchestrator",
+            "run",
+            *common,
+            "--speed",
+            str(speed),
+            "--seed",
+            str(seed),
+            "--scale",
+            str(scale),
+            "--shards",
+            str(shards),
+            "--scenario",
+            scenario,
+        ]
+        if start:
+            orch_args += ["--start", start]
+        if not external_events:
+            orch_args.append("--no-external-events")
+        for d in domain or ["marketplace"]:
+            orch_args += ["--domain", d]
+        procs.append(("orchestrator", _spawn(orch_args, logs / "orchestrator.log")))
+        _wait_for_state(settings, procs[0][1], logs / "orchestrator.log")
+        if baseline is not None:
+            margs = ["metrics", "run", *common, "--baseline", str(baseline)]
+            if registry:
+                margs += ["--schema-registry-url", registry]
+            for d in domain or ["marketplace"]:
+                name = f"metrics-{d}"
+                procs.append((name, _spawn([*margs, "--domain", d], logs / f"{name}.log")))
+        for i in range(n_workers):
+            args = ["worker", "run", *common, "--worker-id", f"worker-{i}"]
+            if registry:
+                args += ["--schema-registry-url", registry]
+            procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log")))
+        console.print(
+            f"orchestrator and {n_workers} worker(s) started; logs in {logs}/; "
+            "Ctrl-C stops everything"
+        )
+        if baseline is not None:
+            console.print(
+                f"live metrics against {baseline}: `simctl tail marketplace.metrics` "
+                "(one record per stream per interval, as soon as every shard has passed it)"
+            )
+        _watch(settings, procs, stop, duration, stats)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
+    finally:
+        summary = _shutdown(procs, settings if procs else None)
+        if forget is not None:
+            forget()
+        if broker is not None:
+            broker.stop()
+    if summary:
+        console.print(
+            f"stopped: produced {summary['produced']:,}, delivered "
+            f"{summary['delivered']:,}, failed {summary['failed']:,}"
+        )
+        if summary["failed"] or summary["produced"] != summary["delivered"]:
+            raise DeliveryError(
+                f"{summary['produced'] - summary['delivered']} produced record(s) were not "
+                f"delivered; see the worker logs in {logs}/."
+            )
+
+
+def _wait_for_state(settings: KafkaSettings, orch: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if orch.poll() is not None:
+            raise BrokerError(
+                f"The orchestrator exited (code {orch.returncode}) before publishing a control "
+                f"state. Its log {log} ends with: {_tail(log)}"
+            )
+        if read_latest_state(settings, 2.0) is not None:
+            return
+        time.sleep(0.2)  # polling a condition with a deadline
+    raise BrokerError(f"The orchestrator published no control state within 30 s; see {log}.")
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _watch(
+    settings: KafkaSettings,
+    procs: list[tuple[str, subprocess.Popen[bytes]]],
+    stop: threading.Event,
+    duration: float | None,
+    stats: bool,
+) -> None:
+    watcher = FleetWatcher(settings)
+    rates = _Rates()
+    started = time.monotonic()
+    state = read_latest_state(settings)
+    last_state = last_line = 0.0
+    live = Live(console=console, refresh_per_second=2) if stats and console.is_terminal else None
+    try:
+        if live is not None:
+            live.start()
+        while not stop.is_set():
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            for name, p in procs:
+                if p.poll() is not None:
+                    raise BrokerError(
+                        f"{name} exited with code {p.returncode}; its log ends with: "
+                        f"{_tail(state_dir() / 'logs' / f'{name}.log')}"
+                    )
+            watcher.poll(0.5)
+            now = time.monotonic()
+            if now - last_state >= 2.0:
+                state = read_latest_state(settings, 2.0) or state
+                last_state = now
+            rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
+            if live is not None:
+                live.update(_table(state, watcher.workers, rates))
+            elif stats and now - last_line >= 5.0:
+                last_line = now
+                total = sum(rates.rates.values())
+                failed = sum(v[2] for v in _totals(watcher.workers).values())
+                scen = (
+                    ",".join(
+                        f"{r['id']}:{r['state']}"
+                        for r in scenario_rows(state, state.clock.clock().sim_at(wall_ms()))
+                    )
+                    if state
+                    else "-"
+                )
+                print(
+                    f"{total:,.0f} events/s  workers={len(watcher.workers)}  "
+                    f"scenario={scen or 'baseline'}  failed={failed}",
+                    flush=True,
+                )
+    finally:
+        if live is not None:
+            live.stop()
+        watcher.close()
+
+
+def _shutdown(
+    procs: list[tuple[str, subprocess.Popen[bytes]]], settings: KafkaSettings | None
+) -> dict[str, Any]:
+    """Workers first (they flush), then the orchestrator; collect the final counters."""
+    workers = [(n, p) for n, p in procs if n.startswith("worker")]
+    for _, p in workers:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for _, p in workers:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    summary: dict[str, Any] = {}
+    if settings is not None and workers:
+        watcher = FleetWatcher(settings)
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                watcher.poll(0.5)
+                finals = [hb for hb in watcher.workers.values() if hb.stopping]
+                if len(finals) >= len(workers):
+                    break
+            totals = _totals(watcher.workers)
+            summary = {
+                "produced": sum(v[0] for v in totals.values()),
+                "delivered": sum(v[1] for v in totals.values()),
+                "failed": sum(v[2] for v in totals.values()),
+            }
+        except BrokerError:
+            summary = {}
+        finally:
+            watcher.close()
+    for name, p in procs:  # then the rest: metrics (they have the workers' last reports), orch.
+        if not name.startswith("worker") and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return summary

@@ -1,0 +1,149 @@
+"""The control plane's messages: desired state (orchestrator -> fleet) and commands (CLI ->
+orchestrator), and the fleet's heartbeats (workers -> anyone).
+
+Topics:
+- ``sim.control``: one partition, compacted; the orchestrator is its single (transactional)
+  writer; key ``state``; value = the whole ``ControlState`` as JSON. Producers apply each
+  version at its ``effective_at`` sim instant.
+- ``sim.commands``: one partition; requests from ``simctl``. The state records the offset of
+  the last command it has applied, so a restarted orchestrator resumes exactly after it.
+- ``sim.fleet``: heartbeats and counters of every worker, keyed by worker id.
+- ``sim.shards``: S partitions, one per shard; workers join one consumer group on it and own
+  the shards of the partitions Kafka assigns them.
+- ``sim.counts``: one partition; per shard, what its worker produced per topic and sim minute
+  (``ShardCounts``), the input of the live ``<domain>.metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simfleet.clock import SimClock
+from simfleet.external import Injection
+from simfleet.scenarios import ScenarioInstance
+
+__all__ = [
+    "COMMANDS_TOPIC",
+    "CONTROL_KEY",
+    "CONTROL_TOPIC",
+    "COUNTS_GRAIN_MS",
+    "COUNTS_TOPIC",
+    "FLEET_TOPIC",
+    "SHARDS_TOPIC",
+    "ClockState",
+    "Command",
+    "ControlState",
+    "Heartbeat",
+    "ShardCounts",
+    "StreamCounters",
+]
+
+CONTROL_TOPIC = "sim.control"
+COMMANDS_TOPIC = "sim.commands"
+FLEET_TOPIC = "sim.fleet"
+SHARDS_TOPIC = "sim.shards"
+COUNTS_TOPIC = "sim.counts"
+COUNTS_GRAIN_MS = 60_000  # tallies are per sim minute: any whole-minute interval sums them
+CONTROL_KEY = b"state"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClockState(_Frozen):
+    """sim = sim_anchor + (wall - wall_anchor) x speed."""
+
+    sim_anchor_ms: int
+    wall_anchor_ms: int
+    speed: float = Field(gt=0)
+
+    def clock(self) -> SimClock:
+        """The clock this state describes."""
+        return SimClock(self.sim_anchor_ms, self.wall_anchor_ms, self.speed)
+
+
+class Rejection(_Frozen):
+    """A command the orchestrator could not honour."""
+
+    request_id: str
+    reason: str
+
+
+class ControlState(_Frozen):
+    """The whole desired state of the fleet, versioned."""
+
+    version: int
+    effective_at: int = Field(description="sim epoch ms at which this version applies")
+    issued_at_wall: int
+    clock: ClockState
+    seed: int
+    scale: float
+    shards: int
+    domains: tuple[str, ...]
+    scenarios: tuple[ScenarioInstance, ...] = ()
+    last_command_offset: int = -1
+    last_request_id: str | None = None
+    rejected: Rejection | None = None
+    history: tuple[str, ...] = Field((), description="recent lifecycle notes, newest last")
+    external_events: bool = Field(True, description="schedule 2-5 external events a day")
+    injections: tuple[Injection, ...] = ()
+    external_scheduled_until: int = Field(0, description="sim ms: days before are scheduled")
+    published_until: int = Field(0, description="sim ms: events and truth before are on topics")
+
+    def instances(self) -> list[ScenarioInstance]:
+        """Everything that applies modifiers: scenarios and causal external events."""
+        out = list(self.scenarios)
+        out += [i for i in (inj.instance() for inj in self.injections) if i is not None]
+        return out
+
+
+class Command(_Frozen):
+    """A request from simctl to the orchestrator."""
+
+    request_id: str
+    action: Literal["scenario.start", "scenario.stop", "clock.speed", "reset", "inject"]
+    scenario: dict[str, object] | None = Field(None, description="the ScenarioSpec to start")
+    at: int | None = Field(None, description="sim epoch ms; default: a moment from now")
+    stack: bool = False
+    speed: float | None = None
+    template: str | None = Field(None, description="external event template, for inject")
+    domain: str | None = Field(None, description="the template's domain, when ambiguous")
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class StreamCounters(_Frozen):
+    """Delivery accounting of one topic: produced = delivered + failed + in flight."""
+
+    produced: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+class Heartbeat(_Frozen):
+    """What a worker says about itself every couple of seconds."""
+
+    worker_id: str
+    host: str
+    pid: int
+    wall_ms: int
+    sim_ms: int
+    shards: tuple[int, ...]
+    control_version: int
+    topics: dict[str, StreamCounters]
+    dropped_followups: int = 0
+    stopping: bool = False
+
+
+class ShardCounts(_Frozen):
+    """What one shard produced in sim time ``[since, until)``: records per topic per sim minute
+    (key: the minute's start). A shard's next report starts where this one ends, unless the
+    shard moved to another worker or the clock was reset."""
+
+    shard: int
+    worker_id: str
+    since: int
+    until: int
+    counts: dict[str, dict[int, int]]

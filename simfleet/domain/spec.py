@@ -1,0 +1,461 @@
+"""Domain specifications: a domain's entities, parameters, causal graph, profiles and streams,
+declared in ``producers/<domain>/streams.yaml`` and validated here.
+
+Nothing about a particular stream lives in code: the engine interprets these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simfleet.scenarios import DurationMs
+from simfleet.errors import DomainError
+
+__all__ = [
+    "AggregateSpec",
+    "CausalEdge",
+    "Chain",
+    "DomainSpec",
+    "EntitySpec",
+    "FieldSpec",
+    "JoinedSpec",
+    "MetricSpec",
+    "ProfileSpec",
+    "RelationSpec",
+    "SpikeSpec",
+    "StreamSpec",
+]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class FieldSpec(_Spec):
+    """How one field is generated. Exactly one generator key is set."""
+
+    entity: str | None = Field(None, description="an entity id drawn from the shard's pool")
+    pick: Literal["active", "inactive", "idle"] = Field(
+        "active",
+        description="which entities an `entity` field draws: active ones (by activity), "
+        "inactive ones not picked before (reserved from then on), or active ones that no "
+        "pending follow-up refers to",
+    )
+    attr: str | None = Field(None, description="an attribute of the entity in field `of`")
+    of: str | None = None
+    seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
+    choice: tuple[str | int | float, ...] | None = None
+    weights: tuple[float | str, ...] | None = Field(
+        None, description="one per choice: a number or a parameter path"
+    )
+    const: str | int | float | bool | None = None
+    uniform: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = None
+    lognormal: tuple[float, float] | None = None
+    poisson: float | None = None
+    integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
+    bernoulli: float | str | None = Field(None, description="probability or parameter path")
+    param: str | None = Field(None, description="the current value of a parameter")
+    times: str | None = Field(
+        None, description="a parameter whose current value multiplies a numeric draw"
+    )
+    round: int | None = None
+    min: float | None = None
+    max: float | None = None
+    null_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_generator(self) -> FieldSpec:
+        keys = [
+            k
+            for k in (
+                "entity",
+                "attr",
+                "seq",
+                "choice",
+                "const",
+                "uniform",
+                "normal",
+                "lognormal",
+                "poisson",
+                "integers",
+                "bernoulli",
+                "param",
+            )
+            if getattr(self, k) is not None
+        ]
+        if len(keys) != 1:
+            raise ValueError(
+                f"a field needs exactly one generator (entity, attr, seq, choice, const, "
+                f"uniform, normal, lognormal, poisson, integers, bernoulli, param); found {keys}"
+            )
+        if self.attr is not None and self.of is None:
+            raise ValueError("`attr` needs `of`: the field holding the entity id")
+        if self.pick != "active" and self.entity is None:
+            raise ValueError("`pick` applies to `entity` fields only")
+        if self.weights is not None and (
+            self.choice is None or len(self.weights) != len(self.choice)
+        ):
+            raise ValueError("`weights` must have one weight per `choice` value")
+        return self
+
+
+class DelaySpec(_Spec):
+    """The delay law of a follow-up."""
+
+    uniform: tuple[DurationMs, DurationMs] | None = None
+    exponential: DurationMs | None = Field(None, description="mean delay")
+    min: DurationMs = 0
+    max: DurationMs | None = None
+    prefer: str | None = Field(
+        None,
+        description="a profile: due times are drawn within the delay law with density "
+        "proportional to that profile (sessions happen when students prefer)",
+    )
+    within_hours: tuple[float, float] | None = Field(
+        None,
+        description="UTC hours [lo, hi): the due time's time of day is mapped into them, "
+        "shifted by whole days to stay within the delay law's bounds",
+    )
+
+    within_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="the share of due times mapped into `within_hours`; the rest keep the "
+        "law's time of day (a few sessions at night: minimal, not none)",
+    )
+
+    @model_validator(mode="after")
+    def _one_law(self) -> DelaySpec:
+        if (self.uniform is None) == (self.exponential is None):
+            raise ValueError("a delay is either `uniform: [lo, hi]` or `exponential: mean`")
+        if self.within_share < 1.0 and self.within_hours is None:
+            raise ValueError("`within_share` applies to `within_hours` only")
+        if self.within_hours is not None and not (
+            0 <= self.within_hours[0] < self.within_hours[1] <= 24
+        ):
+            raise ValueError("`within_hours: [lo, hi]` needs 0 <= lo < hi <= 24")
+        return self
+
+    def bounds(self) -> tuple[int, int | None]:
+        """The least and the greatest delay this law gives (None: unbounded)."""
+        if self.uniform is not None:
+            lo, hi = max(self.min, self.uniform[0]), self.uniform[1]
+            return lo, hi if self.max is None else min(hi, self.max)
+        return self.min, self.max
+
+
+class Chain(_Spec):
+    """Follow-ups an event schedules on the same entities.
+
+    Either ``one_of`` (exactly one target per event, weights are numbers or parameter paths)
+    or ``to`` with a ``probability`` (a number or a parameter path).
+    """
+
+    one_of: dict[str, float | str] | None = None
+    to: str | None = None
+    probability: float | str | None = None
+    delay: DelaySpec
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="target field <- source field, beyond same names"
+    )
+    set: dict[str, str | int | float] = Field(
+        default_factory=dict, description="target fields given a constant by this chain"
+    )
+    delay_field: str | None = Field(
+        None,
+        description="a target field (in targets whose schema has it) that receives the "
+        "delay, in `delay_unit`s: resolution times, session lengths",
+    )
+    delay_unit: DurationMs = Field(60_000, gt=0)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Chain:
+        if (self.one_of is None) == (self.to is None):
+            raise ValueError("a chain has either `one_of: {stream: weight}` or `to: stream`")
+        if self.to is not None and self.probability is None:
+            raise ValueError("a chain with `to` needs a `probability` (number or parameter)")
+        return self
+
+    def targets(self) -> list[str]:
+        """The streams this chain can emit."""
+        return list(self.one_of) if self.one_of is not None else [self.to or ""]
+
+
+_METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
+
+
+class MetricSpec(_Spec):
+    """One column of an aggregate: ``count`` (of a stream's events) or an op over a field.
+
+    YAML: ``count`` (events of the aggregate's source), ``{count: <stream>}``,
+    ``{sum: <field>}``, ``{mean: ...}``, ``{min: ...}``, ``{max: ...}``, ``{distinct: <field>}``,
+    each optionally with ``source: <stream>`` (default: the aggregate's source) and ``round``.
+    """
+
+    op: Literal["count", "sum", "mean", "min", "max", "distinct"]
+    field: str | None = None
+    source: str | None = None
+    round: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, raw: object) -> object:
+        if raw == "count":
+            return {"op": "count"}
+        if isinstance(raw, dict) and "op" not in raw:
+            ops = [k for k in raw if k in _METRIC_OPS]
+            if len(ops) != 1:
+                raise ValueError(f"a metric names exactly one of {_METRIC_OPS}; found {ops}")
+            rest = {k: v for k, v in raw.items() if k != ops[0]}
+            if ops[0] == "count":
+                return {"op": "count", "source": raw["count"], **rest}
+            return {"op": ops[0], "field": raw[ops[0]], **rest}
+        return raw
+
+    @model_validator(mode="after")
+    def _needs_field(self) -> MetricSpec:
+        if self.op != "count" and self.field is None:
+            raise ValueError(f"metric `{self.op}` needs a field")
+        return self
+
+
+class AggregateSpec(_Spec):
+    """A low-frequency stream that summarises what the shard's source stream(s) emitted.
+
+    At each period boundary b (multiples of ``every`` since the epoch, UTC) plus a per-stream
+    offset (jitter, so aggregates never fire in lockstep) it emits, for the period [b - every,
+    b): one event per value of ``group_by`` seen in the source, or one event per shard
+    (field ``shard_id``) without ``group_by``. ``period_start`` holds b - every.
+    """
+
+    every: DurationMs = Field(gt=0)
+    source: str
+    group_by: str | None = None
+    metrics: dict[str, MetricSpec]
+    jitter: DurationMs | None = Field(
+        None, description="greatest offset after the boundary; default min(every / 6, 30m)"
+    )
+
+    def sources(self) -> list[str]:
+        """Every stream the aggregate reads."""
+        return list(
+            dict.fromkeys([self.source, *(m.source or self.source for m in self.metrics.values())])
+        )
+
+
+class StreamSpec(_Spec):
+    """One event type: one topic, one schema, one rate, one generator recipe."""
+
+    description: str = ""
+    cadence: Literal["high", "medium", "low"] | None = Field(
+        None,
+        description="fleet-wide update frequency: high = seconds-minutes, medium = "
+        "minutes-hours, low = hours-daily (metadata for docs and tests)",
+    )
+    key: str = Field(description="the field whose entity id is the Kafka key")
+    rate: float | None = Field(
+        None,
+        ge=0,
+        description="mean events per sim-second fleet-wide at scale 1; "
+        "none for streams only reached through chains",
+    )
+    profile: str = "flat"
+    partitions: int = 3
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    then: tuple[Chain, ...] = ()
+    activates: str | None = Field(
+        None, description="an entity field whose entity becomes active from this event on"
+    )
+    retires: str | None = Field(
+        None, description="an entity field whose entity is drawn by no new event from now on"
+    )
+    aggregate: AggregateSpec | None = None
+
+    @model_validator(mode="after")
+    def _aggregate_has_no_rate(self) -> StreamSpec:
+        if self.aggregate is not None and self.rate is not None:
+            raise ValueError("an aggregate stream fires at period boundaries; drop its `rate`")
+        return self
+
+
+class RelationSpec(_Spec):
+    """An entity's standing link to one entity of another kind (a student's regular tutor).
+
+    Each active target holds between ``per[0]`` and ``per[1]`` of them: links are dealt so at
+    the start, and a link whose target is no longer active moves, at its next use, to an
+    active target below ``per[0]`` (a newly approved tutor), else below ``per[1]``."""
+
+    relation: str = Field(description="the entity kind linked to")
+    per: tuple[int, int] = Field(description="how many link to one target: min, max")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RelationSpec:
+        if not 0 <= self.per[0] <= self.per[1] or self.per[1] < 1:
+            raise ValueError(f"`per` must be [min, max] with 0 <= min <= max, max >= 1: {self.per}")
+        return self
+
+
+class JoinedSpec(_Spec):
+    """When the entity joined, as its cohort: the month (``YYYY-MM``). Initially active
+    entities joined ``joined_before_start`` before the run; the others when a stream
+    ``activates`` them (the activating event itself already carries the new cohort)."""
+
+    joined: Literal["month"]
+
+
+class EntitySpec(_Spec):
+    """A population: made once per shard from the seed; Faker fills its attributes."""
+
+    count: int = Field(gt=0, description="fleet-wide at scale 1")
+    prefix: str
+    activity_sigma: float = Field(1.0, ge=0, description="lognormal spread of how active each is")
+    initial_active: float = Field(
+        1.0, gt=0, le=1, description="share active at the start; streams `activates` the rest"
+    )
+    reserve: float = Field(
+        0.0,
+        ge=0,
+        description="entities beyond `count` that only `pick: inactive` draws reach (the "
+        "applicants and sign-ups of a long run), as a share of `count`",
+    )
+    joined_before_start: tuple[DurationMs, DurationMs] = Field(
+        (0, 0), description="how long before the run the initially active joined (uniform)"
+    )
+    attributes: dict[
+        str,
+        Annotated[
+            FieldSpec | RelationSpec | JoinedSpec | dict[str, str],
+            Field(union_mode="left_to_right"),  # {joined: month} is also a dict[str, str]
+        ],
+    ] = Field(default_factory=dict)
+
+
+class CalendarRule(_Spec):
+    """A calendar multiplier: by months, or by a day-of-year range (MM-DD, inclusive)."""
+
+    months: tuple[int, ...] | None = None
+    start: str | None = Field(None, alias="from")
+    end: str | None = Field(None, alias="to")
+    factor: float = Field(gt=0)
+    name: str = ""
+
+
+class SpikeSpec(_Spec):
+    """Variance spikes: in a share of intervals a stream's rate is x (1 +- U(magnitude))."""
+
+    share: float = Field(ge=0, le=1)
+    magnitude: tuple[float, float]
+    interval: DurationMs = Field(3_600_000, gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> SpikeSpec:
+        lo, hi = self.magnitude
+        if not 0 <= lo <= hi < 1:
+            raise ValueError("`magnitude: [lo, hi]` needs 0 <= lo <= hi < 1")
+        return self
+
+
+class ProfileSpec(_Spec):
+    """Time shape of a rate: diurnal x weekly x calendar x growth (each averages to 1)."""
+
+    diurnal: tuple[float, ...] = (1.0,) * 24
+    weekly: tuple[float, ...] = (1.0,) * 7
+    calendar: tuple[CalendarRule, ...] = ()
+    growth_per_month: float = 0.0
+    spikes: SpikeSpec | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ProfileSpec:
+        if len(self.diurnal) != 24 or len(self.weekly) != 7:
+            raise ValueError("`diurnal` needs 24 hourly values and `weekly` 7 (Monday first)")
+        return self
+
+
+class CausalEdge(_Spec):
+    """to = base(to) x (from(t - lag) / default(from)) ^ elasticity."""
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    elasticity: float
+    lag: DurationMs = 0
+
+
+class DomainSpec(_Spec):
+    """A pack of related streams sharing entities."""
+
+    domain: str
+    description: str = ""
+    growth_reference: str = "2026-01-01T00:00:00Z"
+    entities: dict[str, EntitySpec]
+    profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
+    parameters: dict[str, float] = Field(default_factory=dict)
+    causal: tuple[CausalEdge, ...] = ()
+    streams: dict[str, StreamSpec]
+
+    def param_path(self, name: str) -> str:
+        """`tutor.supply` -> `marketplace.tutor.supply` (full paths pass through)."""
+        return name if name.startswith(self.domain + ".") else f"{self.domain}.{name}"
+
+    def topic(self, stream: str) -> str:
+        """`booking.requested` -> `marketplace.booking.requested`."""
+        return f"{self.domain}.{stream}"
+
+    @model_validator(mode="after")
+    def _references(self) -> DomainSpec:
+        profiles = set(self.profiles) | {"flat"}
+        params = set(self.parameters)
+        for kind, ent in self.entities.items():
+            for aname, a in ent.attributes.items():
+                if isinstance(a, RelationSpec) and a.relation not in self.entities:
+                    raise ValueError(
+                        f"entity {kind} attribute {aname}: relation to unknown entity "
+                        f"{a.relation!r}; known: {sorted(self.entities)}"
+                    )
+        for name, s in self.streams.items():
+            if s.profile not in profiles:
+                raise ValueError(
+                    f"stream {name}: unknown profile {s.profile!r}; known: {sorted(profiles)}"
+                )
+            for fname, f in s.fields.items():
+                if f.entity is not None and f.entity not in self.entities:
+                    raise ValueError(f"stream {name} field {fname}: unknown entity {f.entity!r}")
+                for p in (f.param, f.bernoulli, f.times, *(f.weights or ())):
+                    if isinstance(p, str) and p not in params:
+                        raise ValueError(f"stream {name} field {fname}: unknown parameter {p!r}")
+            for chain in s.then:
+                if chain.delay.prefer is not None and chain.delay.prefer not in self.profiles:
+                    raise ValueError(
+                        f"stream {name}: delay prefers unknown profile {chain.delay.prefer!r}"
+                    )
+                for t in chain.targets():
+                    if t not in self.streams:
+                        raise ValueError(f"stream {name}: chain to unknown stream {t!r}")
+                weights = [*(chain.one_of or {}).values(), chain.probability]
+                for w in weights:
+                    if isinstance(w, str) and w not in params:
+                        raise ValueError(f"stream {name}: chain uses unknown parameter {w!r}")
+            for role in ("activates", "retires"):
+                fname = getattr(s, role)
+                if fname is not None and fname in s.fields and s.fields[fname].entity is None:
+                    raise ValueError(f"stream {name}: `{role}: {fname}` must name an entity field")
+            if s.aggregate is not None:
+                for src in s.aggregate.sources():
+                    if src not in self.streams:
+                        raise ValueError(f"stream {name}: aggregate of unknown stream {src!r}")
+                    if self.streams[src].aggregate is not None:
+                        raise ValueError(
+                            f"stream {name}: aggregates summarise entity-level streams, and "
+                            f"{src} is itself an aggregate"
+                        )
+        for e in self.causal:
+            known = params | {f"{s}.rate" for s in self.streams}
+            for p in (e.source, e.target):
+                if p not in known:
+                    raise ValueError(
+                        f"causal edge {e.source} -> {e.target}: unknown parameter {p!r}"
+                    )
+        return self

@@ -1,0 +1,211 @@
+"""Scenario models and their lifecycle, shared by the orchestrator (which publishes them) and
+the producers (which apply them).
+
+A scenario never touches code: its phases hold modifiers on parameter paths (globs allowed),
+and the lifecycle turns (scenario, sim instant) into an intensity in [0, 1] that scales each
+modifier. The lifecycle is a pure function of the control state and sim time, so every
+process, and a restarted orchestrator, computes the same state and settle progress.
+
+    pending -> active (phase by phase) -> settling (settle curve) -> settled
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from simfleet.timeutil import parse_duration_ms
+
+__all__ = [
+    "ExpectedEffect",
+    "Lifecycle",
+    "Modifier",
+    "Phase",
+    "ScenarioInstance",
+    "ScenarioSpec",
+    "Settle",
+    "lifecycle_at",
+]
+
+
+def _duration(v: object) -> object:
+    # strings such as `6h` are parsed; bare numbers are milliseconds (as model_dump writes them)
+    return parse_duration_ms(v) if isinstance(v, str) else v
+
+
+DurationMs = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Modifier(_Frozen):
+    """One change to the parameters matching ``target`` (a path or a glob)."""
+
+    target: str = Field(description="parameter path or glob, e.g. marketplace.tutor.supply")
+    op: Literal["multiply", "add", "set", "shift"]
+    value: float
+    precedence: int = Field(0, description="with op=set: the highest precedence wins")
+
+
+class Phase(_Frozen):
+    """A stretch of a scenario with its own modifiers; the last one may be open-ended."""
+
+    name: str
+    duration: DurationMs | None = Field(None, description="none: until stopped")
+    ramp: DurationMs = Field(0, description="linear ramp-in at the phase start")
+    modifiers: tuple[Modifier, ...] = ()
+
+
+class Backlog(_Frozen):
+    """A spike after the scenario ends (e.g. retries after an outage), decaying linearly."""
+
+    duration: DurationMs
+    modifiers: tuple[Modifier, ...]
+
+
+class Settle(_Frozen):
+    """How the world returns to baseline after the scenario ends."""
+
+    curve: Literal["linear", "exponential", "immediate"] = "linear"
+    duration: DurationMs = 0
+    backlog: Backlog | None = None
+
+
+class ExpectedEffect(_Frozen):
+    """A checkable claim: during the scenario, ``stream`` moves ``direction`` by ``magnitude``."""
+
+    stream: str
+    direction: Literal["increase", "decrease"]
+    magnitude: float = Field(gt=0, description="relative change, 0.2 = 20 %")
+
+
+class ScenarioEvent(_Frozen):
+    """An external event the scenario publishes as context (its effect is the scenario's)."""
+
+    template: str = Field(description="a template id of domains/<domain>.external.yaml")
+    offset: DurationMs = Field(0, description="after the scenario starts")
+
+
+class ScenarioSpec(_Frozen):
+    """A scenario file: what changes, for how long, and how it settles."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    name: str
+    description: str
+    domain: str
+    phases: tuple[Phase, ...] = Field(min_length=1)
+    settle: Settle = Settle()
+    expected_effects: tuple[ExpectedEffect, ...] = ()
+    external_events: tuple[ScenarioEvent, ...] = ()
+
+    @model_validator(mode="after")
+    def _only_last_open(self) -> ScenarioSpec:
+        for p in self.phases[:-1]:
+            if p.duration is None:
+                raise ValueError(
+                    f"phase {p.name!r} has no duration but is not the last phase; only the "
+                    "last phase may run until stopped"
+                )
+        return self
+
+    @property
+    def natural_length_ms(self) -> int | None:
+        """Length of all phases, or None when the last one runs until stopped."""
+        if self.phases[-1].duration is None:
+            return None
+        return sum(p.duration or 0 for p in self.phases)
+
+
+class ScenarioInstance(_Frozen):
+    """A scenario placed on the sim timeline by the orchestrator."""
+
+    spec: ScenarioSpec
+    started_at: int = Field(description="sim epoch ms")
+    stop_at: int | None = Field(None, description="sim epoch ms of an explicit stop")
+
+    @property
+    def end_ms(self) -> int | None:
+        """When the scenario stops acting: explicit stop or end of its phases."""
+        natural = self.spec.natural_length_ms
+        ends = [x for x in (self.stop_at, None if natural is None else self.started_at + natural)]
+        known = [e for e in ends if e is not None]
+        return min(known) if known else None
+
+
+class Lifecycle(StrEnum):
+    """Where a scenario instance is at a sim instant."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SETTLING = "settling"
+    SETTLED = "settled"
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleAt:
+    """A scenario's state at one sim instant and the modifiers in force, each with its weight."""
+
+    state: Lifecycle
+    phase: str | None
+    progress: float  # within the phase (active) or the settle (settling), 0..1
+    weighted: tuple[tuple[Modifier, float], ...]
+
+
+def _settle_weight(settle: Settle, tau: int) -> float:
+    if settle.curve == "immediate" or settle.duration <= 0:
+        return 0.0
+    x = min(1.0, tau / settle.duration)
+    if settle.curve == "linear":
+        return 1.0 - x
+    # exponential: 5 % left at the end of the settle duration, then cut to zero
+    return 0.0 if x >= 1.0 else math.exp(-3.0 * x)
+
+
+def lifecycle_at(inst: ScenarioInstance, t: int) -> LifecycleAt:
+    """The lifecycle state and weighted modifiers of ``inst`` at sim instant ``t``."""
+    spec = inst.spec
+    if t < inst.started_at:
+        return LifecycleAt(Lifecycle.PENDING, None, 0.0, ())
+    end = inst.end_ms
+    if end is None or t < end:
+        offset = t - inst.started_at
+        for phase in spec.phases:
+            length = phase.duration
+            if length is None or offset < length:
+                w = 1.0 if phase.ramp <= 0 else min(1.0, offset / phase.ramp)
+                progress = 0.0 if not length else offset / length
+                return LifecycleAt(
+                    Lifecycle.ACTIVE,
+                    phase.name,
+                    progress,
+                    tuple((m, w) for m in phase.modifiers),
+                )
+            offset -= length
+    # ended: find the phase in force at the end, then settle from it
+    assert end is not None
+    offset = end - inst.started_at
+    last = spec.phases[-1]
+    for phase in spec.phases:
+        if phase.duration is None or offset <= phase.duration:
+            last = phase
+            break
+        offset -= phase.duration
+    # a stop during a ramp settles from the weight reached, not from full strength
+    ramp_w = 1.0 if last.ramp <= 0 else min(1.0, offset / last.ramp)
+    tau = t - end
+    settle = spec.settle
+    span = max(settle.duration, settle.backlog.duration if settle.backlog else 0)
+    if tau >= span:
+        return LifecycleAt(Lifecycle.SETTLED, None, 1.0, ())
+    w = ramp_w * _settle_weight(settle, tau)
+    weighted: list[tuple[Modifier, float]] = [(m, w) for m in last.modifiers if w > 0]
+    if settle.backlog is not None and tau < settle.backlog.duration:
+        bw = 1.0 - tau / settle.backlog.duration
+        weighted.extend((m, bw) for m in settle.backlog.modifiers)
+    return LifecycleAt(Lifecycle.SETTLING, last.name, min(1.0, tau / span), tuple(weighted))

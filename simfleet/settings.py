@@ -1,0 +1,282 @@
+"""One frozen settings tree, built once at the edge and handed down.
+
+Precedence: command-line flags, then ``SIMCTL_*`` environment variables, then a config file
+(``--config FILE``, YAML or TOML, or ``SIMCTL_CONFIG``), then the defaults below. ``simctl up``
+builds it once and hands the same object, serialised, to the orchestrator, the workers and the
+metrics service it starts (``SIMCTL_SETTINGS_JSON`` in their environment), so a child never
+re-parses flags.
+
+librdkafka properties pass through untouched; only secrets (passwords, client secrets, keys,
+JAAS configs) are held as ``SecretStr`` and redacted wherever settings are shown or logged, and
+so are credentials inside a schema registry URL (``https://user:pw@host``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from simfleet.errors import ConfigError
+
+__all__ = [
+    "CHILD_ENV",
+    "KafkaSettings",
+    "Settings",
+    "is_secret",
+    "load_properties",
+    "redact_url",
+]
+
+CHILD_ENV = "SIMCTL_SETTINGS_JSON"
+_REDACTED = "**********"
+
+# librdkafka (and Schema Registry client) settings whose values are secrets. Anything ending in
+# .password or .secret is one too; nothing else is hidden (a hidden bootstrap address or
+# security.protocol helps no one debug a connection).
+_SECRET_KEYS = frozenset(
+    {
+        "sasl.password",
+        "sasl.jaas.config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl_key",
+        "ssl.keystore.password",
+        "ssl.truststore.password",
+        "basic.auth.user.info",
+        "bearer.auth.token",
+    }
+)
+
+
+def is_secret(key: str) -> bool:
+    """Whether a librdkafka property holds a secret."""
+    k = key.strip().lower()
+    return k in _SECRET_KEYS or k.endswith((".password", ".secret", ".token"))
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pw@host`` -> ``https://user:**********@host``; other URLs unchanged."""
+    parts = urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    secret = f":{_REDACTED}" if parts.password is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{secret}@{host}"))
+
+
+_PROPERTY_LINE = re.compile(r"^\s*([^=:\s]+)\s*[=:]\s*(.*?)\s*$")
+
+
+def load_properties(path: Path) -> dict[str, str]:
+    """Read a Java-style properties file of librdkafka settings (``key=value`` or ``key: value``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read the Kafka properties file {path}: {exc.strerror}. "
+            "Pass an existing file with --kafka-properties, one `key=value` librdkafka "
+            "setting per line."
+        ) from exc
+    props: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        m = _PROPERTY_LINE.match(line)
+        if m is None:
+            key = line.split()[0] if line.split() else line
+            shown = key if not is_secret(key) else f"{key} (value hidden)"
+            raise ConfigError(
+                f"{path}:{lineno}: expected `key=value`, found a line starting {shown!r}. Each "
+                "line of a properties file is one librdkafka setting such as "
+                "`security.protocol=SASL_SSL`."
+            )
+        props[m.group(1)] = m.group(2)
+    return props
+
+
+class KafkaSettings(BaseModel):
+    """Where the fleet's Kafka is and how to talk to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str
+    properties: dict[str, SecretStr | str] = {}
+    schema_registry_url: SecretStr | None = None
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _wrap_secrets(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: SecretStr(x) if is_secret(k) and isinstance(x, str) else x for k, x in v.items()
+            }
+        return v
+
+    @classmethod
+    def build(
+        cls,
+        bootstrap_servers: str,
+        properties_file: Path | None = None,
+        schema_registry_url: str | None = None,
+    ) -> KafkaSettings:
+        """Settings from CLI values, with secrets of the properties file wrapped."""
+        props = load_properties(properties_file) if properties_file is not None else {}
+        return cls(
+            bootstrap_servers=bootstrap_servers,
+            properties=props,  # type: ignore[arg-type]  # wrapped by the validator
+            schema_registry_url=SecretStr(schema_registry_url) if schema_registry_url else None,
+        )
+
+    @property
+    def registry_url(self) -> str | None:
+        """The schema registry URL, credentials included (for the client only)."""
+        return self.schema_registry_url.get_secret_value() if self.schema_registry_url else None
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings common to every client, secrets revealed."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        for k, v in self.properties.items():
+            conf[k] = v.get_secret_value() if isinstance(v, SecretStr) else v
+        return conf
+
+    def redacted(self) -> dict[str, str]:
+        """Settings safe to show in logs and status."""
+        out = {"bootstrap.servers": self.bootstrap_servers}
+        for k, v in self.properties.items():
+            out[k] = _REDACTED if isinstance(v, SecretStr) else v
+        if self.registry_url:
+            out["schema.registry.url"] = redact_url(self.registry_url)
+        return out
+
+    def revealed(self) -> dict[str, Any]:
+        """Every value in the clear: only for handing to a child process of this fleet."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "properties": self.client_config() | {"bootstrap.servers": None},
+            "schema_registry_url": self.registry_url,
+        }
+
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("simctl_config_file", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything a fleet, a generate or a baseline run is configured by."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMCTL_", frozen=True, extra="forbid")
+
+    # where Kafka is (none: the embedded broker `simctl up` started)
+    bootstrap_servers: str | None = None
+    kafka_properties: Path | None = Field(None, description="a librdkafka properties file")
+    schema_registry_url: str | None = None
+    # the run
+    seed: int = 42
+    scale: float = Field(1.0, gt=0)
+    shards: int = Field(8, ge=1, le=4096)
+    speed: float = Field(60.0, gt=0)
+    domains: tuple[str, ...] = Field((), description="none: every domain of the project")
+    scenario: str = "normal-operations"
+    external_events: bool = True
+    # where the project's packs and scenarios are, beyond the repository's own
+    pack_dirs: tuple[Path, ...] = ()
+    scenarios_dirs: tuple[Path, ...] = ()
+
+    _secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init), then SIMCTL_* environment, then the config file, then defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _CONFIG_FILE.get()
+        if path is not None:
+            if path.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            else:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    @classmethod
+    def build(cls, config_file: Path | None = None, **flags: Any) -> Settings:
+        """Settings from the flags given (None = not given), the environment and the file."""
+        config_file = config_file or (
+            Path(os.environ["SIMCTL_CONFIG"]) if os.environ.get("SIMCTL_CONFIG") else None
+        )
+        if config_file is not None and not config_file.is_file():
+            raise ConfigError(
+                f"Config file {config_file} does not exist. Pass an existing YAML or TOML file "
+                "with --config (keys: seed, scale, shards, speed, domains, ...)."
+            )
+        given = {k: v for k, v in flags.items() if v is not None and v != ()}
+        token = _CONFIG_FILE.set(config_file)
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, config_file)) from exc
+        finally:
+            _CONFIG_FILE.reset(token)
+
+    @classmethod
+    def from_child_env(cls) -> Settings | None:
+        """The settings a parent ``simctl up`` handed down, if any."""
+        raw = os.environ.get(CHILD_ENV)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        data.pop("_kafka", None)
+        return cls.model_validate(data)
+
+    def child_env(self, kafka: KafkaSettings) -> dict[str, str]:
+        """The environment that hands these settings (and the resolved Kafka) to a child."""
+        data = self.model_dump(mode="json")
+        data["bootstrap_servers"] = kafka.bootstrap_servers
+        return {CHILD_ENV: json.dumps(data), "SIMCTL_CHILD_KAFKA": json.dumps(kafka.revealed())}
+
+
+def _explain(exc: ValidationError, config_file: Path | None) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        flag = "--" + where.replace("_", "-")
+        parts.append(f"{flag} / SIMCTL_{where.upper()}: {err['msg']}")
+    src = f" (flags, environment or {config_file})" if config_file else ""
+    return f"Invalid settings{src}: {'; '.join(parts)}. Fix the value and retry."
+
+
+def child_kafka() -> KafkaSettings | None:
+    """The resolved Kafka settings a parent ``simctl up`` handed down, if any."""
+    raw = os.environ.get("SIMCTL_CHILD_KAFKA")
+    if not raw:
+        return None
+    data = json.loads(raw)
+    data["properties"] = {k: v for k, v in data["properties"].items() if v is not None}
+    url = data.pop("schema_registry_url", None)
+    return KafkaSettings(
+        bootstrap_servers=data["bootstrap_servers"],
+        properties=data["properties"],
+        schema_registry_url=SecretStr(url) if url else None,
+    )

@@ -1,0 +1,71 @@
+"""The topics a fleet needs: control topics, and per domain one topic per stream plus its
+ground truth, external events and metrics."""
+
+from __future__ import annotations
+
+from simfleet.control import (
+    COMMANDS_TOPIC,
+    CONTROL_TOPIC,
+    COUNTS_TOPIC,
+    FLEET_TOPIC,
+    SHARDS_TOPIC,
+)
+from simfleet.domain.pack import Project
+from simfleet.kafka import TopicSpec
+
+__all__ = [
+    "TIMESTAMP_AHEAD_CONFIG",
+    "domain_topics",
+    "external_topic",
+    "fleet_topics",
+    "metrics_topic",
+    "truth_topic",
+]
+
+# Record timestamps are sim time: at 60x they run hours ahead of the wall clock, which Apache
+# Kafka 4.x refuses by default (1 h). Topics simfleet creates accept any future timestamp.
+TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
+_ANY_AHEAD = {TIMESTAMP_AHEAD_CONFIG: str(2**63 - 1)}
+
+
+def metrics_topic(domain: str) -> str:
+    """Where the live per-stream interval metrics of a domain go."""
+    return f"{domain}.metrics"
+
+
+def truth_topic(domain: str) -> str:
+    """Where a domain's labels go: causal or red herring, scenario windows, ..."""
+    return f"{domain}.ground_truth"
+
+
+def external_topic(domain: str) -> str:
+    """Where a domain's external events are published."""
+    return f"{domain}.external_events"
+
+
+def domain_topics(project: Project, domain: str) -> list[TopicSpec]:
+    """Every topic of one domain: its streams, ground truth, external events and metrics."""
+    spec = project.spec(domain)
+    topics = [
+        TopicSpec(spec.topic(name), s.partitions, _ANY_AHEAD) for name, s in spec.streams.items()
+    ]
+    topics += [
+        TopicSpec(external_topic(domain), 1, _ANY_AHEAD),
+        TopicSpec(truth_topic(domain), 1, _ANY_AHEAD),
+        TopicSpec(metrics_topic(domain), 1, _ANY_AHEAD),
+    ]
+    return topics
+
+
+def fleet_topics(project: Project, domains: tuple[str, ...], shards: int) -> list[TopicSpec]:
+    """Every topic of a fleet running ``domains`` over ``shards`` shards."""
+    topics = [
+        TopicSpec(CONTROL_TOPIC, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(COMMANDS_TOPIC, 1),
+        TopicSpec(FLEET_TOPIC, 1),
+        TopicSpec(SHARDS_TOPIC, shards),
+        TopicSpec(COUNTS_TOPIC, 1, _ANY_AHEAD),
+    ]
+    for d in domains:
+        topics += domain_topics(project, d)
+    return topics
