@@ -158,6 +158,10 @@ class BaselineStats:
             "anomaly": level,
         }
 
+    def domains(self) -> tuple[str, ...]:
+        """The domains whose streams this baseline has statistics of."""
+        return tuple(sorted({t.split(".", 1)[0] for t in self.streams}))
+
     def factor_for(self, scale: float) -> float:
         """How many times the baseline's events a run at ``scale`` expects."""
         return scale / float(self.meta.get("scale", scale))

@@ -17,15 +17,15 @@ from typing import Any
 import structlog
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
+from orchestrator.baseline import BaselineStats
 from simfleet.codec import encoders_for
 from simfleet.control import COUNTS_GRAIN_MS, COUNTS_TOPIC, ShardCounts
 from simfleet.control_io import ControlFollower
-from simfleet.kafka import AccountedProducer
 from simfleet.domain.pack import Project
+from simfleet.errors import ConfigError
+from simfleet.kafka import AccountedProducer
 from simfleet.settings import KafkaSettings
 from simfleet.topology import metrics_topic
-from simfleet.errors import ConfigError
-from orchestrator.baseline import BaselineStats
 
 __all__ = ["MetricsAggregator", "MetricsService"]
 
@@ -91,7 +91,11 @@ class MetricsService:
     """Follows ``sim.counts``, publishes ``<domain>.metrics`` records as intervals complete."""
 
     def __init__(
-        self, settings: KafkaSettings, stats: BaselineStats, domains: tuple[str, ...], project: Project
+        self,
+        settings: KafkaSettings,
+        stats: BaselineStats,
+        domains: tuple[str, ...],
+        project: Project,
     ) -> None:
         self.settings = settings
         self.stats = stats
@@ -105,7 +109,7 @@ class MetricsService:
             )
         self.aggregator = MetricsAggregator(stats.interval)
         self.published = 0
-        self._encoders = encoders_for(schemas, settings.schema_registry_url)
+        self._encoders = encoders_for(schemas, settings.registry_url)
 
     def records(
         self, domain: str, start: int, sums: dict[str, int], factor: float

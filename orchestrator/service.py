@@ -16,15 +16,15 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from pydantic import ValidationError
 
+from orchestrator.timeline import Outgoing
+from orchestrator.transitions import advance, apply_command
 from simfleet.clock import wall_ms
-from simfleet.codec import SchemaSet, TopicEncoder, encoders_for, records_to_columns
+from simfleet.codec import TopicEncoder, encoders_for, records_to_columns
 from simfleet.control import COMMANDS_TOPIC, CONTROL_KEY, CONTROL_TOPIC, Command, ControlState
 from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
-from simfleet.settings import KafkaSettings
 from simfleet.errors import BrokerError
-from orchestrator.timeline import Outgoing
-from orchestrator.transitions import advance, apply_command
+from simfleet.settings import KafkaSettings
 
 __all__ = ["DEFAULT_TRANSACTIONAL_ID", "Orchestrator"]
 
@@ -56,7 +56,7 @@ class Orchestrator:
         )
         self.state: ControlState | None = None
         self._encoders: dict[str, TopicEncoder] = encoders_for(
-            project.schemas(), settings.schema_registry_url
+            project.schemas(), settings.registry_url
         )
 
     def open(self, initial: Callable[[], ControlState]) -> ControlState:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.timeline import Outgoing, due, scenario_context, scheduled
 from simfleet.clock import SimClock
 from simfleet.control import ClockState, Command, ControlState, Rejection
 from simfleet.domain.pack import Project
@@ -17,8 +18,6 @@ from simfleet.external import DAY_MS, ExternalLibrary, Injection, injected
 from simfleet.scenarios import Lifecycle, ScenarioInstance, ScenarioSpec, lifecycle_at
 from simfleet.suggest import did_you_mean
 from simfleet.timeutil import format_ms
-
-from orchestrator.timeline import Outgoing, due, scenario_context, scheduled
 
 __all__ = [
     "LEAD_WALL_MS",

@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from simfleet.columns import Batch, concat_columns, take_column
-from simfleet.scenarios import ScenarioInstance
 from producers.engine import ShardEngine
-from simfleet.codec.catalog import SchemaSet
-from simfleet.domain.params import ParamGraph
 from producers.runtime import modifiers_at
+from simfleet.codec.catalog import SchemaSet
+from simfleet.columns import Batch, concat_columns, take_column
+from simfleet.domain.pack import Project
+from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
+from simfleet.scenarios import ScenarioInstance
 
 __all__ = ["DEFAULT_TICK_MS", "backfill", "merge_batches"]
 
@@ -66,8 +67,6 @@ def backfill(
     activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
     specs = [domains] if isinstance(domains, DomainSpec) else list(domains)
     if schemas is None:
-        from simfleet.domain.pack import Project
-
         schemas = Project().schemas()
     mods = modifiers_at(scenarios)
     # each domain's engines draw from their own (seed, shard, domain, stream) streams, so adding

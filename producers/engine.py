@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from producers.pools import EntityPool, Relation, stable_hash
+from producers.profiles import RateProfile
+from simfleet.codec.catalog import FieldType, SchemaSet
 from simfleet.columns import (
     Batch,
     Column,
@@ -33,10 +36,6 @@ from simfleet.columns import (
     concat_columns,
     take_column,
 )
-from simfleet.codec.catalog import FieldType, SchemaSet
-from simfleet.errors import DomainError
-from producers.pools import EntityPool, Relation, stable_hash
-from producers.profiles import RateProfile
 from simfleet.domain.spec import (
     AggregateSpec,
     Chain,
@@ -45,6 +44,7 @@ from simfleet.domain.spec import (
     RelationSpec,
     StreamSpec,
 )
+from simfleet.errors import DomainError
 
 __all__ = ["ShardEngine"]
 
@@ -266,7 +266,7 @@ class ShardEngine:
         if entry is None:
             raise DomainError(
                 f"stream {topic} has no Avro schema: add schemas/{self.domain.domain}/"
-                f"{topic.split('.', 1)[1]}.avsc with \"simfleet.topic\": \"{topic}\"."
+                f'{topic.split(".", 1)[1]}.avsc with "simfleet.topic": "{topic}".'
             )
         return entry.fields
 

@@ -141,7 +141,9 @@ class EntityPool:
         if not self.joined_attrs:
             return
         seed, shard, (lo, hi) = self._tenure
-        rng = np.random.default_rng([seed, shard, stable_hash("pool-joined", self._domain, self.kind)])
+        rng = np.random.default_rng(
+            [seed, shard, stable_hash("pool-joined", self._domain, self.kind)]
+        )
         tenure = rng.integers(lo, hi + 1, self.size, dtype=np.int64)
         first = self.initially_active & (self.joined_at == NOT_JOINED)
         self.joined_at[first] = t0 - tenure[first]

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from simfleet.timeutil import parse_instant_ms
 from producers.pools import stable_hash
 from simfleet.domain.spec import ProfileSpec
+from simfleet.timeutil import parse_instant_ms
 
 __all__ = ["RateProfile"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simfleet.scenarios import Modifier, ScenarioInstance, lifecycle_at
 from simfleet.domain.params import ModifiersAt
+from simfleet.scenarios import Modifier, ScenarioInstance, lifecycle_at
 
 __all__ = ["modifiers_at"]
 

@@ -22,6 +22,8 @@ import numpy as np
 import structlog
 from confluent_kafka import Consumer, TopicPartition
 
+from producers.engine import ShardEngine
+from producers.runtime import modifiers_at
 from simfleet.clock import wall_ms
 from simfleet.codec import encoders_for
 from simfleet.columns import Batch
@@ -36,13 +38,11 @@ from simfleet.control import (
     StreamCounters,
 )
 from simfleet.control_io import ControlFollower
-from simfleet.kafka import AccountedProducer
 from simfleet.domain.pack import Project
-from simfleet.settings import KafkaSettings
-from producers.engine import ShardEngine
 from simfleet.domain.params import ModifiersAt
-from producers.runtime import modifiers_at
 from simfleet.domain.spec import DomainSpec
+from simfleet.kafka import AccountedProducer
+from simfleet.settings import KafkaSettings
 
 __all__ = ["ShardTally", "Worker"]
 
@@ -181,7 +181,7 @@ class Worker:
         state = follower.wait_first(30.0)
         domains = {d: self.project.spec(d) for d in state.domains}
         graphs = {d: self.project.graph(d) for d in state.domains}
-        encoders = encoders_for(self.project.schemas(), self.settings.schema_registry_url)
+        encoders = encoders_for(self.project.schemas(), self.settings.registry_url)
         producer = AccountedProducer(self.settings, encoders)
         shards = Consumer(
             {

@@ -12,27 +12,45 @@ from typing import Annotated, Any
 
 import typer
 
-from simctl.common import instant, sim_progress
-from simfleet.external import load_external_library, schedule_range
-from simfleet.timeutil import format_ms, parse_duration_ms
-from simfleet.errors import ConfigError
-from producers.backfill import backfill
 from orchestrator.baseline import BaselineStats, count_intervals
-from simfleet.domain.spec import load_domain
+from orchestrator.timeline import acting, scheduled
+from producers.backfill import backfill
+from simctl.options import (
+    ConfigOpt,
+    DomainOpt,
+    PackDirOpt,
+    ScaleOpt,
+    SeedOpt,
+    ShardsOpt,
+    build_settings,
+    duration_ms,
+    instant,
+    project_of,
+    sim_progress,
+)
+from simfleet.errors import ConfigError
+from simfleet.timeutil import format_duration_ms, format_ms
 
 WARMUP_MS = 7 * 86_400_000  # follow-up chains need days to reach their steady state
 
 
 def baseline(
-    days: Annotated[int, typer.Option(help="Days of normal operation to summarise.")] = 30,
-    domain: Annotated[str, typer.Option(help="Domain.")] = "marketplace",
+    days: Annotated[int, typer.Option(min=1, help="Days of normal operation to summarise.")] = 30,
+    config: ConfigOpt = None,
+    domain: DomainOpt = None,
+    seed: SeedOpt = None,
+    scale: ScaleOpt = None,
+    shards: ShardsOpt = None,
+    pack_dir: PackDirOpt = None,
     start: Annotated[str, typer.Option(help="First day (ISO UTC).")] = "2026-03-01T00:00:00Z",
-    seed: Annotated[int, typer.Option(help="Seed of the baseline run.")] = 42,
-    scale: Annotated[float, typer.Option(help="Entities and rates.")] = 1.0,
-    shards: Annotated[int, typer.Option(help="Shards.")] = 8,
     interval: Annotated[
-        str, typer.Option(help="Metric interval: counts per stream per interval (1h, 12h, 1d).")
-    ] = "1h",
+        int,
+        typer.Option(
+            parser=duration_ms,
+            metavar="DURATION",
+            help="Metric interval: counts per stream per interval (1h, 12h, 1d).",
+        ),
+    ] = 3_600_000,
     out: Annotated[Path, typer.Option(help="Where to write the statistics (JSON).")] = Path(
         "baseline.json"
     ),
@@ -40,37 +58,49 @@ def baseline(
     """Compute per-stream baseline statistics from a backfill of normal operation.
 
     Mean, median, std, min, max, p25/p50/p75/p90/p95, weekday and weekend means and trend per
-    stream, over `--interval` buckets, after a 7-day warm-up so chained streams are steady.
-    `simctl generate --baseline FILE` then adds a <domain>.metrics topic normalised 0-100.
+    stream of every domain (or those given with --domain), over `--interval` buckets, after a
+    7-day warm-up so chained streams are steady. `simctl generate --baseline FILE` then adds a
+    <domain>.metrics topic per domain, normalised 0-100.
     """
+    settings = build_settings(
+        config=config, seed=seed, scale=scale, shards=shards, domains=domain, pack_dirs=pack_dir
+    )
+    project = project_of(settings)
+    domains = project.resolve_domains(settings.domains)
     start_ms = instant(start, "--start")
-    try:
-        step = parse_duration_ms(interval)
-    except ValueError as exc:
-        raise ConfigError(f"--interval: {exc}.") from exc
-    if days < 1:
-        raise ConfigError("--days must be at least 1.")
-    spec = load_domain(domain)
-    lib = load_external_library(domain)
+    if interval <= 0:
+        raise ConfigError("--interval must be above 0, e.g. 1h.")
     end_ms = start_ms + days * 86_400_000
-    ext = schedule_range(lib, seed, start_ms - WARMUP_MS, end_ms) if lib else []
-    acting = [i for i in (x.instance(domain) for x in ext) if i is not None]
+    ext = scheduled(project, domains, settings.seed, start_ms - WARMUP_MS, end_ms)
     with sim_progress("baseline", start_ms - WARMUP_MS, start_ms, end_ms) as advance:
         counts = count_intervals(
             backfill(
-                spec, start_ms - WARMUP_MS, end_ms, seed, scale, shards, acting, progress=advance
+                [project.spec(d) for d in domains],
+                start_ms - WARMUP_MS,
+                end_ms,
+                settings.seed,
+                settings.scale,
+                settings.shards,
+                acting((), ext),
+                progress=advance,
+                schemas=project.schemas(),
             ),
             start_ms,
             end_ms,
-            step,
+            interval,
         )
     stats = BaselineStats.from_counts(
-        counts, domain=domain, seed=seed, scale=scale, shards=shards, days=days
+        counts,
+        domains=list(domains),
+        seed=settings.seed,
+        scale=settings.scale,
+        shards=settings.shards,
+        days=days,
     )
     stats.to_json(out)
     typer.echo(
-        f"baseline of {len(stats.streams)} streams over {days} days "
-        f"({counts.n} intervals of {interval}) written to {out}",
+        f"baseline of {len(stats.streams)} streams of {', '.join(domains)} over {days} days "
+        f"({counts.n} intervals of {format_duration_ms(interval)}) written to {out}",
         err=True,
     )
 
@@ -85,6 +115,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         ) from exc
 
 
+def _truth_file(data_dir: Path, domain: str | None, stream: str | None) -> str:
+    if domain is None and stream is not None:
+        domain = stream.split(".", 1)[0]
+    if domain is not None:
+        return f"{domain}.ground_truth.jsonl"
+    found = sorted(p.name for p in data_dir.glob("*.ground_truth.jsonl"))
+    if len(found) != 1:
+        raise ConfigError(
+            f"{data_dir} holds ground truth of {len(found)} domains ({', '.join(found) or 'none'});"
+            " say which with --domain."
+        )
+    return found[0]
+
+
 def explain(
     data_dir: Annotated[Path, typer.Option("--dir", help="Output folder of `simctl generate`.")],
     stream: Annotated[
@@ -94,7 +138,10 @@ def explain(
     event: Annotated[
         str | None, typer.Option(help="An external event id or a scenario id.")
     ] = None,
-    domain: Annotated[str, typer.Option(help="Domain.")] = "marketplace",
+    domain: Annotated[
+        str | None,
+        typer.Option(help="The domain whose ground truth to read (default: the only one there)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Say what moved a stream around a time, or which streams an event moved, from ground truth.
@@ -102,7 +149,7 @@ def explain(
     simctl explain --dir out/ --stream marketplace.customer.search --at 2026-03-03T12:00:00Z
     simctl explain --dir out/ --event ext-1a2b3c4d-1772452800000
     """
-    truth = _read_jsonl(data_dir / f"{domain}.ground_truth.jsonl")
+    truth = _read_jsonl(data_dir / _truth_file(data_dir, domain, stream))
     if event is not None:
         rows = [t for t in truth if t["subject_id"] == event]
         if not rows:

@@ -15,18 +15,30 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simctl.common import BootstrapOpt, JsonOpt, PropertiesOpt, connect, instant
+from orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
+from orchestrator.transitions import check_scenario, scenario_rows
+from simctl.options import (
+    BootstrapOpt,
+    ConfigOpt,
+    JsonOpt,
+    PackDirOpt,
+    PropertiesOpt,
+    ScenariosDirOpt,
+    build_settings,
+    connect,
+    instant,
+    project_of,
+)
 from simfleet.clock import wall_ms
 from simfleet.control import Command, ControlState
 from simfleet.control_io import FleetWatcher, read_latest_state, send_command, wait_for_request
+from simfleet.errors import BrokerError, ConfigError, ScenarioError
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import format_ms
-from simfleet.errors import BrokerError, ConfigError, ScenarioError
-from orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
-from orchestrator.transitions import check_scenario, scenario_rows
 
 scenario_app = typer.Typer(
-    help="List, inspect, validate, start and stop scenarios (YAML files in scenarios/).",
+    help="List, inspect, validate, start and stop scenarios (YAML files in "
+    "scenarios/<domain>/, plus any --scenarios-dir).",
     no_args_is_help=True,
 )
 console = Console()
@@ -58,9 +70,15 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 
 @scenario_app.command("list")
-def scenario_list(as_json: JsonOpt = False) -> None:
+def scenario_list(
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
+) -> None:
     """List the scenarios of the catalog."""
-    catalog = list_scenarios()
+    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    catalog = list_scenarios(project_of(settings))
     rows = [
         {"id": sid, "name": spec.name, "domain": spec.domain, "file": str(path)}
         for sid, (path, spec) in catalog.items()
@@ -75,35 +93,58 @@ def scenario_list(as_json: JsonOpt = False) -> None:
 
 
 @scenario_app.command("show")
-def scenario_show(scenario_id: Annotated[str, typer.Argument(help="e.g. supply-crisis")]) -> None:
+def scenario_show(
+    scenario_id: Annotated[str, typer.Argument(help="An id (supply-crisis) or a file's path.")],
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
+) -> None:
     """Print a scenario: phases, modifiers, settle curve and expected effects (as JSON)."""
-    spec = get_scenario(scenario_id)
+    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    spec = get_scenario(scenario_id, project_of(settings))
     typer.echo(json.dumps(spec.model_dump(mode="json"), indent=2))
 
 
 @scenario_app.command("validate")
-def scenario_validate(file: Annotated[Path, typer.Argument(help="A scenario YAML file.")]) -> None:
+def scenario_validate(
+    file: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+) -> None:
     """Check a scenario file: its fields, and that every modifier target names a parameter."""
+    settings = build_settings(config=config, pack_dirs=pack_dir)
     spec = load_scenario_file(file)
-    check_scenario(spec)
+    check_scenario(spec, project_of(settings))
     typer.echo(f"{file}: valid scenario {spec.id} ({len(spec.phases)} phase(s))")
 
 
 @scenario_app.command("start")
 def scenario_start(
-    scenario_id: Annotated[str, typer.Argument(help="Scenario id, e.g. supply-crisis.")],
+    scenario_id: Annotated[
+        str, typer.Argument(help="Scenario id (supply-crisis) or the path of a scenario file.")
+    ],
     at: Annotated[
         str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")
     ] = None,
     stack: Annotated[bool, typer.Option(help="Keep the active scenario(s) running too.")] = False,
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a scenario on the running fleet; every producer switches at the same sim instant."""
-    spec = get_scenario(scenario_id)
-    check_scenario(spec)
-    settings = connect(bootstrap, properties)
+    run, settings = connect(
+        config=config,
+        bootstrap_servers=bootstrap,
+        kafka_properties=properties,
+        pack_dirs=pack_dir,
+        scenarios_dirs=scenarios_dir,
+    )
+    project = project_of(run)
+    spec = get_scenario(scenario_id, project)
+    check_scenario(spec, project)
     at_ms = instant(at, "--at") if at else None
     cmd = Command(
         request_id=uuid.uuid4().hex,
@@ -128,10 +169,11 @@ def scenario_start(
 def scenario_stop(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stop the active scenario(s); they settle back along their settle curve."""
-    settings = connect(bootstrap, properties)
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
     state = _request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
     _emit(
         {"version": state.version, "effective_at": format_ms(state.effective_at)},
@@ -154,10 +196,12 @@ def _scenario_status(state: ControlState) -> dict[str, Any]:
 def scenario_status(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show each scenario's lifecycle: pending, active (phase), settling (progress), settled."""
-    data = _scenario_status(_state(connect(bootstrap, properties)))
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    data = _scenario_status(_state(settings))
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -171,10 +215,11 @@ def scenario_status(
 def status(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the fleet: clock, scenarios, workers and their delivery counters."""
-    settings = connect(bootstrap, properties)
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
     state = _state(settings)
     watcher = FleetWatcher(settings)
     try:
@@ -228,6 +273,10 @@ def status(
 
 def inject(
     template: Annotated[str, typer.Argument(help="External event template id, e.g. cloud-outage.")],
+    domain: Annotated[
+        str | None,
+        typer.Option(help="The template's domain, when several running domains have it."),
+    ] = None,
     at: Annotated[str | None, typer.Option(help="Sim instant (ISO UTC); default: now.")] = None,
     param: Annotated[
         list[str] | None,
@@ -235,12 +284,13 @@ def inject(
     ] = None,
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Inject one external event now (or --at): published on <domain>.external_events, labelled
     on <domain>.ground_truth, and, unless causal=false, applied to the parameters it moves.
 
-    Templates are in domains/<domain>.external.yaml.
+    Templates are in producers/<domain>/external.yaml.
     """
     params: dict[str, str] = {}
     for item in param or []:
@@ -248,10 +298,15 @@ def inject(
         if not sep:
             raise ConfigError(f"--param {item!r}: write key=value, e.g. --param magnitude=high.")
         params[k.strip()] = v.strip()
-    settings = connect(bootstrap, properties)
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
     at_ms = instant(at, "--at") if at else None
     cmd = Command(
-        request_id=uuid.uuid4().hex, action="inject", template=template, at=at_ms, params=params
+        request_id=uuid.uuid4().hex,
+        action="inject",
+        template=template,
+        domain=domain,
+        at=at_ms,
+        params=params,
     )
     state = _request(settings, cmd)
     inj = next(i for i in reversed(state.injections) if i.injected)
@@ -268,9 +323,13 @@ def inject(
     )
 
 
-def reset(bootstrap: BootstrapOpt = None, properties: PropertiesOpt = None) -> None:
+def reset(
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
+) -> None:
     """Clear every scenario at once (no settle): back to baseline."""
-    settings = connect(bootstrap, properties)
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
     state = _request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
     typer.echo(f"reset at sim {format_ms(state.effective_at)} (control v{state.version})")
 
@@ -279,9 +338,10 @@ def speed(
     value: Annotated[float, typer.Argument(help="Sim seconds per wall second.")],
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Change the sim clock's speed; sim time continues from where it is."""
-    settings = connect(bootstrap, properties)
+    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
     state = _request(
         settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value)
     )

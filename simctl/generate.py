@@ -7,35 +7,59 @@ from typing import Annotated
 
 import typer
 
-from simctl.common import instant, sim_progress
-from simfleet.codec import SchemaSet
-from simfleet.external import for_scenario, load_external_library, schedule_range
-from simfleet.paths import schemas_dir
-from simfleet.scenarios import ScenarioInstance
-from simfleet.timeutil import parse_duration_ms
-from simfleet.errors import ConfigError
-from orchestrator.catalog import get_scenario
-from orchestrator.transitions import scenario_truth as _scenario_truth
-from producers.backfill import backfill
 from orchestrator.baseline import BaselineStats, IntervalCounts
+from orchestrator.catalog import get_scenario
+from orchestrator.timeline import acting, due, scenario_context, scheduled
+from orchestrator.transitions import check_scenario
+from producers.backfill import backfill
 from producers.sinks import FileSink
-from simfleet.domain.spec import load_domain
+from simctl.options import (
+    ConfigOpt,
+    DomainOpt,
+    ExternalOpt,
+    PackDirOpt,
+    ScaleOpt,
+    ScenariosDirOpt,
+    SeedOpt,
+    ShardsOpt,
+    build_settings,
+    duration_ms,
+    instant,
+    project_of,
+    sim_progress,
+)
+from simfleet.errors import ConfigError
+from simfleet.scenarios import ScenarioInstance
+from simfleet.topology import metrics_topic
 
 
 def generate(
-    domain: Annotated[str, typer.Option(help="Domain to generate, e.g. marketplace.")],
     start: Annotated[
         str, typer.Option(help="Sim start instant, ISO-8601 UTC (2026-03-02T00:00:00Z).")
     ],
-    duration: Annotated[str, typer.Option(help="How much sim time to generate: 6h, 3d, 2w.")],
+    duration: Annotated[
+        int,
+        typer.Option(
+            parser=duration_ms,
+            metavar="DURATION",
+            help="How much sim time to generate: 6h, 3d, 2w.",
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder: one file per topic.")],
-    seed: Annotated[
-        int, typer.Option(help="Same seed, same arguments: byte-identical files.")
-    ] = 42,
-    scale: Annotated[float, typer.Option(help="Multiplies entity counts and rates.")] = 1.0,
-    shards: Annotated[int, typer.Option(help="Entity-space shards (as a fleet would run).")] = 8,
+    config: ConfigOpt = None,
+    domain: DomainOpt = None,
+    seed: SeedOpt = None,
+    scale: ScaleOpt = None,
+    shards: ShardsOpt = None,
+    external_events: ExternalOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
     scenario: Annotated[
-        str | None, typer.Option(help="A scenario id to apply, e.g. supply-crisis.")
+        str | None,
+        typer.Option(
+            help="A scenario to apply: an id (supply-crisis) or a scenario file's path.",
+            show_default=False,
+        ),
     ] = None,
     scenario_at: Annotated[
         str | None,
@@ -44,9 +68,6 @@ def generate(
     scenario_stop_at: Annotated[
         str | None, typer.Option(help="When it is stopped (default: its phases' own length).")
     ] = None,
-    external_events: Annotated[
-        bool, typer.Option(help="Include 2-5 external events a day and their ground truth.")
-    ] = True,
     baseline_file: Annotated[
         Path | None,
         typer.Option("--baseline", help="Baseline JSON (simctl baseline): add <domain>.metrics."),
@@ -55,99 +76,102 @@ def generate(
         str, typer.Option("--format", help="jsonl or avro (Avro object container files).")
     ] = "jsonl",
     warmup: Annotated[
-        str,
+        int,
         typer.Option(
+            parser=duration_ms,
+            metavar="DURATION",
             help="Sim time run before --start and not written, so chained streams (sessions, "
             "ratings, renewals) start steady. As when reading a topic from the middle, the "
             "first day then holds outcomes whose requests came before --start. Use 7d with "
-            "--baseline."
+            "--baseline.",
         ),
-    ] = "0s",
+    ] = 0,
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
-    Writes DIR/<topic>.jsonl (one JSON object per line) or DIR/<topic>.avro. Example:
+    Writes DIR/<topic>.jsonl (one JSON object per line) or DIR/<topic>.avro, for every domain
+    (or those given with --domain). Each domain's files depend only on its own pack and the
+    seed: adding a domain changes nothing in another's. Example:
 
-        simctl generate --domain marketplace --start 2026-03-02T00:00:00Z --duration 3d --out out/
+        simctl generate --start 2026-03-02T00:00:00Z --duration 3d --out out/
     """
     if fmt not in ("jsonl", "avro"):
         raise ConfigError(f"--format must be jsonl or avro, not {fmt!r}.")
-    if shards < 1 or scale <= 0:
-        raise ConfigError("--shards must be at least 1 and --scale above 0.")
+    settings = build_settings(
+        config=config,
+        seed=seed,
+        scale=scale,
+        shards=shards,
+        domains=domain,
+        external_events=external_events,
+        pack_dirs=pack_dir,
+        scenarios_dirs=scenarios_dir,
+    )
+    project = project_of(settings)
+    domains = project.resolve_domains(settings.domains)
     start_ms = instant(start, "--start")
-    try:
-        span = parse_duration_ms(duration)
-    except ValueError as exc:
-        raise ConfigError(f"--duration: {exc}.") from exc
-    try:
-        warm = parse_duration_ms(warmup)
-    except ValueError as exc:
-        raise ConfigError(f"--warmup: {exc}.") from exc
-    if span <= 0 or warm < 0:
-        raise ConfigError("--duration must be above 0 and --warmup at least 0s.")
-    spec = load_domain(domain)
+    span, warm = duration, warmup
+    if span <= 0:
+        raise ConfigError("--duration must be above 0, e.g. 6h or 3d.")
     instances: list[ScenarioInstance] = []
     if scenario is not None:
-        sc = get_scenario(scenario)
+        sc = get_scenario(scenario, project)
+        check_scenario(sc, project, domains)
         at = instant(scenario_at, "--scenario-at") if scenario_at else start_ms + span // 4
         stop = instant(scenario_stop_at, "--scenario-stop-at") if scenario_stop_at else None
         instances.append(ScenarioInstance(spec=sc, started_at=at, stop_at=stop))
     elif scenario_at or scenario_stop_at:
         raise ConfigError("--scenario-at and --scenario-stop-at need --scenario ID.")
-    lib = load_external_library(domain)
+    stats = BaselineStats.from_json(baseline_file) if baseline_file else None
     end_ms = start_ms + span
     # external events of the warm-up act on it but are not written (they are before --start)
     externals = (
-        schedule_range(lib, seed, start_ms - warm, end_ms) if lib and external_events else []
+        scheduled(project, domains, settings.seed, start_ms - warm, end_ms)
+        if settings.external_events
+        else []
     )
-    if lib is not None:
-        externals += [
-            for_scenario(lib, e.template, inst.started_at + e.offset, inst.spec.id)
-            for inst in instances
-            for e in inst.spec.external_events
-            if start_ms <= inst.started_at + e.offset < end_ms
-        ]
-        externals.sort(key=lambda x: x.at)
-    acting = instances + [i for i in (x.instance(domain) for x in externals) if i is not None]
-    sink = FileSink(out, fmt, SchemaSet.load(schemas_dir()), seed)  # type: ignore[arg-type]
+    externals += [x for inst in instances for x in scenario_context(project, inst)]
+    schemas = project.schemas()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {out}: cannot create the folder ({exc.strerror}). Choose a writable path."
+        ) from exc
+    sink = FileSink(out, fmt, schemas, settings.seed)  # type: ignore[arg-type]
     complete = False
     with sim_progress("generate", start_ms - warm, start_ms, end_ms) as advance:
         try:
-            stats = BaselineStats.from_json(baseline_file) if baseline_file else None
             counts = (
                 IntervalCounts(start_ms, stats.interval, span // stats.interval, {})
                 if stats
                 else None
             )
             for batches in backfill(
-                spec,
+                [project.spec(d) for d in domains],
                 start_ms - warm,
                 end_ms,
-                seed,
-                scale,
-                shards,
-                acting,
+                settings.seed,
+                settings.scale,
+                settings.shards,
+                acting(instances, externals),
                 progress=advance,
                 emit_from=start_ms,
+                schemas=schemas,
             ):
                 sink.write(batches)
                 if counts is not None:
                     for b in batches:
                         counts.add(b)
             if stats is not None and counts is not None:
-                sink.write_records(
-                    f"{domain}.metrics", stats.metrics(counts, stats.factor_for(scale))
-                )
-            if lib is not None:
-                written = [x for x in externals if x.at >= start_ms]
-                sink.write_records(lib.topic, [x.public_record() for x in written])
-                truth = [x.truth_record() for x in written]
-                for inst in instances:
-                    truth.append(_scenario_truth(inst, "started", inst.started_at))
-                    if inst.end_ms is not None and inst.end_ms < end_ms:
-                        truth.append(_scenario_truth(inst, "stopped", inst.end_ms))
-                truth.sort(key=lambda r: r["occurred_at"])
-                sink.write_records(lib.truth_topic, truth)
+                rows = stats.metrics(counts, stats.factor_for(settings.scale))
+                for d in domains:
+                    sink.write_records(metrics_topic(d), [r for r in rows if r["domain"] == d])
+            by_topic: dict[str, list[dict[str, object]]] = {}
+            for topic, record in due(project, domains, externals, instances, start_ms, end_ms):
+                by_topic.setdefault(topic, []).append(record)
+            for topic, records in by_topic.items():
+                sink.write_records(topic, records)
             complete = True
         finally:
             paths = sink.close(complete)

@@ -6,6 +6,7 @@ Only ``SimError`` is caught: its message is printed as one paragraph and its exi
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -21,13 +22,33 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from simfleet import __version__
+
+        typer.echo(f"simctl {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Drive a fleet of Kafka producers that publish realistic, correlated Avro events."""
 
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simctl import analysis, broker, control, fleet, generate, tail, up
+    from simctl import analysis, broker, control, fleet, generate, tail, up, validate
 
     app.command("up")(up.up)
     app.add_typer(control.scenario_app, name="scenario")
@@ -36,6 +57,8 @@ def _register() -> None:
     app.command("inject")(control.inject)
     app.command("speed")(control.speed)
     app.command("tail")(tail.tail)
+    app.command("topics")(tail.topics)
+    app.command("validate")(validate.validate)
     app.command("generate")(generate.generate)
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)

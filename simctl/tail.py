@@ -31,11 +31,20 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from simfleet.codec import Decoder, SchemaSet
-from simfleet.paths import schemas_dir
+from simctl.options import (
+    BootstrapOpt,
+    ConfigOpt,
+    PackDirOpt,
+    PropertiesOpt,
+    RegistryOpt,
+    connect,
+    project_of,
+)
+from simfleet.codec import Decoder
 from simfleet.errors import BrokerError, SchemaError
+from simfleet.suggest import did_you_mean
 
-__all__ = ["json_default", "tail"]
+__all__ = ["json_default", "tail", "topics"]
 
 _POLL_SECONDS = 0.2
 
@@ -60,9 +69,13 @@ def _assign_all(consumer: Any, topic: str, from_beginning: bool, timeout: float)
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         reason = "" if info is None or info.error is None else f" ({info.error})"
+        try:
+            known = [t for t in consumer.list_topics(timeout=timeout).topics if t != topic]
+        except KafkaException:
+            known = []
         raise BrokerError(
-            f"topic {topic!r} does not exist on the broker{reason}. List topics with "
-            "`simctl broker topics` or start producing with `simctl up`."
+            f"topic {topic!r} does not exist on the broker{reason}{did_you_mean(topic, known)}. "
+            "List the topics with `simctl topics`, or start producing with `simctl up`."
         )
     offset = OFFSET_BEGINNING if from_beginning else OFFSET_END
     consumer.assign([TopicPartition(topic, p, offset) for p in sorted(info.partitions)])
@@ -124,22 +137,11 @@ def tail(
             "--from-beginning", help="Start at the oldest retained event instead of new ones."
         ),
     ] = False,
-    bootstrap_servers: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap-servers",
-            envvar="SIMCTL_BOOTSTRAP_SERVERS",
-            help="Kafka bootstrap servers (default: the running embedded broker).",
-        ),
-    ] = None,
-    schema_registry_url: Annotated[
-        str | None,
-        typer.Option(
-            "--schema-registry-url",
-            envvar="SIMCTL_SCHEMA_REGISTRY_URL",
-            help="Schema registry, needed for Confluent-framed values.",
-        ),
-    ] = None,
+    bootstrap_servers: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    schema_registry_url: RegistryOpt = None,
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -150,14 +152,17 @@ def tail(
     ] = None,
 ) -> None:
     """Print a topic's events as JSON lines, one per event."""
-    # Imported here: the broker module is optional for commands that never reach a broker.
-    from simfleet.broker.embedded import resolve_bootstrap
-
-    bootstrap = resolve_bootstrap(bootstrap_servers)
-    decoder = Decoder(SchemaSet.load(schemas_dir()), schema_registry_url)
+    run, kafka = connect(
+        config=config,
+        bootstrap_servers=bootstrap_servers,
+        kafka_properties=properties,
+        schema_registry_url=schema_registry_url,
+        pack_dirs=pack_dir,
+    )
+    decoder = Decoder(project_of(run).schemas(), kafka.registry_url)
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             # librdkafka needs a group id even for assign(); nothing is joined or committed.
             "group.id": f"simctl-tail-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
@@ -181,3 +186,27 @@ def tail(
         sys.stderr.write("interrupted\n")
     finally:
         consumer.close()
+
+
+def topics(
+    bootstrap_servers: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """List the topics on the cluster with their partition counts."""
+    from confluent_kafka.admin import AdminClient
+
+    _, kafka = connect(
+        config=config, bootstrap_servers=bootstrap_servers, kafka_properties=properties
+    )
+    try:
+        meta = AdminClient(kafka.client_config()).list_topics(timeout=10)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot list the topics at {kafka.bootstrap_servers}: {exc}") from exc
+    rows = {name: len(t.partitions) for name, t in sorted(meta.topics.items())}
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for name, parts in rows.items():
+        typer.echo(f"{name}  ({parts} partition{'s' if parts != 1 else ''})")

@@ -22,18 +22,36 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestrator.baseline import BaselineStats
+from orchestrator.catalog import get_scenario
+from orchestrator.transitions import check_scenario, scenario_rows
+from simctl.options import (
+    BootstrapOpt,
+    ConfigOpt,
+    DomainOpt,
+    ExternalOpt,
+    PackDirOpt,
+    PropertiesOpt,
+    RegistryOpt,
+    ScaleOpt,
+    ScenarioOpt,
+    ScenariosDirOpt,
+    SeedOpt,
+    ShardsOpt,
+    SpeedOpt,
+    build_settings,
+    duration_ms,
+    instant,
+    project_of,
+)
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
-from simctl.common import BootstrapOpt, PropertiesOpt, RegistryOpt
 from simfleet.clock import wall_ms
 from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.paths import state_dir
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import format_ms
-from simfleet.errors import BrokerError, ConfigError, DeliveryError
-from orchestrator.catalog import get_scenario
-from orchestrator.transitions import scenario_rows
-from orchestrator.baseline import BaselineStats
 
 console = Console(stderr=True)
 
@@ -105,33 +123,45 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     return table
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child process of the fleet, handed the settings tree through its environment."""
     fh = log.open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "simctl.main", *args],
         stdout=fh,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, **env},
     )
 
 
 def up(
+    config: ConfigOpt = None,
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
     registry: RegistryOpt = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (default: one per core).")] = 0,
-    speed: Annotated[
-        float, typer.Option(help="Sim seconds per wall second: 1 realtime ... 3600.")
-    ] = 60.0,
-    seed: Annotated[int, typer.Option(help="Seed of every shard's pools and random streams.")] = 42,
-    scale: Annotated[float, typer.Option(help="Multiplies entity counts and event rates.")] = 1.0,
-    shards: Annotated[int, typer.Option(help="Entity-space shards, shared among the workers.")] = 8,
-    scenario: Annotated[
-        str, typer.Option(help="Scenario in force from the start.")
-    ] = "normal-operations",
-    domain: Annotated[list[str] | None, typer.Option(help="Domain(s) to run.")] = None,
+    speed: SpeedOpt = None,
+    seed: SeedOpt = None,
+    scale: ScaleOpt = None,
+    shards: ShardsOpt = None,
+    domain: DomainOpt = None,
+    scenario: ScenarioOpt = None,
+    external_events: ExternalOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Sim start instant, ISO UTC (default: now).", show_default=False),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Worker processes (0: one per core).")] = 0,
     duration: Annotated[
-        float | None, typer.Option(help="Stop by itself after this many wall seconds.")
+        int | None,
+        typer.Option(
+            parser=duration_ms,
+            metavar="DURATION",
+            help="Stop by itself after this much wall time: 90s, 10m, 2h.",
+            show_default=False,
+        ),
     ] = None,
     stats: Annotated[
         bool, typer.Option(help="Live stats table (a line every 5 s when not a terminal).")
@@ -139,12 +169,6 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Port of the embedded broker (default: a free one).")
     ] = None,
-    start: Annotated[
-        str | None, typer.Option(help="Sim start instant, ISO UTC (default: now).")
-    ] = None,
-    external_events: Annotated[
-        bool, typer.Option(help="Schedule 2-5 external events a day (marketing, outages, exams).")
-    ] = True,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -155,15 +179,42 @@ def up(
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
-    Then steer it from another terminal: `simctl scenario start supply-crisis`,
-    `simctl status`, `simctl tail marketplace.booking.confirmed`.
+    With no --domain, every domain of the project runs. Then steer it from another terminal:
+    `simctl scenario start supply-crisis`, `simctl status`,
+    `simctl tail marketplace.booking.confirmed`.
     """
-    if speed <= 0 or scale <= 0 or shards < 1:
-        raise ConfigError("--speed and --scale must be above 0 and --shards at least 1.")
-    get_scenario(scenario)  # unknown ids fail here, before anything starts
-    if baseline is not None:
-        BaselineStats.from_json(baseline)  # so does a bad baseline file
+    settings = build_settings(
+        config=config,
+        bootstrap_servers=bootstrap,
+        kafka_properties=properties,
+        schema_registry_url=registry,
+        speed=speed,
+        seed=seed,
+        scale=scale,
+        shards=shards,
+        domains=domain,
+        scenario=scenario,
+        start=start,
+        external_events=external_events,
+        pack_dirs=pack_dir,
+        scenarios_dirs=scenarios_dir,
+    )
+    project = project_of(settings)
+    domains = project.resolve_domains(settings.domains)
+    spec = get_scenario(settings.scenario, project)  # unknown ids fail here, before anything
+    check_scenario(spec, project, domains)
+    # the children get the resolved domains and the scenario as a file-free spec reference
+    settings = settings.model_copy(update={"domains": domains})
+    if settings.start is not None:
+        instant(settings.start, "--start")
+    stats_file = BaselineStats.from_json(baseline) if baseline is not None else None
     n_workers = workers or os.cpu_count() or 1
+    if n_workers > settings.shards:
+        raise ConfigError(
+            f"--workers {n_workers} is more than --shards {settings.shards}: the extra workers "
+            "would own no shard and produce nothing. Use at most as many workers as shards, "
+            "or raise --shards."
+        )
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     broker: EmbeddedBroker | None = None
@@ -171,68 +222,48 @@ def up(
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    kafka: KafkaSettings | None = None
     try:
-        if bootstrap:
-            check_reachable(bootstrap, timeout=10.0)
-            bs = bootstrap
+        if settings.bootstrap_servers:
+            check_reachable(settings.bootstrap_servers, timeout=10.0)
+            bs = settings.bootstrap_servers
         else:
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
             forget = record_foreground(broker)
             console.print(f"embedded broker on {bs} (log {broker.log_path})")
-        settings = KafkaSettings.build(bs, properties, registry)
-        common = ["--bootstrap-servers", bs]
-        if properties:
-            common += ["--kafka-properties", str(properties)]
-        orch_args = [
-            "orchestrator",
-            "run",
-            *common,
-            "--speed",
-            str(speed),
-            "--seed",
-            str(seed),
-            "--scale",
-            str(scale),
-            "--shards",
-            str(shards),
-            "--scenario",
-            scenario,
-        ]
-        if start:
-            orch_args += ["--start", start]
-        if not external_events:
-            orch_args.append("--no-external-events")
-        for d in domain or ["marketplace"]:
-            orch_args += ["--domain", d]
-        procs.append(("orchestrator", _spawn(orch_args, logs / "orchestrator.log")))
-        _wait_for_state(settings, procs[0][1], logs / "orchestrator.log")
-        if baseline is not None:
-            margs = ["metrics", "run", *common, "--baseline", str(baseline)]
-            if registry:
-                margs += ["--schema-registry-url", registry]
-            for d in domain or ["marketplace"]:
-                name = f"metrics-{d}"
-                procs.append((name, _spawn([*margs, "--domain", d], logs / f"{name}.log")))
-        for i in range(n_workers):
-            args = ["worker", "run", *common, "--worker-id", f"worker-{i}"]
-            if registry:
-                args += ["--schema-registry-url", registry]
-            procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log")))
-        console.print(
-            f"orchestrator and {n_workers} worker(s) started; logs in {logs}/; "
-            "Ctrl-C stops everything"
+        kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
+        env = settings.child_env(kafka)
+        procs.append(
+            ("orchestrator", _spawn(["orchestrator", "run"], logs / "orchestrator.log", env))
         )
-        if baseline is not None:
+        _wait_for_state(kafka, procs[0][1], logs / "orchestrator.log")
+        if stats_file is not None and baseline is not None:
+            procs.append(
+                (
+                    "metrics",
+                    _spawn(
+                        ["metrics", "run", "--baseline", str(baseline)], logs / "metrics.log", env
+                    ),
+                )
+            )
+        for i in range(n_workers):
+            args = ["worker", "run", "--worker-id", f"worker-{i}"]
+            procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log", env)))
+        console.print(
+            f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
+            f"logs in {logs}/; Ctrl-C stops everything"
+        )
+        if stats_file is not None:
             console.print(
-                f"live metrics against {baseline}: `simctl tail marketplace.metrics` "
+                f"live metrics against {baseline}: `simctl tail {domains[0]}.metrics` "
                 "(one record per stream per interval, as soon as every shard has passed it)"
             )
-        _watch(settings, procs, stop, duration, stats)
+        _watch(kafka, procs, stop, None if duration is None else duration / 1000, stats)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     finally:
-        summary = _shutdown(procs, settings if procs else None)
+        summary = _shutdown(procs, kafka if procs else None)
         if forget is not None:
             forget()
         if broker is not None:

@@ -34,8 +34,8 @@ from simfleet.control import (
     ControlState,
     Heartbeat,
 )
-from simfleet.settings import KafkaSettings
 from simfleet.errors import BrokerError
+from simfleet.settings import KafkaSettings
 
 __all__ = [
     "ControlFollower",

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simfleet.errors import ScenarioError
 from simfleet.scenarios import (
     DurationMs,
     Modifier,
@@ -28,7 +29,6 @@ from simfleet.scenarios import (
     Settle,
 )
 from simfleet.timeutil import format_ms, parse_duration_ms
-from simfleet.errors import ScenarioError
 
 __all__ = [
     "ExternalLibrary",

@@ -16,8 +16,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from simfleet.codec import TopicEncoder, records_to_columns
 from simfleet.columns import Batch
-from simfleet.settings import KafkaSettings
 from simfleet.errors import BrokerError, DeliveryError
+from simfleet.settings import KafkaSettings
 
 __all__ = [
     "PRODUCER_DEFAULTS",

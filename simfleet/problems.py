@@ -59,7 +59,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
-def _child(annotation: Any, step: str | int) -> list[Any]:
+def _child(annotation: Any, step: str | int) -> list[Any]:  # noqa: PLR0911 - one per shape
     """Annotations below one step of a location (a field name, an index or a dict key)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

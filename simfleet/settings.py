@@ -18,7 +18,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from simfleet.errors import ConfigError
+from simfleet.timeutil import parse_instant_ms
 
 __all__ = [
     "CHILD_ENV",
@@ -85,7 +86,7 @@ _PROPERTY_LINE = re.compile(r"^\s*([^=:\s]+)\s*[=:]\s*(.*?)\s*$")
 
 
 def load_properties(path: Path) -> dict[str, str]:
-    """Read a Java-style properties file of librdkafka settings (``key=value`` or ``key: value``)."""
+    """Read a properties file of librdkafka settings (``key=value`` or ``key: value``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -194,12 +195,11 @@ class Settings(BaseSettings):
     speed: float = Field(60.0, gt=0)
     domains: tuple[str, ...] = Field((), description="none: every domain of the project")
     scenario: str = "normal-operations"
+    start: str | None = Field(None, description="sim start instant, ISO UTC; none: now")
     external_events: bool = True
     # where the project's packs and scenarios are, beyond the repository's own
     pack_dirs: tuple[Path, ...] = ()
     scenarios_dirs: tuple[Path, ...] = ()
-
-    _secret_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def settings_customise_sources(
@@ -239,6 +239,13 @@ class Settings(BaseSettings):
             raise ConfigError(_explain(exc, config_file)) from exc
         finally:
             _CONFIG_FILE.reset(token)
+
+    @field_validator("start")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_instant_ms(v)  # a ValueError names the format
+        return v
 
     @classmethod
     def from_child_env(cls) -> Settings | None:

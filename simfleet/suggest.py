@@ -1,4 +1,4 @@
-""""Did you mean" for names people type: domains, scenarios, fields, topics, templates."""
+""" "Did you mean" for names people type: domains, scenarios, fields, topics, templates."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["format_ms", "parse_duration_ms", "parse_instant_ms"]
+__all__ = ["format_duration_ms", "format_ms", "parse_duration_ms", "parse_instant_ms"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -40,3 +40,11 @@ def format_ms(ms: int) -> str:
     """Epoch ms -> `2026-03-02T08:00:00.000Z`."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def format_duration_ms(ms: int) -> str:
+    """21600000 -> `6h`: the largest unit that divides it exactly."""
+    for unit in ("w", "d", "h", "m", "s"):
+        if ms and ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"

@@ -33,8 +33,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from simfleet.paths import state_dir
 from simfleet.errors import BrokerError
+from simfleet.paths import state_dir
 
 __all__ = [
     "BrokerInfo",

@@ -79,5 +79,3 @@ class Decoder:
             f"value starts with {value[:2].hex() or 'nothing'}: neither Avro single-object "
             "encoding (c301) nor the Confluent wire format (00); it was not written by simfleet."
         )
-
-

@@ -79,7 +79,6 @@ _PASSTHROUGH_LOGICAL = {
 _PRIMITIVES = {"long", "int", "double", "float", "boolean", "string"}
 
 
-
 # --------------------------------------------------------------------------- framing
 
 

@@ -29,7 +29,7 @@ from simfleet.external import ExternalLibrary
 from simfleet.paths import packs_dir, scenarios_dir, schemas_dir
 from simfleet.suggest import did_you_mean
 
-__all__ = ["STREAMS_FILE", "EXTERNAL_FILE", "DomainPack", "Project", "read_yaml"]
+__all__ = ["EXTERNAL_FILE", "STREAMS_FILE", "DomainPack", "Project", "read_yaml"]
 
 STREAMS_FILE = "streams.yaml"
 EXTERNAL_FILE = "external.yaml"
@@ -60,7 +60,8 @@ def _pydantic_message(path: Path, exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     more = f" ({exc.error_count()} problems in all; `simctl validate` lists them)"
-    return f"{path}: field `{where}` is invalid: {err['msg']}.{more if exc.error_count() > 1 else ''}"
+    tail = more if exc.error_count() > 1 else ""
+    return f"{path}: field `{where}` is invalid: {err['msg']}.{tail}"
 
 
 def load_pack(folder: Path) -> DomainPack:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from simfleet.scenarios import Modifier
-from simfleet.errors import DomainError
 from simfleet.domain.spec import DomainSpec
+from simfleet.errors import DomainError
+from simfleet.scenarios import Modifier
 
 __all__ = ["ModifiersAt", "ParamGraph", "apply_modifiers"]
 

@@ -6,12 +6,11 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simfleet.scenarios import DurationMs
-from simfleet.errors import DomainError
 
 __all__ = [
     "AggregateSpec",
@@ -397,8 +396,9 @@ class DomainSpec(_Spec):
     streams: dict[str, StreamSpec]
 
     def param_path(self, name: str) -> str:
-        """`tutor.supply` -> `marketplace.tutor.supply` (full paths pass through)."""
-        return name if name.startswith(self.domain + ".") else f"{self.domain}.{name}"
+        """`tutor.supply` -> `marketplace.tutor.supply`. Names in a pack are always relative to
+        it: a domain with an entity of its own name (kiosk.kiosk.status) is no exception."""
+        return f"{self.domain}.{name}"
 
     def topic(self, stream: str) -> str:
         """`booking.requested` -> `marketplace.booking.requested`."""
