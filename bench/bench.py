@@ -38,14 +38,14 @@ import structlog
 from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
-from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.codec import SchemaSet, TopicEncoder, encoders_for
-from simfleet.columns import Column, FixedStrings, TableStrings
-from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
-from simfleet.paths import schemas_dir
-from simfleet.settings import KafkaSettings
 from producers.backfill import DEFAULT_TICK_MS, backfill
-from simfleet.domain.spec import DomainSpec, load_domain
+from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.codec import TopicEncoder, encoders_for
+from simfleet.columns import Column, FixedStrings, TableStrings
+from simfleet.domain.pack import Project, load_domain
+from simfleet.domain.spec import DomainSpec
+from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.settings import KafkaSettings
 
 DOMAIN = "marketplace"
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -157,7 +157,7 @@ def run_pipeline(
     end_ms = start_ms + int(sizes.days * 86_400_000)
     recorded: list[_Recorded] = []
     # encoders_for gives one encoder per schema; only the stream topics are produced to
-    plain = encoders_for(SchemaSet.load(schemas_dir()), None)
+    plain = encoders_for(Project().schemas(), None)
     encoders = {
         domain.topic(name): _RecordingEncoder(plain[domain.topic(name)], stream.key, recorded)
         for name, stream in domain.streams.items()

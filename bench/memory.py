@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from producers.backfill import backfill
 from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.domain.pack import load_domain
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
-from producers.backfill import backfill
-from simfleet.domain.spec import load_domain
 
 START = "2026-03-03T11:00:00Z"  # a Tuesday, late morning: rates near their midday plateau
 SPEED = 60.0

@@ -100,13 +100,18 @@ def load_pack(folder: Path) -> DomainPack:
 class Project:
     """The packs, schemas and scenario folders a run uses; each loaded once."""
 
-    def __init__(self, roots: Sequence[Path] = (), scenario_dirs: Sequence[Path] = ()) -> None:
+    def __init__(
+        self, roots: Sequence[Path] = (), scenario_dirs: Sequence[Path] = (), own: bool = True
+    ) -> None:
+        """``roots``: extra folders laid out like the project; ``own=False`` leaves out the
+        repository's own packs, schemas and scenarios (tests of a folder on its own)."""
         self.extra_roots = tuple(Path(r) for r in roots)
         self.extra_scenario_dirs = tuple(Path(d) for d in scenario_dirs)
-        self.pack_dirs = (packs_dir(), *(r / "producers" for r in self.extra_roots))
-        self.schema_dirs = (schemas_dir(), *(r / "schemas" for r in self.extra_roots))
+        mine = own
+        self.pack_dirs = (*([packs_dir()] if mine else []), *(r / "producers" for r in roots))
+        self.schema_dirs = (*([schemas_dir()] if mine else []), *(r / "schemas" for r in roots))
         self.scenario_dirs = (
-            scenarios_dir(),
+            *([scenarios_dir()] if mine else []),
             *(r / "scenarios" for r in self.extra_roots),
             *self.extra_scenario_dirs,
         )
@@ -172,3 +177,8 @@ class Project:
         if self._schemas is None:
             self._schemas = SchemaSet.load(list(self.schema_dirs), self.domains())
         return self._schemas
+
+
+def load_domain(name: str, project: Project | None = None) -> DomainSpec:
+    """One domain's spec by name, from ``project`` (default: the repository's own)."""
+    return (project or Project()).spec(name)

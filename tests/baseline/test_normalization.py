@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from orchestrator.baseline import normalize
 from simctl.main import app
 from simfleet.timeutil import format_ms, parse_instant_ms
-from orchestrator.baseline import normalize
 
 H = 3_600_000
 D = 24 * H

@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
+from simctl.broker import app
 from simfleet.broker import (
     BrokerInfo,
     EmbeddedBroker,
@@ -26,7 +27,6 @@ from simfleet.broker import (
     state_path,
     stop_detached,
 )
-from simctl.broker import app
 from simfleet.errors import BrokerError
 
 runner = CliRunner()

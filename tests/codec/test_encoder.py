@@ -366,7 +366,7 @@ def test_duplicate_topics_are_rejected(tmp_path: Path) -> None:
     """Two schemas cannot serve one topic."""
     a = record("A", [{"name": "x", "type": "long"}], topic="same")
     b = record("B", [{"name": "x", "type": "long"}], topic="same")
-    with pytest.raises(SchemaError, match="share the topic 'same'"):
+    with pytest.raises(SchemaError, match="both serve topic 'same'"):
         SchemaSet.load(write_schemas(tmp_path, {"d": [a, b]}))
 
 

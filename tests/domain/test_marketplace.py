@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from producers.backfill import backfill
+from producers.pools import EntityPool
+from producers.profiles import RateProfile
+from simfleet.domain.pack import load_domain
+from simfleet.domain.params import ParamGraph
+from simfleet.domain.spec import DomainSpec
 from simfleet.paths import schemas_dir
 from simfleet.scenarios import Modifier
 from simfleet.timeutil import parse_instant_ms
-from producers.backfill import backfill
-from simfleet.domain.params import ParamGraph
-from producers.pools import EntityPool
-from producers.profiles import RateProfile
-from simfleet.domain.spec import DomainSpec, load_domain
 
 H = 3_600_000
 DAY = 24 * H

@@ -8,20 +8,20 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from simfleet.external import DAY_MS, Injection, load_external_library, schedule_range
-from simfleet.timeutil import parse_instant_ms
-from producers.backfill import backfill
 from orchestrator.baseline import count_intervals
-from simfleet.domain.params import ParamGraph
+from producers.backfill import backfill
 from producers.runtime import modifiers_at
-from simfleet.domain.spec import load_domain
+from simfleet.domain.pack import Project, load_domain
+from simfleet.domain.params import ParamGraph
+from simfleet.external import DAY_MS, Injection, schedule_range
+from simfleet.timeutil import parse_instant_ms
 
 START = parse_instant_ms("2026-03-02T00:00:00Z")
 H = 3_600_000
 
 
 def month(seed: int) -> list[Injection]:
-    lib = load_external_library("marketplace")
+    lib = Project().library("marketplace")
     assert lib is not None
     return schedule_range(lib, seed, START, START + 30 * DAY_MS)
 
@@ -56,7 +56,7 @@ def test_causal_events_move_their_parameters_red_herrings_nothing() -> None:
     graph = ParamGraph.from_domain(load_domain("marketplace"))
     base = graph.evaluate(START, modifiers_at([]))
     for e in month(4):
-        inst = e.instance("marketplace")
+        inst = e.instance()
         t = e.at + e.expected_impact.delay + e.expected_impact.duration // 2
         if not e.causal:
             assert inst is None
@@ -78,7 +78,7 @@ def test_causal_events_move_their_parameters_red_herrings_nothing() -> None:
 def test_a_causal_event_moves_its_streams_and_a_red_herring_does_not(template: str) -> None:
     """Generated traffic: with the event causal its announced streams move in its window;
     the same event as a red herring leaves every stream exactly as without it."""
-    lib = load_external_library("marketplace")
+    lib = Project().library("marketplace")
     assert lib is not None
     domain = load_domain("marketplace")
     at = START + 2 * DAY_MS + 10 * H
@@ -95,7 +95,7 @@ def test_a_causal_event_moves_its_streams_and_a_red_herring_does_not(template: s
     end = START + 4 * DAY_MS
 
     def counts(events: list[Injection]) -> dict[str, np.ndarray]:
-        acting = [i for i in (e.instance("marketplace") for e in events) if i is not None]
+        acting = [i for i in (e.instance() for e in events) if i is not None]
         return count_intervals(
             backfill(domain, START, end, 9, 0.25, 2, acting), START, end, H
         ).counts

@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.codec import Decoder, SchemaSet
+from simfleet.codec import Decoder
 from simfleet.control_io import read_latest_state
-from simfleet.paths import schemas_dir
+from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 
@@ -107,7 +107,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
         while clock.now() < end + H:
             assert orch.poll() is None
             time.sleep(0.2)  # waiting for the sim clock to pass two days
-        decoder = Decoder(SchemaSet.load(schemas_dir()))
+        decoder = Decoder(Project().schemas())
         events = read_topic(bootstrap, "marketplace.external_events", decoder)
         truth = read_topic(bootstrap, "marketplace.ground_truth", decoder)
     finally:

@@ -22,9 +22,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
-from simfleet.codec import Decoder, SchemaSet
+from simfleet.codec import Decoder
 from simfleet.control_io import read_latest_state
-from simfleet.paths import schemas_dir
+from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 
@@ -63,7 +63,7 @@ class Reader:
             md = self.c.list_topics(t, timeout=10).topics[t]
             parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
         self.c.assign(parts)
-        self.decoder = Decoder(SchemaSet.load(schemas_dir()))
+        self.decoder = Decoder(Project().schemas())
         self.requests: dict[str, int] = {}  # booking_id -> requested at
         self.outcomes: dict[str, tuple[str, int]] = {}  # booking_id -> (outcome, at)
         self.duplicate_outcomes = 0

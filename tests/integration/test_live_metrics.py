@@ -16,11 +16,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from typer.testing import CliRunner
 
-from simfleet.broker.embedded import EmbeddedBroker
-from simctl.main import app
-from simfleet.codec import Decoder, SchemaSet
-from simfleet.paths import schemas_dir
 from orchestrator.baseline import BaselineStats
+from simctl.main import app
+from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.codec import Decoder
+from simfleet.domain.pack import Project
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    decoder = Decoder(SchemaSet.load(schemas_dir()))
+    decoder = Decoder(Project().schemas())
     try:
         metrics: list[dict[str, Any]] = []
         deadline = time.monotonic() + 120

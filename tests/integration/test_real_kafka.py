@@ -44,13 +44,12 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from testcontainers.kafka import KafkaContainer
 
-    from simfleet.codec import Decoder, SchemaSet, encoders_for
+    from producers.backfill import backfill
+    from simfleet.codec import Decoder, encoders_for
+    from simfleet.domain.pack import Project, load_domain
     from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
-    from simfleet.paths import schemas_dir
     from simfleet.settings import KafkaSettings
     from simfleet.timeutil import parse_instant_ms
-    from producers.backfill import backfill
-    from simfleet.domain.spec import load_domain
 
     with KafkaContainer("apache/kafka:3.9.0") as kafka:
         settings = KafkaSettings(bootstrap_servers=kafka.get_bootstrap_server())
@@ -58,7 +57,7 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
         ensure_topics(
             settings, [TopicSpec(spec.topic(n), s.partitions) for n, s in spec.streams.items()]
         )
-        schemas = SchemaSet.load(schemas_dir())
+        schemas = Project().schemas()
         producer = AccountedProducer(settings, encoders_for(schemas, None))
         start = parse_instant_ms("2026-03-03T12:00:00Z")
         sent = 0

@@ -9,13 +9,12 @@ import sys
 
 import pytest
 
-from simfleet.codec import SchemaSet, encoders_for
+from producers.backfill import backfill
+from simfleet.codec import encoders_for
+from simfleet.domain.pack import Project, load_domain
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
-from simfleet.paths import schemas_dir
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
-from producers.backfill import backfill
-from simfleet.domain.spec import load_domain
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +25,7 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
     domain = load_domain("marketplace")
     topic = "marketplace.booking.requested"
     ensure_topics(settings, [TopicSpec(topic, 3)])
-    producer = AccountedProducer(settings, encoders_for(SchemaSet.load(schemas_dir()), None))
+    producer = AccountedProducer(settings, encoders_for(Project().schemas(), None))
     start = parse_instant_ms("2026-03-03T12:00:00Z")
     sent = []
     for batches in backfill(domain, start, start + 3_600_000, seed=3, shards=1):

@@ -17,13 +17,13 @@ from functools import cache
 import numpy as np
 import pytest
 
-from simfleet.external import load_external_library, schedule_range
-from simfleet.scenarios import ScenarioInstance, ScenarioSpec
-from simfleet.timeutil import parse_instant_ms
+from orchestrator.baseline import IntervalCounts, count_intervals
 from orchestrator.catalog import list_scenarios
 from producers.backfill import backfill
-from orchestrator.baseline import IntervalCounts, count_intervals
-from simfleet.domain.spec import load_domain
+from simfleet.domain.pack import Project, load_domain
+from simfleet.external import schedule_range
+from simfleet.scenarios import ScenarioInstance, ScenarioSpec
+from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000
 D = 24 * H
@@ -35,7 +35,7 @@ AFTER_WINDOW = 2 * D
 HORIZON = 18 * D
 SEED, SCALE, SHARDS = 11, 0.5, 2
 
-CATALOG = list_scenarios()
+CATALOG = list_scenarios(Project())
 
 
 def _length(spec: ScenarioSpec) -> int:
@@ -46,14 +46,10 @@ def _length(spec: ScenarioSpec) -> int:
 @cache
 def run(scenario_id: str | None, horizon: int) -> IntervalCounts:
     domain = load_domain("marketplace")
-    lib = load_external_library("marketplace")
+    lib = Project().library("marketplace")
     assert lib is not None
     acting = [
-        i
-        for i in (
-            x.instance("marketplace") for x in schedule_range(lib, SEED, START, START + horizon)
-        )
-        if i
+        i for i in (x.instance() for x in schedule_range(lib, SEED, START, START + horizon)) if i
     ]
     if scenario_id is not None:
         spec = CATALOG[scenario_id][1]

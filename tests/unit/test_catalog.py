@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from simfleet.paths import scenarios_dir
-from simfleet.errors import ScenarioError
 from orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
 from orchestrator.transitions import check_scenario
+from simfleet.domain.pack import Project
+from simfleet.errors import ScenarioError
+from simfleet.paths import scenarios_dir
 
 VALID = """\
 id: tiny
@@ -33,17 +34,17 @@ def write(root: Path, name: str, text: str) -> Path:
 
 def test_repo_scenarios_all_load_and_check() -> None:
     """Every scenarios/*.yaml validates, ids match file names, and every target is known."""
-    catalog = list_scenarios()
+    catalog = list_scenarios(Project())
     assert {"normal-operations", "supply-crisis"} <= set(catalog)
-    assert len(catalog) == len(list(scenarios_dir().glob("*.yaml")))
+    assert len(catalog) == len(list(scenarios_dir().glob("*/*.yaml")))
     for sid, (path, spec) in catalog.items():
         assert path.stem == sid
-        check_scenario(spec, ("marketplace",))
+        check_scenario(spec, Project(), ("marketplace",))
 
 
 def test_get_scenario_returns_the_spec_by_id() -> None:
     """get_scenario finds a catalog entry by id."""
-    spec = get_scenario("supply-crisis")
+    spec = get_scenario("supply-crisis", Project())
     assert [p.name for p in spec.phases] == ["onset", "peak"]
     assert spec.settle.curve == "linear"
 
@@ -55,7 +56,7 @@ def test_get_scenario_returns_the_spec_by_id() -> None:
         ("op: multiply", "op: multiply, strength: 3", "phases.0.modifiers.0.strength", "remove it"),
         ("name: Tiny\n", "", "name", "add it"),
         ("duration: 1h", "duration: soon", "phases.0.duration", "correct its value"),
-        ("id: tiny", "id: Tiny Scenario", "id", "correct its value"),
+        ("id: tiny", "id: Tiny Scenario", "id", "use lower-case letters, digits and dashes"),
     ],
 )
 def test_wrong_field_names_file_field_and_fix(
@@ -72,14 +73,34 @@ def test_wrong_field_names_file_field_and_fix(
     assert "\n" not in msg
 
 
-def test_many_errors_are_summarised(tmp_path: Path) -> None:
-    """More than three problems: the first three are named and the rest counted."""
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    """An empty file misses five required fields: all five are named, with the count."""
     path = write(tmp_path, "empty.yaml", "{}\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario_file(path)
     msg = str(info.value)
-    assert "; and 2 more." in msg
+    assert "(5 problem(s))" in msg
+    for name in ("id", "name", "description", "domain", "phases"):
+        assert f"`{name}`" in msg
     assert str(path) in msg
+
+
+def test_a_misspelt_field_comes_first_with_did_you_mean(tmp_path: Path) -> None:
+    """`phses` instead of `phases`: the unknown field is listed first, with "did you mean",
+    and the "field required" it causes points back at it."""
+    path = write(tmp_path, "typo.yaml", VALID.replace("phases:", "phses:"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_file(path)
+    msg = str(info.value)
+    assert msg.index("`phses`") < msg.index("`phases`")
+    assert "did you mean `phases`?" in msg
+    assert "probably the misspelt `phses`" in msg
+
+
+def test_a_scenario_file_path_works_where_an_id_does(tmp_path: Path) -> None:
+    """`--scenario path/to/file.yaml`: get_scenario loads the file instead of the catalog."""
+    path = write(tmp_path, "mine.yaml", VALID.replace("id: tiny", "id: my-own"))
+    assert get_scenario(str(path), Project()).id == "my-own"
 
 
 def test_unknown_id_lists_the_known_ids(tmp_path: Path) -> None:
@@ -87,7 +108,7 @@ def test_unknown_id_lists_the_known_ids(tmp_path: Path) -> None:
     write(tmp_path, "tiny.yaml", VALID)
     write(tmp_path, "other.yaml", VALID.replace("id: tiny", "id: other"))
     with pytest.raises(ScenarioError, match="Unknown scenario 'nope'") as info:
-        get_scenario("nope", root=tmp_path)
+        get_scenario("nope", Project(scenario_dirs=[tmp_path], own=False))
     assert "Known scenarios: other, tiny." in str(info.value)
     assert "simctl scenario list" in str(info.value)
 
@@ -95,7 +116,7 @@ def test_unknown_id_lists_the_known_ids(tmp_path: Path) -> None:
 def test_unknown_id_in_the_repo_catalog_lists_its_ids() -> None:
     """Against the repo catalog the message names supply-crisis and normal-operations."""
     with pytest.raises(ScenarioError) as info:
-        get_scenario("no-such-scenario")
+        get_scenario("no-such-scenario", Project())
     assert "normal-operations" in str(info.value)
     assert "supply-crisis" in str(info.value)
 
@@ -137,6 +158,6 @@ def test_duplicate_ids_name_both_files(tmp_path: Path) -> None:
     a = write(tmp_path, "a.yaml", VALID)
     b = write(tmp_path, "b.yaml", VALID)
     with pytest.raises(ScenarioError, match="defined twice") as info:
-        list_scenarios(tmp_path)
+        list_scenarios(Project(scenario_dirs=[tmp_path], own=False))
     assert str(a) in str(info.value)
     assert str(b) in str(info.value)

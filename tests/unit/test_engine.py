@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simfleet.columns import Batch
-from simfleet.timeutil import parse_instant_ms
 from producers.backfill import backfill
 from producers.profiles import RateProfile
-from simfleet.domain.spec import DomainSpec, load_domain
+from simfleet.columns import Batch
+from simfleet.domain.pack import load_domain
+from simfleet.domain.spec import DomainSpec
+from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000
 START = parse_instant_ms("2026-03-02T00:00:00Z")

@@ -172,7 +172,6 @@ def test_unknown_format_exits_2_through_the_entry_point(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--duration", "six hours"], "--duration"),
         (["--start", "yesterday"], "--start"),
         (["--scenario-at", START], "--scenario"),
         (["--shards", "0"], "--shards"),
@@ -217,7 +216,15 @@ def test_warmup_runs_before_start_and_writes_nothing_from_it(tmp_path: Path) -> 
             assert START_MS <= row["occurred_at"] < START_MS + 6 * H, (path.name, row)
 
 
-def test_negative_warmup_is_a_config_error(tmp_path: Path) -> None:
-    result = generate(tmp_path, "--warmup", "-1h")
-    assert isinstance(result.exception, ConfigError)
-    assert "--warmup" in str(result.exception)
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--warmup", "-1h"), ("--duration", "six hours"), ("--warmup", "7")]
+)
+def test_a_bad_duration_is_a_usage_error_naming_the_flag(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    """Every duration flag takes one type (90s, 6h, 30d); anything else is refused with exit 2,
+    the flag named and the accepted forms shown."""
+    result = generate(tmp_path, flag, value)
+    assert result.exit_code == 2
+    assert flag in result.output
+    assert "500ms, 90s, 30m, 6h, 3d, 1w" in " ".join(result.output.split())

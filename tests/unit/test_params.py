@@ -9,11 +9,12 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from simfleet.paths import domains_dir
-from simfleet.scenarios import Modifier
-from simfleet.errors import DomainError
+from simfleet.domain.pack import load_domain, load_pack
 from simfleet.domain.params import ParamGraph, apply_modifiers
-from simfleet.domain.spec import DomainSpec, load_domain
+from simfleet.domain.spec import DomainSpec
+from simfleet.errors import DomainError
+from simfleet.paths import packs_dir
+from simfleet.scenarios import Modifier
 
 MIN = 60_000
 T = 1_772_409_600_000 + 6 * 3_600_000  # the modifier starts here
@@ -81,7 +82,7 @@ def supply_x04(t: int) -> list[tuple[Modifier, float]]:
 
 def test_defaults_at_baseline_equal_the_domain_file(graph: ParamGraph) -> None:
     """Without modifiers every parameter and stream rate is the value written in the yaml."""
-    raw = yaml.safe_load((domains_dir() / "marketplace.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((packs_dir() / "marketplace" / "streams.yaml").read_text(encoding="utf-8"))
     expected = {f"marketplace.{k}": float(v) for k, v in raw["parameters"].items()}
     expected.update(
         {f"marketplace.{k}.rate": float(s.get("rate") or 0.0) for k, s in raw["streams"].items()}
@@ -222,24 +223,26 @@ def test_edge_from_a_zero_default_is_rejected() -> None:
 
 def test_unknown_parameter_in_an_edge_names_it(tmp_path: Path) -> None:
     """load_domain reports an edge to a missing parameter with the file and the name."""
-    path = tmp_path / "tiny.yaml"
+    path = tmp_path / "tiny" / "streams.yaml"
+    path.parent.mkdir()
     path.write_text(
         "domain: tiny\nentities: {}\nstreams: {}\nparameters: {a: 1.0}\n"
         "causal: [{from: a, to: nope, elasticity: 1.0}]\n"
     )
     with pytest.raises(DomainError, match="nope") as info:
-        load_domain(path)
+        load_pack(path.parent)
     assert str(path) in str(info.value)
 
 
 def test_a_relation_to_an_unknown_entity_names_the_file_and_the_attribute(tmp_path: Path) -> None:
     """load_domain rejects `relation:` to an entity the domain does not declare."""
-    path = tmp_path / "tiny.yaml"
+    path = tmp_path / "tiny" / "streams.yaml"
+    path.parent.mkdir()
     path.write_text(
         "domain: tiny\nstreams: {}\nparameters: {}\n"
         "entities: {student: {count: 10, prefix: s, attributes: {tutor: {relation: teacher, "
         "per: [1, 8]}, cohort: {joined: month}}}}\n"
     )
     with pytest.raises(DomainError, match="teacher") as info:
-        load_domain(path)
+        load_pack(path.parent)
     assert str(path) in str(info.value) and "tutor" in str(info.value)

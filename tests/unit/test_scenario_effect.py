@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from simfleet.scenarios import ScenarioInstance, ScenarioSpec
-from simfleet.timeutil import parse_instant_ms
 from orchestrator.catalog import get_scenario
 from producers.backfill import backfill
-from simfleet.domain.spec import DomainSpec, load_domain
+from simfleet.domain.pack import Project, load_domain
+from simfleet.domain.spec import DomainSpec
+from simfleet.scenarios import ScenarioInstance, ScenarioSpec
+from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000
 START = parse_instant_ms("2026-03-02T00:00:00Z")
@@ -42,7 +43,7 @@ def generate(domain: DomainSpec, scenarios: list[ScenarioInstance]) -> Records:
 @pytest.fixture(scope="module")
 def crisis_spec() -> ScenarioSpec:
     """The catalog's supply-crisis."""
-    return get_scenario("supply-crisis")
+    return get_scenario("supply-crisis", Project())
 
 
 @pytest.fixture(scope="module")

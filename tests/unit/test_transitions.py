@@ -6,10 +6,6 @@ from typing import Any
 
 import pytest
 
-from simfleet.clock import SimClock
-from simfleet.control import Command, ControlState
-from simfleet.scenarios import ScenarioSpec
-from simfleet.errors import ScenarioError
 from orchestrator.catalog import get_scenario
 from orchestrator.transitions import (
     LEAD_WALL_MS,
@@ -20,6 +16,13 @@ from orchestrator.transitions import (
     initial_state,
     scenario_rows,
 )
+from simfleet.clock import SimClock
+from simfleet.control import Command, ControlState
+from simfleet.domain.pack import Project
+from simfleet.errors import ScenarioError
+from simfleet.scenarios import ScenarioSpec
+
+PROJECT = Project()
 
 H = 3_600_000
 WALL0 = 1_700_000_000_000
@@ -31,19 +34,27 @@ DOMAINS = ("marketplace",)
 @pytest.fixture(scope="module")
 def crisis() -> ScenarioSpec:
     """supply-crisis: 24h of phases, linear settle over 8h."""
-    return get_scenario("supply-crisis")
+    return get_scenario("supply-crisis", PROJECT)
 
 
 @pytest.fixture(scope="module")
 def normal() -> ScenarioSpec:
     """normal-operations: open-ended, immediate settle."""
-    return get_scenario("normal-operations")
+    return get_scenario("normal-operations", Project())
 
 
 def state0(scenario: ScenarioSpec | None = None) -> ControlState:
     """Version 1 at WALL0: sim SIM0 at 60x."""
     return initial_state(
-        WALL0, SIM0, SPEED, seed=7, scale=1.0, shards=4, domains=DOMAINS, scenario=scenario
+        WALL0,
+        SIM0,
+        SPEED,
+        seed=7,
+        scale=1.0,
+        shards=4,
+        domains=DOMAINS,
+        project=PROJECT,
+        scenario=scenario,
     )
 
 
@@ -87,7 +98,7 @@ def test_initial_state_with_a_scenario_starts_it_at_sim_start(crisis: ScenarioSp
 def test_start_takes_effect_at_the_lead_instant(crisis: ScenarioSpec) -> None:
     """scenario.start: effective_at = sim at wall + LEAD_WALL_MS; offset, request id recorded."""
     wall = WALL0 + 10_000
-    s = apply_command(state0(), start_cmd(crisis), offset=5, wall=wall)
+    s = apply_command(state0(), start_cmd(crisis), offset=5, wall=wall, project=PROJECT)
     at = lead_sim(wall)
     assert s.version == 2
     assert s.effective_at == at
@@ -109,15 +120,17 @@ def test_start_at_is_never_before_the_lead_instant(
     """An explicit `at` in the past is moved up to the lead instant; a future one is kept."""
     wall = WALL0 + 10_000
     lead = lead_sim(wall)
-    s = apply_command(state0(), start_cmd(crisis, at=lead + at_offset), offset=0, wall=wall)
+    s = apply_command(
+        state0(), start_cmd(crisis, at=lead + at_offset), offset=0, wall=wall, project=PROJECT
+    )
     assert s.scenarios[-1].started_at == lead + expected_offset
 
 
 def test_start_stops_the_previous_scenario(crisis: ScenarioSpec, normal: ScenarioSpec) -> None:
     """Without --stack a new scenario stops the live one at its own start instant."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     wall = WALL0 + 60_000
-    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall)
+    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall, project=PROJECT)
     at = lead_sim(wall)
     assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
         ("supply-crisis", at),
@@ -130,8 +143,10 @@ def test_start_with_stack_keeps_the_previous_scenario_running(
     crisis: ScenarioSpec, normal: ScenarioSpec
 ) -> None:
     """With stack=True the live scenario keeps going alongside the new one."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
-    s2 = apply_command(s1, start_cmd(normal, stack=True), offset=1, wall=WALL0 + 60_000)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(
+        s1, start_cmd(normal, stack=True), offset=1, wall=WALL0 + 60_000, project=PROJECT
+    )
     assert [i.stop_at for i in s2.scenarios] == [None, None]
 
 
@@ -139,19 +154,19 @@ def test_start_leaves_an_already_ended_scenario_alone(
     crisis: ScenarioSpec, normal: ScenarioSpec
 ) -> None:
     """A scenario whose phases ended before the new start keeps stop_at unset (it is settling)."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     length = crisis.natural_length_ms
     assert length is not None
     wall = WALL0 + (length + H) // int(SPEED)  # an hour after the crisis phases are over
-    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall)
+    s2 = apply_command(s1, start_cmd(normal), offset=1, wall=wall, project=PROJECT)
     assert s2.scenarios[0].stop_at is None
 
 
 def test_stop_sets_stop_at_on_the_live_scenario(crisis: ScenarioSpec) -> None:
     """scenario.stop: the live scenario gets stop_at = the lead instant and starts settling."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     wall = WALL0 + 120_000
-    s2 = apply_command(s1, cmd("scenario.stop"), offset=1, wall=wall)
+    s2 = apply_command(s1, cmd("scenario.stop"), offset=1, wall=wall, project=PROJECT)
     assert s2.scenarios[0].stop_at == lead_sim(wall)
     assert s2.effective_at == lead_sim(wall)
     assert s2.history[-1].endswith("supply-crisis stopped, settling")
@@ -162,7 +177,7 @@ def test_stop_sets_stop_at_on_the_live_scenario(crisis: ScenarioSpec) -> None:
 def test_stop_with_nothing_active_is_rejected_and_consumed() -> None:
     """Nothing to stop: rejected (request id, reason), offset advanced, scenarios untouched."""
     s0 = state0()
-    s1 = apply_command(s0, cmd("scenario.stop"), offset=9, wall=WALL0 + 1_000)
+    s1 = apply_command(s0, cmd("scenario.stop"), offset=9, wall=WALL0 + 1_000, project=PROJECT)
     assert s1.rejected is not None
     assert s1.rejected.request_id == "req-scenario.stop"
     assert "nothing to stop" in s1.rejected.reason
@@ -174,14 +189,16 @@ def test_stop_with_nothing_active_is_rejected_and_consumed() -> None:
 
 def test_a_later_accepted_command_clears_the_rejection(crisis: ScenarioSpec) -> None:
     """rejected describes only the last command."""
-    s1 = apply_command(state0(), cmd("scenario.stop"), offset=0, wall=WALL0)
-    s2 = apply_command(s1, start_cmd(crisis), offset=1, wall=WALL0)
+    s1 = apply_command(state0(), cmd("scenario.stop"), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(s1, start_cmd(crisis), offset=1, wall=WALL0, project=PROJECT)
     assert s2.rejected is None
 
 
 def test_start_of_an_invalid_scenario_is_rejected() -> None:
     """A malformed scenario payload is rejected with the validation message, not raised."""
-    s = apply_command(state0(), cmd("scenario.start", scenario={"id": "x"}), offset=3, wall=WALL0)
+    s = apply_command(
+        state0(), cmd("scenario.start", scenario={"id": "x"}), offset=3, wall=WALL0, project=PROJECT
+    )
     assert s.rejected is not None
     assert "invalid" in s.rejected.reason
     assert s.last_command_offset == 3
@@ -190,9 +207,9 @@ def test_start_of_an_invalid_scenario_is_rejected() -> None:
 
 def test_reset_drops_every_scenario(crisis: ScenarioSpec) -> None:
     """reset: back to baseline at the lead instant."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     wall = WALL0 + 5_000
-    s2 = apply_command(s1, cmd("reset"), offset=1, wall=wall)
+    s2 = apply_command(s1, cmd("reset"), offset=1, wall=wall, project=PROJECT)
     assert s2.scenarios == ()
     assert s2.effective_at == lead_sim(wall)
     assert s2.history[-1].endswith("reset to baseline")
@@ -203,7 +220,9 @@ def test_speed_change_keeps_sim_time_continuous(new_speed: float) -> None:
     """clock.speed: the new clock agrees with the old one at the command's wall instant."""
     s0 = state0()
     wall = WALL0 + 123_457
-    s1 = apply_command(s0, cmd("clock.speed", speed=new_speed), offset=0, wall=wall)
+    s1 = apply_command(
+        s0, cmd("clock.speed", speed=new_speed), offset=0, wall=wall, project=PROJECT
+    )
     old, new = s0.clock.clock(), s1.clock.clock()
     assert new.sim_at(wall) == old.sim_at(wall)
     assert s1.effective_at == old.sim_at(wall)
@@ -215,19 +234,19 @@ def test_speed_change_keeps_sim_time_continuous(new_speed: float) -> None:
 def test_speed_must_be_positive(bad: float | None) -> None:
     """A missing or non-positive speed is rejected; the clock is unchanged."""
     s0 = state0()
-    s1 = apply_command(s0, cmd("clock.speed", speed=bad), offset=0, wall=WALL0)
+    s1 = apply_command(s0, cmd("clock.speed", speed=bad), offset=0, wall=WALL0, project=PROJECT)
     assert s1.rejected is not None
     assert s1.clock == s0.clock
 
 
 def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
     """Once crisis settled (its phases + its settle) housekeep removes it and notes it."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     length = crisis.natural_length_ms
     assert length is not None
     settled_sim = s1.scenarios[0].started_at + length + crisis.settle.duration
     wall = s1.clock.clock().wall_at(settled_sim) + 1
-    s2 = housekeep(s1, wall)
+    s2 = housekeep(s1, wall, PROJECT)
     assert s2 is not None
     assert s2.scenarios == ()
     assert s2.version == s1.version + 1
@@ -238,20 +257,20 @@ def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
 @pytest.mark.parametrize("sim_hours", [0, 10, 24, 31])
 def test_housekeep_returns_none_while_nothing_settled(crisis: ScenarioSpec, sim_hours: int) -> None:
     """Active or settling instances stay; once what fell due is published, housekeep says None."""
-    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     wall = s1.clock.clock().wall_at(s1.scenarios[0].started_at + sim_hours * H)
-    moved = advance(s1, wall)
+    moved = advance(s1, wall, PROJECT)
     s2 = s1 if moved is None else moved[0]
     assert s2.scenarios == s1.scenarios
-    assert housekeep(s2, wall) is None
+    assert housekeep(s2, wall, PROJECT) is None
 
 
 def test_housekeep_with_no_scenarios_returns_none() -> None:
     """An empty state, once its external events are scheduled, needs no housekeeping."""
-    moved = advance(state0(), WALL0 + 10 * H)
+    moved = advance(state0(), WALL0 + 10 * H, PROJECT)
     s1 = state0() if moved is None else moved[0]
     assert s1.scenarios == ()
-    assert housekeep(s1, WALL0 + 10 * H) is None
+    assert housekeep(s1, WALL0 + 10 * H, PROJECT) is None
 
 
 def test_unknown_modifier_target_is_rejected_naming_it(crisis: ScenarioSpec) -> None:
@@ -260,8 +279,8 @@ def test_unknown_modifier_target_is_rejected_naming_it(crisis: ScenarioSpec) -> 
     raw["phases"][0]["modifiers"][0]["target"] = "marketplace.tutor.suply"
     bad = ScenarioSpec.model_validate(raw)
     with pytest.raises(ScenarioError, match=r"marketplace\.tutor\.suply") as info:
-        check_scenario(bad, DOMAINS)
-    assert "domains/marketplace.yaml" in str(info.value)
+        check_scenario(bad, PROJECT, DOMAINS)
+    assert "producers/marketplace/streams.yaml" in str(info.value)
 
 
 def test_unknown_backlog_target_is_rejected(crisis: ScenarioSpec) -> None:
@@ -272,19 +291,21 @@ def test_unknown_backlog_target_is_rejected(crisis: ScenarioSpec) -> None:
         "modifiers": [{"target": "marketplace.nope.*", "op": "multiply", "value": 2.0}],
     }
     with pytest.raises(ScenarioError, match=r"marketplace\.nope\.\*"):
-        check_scenario(ScenarioSpec.model_validate(raw), DOMAINS)
+        check_scenario(ScenarioSpec.model_validate(raw), PROJECT, DOMAINS)
 
 
 def test_scenario_for_a_domain_not_running_is_rejected(crisis: ScenarioSpec) -> None:
     """A scenario of another domain than the fleet's is refused, naming both."""
     with pytest.raises(ScenarioError, match="fleet runs"):
-        check_scenario(crisis, ("payments",))
+        check_scenario(crisis, PROJECT, ("payments",))
 
 
 def test_start_with_unknown_target_is_rejected_not_raised(crisis: ScenarioSpec) -> None:
     """Through apply_command the same check becomes a rejection carrying the message."""
     raw = crisis.model_dump(mode="json")
     raw["phases"][0]["modifiers"][0]["target"] = "marketplace.tutor.suply"
-    s = apply_command(state0(), cmd("scenario.start", scenario=raw), offset=0, wall=WALL0)
+    s = apply_command(
+        state0(), cmd("scenario.start", scenario=raw), offset=0, wall=WALL0, project=PROJECT
+    )
     assert s.rejected is not None
     assert "marketplace.tutor.suply" in s.rejected.reason
