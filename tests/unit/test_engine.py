@@ -17,7 +17,8 @@ from simfleet.columns import Batch
 from simfleet.timeutil import parse_instant_ms
 from producers.backfill import backfill
 from producers.profiles import RateProfile
-from simfleet.domain.spec import DomainSpec, load_domain
+from simfleet.domain.pack import Project
+from simfleet.domain.spec import DomainSpec
 
 H = 3_600_000
 START = parse_instant_ms("2026-03-02T00:00:00Z")
@@ -51,7 +52,7 @@ def run(
 @pytest.fixture(scope="module")
 def domain() -> DomainSpec:
     """The marketplace domain."""
-    return load_domain("marketplace")
+    return Project().spec("marketplace")
 
 
 @pytest.fixture(scope="module")
