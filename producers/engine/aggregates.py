@@ -1,0 +1,197 @@
+"""Aggregate streams: periodic summaries (count, distinct, sum, mean, min, max) of other streams.
+
+An aggregate remembers the events of its source streams it has not summarised yet, and emits one
+row per group (one per shard without ``group_by``) for every period whose boundary, plus the
+stream's jitter offset, falls in the tick. Summaries draw nothing from a random stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from producers.engine.fields import StreamRuntime
+from producers.pools import stable_hash
+from simfleet.codec.catalog import FieldType
+from simfleet.columns import (
+    Column,
+    MaskedNumbers,
+    StrTable,
+    TableStrings,
+    concat_columns,
+    take_column,
+)
+from simfleet.domain.spec import AggregateSpec
+from simfleet.errors import DomainError
+
+__all__ = ["AggRuntime", "agg_runtime", "aggregate", "summarise"]
+
+
+@dataclass
+class AggRuntime:
+    """What an aggregate stream has seen of its sources and not yet summarised."""
+
+    spec: AggregateSpec
+    offset: int
+    # per source stream: chunks of (occurred_at, {needed field: column})
+    seen: dict[str, list[tuple[npt.NDArray[np.int64], dict[str, Column]]]]
+    needs: dict[str, list[str]]
+    shard_table: StrTable
+
+
+def agg_runtime(
+    name: str,
+    agg: AggregateSpec,
+    streams: Mapping[str, StreamRuntime],
+    seed: int,
+    shard: int,
+) -> AggRuntime:
+    """The runtime of aggregate stream ``name`` of one shard; checks its sources' fields."""
+    needs: dict[str, list[str]] = {src: [] for src in agg.sources()}
+    for m in agg.metrics.values():
+        src = m.source or agg.source
+        if agg.group_by is not None and agg.group_by not in needs[src]:
+            needs[src].append(agg.group_by)
+        if m.field is not None and m.field not in needs[src]:
+            needs[src].append(m.field)
+    for src, fields in needs.items():
+        missing = [f for f in fields if f not in streams[src].types]
+        if missing:
+            raise DomainError(f"aggregate {name}: stream {src} has no field(s) {missing}")
+    jitter = agg.jitter if agg.jitter is not None else min(agg.every // 6, 1_800_000)
+    offset = stable_hash("jitter", seed, streams[name].topic) % max(jitter, 1)
+    return AggRuntime(
+        agg, offset, {src: [] for src in needs}, needs, StrTable((f"shard-{shard:03d}",))
+    )
+
+
+def aggregate(
+    name: str,
+    agg: AggRuntime,
+    out: Mapping[str, list[dict[str, Column]]],
+    t0: int,
+    t1: int,
+    start: int,
+    types: Mapping[str, FieldType],
+) -> list[tuple[npt.NDArray[np.int64], dict[str, Column]]]:
+    """Remember this tick's source events; summarise every period whose boundary plus
+    offset falls in [t0, t1).
+
+    ``out``: this tick's events by stream; ``start``: the first tick's start (no period ends
+    before it); ``types``: the aggregate stream's field types. Returns, per summarised period,
+    the emission times and the summary columns (the caller makes the events from them).
+    """
+    for src, fields in agg.needs.items():
+        for cols in out.get(src, ()):
+            times = cols["occurred_at"]
+            assert isinstance(times, np.ndarray)
+            agg.seen[src].append((times, {f: cols[f] for f in fields}))
+    every = agg.spec.every
+    first = ((t0 - agg.offset) // every + (1 if (t0 - agg.offset) % every else 0)) * every
+    emitted: list[tuple[npt.NDArray[np.int64], dict[str, Column]]] = []
+    b = first
+    while b + agg.offset < t1:
+        if b > start:
+            summary = summarise(name, agg, b - every, b, types)
+            if summary is not None:
+                at = np.full(len(summary["period_start"]), b + agg.offset, dtype=np.int64)
+                emitted.append((at, summary))
+        b += every
+    # forget what every emitted period covered
+    horizon = b - every
+    for src, chunks in agg.seen.items():
+        kept = []
+        for times, cols in chunks:
+            keep = times >= horizon
+            if keep.all():
+                kept.append((times, cols))
+            elif keep.any():
+                kept.append((times[keep], {k: take_column(c, keep) for k, c in cols.items()}))
+        agg.seen[src] = kept
+    return emitted
+
+
+def summarise(
+    name: str, agg: AggRuntime, lo: int, hi: int, types: Mapping[str, FieldType]
+) -> dict[str, Column] | None:
+    """The summary rows of period [lo, hi), or None when ``group_by`` finds no group."""
+    spec = agg.spec
+    rows: dict[str, tuple[int, dict[str, Column]]] = {}
+    for src, chunks in agg.seen.items():
+        n = 0
+        parts = []
+        for times, cols in chunks:
+            sel = (times >= lo) & (times < hi)
+            k = int(sel.sum())
+            if k:
+                n += k
+                parts.append({f: take_column(c, sel) for f, c in cols.items()})
+        merged = {f: concat_columns([p[f] for p in parts]) for f in agg.needs[src]} if n else {}
+        rows[src] = (n, merged)
+    out: dict[str, Column] = {}
+    inverse: dict[str, npt.NDArray[np.int64]] = {}
+    if spec.group_by is None:
+        groups = 1
+        for src, (n, _) in rows.items():
+            inverse[src] = np.zeros(n, dtype=np.int64)
+        out["shard_id"] = TableStrings(agg.shard_table, np.zeros(1, dtype=np.int64))
+    else:
+        keyed = [(src, cols[spec.group_by]) for src, (n, cols) in rows.items() if n]
+        if not keyed:
+            return None
+        allg = concat_columns([c for _, c in keyed])
+        if not isinstance(allg, TableStrings):
+            raise DomainError(f"aggregate {name}: group_by must be a string column of ids")
+        uniq, inv = np.unique(allg.idx, return_inverse=True)
+        inv = inv.reshape(-1).astype(np.int64)
+        groups = len(uniq)
+        pos = 0
+        for src, c in keyed:
+            inverse[src] = inv[pos : pos + len(c)]
+            pos += len(c)
+        for src in rows:
+            inverse.setdefault(src, np.zeros(0, dtype=np.int64))
+        out[spec.group_by] = TableStrings(allg.table, uniq.astype(np.int64))
+    for mname, m in spec.metrics.items():
+        src = m.source or spec.source
+        inv = inverse[src]
+        counts = np.bincount(inv, minlength=groups)
+        value: npt.NDArray[Any]
+        if m.op == "count" or len(inv) == 0:
+            value = counts.astype(np.float64)  # zeros when the source had no events
+        elif m.op == "distinct":
+            col = rows[src][1][m.field or ""]
+            ids = col.idx if isinstance(col, TableStrings) else np.asarray(col)
+            pairs = np.unique(np.stack([inv, ids.astype(np.int64)]), axis=1)
+            value = np.bincount(pairs[0], minlength=groups).astype(np.float64)
+        else:
+            col = rows[src][1][m.field or ""]
+            vals = np.asarray(
+                col.values if isinstance(col, MaskedNumbers) else col, dtype=np.float64
+            )
+            if m.op in ("sum", "mean"):
+                if m.round is not None:
+                    # sum in integer units of the last digit: the total is exact
+                    unit = 10.0**m.round
+                    units = np.rint(vals * unit).astype(np.int64)
+                    total = np.zeros(groups, dtype=np.int64)
+                    np.add.at(total, inv, units)
+                    value = total / unit
+                else:
+                    value = np.bincount(inv, weights=vals, minlength=groups)
+                if m.op == "mean":
+                    value = np.divide(value, counts, out=np.zeros(groups), where=counts > 0)
+                    if m.round is not None:
+                        value = np.round(value, m.round)
+            else:
+                fill = np.inf if m.op == "min" else -np.inf
+                value = np.full(groups, fill)
+                (np.minimum if m.op == "min" else np.maximum).at(value, inv, vals)
+                value[~np.isfinite(value)] = 0.0
+        out[mname] = np.rint(value).astype(np.int64) if types[mname].kind == "int" else value
+    out["period_start"] = np.full(groups, lo, dtype=np.int64)
+    return out

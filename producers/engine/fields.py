@@ -1,0 +1,212 @@
+"""Field generation: fills each field of a batch of events with one vectorised draw.
+
+A stream's fields come from its spec (entity picks, entity attributes, id sequences, choices,
+numeric laws) and their types from the stream's Avro schema (``SchemaEntry.fields``). Every draw
+uses the stream's own random stream, in field order, so the same inputs give the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from producers.pools import EntityPool
+from producers.profiles import RateProfile
+from simfleet.codec.catalog import FieldType
+from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
+from simfleet.domain.spec import DomainSpec, FieldSpec, StreamSpec
+from simfleet.errors import DomainError
+
+__all__ = [
+    "FieldMaker",
+    "StreamRuntime",
+    "gen_number",
+    "seq_column",
+    "uuid_column",
+    "weight",
+]
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
+
+
+def uuid_column(rng: np.random.Generator, n: int) -> FixedStrings:
+    """``n`` random version-4 UUIDs as a (n, 36) character matrix."""
+    raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    hx = np.empty((n, 32), dtype=np.uint8)
+    hx[:, 0::2] = _HEX[raw >> 4]
+    hx[:, 1::2] = _HEX[raw & 0x0F]
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    out[:, _UUID_POS] = hx
+    return FixedStrings(out)
+
+
+def seq_column(prefix: str, shard: int, start: int, n: int) -> FixedStrings:
+    """``<prefix>-<shard:03>-<seq:010>`` ids for sequence numbers start .. start+n-1."""
+    head = np.frombuffer(f"{prefix}-{shard:03d}-".encode(), dtype=np.uint8)
+    values = np.arange(start, start + n, dtype=np.int64)
+    pow10 = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+    digits = ((values[:, None] // pow10) % 10 + 48).astype(np.uint8)
+    return FixedStrings(np.hstack([np.broadcast_to(head, (n, len(head))), digits]))
+
+
+@dataclass
+class StreamRuntime:
+    """One stream of one shard: its spec, its schema's field types and its random stream."""
+
+    name: str
+    topic: str
+    spec: StreamSpec
+    types: dict[str, FieldType]
+    rng: np.random.Generator
+    profile: RateProfile | None
+    rate_param: str
+    tables: dict[str, StrTable] = field(default_factory=dict)
+
+
+def weight(domain: DomainSpec, w: float | str, params: Mapping[str, float]) -> float:
+    """A weight or probability: a number, or the name of a parameter of ``domain``."""
+    return params[domain.param_path(w)] if isinstance(w, str) else float(w)
+
+
+def gen_number(
+    domain: DomainSpec,
+    f: FieldSpec,
+    n: int,
+    rng: np.random.Generator,
+    params: Mapping[str, float],
+    ftype: FieldType,
+) -> npt.NDArray[Any]:
+    """``n`` values of a numeric (or boolean) field from its law."""
+    v: npt.NDArray[Any]
+    if f.bernoulli is not None:
+        p = params[domain.param_path(f.bernoulli)] if isinstance(f.bernoulli, str) else f.bernoulli
+        v = rng.random(n) < p
+        return v if ftype.kind == "bool" else v.astype(np.int64)
+    if f.const is not None:
+        v = np.full(n, f.const)
+    elif f.param is not None:
+        v = np.full(n, params[domain.param_path(f.param)], dtype=np.float64)
+    elif f.uniform is not None:
+        v = rng.uniform(f.uniform[0], f.uniform[1], n)
+    elif f.normal is not None:
+        v = rng.normal(f.normal[0], f.normal[1], n)
+    elif f.lognormal is not None:
+        v = rng.lognormal(f.lognormal[0], f.lognormal[1], n)
+    elif f.poisson is not None:
+        v = rng.poisson(f.poisson, n).astype(np.float64)
+    elif f.integers is not None:
+        v = rng.integers(f.integers[0], f.integers[1] + 1, n).astype(np.float64)
+    else:  # pragma: no cover - the spec validator guarantees one generator
+        raise DomainError(f"field without generator: {f}")
+    if f.times is not None:
+        v = v * params[domain.param_path(f.times)]
+    if f.min is not None or f.max is not None:
+        v = np.clip(v, f.min, f.max)
+    if ftype.kind == "bool":
+        return v.astype(np.bool_)
+    if ftype.kind == "int":
+        return np.rint(v).astype(np.int64)
+    v = v.astype(np.float64)
+    return np.round(v, f.round) if f.round is not None else v
+
+
+class FieldMaker:
+    """Makes the columns of a shard's events; holds the shard's id sequence counters."""
+
+    def __init__(self, domain: DomainSpec, shard: int, pools: Mapping[str, EntityPool]) -> None:
+        self.domain = domain
+        self.shard = shard
+        self.pools = pools
+        self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
+
+    def make(
+        self,
+        rt: StreamRuntime,
+        times: npt.NDArray[np.int64],
+        carried: dict[str, Column],
+        params: Mapping[str, float],
+        t0: int,
+    ) -> dict[str, Column]:
+        """Events of ``rt`` at ``times``: ``carried`` columns as given, the rest generated.
+
+        ``t0`` is the start of the current tick (entity picks other than ``active`` need it).
+        """
+        n = len(times)
+        cols: dict[str, Column] = {"event_id": uuid_column(rt.rng, n), "occurred_at": times}
+        cols.update(carried)
+        for fname, f in rt.spec.fields.items():
+            if fname not in cols:
+                cols[fname] = self.gen_field(rt, fname, f, n, cols, params, t0)
+        return cols
+
+    def gen_field(
+        self,
+        rt: StreamRuntime,
+        fname: str,
+        f: FieldSpec,
+        n: int,
+        cols: Mapping[str, Column],
+        params: Mapping[str, float],
+        t0: int,
+    ) -> Column:
+        """``n`` values of field ``fname`` (``cols``: the fields made so far)."""
+        ftype = rt.types[fname]
+        rng = rt.rng
+        col: Column
+        if f.entity is not None:
+            pool = self.pools[f.entity]
+            if f.pick == "active":
+                col = TableStrings(pool.ids, pool.sample(rng, n))
+            else:
+                col = TableStrings(pool.ids, pool.take(rng, f.pick, t0, n))
+        elif f.attr is not None:
+            src = cols[f.of or ""]
+            if not isinstance(src, TableStrings):
+                raise DomainError(
+                    f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field"
+                )
+            pool = next(p for p in self.pools.values() if p.ids is src.table)
+            times = cols["occurred_at"]
+            assert isinstance(times, np.ndarray)
+            col = pool.attribute(f.attr, src.idx, times)
+        elif f.seq is not None:
+            start = self.seq.get(f.seq, 0)
+            self.seq[f.seq] = start + n
+            col = seq_column(f.seq, self.shard, start, n)
+        elif fname in rt.tables:
+            table = rt.tables[fname]
+            if f.weights is not None:
+                w = np.asarray(
+                    [weight(self.domain, x, params) for x in f.weights], dtype=np.float64
+                )
+                cdf = np.cumsum(w) / w.sum()
+                idx = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+            elif len(table) > 1:
+                idx = rng.integers(0, len(table), n, dtype=np.int64)
+            else:
+                idx = np.zeros(n, dtype=np.int64)
+            if ftype.kind != "str":
+                values = np.asarray([float(v) for v in table.values])[idx]
+                col = np.rint(values).astype(np.int64) if ftype.kind == "int" else values
+            else:
+                col = TableStrings(table, idx)
+        else:
+            col = gen_number(self.domain, f, n, rng, params, ftype)
+        if f.null_rate > 0:
+            null = rng.random(n) < f.null_rate
+            if isinstance(col, TableStrings):
+                idx = col.idx.copy()
+                idx[null] = -1
+                col = TableStrings(col.table, idx)
+            elif isinstance(col, FixedStrings):
+                col = FixedStrings(col.chars, null)
+            elif isinstance(col, np.ndarray):
+                col = MaskedNumbers(col, null)
+        return col

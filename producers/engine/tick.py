@@ -1,0 +1,241 @@
+"""The per-shard engine: turns (sim window, parameter values) into columnar batches.
+
+One ``ShardEngine`` owns one shard: its entity pools, one random stream per (seed, shard,
+stream), id counters, and the queue of pending follow-ups. ``tick(t0, t1, params)`` draws a
+Poisson count per rate-driven stream, fills each field with one vectorised draw, schedules
+chained follow-ups, releases those due before ``t1``, emits the aggregates whose period
+boundary (plus the stream's jitter) falls in the tick, and returns one batch per stream sorted
+by ``occurred_at``. It reads no clock and no global randomness: the same inputs give the same
+output.
+
+The concerns live beside this module: field generation in ``fields``, chained follow-ups in
+``chains``, aggregates in ``aggregates`` and the entity lifecycle (why retiring streams are
+drawn first in a tick) in ``lifecycle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from producers.engine import lifecycle
+from producers.engine.aggregates import agg_runtime, aggregate
+from producers.engine.chains import IMPLICIT, Edge, FollowUps
+from producers.engine.fields import FieldMaker, StreamRuntime
+from producers.pools import EntityPool, Relation, stable_hash
+from producers.profiles import RateProfile
+from simfleet.codec.catalog import FieldType, SchemaSet
+from simfleet.columns import Batch, Column, StrTable, concat_columns, take_column
+from simfleet.domain.pack import Project
+from simfleet.domain.spec import DomainSpec, RelationSpec, StreamSpec
+from simfleet.errors import DomainError
+
+__all__ = ["ShardEngine"]
+
+
+class ShardEngine:
+    """Generates the events of one shard of one domain."""
+
+    def __init__(
+        self,
+        domain: DomainSpec,
+        shard: int,
+        shards: int,
+        seed: int,
+        scale: float = 1.0,
+        max_pending: int = 2_000_000,
+        schemas: SchemaSet | None = None,
+    ) -> None:
+        if schemas is None:
+            schemas = Project().schemas()
+        self.domain = domain
+        self.shard = shard
+        self.shards = shards
+        self.seed = seed
+        self.scale = scale
+        self._share = scale / shards
+        self.pools = {
+            kind: EntityPool(kind, spec, shard, shards, seed, scale, domain.domain)
+            for kind, spec in domain.entities.items()
+        }
+        profiles = {k: RateProfile(v, domain.growth_reference) for k, v in domain.profiles.items()}
+        self._profiles = profiles
+        self._pool_of_table = {id(p.ids): p for p in self.pools.values()}
+        for kind, spec in domain.entities.items():
+            for aname, attr in spec.attributes.items():
+                if isinstance(attr, RelationSpec):
+                    rng = np.random.default_rng(
+                        [seed, shard, stable_hash("relation", domain.domain, kind, aname)]
+                    )
+                    owner = self.pools[kind]
+                    owner.relations[aname] = Relation(
+                        owner, self.pools[attr.relation], attr.per[0], attr.per[1], rng
+                    )
+        self._start: int | None = None
+        self._fields = FieldMaker(domain, shard, self.pools)
+        self.streams: dict[str, StreamRuntime] = {}
+        for name, s in domain.streams.items():
+            types = self._types(schemas, domain.topic(name))
+            self._check_fields(name, s, types)
+            rt = StreamRuntime(
+                name=name,
+                topic=domain.topic(name),
+                spec=s,
+                types=types,
+                rng=np.random.default_rng([seed, shard, stable_hash(domain.domain, name)]),
+                profile=profiles.get(s.profile),
+                rate_param=f"{domain.topic(name)}.rate",
+            )
+            for fname, f in s.fields.items():
+                if f.choice is not None or isinstance(f.const, str):
+                    values = f.choice if f.choice is not None else (f.const,)
+                    rt.tables[fname] = StrTable(tuple(str(v) for v in values))
+            self.streams[name] = rt
+        self._aggs = {
+            name: agg_runtime(name, s.aggregate, self.streams, seed, shard)
+            for name, s in domain.streams.items()
+            if s.aggregate is not None
+        }
+        # rate-driven streams, the retiring ones first (see producers.engine.lifecycle)
+        self._rated = sorted(
+            (n for n, s in domain.streams.items() if s.rate),
+            key=lambda n: domain.streams[n].retires is None,
+        )
+        self._chains = FollowUps(domain, self.streams, profiles, self._pool_of_table, max_pending)
+
+    def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
+        entry = schemas.get(topic)
+        if entry is None:
+            raise DomainError(
+                f"stream {topic} has no Avro schema: add schemas/{self.domain.domain}/"
+                f'{topic.split(".", 1)[1]}.avsc with "simfleet.topic": "{topic}".'
+            )
+        return entry.fields
+
+    def _check_fields(self, name: str, s: StreamSpec, types: dict[str, FieldType]) -> None:
+        for implicit in IMPLICIT:
+            if implicit not in types:
+                raise DomainError(
+                    f"schemas/{self.domain.domain}/{name}.avsc lacks the field `{implicit}`; every "
+                    "event carries event_id (string) and occurred_at (timestamp-millis long)."
+                )
+        for fname in s.fields:
+            if fname not in types:
+                raise DomainError(
+                    f"domains/{self.domain.domain}.yaml: stream {name} generates field `{fname}` "
+                    f"that its schema schemas/{self.domain.domain}/{name}.avsc does not declare; "
+                    "add it to the schema or remove it from the stream."
+                )
+        if s.key not in types:
+            raise DomainError(f"stream {name}: key field `{s.key}` is not in its schema")
+        picks = [f for f, fs in s.fields.items() if fs.pick != "active"]
+        if picks and not s.rate:
+            raise DomainError(
+                f"stream {name}: fields {picks} pick inactive or idle entities, which caps the "
+                "event count; only rate-driven streams can do that."
+            )
+        if s.aggregate is not None:
+            agg = s.aggregate
+            need = ["period_start", agg.group_by or "shard_id", *agg.metrics]
+            lacking = [f for f in need if f not in types]
+            if lacking:
+                raise DomainError(
+                    f"schemas/{self.domain.domain}/{name}.avsc lacks {lacking}: an aggregate "
+                    "carries period_start, its group field (shard_id without group_by) and "
+                    "one field per metric."
+                )
+
+    @property
+    def pending(self) -> int:
+        """Follow-ups waiting in this shard."""
+        return self._chains.pending
+
+    @property
+    def max_pending(self) -> int:
+        """Past this many waiting follow-ups, new ones are dropped."""
+        return self._chains.max_pending
+
+    @property
+    def dropped_followups(self) -> int:
+        """Follow-ups dropped so far because ``max_pending`` were waiting."""
+        return self._chains.dropped
+
+    @property
+    def edges(self) -> dict[str, list[Edge]]:
+        """The chain edges by source stream, with their queues."""
+        return self._chains.edges
+
+    # -- the tick -----------------------------------------------------------------------
+
+    def tick(self, t0: int, t1: int, params: Mapping[str, float]) -> list[Batch]:
+        """Events with ``t0 <= occurred_at < t1``, one batch per stream that has any."""
+        out: dict[str, list[dict[str, Column]]] = {}
+        span = t1 - t0
+        if span <= 0:
+            return []
+        if self._start is None:
+            self._start = t0
+            for pool in self.pools.values():
+                pool.begin(t0)
+        activations: lifecycle.Activations = []
+        mid = t0 + span // 2
+        for name in self._rated:
+            rt = self.streams[name]
+            factor = 1.0
+            if rt.profile is not None:
+                factor = rt.profile.factor(mid) * rt.profile.spike(self.seed, rt.topic, mid)
+            lam = params[rt.rate_param] * self._share * factor * span / 1000.0
+            n = int(rt.rng.poisson(lam))
+            for f in rt.spec.fields.values():
+                if f.entity is not None and f.pick != "active":
+                    n = min(n, len(self.pools[f.entity].candidates(f.pick, t0)))
+            if n == 0:
+                continue
+            times = t0 + np.sort(rt.rng.integers(0, span, n, dtype=np.int64))
+            cols = self._fields.make(rt, times, {}, params, t0)
+            out.setdefault(name, []).append(cols)
+            lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
+            self._chains.schedule(name, cols, n, params)
+        # each released batch is made and scheduled before the next is popped (see release)
+        for target, due, carried in self._chains.release(t1):
+            rt = self.streams[target]
+            cols = self._fields.make(rt, due, carried, params, t0)
+            out.setdefault(target, []).append(cols)
+            lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
+            self._chains.schedule(target, cols, len(due), params)
+        lifecycle.activate(self._pool_of_table, self.streams, activations)
+        start = self._start if self._start is not None else t0
+        for name, agg in self._aggs.items():
+            rt = self.streams[name]
+            # make every period's events before scheduling any: both draw from the stream's rng
+            made = [
+                self._fields.make(rt, at, summary, params, t0)
+                for at, summary in aggregate(name, agg, out, t0, t1, start, rt.types)
+            ]
+            for cols in made:
+                out.setdefault(name, []).append(cols)
+                self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
+        return [self._batch(name, parts) for name, parts in out.items()]
+
+    def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
+        """One stream's parts of this tick as one batch, rows sorted by ``occurred_at`` and
+        columns in schema order."""
+        rt = self.streams[name]
+        order_names = list(rt.types)
+        if len(parts) == 1:
+            cols = parts[0]
+        else:
+            cols = {k: concat_columns([p[k] for p in parts]) for k in order_names}
+            times = cols["occurred_at"]
+            assert isinstance(times, np.ndarray)
+            order = np.argsort(times, kind="stable")
+            cols = {k: take_column(c, order) for k, c in cols.items()}
+        n = len(cols["occurred_at"])
+        missing = [k for k in order_names if k not in cols]
+        if missing:
+            raise DomainError(
+                f"stream {name}: no generator and nothing carried for field(s) {missing}; add a "
+                f"generator in domains/{self.domain.domain}.yaml or carry them through a chain."
+            )
+        return Batch(name, rt.topic, n, {k: cols[k] for k in order_names}, rt.spec.key)
