@@ -27,6 +27,7 @@ from simctl.options import (
     build_settings,
     connect,
     instant,
+    kafka_of,
     project_of,
 )
 from simfleet.clock import wall_ms
@@ -135,7 +136,7 @@ def scenario_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a scenario on the running fleet; every producer switches at the same sim instant."""
-    run, settings = connect(
+    run = build_settings(
         config=config,
         bootstrap_servers=bootstrap,
         kafka_properties=properties,
@@ -143,8 +144,9 @@ def scenario_start(
         scenarios_dirs=scenarios_dir,
     )
     project = project_of(run)
-    spec = get_scenario(scenario_id, project)
+    spec = get_scenario(scenario_id, project)  # a bad id or file fails before any broker
     check_scenario(spec, project)
+    settings = kafka_of(run)
     at_ms = instant(at, "--at") if at else None
     cmd = Command(
         request_id=uuid.uuid4().hex,

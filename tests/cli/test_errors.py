@@ -58,7 +58,7 @@ UNKNOWN_TARGET = BAD_OP.replace("op: explode", "op: multiply").replace(
     [
         (BAD_OP, "phases.0.modifiers.0.op", "allowed values"),
         (UNKNOWN_FIELD, "phases.0.modifiers.0.strength", "remove it"),
-        (UNKNOWN_TARGET, "marketplace.tutor.suply", "domains/marketplace.yaml"),
+        (UNKNOWN_TARGET, "marketplace.tutor.suply", "producers/marketplace/streams.yaml"),
     ],
 )
 def test_bad_scenario_file_names_file_field_and_fix(
