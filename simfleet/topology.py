@@ -11,7 +11,7 @@ from simfleet.control import (
     SHARDS_TOPIC,
 )
 from simfleet.domain.pack import Project
-from simfleet.kafka import TopicSpec
+from simfleet.kafka import ANY_AHEAD_MS, TIMESTAMP_AHEAD_CONFIG, TopicSpec
 
 __all__ = [
     "TIMESTAMP_AHEAD_CONFIG",
@@ -24,8 +24,8 @@ __all__ = [
 
 # Record timestamps are sim time: at 60x they run hours ahead of the wall clock, which Apache
 # Kafka 4.x refuses by default (1 h). Topics simfleet creates accept any future timestamp.
-TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
-_ANY_AHEAD = {TIMESTAMP_AHEAD_CONFIG: str(2**63 - 1)}
+# (``simfleet.kafka.check_timestamp_headroom`` checks the topics a run finds already there.)
+_ANY_AHEAD = {TIMESTAMP_AHEAD_CONFIG: str(ANY_AHEAD_MS)}
 
 
 def metrics_topic(domain: str) -> str:
