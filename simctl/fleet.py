@@ -36,9 +36,8 @@ from simctl.options import (
     project_of,
 )
 from simfleet.clock import wall_ms
-from simfleet.kafka import ensure_topics
 from simfleet.logs import configure_logging
-from simfleet.topology import fleet_topics
+from simfleet.topology import prepare_topics
 
 orchestrator_app = typer.Typer(
     help="Run the orchestrator by hand: the single writer of sim.control (one per cluster).",
@@ -112,6 +111,7 @@ def orchestrator_run(
         shards=shards,
         domains=domain,
         scenario=scenario,
+        start=start,
         external_events=external_events,
         pack_dirs=pack_dir,
         scenarios_dirs=scenarios_dir,
@@ -120,9 +120,9 @@ def orchestrator_run(
     domains = project.resolve_domains(settings.domains)
     spec = get_scenario(settings.scenario, project)
     wall = wall_ms()
-    sim_start = instant(start, "--start") if start else wall
+    sim_start = instant(settings.start, "--start") if settings.start else wall
     kafka = kafka_of(settings)
-    ensure_topics(kafka, fleet_topics(project, domains, settings.shards))
+    prepare_topics(kafka, project, domains, settings.shards, settings.speed, sim_start, None)
     orch = Orchestrator(kafka, project, transactional_id or DEFAULT_TRANSACTIONAL_ID)
     stop = _stop_on_signals()
     state = orch.open(

@@ -52,6 +52,7 @@ from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.paths import state_dir
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import format_ms
+from simfleet.topology import prepare_topics
 
 console = Console(stderr=True)
 
@@ -233,6 +234,12 @@ def up(
             forget = record_foreground(broker)
             console.print(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
+        wall = wall_ms()
+        sim_start = instant(settings.start, "--start") if settings.start else wall
+        # the orchestrator would create them too; here the check knows the run's --duration
+        prepare_topics(
+            kafka, project, domains, settings.shards, settings.speed, sim_start, duration
+        )
         env = settings.child_env(kafka)
         procs.append(
             ("orchestrator", _spawn(["orchestrator", "run"], logs / "orchestrator.log", env))

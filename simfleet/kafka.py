@@ -6,25 +6,44 @@ boundary with the client library.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from simfleet.codec import TopicEncoder, records_to_columns
 from simfleet.columns import Batch
-from simfleet.errors import BrokerError, DeliveryError
+from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.settings import KafkaSettings
 
 __all__ = [
+    "ANY_AHEAD_MS",
     "PRODUCER_DEFAULTS",
+    "TIMESTAMP_AHEAD_CONFIG",
     "AccountedProducer",
     "TopicSpec",
+    "check_timestamp_headroom",
     "ensure_topics",
+    "needed_ahead_ms",
+    "timestamp_problems",
 ]
+
+_log = structlog.get_logger()
+
+# How far ahead of the broker's clock a record timestamp may be (Kafka >= 3.6; the default is
+# unbounded before 4.0 and 1 h since). Record timestamps are sim time, hours ahead at 60x.
+TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
+ANY_AHEAD_MS = 2**63 - 1  # Long.MAX_VALUE: no limit
 
 # Idempotent, acks=all, lz4, lingering batches; murmur2 so keys land where Java clients put them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -50,8 +69,12 @@ class TopicSpec:
 
 def ensure_topics(
     settings: KafkaSettings, topics: Iterable[TopicSpec], timeout: float = 15.0
-) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+) -> set[str]:
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    Returns the names of the topics this call created (not those another client created
+    between our listing and our request: their settings are not ours either).
+    """
     admin = AdminClient(settings.client_config())
     try:
         existing = set(admin.list_topics(timeout=min(timeout, 10.0)).topics)
@@ -66,7 +89,8 @@ def ensure_topics(
         if t.name not in existing
     ]
     if not new:
-        return
+        return set()
+    created: set[str] = set()
     for name, fut in admin.create_topics(new, request_timeout=timeout).items():
         try:
             fut.result(timeout=timeout)
@@ -74,13 +98,148 @@ def ensure_topics(
             err: KafkaError = exc.args[0]
             if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"Cannot create topic {name}: {err.str()}.") from exc
+        else:
+            created.add(name)
     deadline = time.monotonic() + timeout
     want = {t.topic for t in new}
     while time.monotonic() < deadline:
         if want <= set(admin.list_topics(timeout=5).topics):
-            return
+            return created
         time.sleep(0.05)  # polling a condition with a deadline: metadata propagation
     raise BrokerError(f"Topics {sorted(want)} were created but did not appear within {timeout} s.")
+
+
+def needed_ahead_ms(
+    speed: float, start_ms: int, wall_ms: int, duration_ms: int | None
+) -> int | None:
+    """How far ahead of the wall clock record timestamps (sim time) can get in a run, in ms.
+
+    The sim clock starts at ``start_ms`` when the wall clock reads ``wall_ms`` and runs at
+    ``speed``; the run lasts ``duration_ms`` of wall time (None: until stopped). The lead
+    ``start - wall + (speed - 1) * elapsed`` is linear in the elapsed time, so its largest value
+    is at the start or at the end. 0 when timestamps never lead (speed <= 1 and a start not
+    after now); None when the lead grows without bound (speed > 1 and no duration). A speed
+    change during the run is not foreseen here: pass the highest speed the run may use.
+    """
+    at_start = start_ms - wall_ms
+    if speed <= 1:
+        return max(0, at_start)
+    if duration_ms is None:
+        return None
+    return max(0, at_start, at_start + math.ceil((speed - 1) * duration_ms))
+
+
+def timestamp_problems(configs: Mapping[str, str | None], needed_ms: int | None) -> list[str]:
+    """The topics whose ``message.timestamp.after.max.ms`` is below what a run needs, sorted.
+
+    ``configs`` maps each topic to the value its broker reports for the setting, or None when
+    the broker reports none (nothing to judge: the topic passes). ``needed_ms`` is what
+    ``needed_ahead_ms`` returned; None (unbounded) needs ``ANY_AHEAD_MS``. A broker refuses a
+    record whose timestamp leads its clock by more than the limit, so a limit equal to the
+    need is enough.
+    """
+    need = ANY_AHEAD_MS if needed_ms is None else needed_ms
+    bad = []
+    for topic, value in configs.items():
+        if value is None:
+            continue
+        try:
+            limit = int(value)
+        except ValueError:
+            continue  # not a number we can compare: leave it to the broker to judge
+        if limit < need:
+            bad.append(topic)
+    return sorted(bad)
+
+
+def _describe_ahead_limits(
+    admin: AdminClient, topics: Sequence[str], timeout: float
+) -> dict[str, str | None]:
+    """Each topic's reported ``message.timestamp.after.max.ms`` (None: not reported)."""
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
+    out: dict[str, str | None] = {}
+    for resource, fut in admin.describe_configs(resources, request_timeout=timeout).items():
+        topic = resource.name
+        try:
+            entries = fut.result(timeout=timeout)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() in (
+                KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+            ):
+                # no DescribeConfigs right: we cannot tell, the broker will refuse if it must
+                _log.warning("topic_config_not_readable", topic=topic, error=err.str())
+                out[topic] = None
+                continue
+            raise BrokerError(
+                f"Cannot read the configuration of topic {topic}: {err.str()}. Check "
+                "--bootstrap-servers and the client's DescribeConfigs permission."
+            ) from exc
+        entry = entries.get(TIMESTAMP_AHEAD_CONFIG)
+        out[topic] = None if entry is None else entry.value
+    return out
+
+
+def _duration_text(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    if hours >= 48:
+        return f"{ms / 86_400_000:.1f} days"
+    if hours:
+        return f"{hours} h {rest // 60_000} min"
+    return f"{rest / 1000:g} s"
+
+
+def check_timestamp_headroom(
+    settings: KafkaSettings,
+    topics: Sequence[str],
+    needed_ms: int | None,
+    created: set[str],
+    timeout: float = 15.0,
+) -> None:
+    """Refuse to run when an existing topic would reject this run's future record timestamps.
+
+    Topics in ``created`` were made by this run with an unbounded limit (``topology``) and are
+    not asked about. For the others the broker is asked for ``message.timestamp.after.max.ms``;
+    a value below ``needed_ms`` (see ``needed_ahead_ms``; None: unbounded) raises
+    ``ConfigError`` naming the topics and the fix. A broker that does not report the setting
+    passes: Tansu, the embedded broker, reports only what was set when a topic was created,
+    and enforces no limit at all (pinned in ``tests/broker/test_tansu_behaviours.py``); a
+    broker that enforces a limit reports it.
+    """
+    existing = [t for t in dict.fromkeys(topics) if t not in created]
+    if not existing or needed_ms == 0:
+        return
+    admin = AdminClient(settings.client_config())
+    try:
+        limits = _describe_ahead_limits(admin, existing, timeout)
+    except KafkaException as exc:
+        raise BrokerError(
+            f"Cannot reach the Kafka broker at {settings.bootstrap_servers} to read topic "
+            f"configurations: {exc.args[0].str() if exc.args else exc}. "
+            "Check --bootstrap-servers."
+        ) from exc
+    bad = timestamp_problems(limits, needed_ms)
+    if not bad:
+        return
+    current = ", ".join(f"{t} ({TIMESTAMP_AHEAD_CONFIG}={limits[t]})" for t in bad)
+    need = (
+        "an unbounded lead (speed above 1 with no duration), i.e. "
+        f"{TIMESTAMP_AHEAD_CONFIG}={ANY_AHEAD_MS}"
+        if needed_ms is None
+        else f"a lead of up to {_duration_text(needed_ms)} ({needed_ms} ms)"
+    )
+    name = bad[0] if len(bad) == 1 else "<topic>"
+    each = "" if len(bad) == 1 else " for each of them"
+    raise ConfigError(
+        f"Existing topic(s) {current} refuse records whose timestamp is further ahead of the "
+        f"broker's clock than that limit, and this run's record timestamps (sim time) need "
+        f"{need}; simfleet did not create these topics, so it leaves their settings alone. "
+        f"Raise the limit{each}: `kafka-configs.sh --bootstrap-server "
+        f"{settings.bootstrap_servers} --alter --entity-type topics --entity-name {name} "
+        f"--add-config {TIMESTAMP_AHEAD_CONFIG}={ANY_AHEAD_MS}`, or run at `--speed 1` with a "
+        "start no later than now so that timestamps never lead the wall clock."
+    )
 
 
 class _Counter:

@@ -3,6 +3,7 @@ ground truth, external events and metrics."""
 
 from __future__ import annotations
 
+from simfleet.clock import wall_ms
 from simfleet.control import (
     COMMANDS_TOPIC,
     CONTROL_TOPIC,
@@ -11,21 +12,31 @@ from simfleet.control import (
     SHARDS_TOPIC,
 )
 from simfleet.domain.pack import Project
-from simfleet.kafka import TopicSpec
+from simfleet.kafka import (
+    ANY_AHEAD_MS,
+    TIMESTAMP_AHEAD_CONFIG,
+    TopicSpec,
+    check_timestamp_headroom,
+    ensure_topics,
+    needed_ahead_ms,
+)
+from simfleet.settings import KafkaSettings
 
 __all__ = [
     "TIMESTAMP_AHEAD_CONFIG",
+    "ahead_topics",
     "domain_topics",
     "external_topic",
     "fleet_topics",
     "metrics_topic",
+    "prepare_topics",
     "truth_topic",
 ]
 
 # Record timestamps are sim time: at 60x they run hours ahead of the wall clock, which Apache
 # Kafka 4.x refuses by default (1 h). Topics simfleet creates accept any future timestamp.
-TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
-_ANY_AHEAD = {TIMESTAMP_AHEAD_CONFIG: str(2**63 - 1)}
+# (``simfleet.kafka.check_timestamp_headroom`` checks the topics a run finds already there.)
+_ANY_AHEAD = {TIMESTAMP_AHEAD_CONFIG: str(ANY_AHEAD_MS)}
 
 
 def metrics_topic(domain: str) -> str:
@@ -69,3 +80,26 @@ def fleet_topics(project: Project, domains: tuple[str, ...], shards: int) -> lis
     for d in domains:
         topics += domain_topics(project, d)
     return topics
+
+
+def ahead_topics(topics: list[TopicSpec]) -> list[str]:
+    """The topics whose records carry sim-time timestamps (which may run ahead of the wall)."""
+    return [t.name for t in topics if TIMESTAMP_AHEAD_CONFIG in t.config]
+
+
+def prepare_topics(
+    kafka: KafkaSettings,
+    project: Project,
+    domains: tuple[str, ...],
+    shards: int,
+    speed: float,
+    sim_start: int,
+    duration_ms: int | None,
+) -> set[str]:
+    """Create the fleet's missing topics; refuse to run when an existing one would reject
+    the run's future timestamps (Apache Kafka 4.x allows 1 h ahead by default)."""
+    topics = fleet_topics(project, domains, shards)
+    created = ensure_topics(kafka, topics)
+    needed = needed_ahead_ms(speed, sim_start, wall_ms(), duration_ms)
+    check_timestamp_headroom(kafka, ahead_topics(topics), needed, created)
+    return created

@@ -23,7 +23,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
 from simfleet.broker import check_reachable, free_port
 from simfleet.errors import BrokerError
@@ -31,6 +31,10 @@ from simfleet.errors import BrokerError
 TopicFactory = Callable[..., str]
 
 _DEADLINE = 30.0
+
+_AHEAD = "message.timestamp.after.max.ms"
+_ANY_AHEAD = str(2**63 - 1)
+_DAY_MS = 86_400_000
 
 
 @contextmanager
@@ -83,6 +87,65 @@ def test_compacted_topic_config_reads_back(topic_factory: TopicFactory, admin: A
     resource = ConfigResource(ResourceType.TOPIC, topic)
     configs = admin.describe_configs([resource])[resource].result(timeout=10)
     assert configs["cleanup.policy"].value == "compact"
+
+
+def _topic_configs(admin: AdminClient, topic: str) -> dict[str, Any]:
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    return dict(admin.describe_configs([resource])[resource].result(timeout=10))
+
+
+@pytest.mark.integration
+def test_unbounded_future_timestamp_limit_is_accepted_and_echoed(
+    topic_factory: TopicFactory, admin: AdminClient
+) -> None:
+    """message.timestamp.after.max.ms=Long.MAX creates fine; describe_configs echoes it back.
+
+    Tansu reports exactly the configs set at creation (labelled DEFAULT_CONFIG), nothing else.
+    """
+    topic = topic_factory("ahead", config={_AHEAD: _ANY_AHEAD})
+    configs = _topic_configs(admin, topic)
+    assert set(configs) == {_AHEAD}
+    entry = configs[_AHEAD]
+    assert entry.value == _ANY_AHEAD
+    assert entry.source == ConfigSource.DEFAULT_CONFIG.value
+    assert entry.is_default
+
+
+@pytest.mark.integration
+def test_topic_created_without_configs_reports_none(
+    topic_factory: TopicFactory, admin: AdminClient
+) -> None:
+    """No broker defaults are reported: a topic created without configs describes as empty."""
+    topic = topic_factory("bare")
+    assert _topic_configs(admin, topic) == {}
+
+
+@pytest.mark.integration
+def test_record_30_days_ahead_round_trips(
+    bootstrap: str, topic_factory: TopicFactory, admin: AdminClient
+) -> None:
+    """A CreateTime 30 days in the future is accepted and read back unchanged.
+
+    Tansu enforces no limit: the same holds on a topic created with a 1 h limit, which Apache
+    Kafka would refuse. The embedded broker cannot catch a missing setting; the headroom check
+    of ``simfleet.kafka`` judges the reported value instead.
+    """
+    unbounded = topic_factory("ahead", config={_AHEAD: _ANY_AHEAD})
+    one_hour = topic_factory("ahead-1h", config={_AHEAD: "3600000"})
+    assert _topic_configs(admin, one_hour)[_AHEAD].value == "3600000"
+    stamp = int(time.time() * 1000) + 30 * _DAY_MS
+    producer = Producer({"bootstrap.servers": bootstrap})
+    errors: list[KafkaError | None] = []
+    for topic in (unbounded, one_hour):
+        producer.produce(
+            topic, value=b"v", timestamp=stamp, on_delivery=lambda err, _m: errors.append(err)
+        )
+    assert producer.flush(timeout=10) == 0
+    assert errors == [None, None]
+
+    for topic in (unbounded, one_hour):
+        (msg,) = _read(bootstrap, topic, 1, lambda msgs: len(msgs) >= 1)
+        assert msg.timestamp() == (TIMESTAMP_CREATE_TIME, stamp)
 
 
 @pytest.mark.integration
