@@ -1,4 +1,4 @@
-"""`simctl validate`: placeholder until the validator lands."""
+"""`simctl validate`: check packs, schemas and scenarios, and list every problem at once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,45 @@ from typing import Annotated
 
 import typer
 
+from simctl.options import (
+    ConfigOpt,
+    PackDirOpt,
+    ScenariosDirOpt,
+    build_settings,
+    project_of,
+)
 
-def validate(paths: Annotated[list[Path] | None, typer.Argument()] = None) -> None:
-    """Check packs, schemas and scenarios."""
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Packs, scenario files, schema files, or roots laid out like the project "
+        "(producers/, schemas/, scenarios/). Default: the whole project.",
+        show_default=False,
+    ),
+]
+
+
+def validate(
+    paths: PathsArg = None,
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
+) -> None:
+    """Check domain packs, Avro schemas and scenarios; list every problem with its fix.
+
+    Run it before a fleet: nothing it can find fails mid-run. Examples:
+
+        simctl validate                              # the whole project
+        simctl validate my-scenarios/flash.yaml      # one file, against the project
+        simctl validate --pack-dir ../my-domains     # the project with your packs
+    """
+    from simfleet.domain.validate import check_paths, check_project
+
+    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    project = project_of(settings)
+    report = check_paths(paths, project) if paths else check_project(project)
+    for problem in report.problems:
+        typer.echo(problem.line())
+    typer.echo(report.summary())
+    if report.problems:
+        raise typer.Exit(1)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from simfleet.suggest import did_you_mean
+from simfleet.suggest import closest, did_you_mean
 
 __all__ = ["Problem", "explain_validation", "model_fields_at"]
 
@@ -97,33 +97,33 @@ def explain_validation(
     exc: ValidationError, model: type[BaseModel], file: Path | None = None
 ) -> list[Problem]:
     """Every problem of a validation error; unknown fields first, with "did you mean"."""
-    unknown: list[Problem] = []
-    other: list[Problem] = []
     errors = exc.errors()
-    misspelt: dict[tuple[Any, ...], str] = {}  # location of a missing field -> the near miss
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    unknown: list[Problem] = []
+    explained: set[tuple[Any, ...]] = set()  # missing fields a misspelt one stands for
     for err in errors:
         loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden" and loc:
-            allowed = model_fields_at(model, loc[:-1])
-            hint = did_you_mean(str(loc[-1]), allowed)
-            if hint:
-                misspelt[(*loc[:-1], hint.split("`")[1])] = str(loc[-1])
-            unknown.append(
-                Problem(
-                    file,
-                    ".".join(map(str, loc)),
-                    f"unknown field{hint}",
-                    _FIXES["extra_forbidden"]
-                    + (f"; allowed here: {', '.join(allowed)}" if allowed and not hint else ""),
-                )
-            )
-    for err in errors:
-        loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden":
+        if err["type"] != "extra_forbidden" or not loc:
             continue
-        where = ".".join(map(str, loc)) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "missing" and loc in misspelt:
-            msg += f" (probably the misspelt `{misspelt[loc]}`)"
-        other.append(Problem(file, where, msg, _FIXES.get(err["type"], "correct its value")))
+        allowed = model_fields_at(model, loc[:-1])
+        near = closest(str(loc[-1]), allowed)
+        fix = _FIXES["extra_forbidden"] + (
+            f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        )
+        if near is not None and (*loc[:-1], near) in missing:
+            explained.add((*loc[:-1], near))
+            fix = f"rename it to `{near}`"
+        hint = did_you_mean(str(loc[-1]), allowed) if near is not None else ""
+        unknown.append(Problem(file, ".".join(map(str, loc)), f"unknown field{hint}", fix))
+    other = [
+        Problem(
+            file,
+            ".".join(map(str, err["loc"])) or "(top level)",
+            err["msg"].removeprefix("Value error, "),  # pydantic's wrapper adds nothing
+            _FIXES.get(err["type"], "correct its value"),
+        )
+        for err in errors
+        # a missing field a misspelt one stands for is that one problem, already listed
+        if err["type"] != "extra_forbidden" and tuple(err["loc"]) not in explained
+    ]
     return unknown + other

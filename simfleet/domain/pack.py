@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from simfleet.codec.catalog import SchemaSet
+from simfleet.domain.checks import EXTERNAL_FILE, STREAMS_FILE, check_pack
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.errors import DomainError
@@ -30,9 +30,6 @@ from simfleet.paths import packs_dir, scenarios_dir, schemas_dir
 from simfleet.suggest import did_you_mean
 
 __all__ = ["EXTERNAL_FILE", "STREAMS_FILE", "DomainPack", "Project", "read_yaml"]
-
-STREAMS_FILE = "streams.yaml"
-EXTERNAL_FILE = "external.yaml"
 
 
 def read_yaml(path: Path, what: str) -> Any:
@@ -56,45 +53,17 @@ class DomainPack:
     graph: ParamGraph = field(repr=False, compare=False)
 
 
-def _pydantic_message(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    more = f" ({exc.error_count()} problems in all; `simctl validate` lists them)"
-    tail = more if exc.error_count() > 1 else ""
-    return f"{path}: field `{where}` is invalid: {err['msg']}.{tail}"
-
-
 def load_pack(folder: Path) -> DomainPack:
-    """Load and validate one pack folder."""
-    name = folder.name
-    streams = folder / STREAMS_FILE
-    raw = read_yaml(streams, "domain pack")
-    if not isinstance(raw, dict):
+    """Load and check one pack folder; a DomainError lists every problem of its files."""
+    checked = check_pack(folder)
+    if checked.problems or checked.spec is None or checked.library is None:
+        listed = " ".join(f"({i}) {p.line()};" for i, p in enumerate(checked.problems, 1))
         raise DomainError(
-            f"{streams} must hold a mapping (entities, parameters, streams); it holds a "
-            f"{type(raw).__name__}."
+            f"Domain pack {folder} is invalid ({len(checked.problems)} problem(s)): {listed} "
+            "fix them, then run `simctl validate` to check the whole project."
         )
-    declared = raw.setdefault("domain", name)
-    if declared != name:
-        raise DomainError(
-            f"{streams}: field `domain` says {declared!r} but the pack folder is {name!r}. "
-            "A pack's domain is its folder name: rename one of them."
-        )
-    try:
-        spec = DomainSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise DomainError(_pydantic_message(streams, exc)) from exc
-    ext_path = folder / EXTERNAL_FILE
-    ext_raw: Any = {}
-    if ext_path.is_file():
-        ext_raw = read_yaml(ext_path, "external-event library") or {}
-        if not isinstance(ext_raw, dict):
-            raise DomainError(f"{ext_path} must hold a mapping with `templates`.")
-    try:
-        library = ExternalLibrary.model_validate({**ext_raw, "domain": name})
-    except ValidationError as exc:
-        raise DomainError(_pydantic_message(ext_path, exc)) from exc
-    return DomainPack(name, folder, spec, library, ParamGraph.from_domain(spec))
+    spec = checked.spec
+    return DomainPack(spec.domain, folder, spec, checked.library, ParamGraph.from_domain(spec))
 
 
 class Project:

@@ -1,5 +1,6 @@
 """Domain specifications: a domain's entities, parameters, causal graph, profiles and streams,
-declared in ``producers/<domain>/streams.yaml`` and validated here.
+declared in ``producers/<domain>/streams.yaml``; their structure is validated here, the names
+they use by ``simfleet.domain.checks``.
 
 Nothing about a particular stream lives in code: the engine interprets these models.
 """
@@ -384,7 +385,11 @@ class CausalEdge(_Spec):
 
 
 class DomainSpec(_Spec):
-    """A pack of related streams sharing entities."""
+    """A pack of related streams sharing entities.
+
+    This model checks structure only; the names it uses (profiles, entities, parameters, chain
+    targets, ...) are checked by ``simfleet.domain.checks``, which reports every problem at once
+    and which ``load_pack`` runs: load packs with it, not with ``model_validate``."""
 
     domain: str
     description: str = ""
@@ -403,59 +408,3 @@ class DomainSpec(_Spec):
     def topic(self, stream: str) -> str:
         """`booking.requested` -> `marketplace.booking.requested`."""
         return f"{self.domain}.{stream}"
-
-    @model_validator(mode="after")
-    def _references(self) -> DomainSpec:
-        profiles = set(self.profiles) | {"flat"}
-        params = set(self.parameters)
-        for kind, ent in self.entities.items():
-            for aname, a in ent.attributes.items():
-                if isinstance(a, RelationSpec) and a.relation not in self.entities:
-                    raise ValueError(
-                        f"entity {kind} attribute {aname}: relation to unknown entity "
-                        f"{a.relation!r}; known: {sorted(self.entities)}"
-                    )
-        for name, s in self.streams.items():
-            if s.profile not in profiles:
-                raise ValueError(
-                    f"stream {name}: unknown profile {s.profile!r}; known: {sorted(profiles)}"
-                )
-            for fname, f in s.fields.items():
-                if f.entity is not None and f.entity not in self.entities:
-                    raise ValueError(f"stream {name} field {fname}: unknown entity {f.entity!r}")
-                for p in (f.param, f.bernoulli, f.times, *(f.weights or ())):
-                    if isinstance(p, str) and p not in params:
-                        raise ValueError(f"stream {name} field {fname}: unknown parameter {p!r}")
-            for chain in s.then:
-                if chain.delay.prefer is not None and chain.delay.prefer not in self.profiles:
-                    raise ValueError(
-                        f"stream {name}: delay prefers unknown profile {chain.delay.prefer!r}"
-                    )
-                for t in chain.targets():
-                    if t not in self.streams:
-                        raise ValueError(f"stream {name}: chain to unknown stream {t!r}")
-                weights = [*(chain.one_of or {}).values(), chain.probability]
-                for w in weights:
-                    if isinstance(w, str) and w not in params:
-                        raise ValueError(f"stream {name}: chain uses unknown parameter {w!r}")
-            for role in ("activates", "retires"):
-                fname = getattr(s, role)
-                if fname is not None and fname in s.fields and s.fields[fname].entity is None:
-                    raise ValueError(f"stream {name}: `{role}: {fname}` must name an entity field")
-            if s.aggregate is not None:
-                for src in s.aggregate.sources():
-                    if src not in self.streams:
-                        raise ValueError(f"stream {name}: aggregate of unknown stream {src!r}")
-                    if self.streams[src].aggregate is not None:
-                        raise ValueError(
-                            f"stream {name}: aggregates summarise entity-level streams, and "
-                            f"{src} is itself an aggregate"
-                        )
-        for e in self.causal:
-            known = params | {f"{s}.rate" for s in self.streams}
-            for p in (e.source, e.target):
-                if p not in known:
-                    raise ValueError(
-                        f"causal edge {e.source} -> {e.target}: unknown parameter {p!r}"
-                    )
-        return self

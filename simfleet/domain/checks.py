@@ -1,0 +1,925 @@
+"""The checks of one domain pack, each reported as its own ``Problem`` and never stopping at the
+first: YAML syntax, structure (pydantic), cross-references, the external-event library, and
+every stream against its Avro schema.
+
+These are the only copies of those checks: ``load_pack`` refuses a pack with any problem of its
+own files, and ``simctl validate`` (``simfleet.domain.validate``) adds the stream-against-schema
+checks, which need the project's schemas. The engine (``producers/engine.py``) still runs its
+own load-time checks; everything they can find is found here first, so no run stops mid-way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from faker import Faker
+from pydantic import BaseModel, ValidationError
+
+from simfleet.codec.catalog import FieldType
+from simfleet.domain.params import ParamGraph
+from simfleet.domain.spec import (
+    AggregateSpec,
+    Chain,
+    DomainSpec,
+    FieldSpec,
+    RelationSpec,
+    StreamSpec,
+)
+from simfleet.errors import DomainError
+from simfleet.external import ExternalLibrary
+from simfleet.problems import Problem, explain_validation
+from simfleet.suggest import did_you_mean
+from simfleet.timeutil import parse_instant_ms
+
+__all__ = [
+    "EXTERNAL_FILE",
+    "IMPLICIT",
+    "STREAMS_FILE",
+    "PackCheck",
+    "Schemas",
+    "check_pack",
+    "read_yaml_file",
+    "reference_problems",
+    "stream_problems",
+    "target_problems",
+]
+
+STREAMS_FILE = "streams.yaml"
+EXTERNAL_FILE = "external.yaml"
+IMPLICIT = ("event_id", "occurred_at")
+TOP = "(top level)"
+UNKNOWN = "?"  # the entity kind of a field whose entity is itself misspelt (reported once)
+_GENERATORS = ("entity", "attr", "seq", "choice", "const", "uniform", "normal", "lognormal")
+M = TypeVar("M", bound=BaseModel)
+_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param")
+
+
+def read_yaml_file(path: Path) -> tuple[Any, list[Problem]]:
+    """A YAML file's content, or the problem that keeps it from being read."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), []
+    except OSError as exc:
+        return None, [Problem(path, TOP, f"cannot be read: {exc.strerror}", "check the file")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(path, TOP, f"is not valid YAML{where}: {what}", "fix the syntax")]
+
+
+def _validated(model: type[M], raw: Any, file: Path) -> tuple[M | None, list[Problem]]:
+    """The model, or every problem pydantic finds (unknown fields first)."""
+    try:
+        return model.model_validate(raw), []
+    except ValidationError as exc:
+        return None, explain_validation(exc, model, file)
+
+
+# -- one pack: its files and cross-references ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackCheck:
+    """What loading one pack folder gave: its spec and library (None when invalid), problems."""
+
+    folder: Path
+    spec: DomainSpec | None
+    library: ExternalLibrary | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def streams_file(self) -> Path:
+        """The pack's ``streams.yaml``."""
+        return self.folder / STREAMS_FILE
+
+
+def check_pack(folder: Path) -> PackCheck:
+    """Read and check one pack folder: every problem of its own files."""
+    spec, problems = _load_spec(folder)
+    if spec is not None:
+        problems += reference_problems(spec, folder / STREAMS_FILE)
+    library, lib_problems = _load_library(folder, spec)
+    return PackCheck(folder, spec, library, problems + lib_problems)
+
+
+def _load_spec(folder: Path) -> tuple[DomainSpec | None, list[Problem]]:
+    path = folder / STREAMS_FILE
+    raw, problems = read_yaml_file(path)
+    if problems:
+        return None, problems
+    if not isinstance(raw, dict):
+        return None, [
+            Problem(
+                path,
+                TOP,
+                f"holds a {type(raw).__name__}, not a mapping",
+                "write a mapping with entities, parameters, profiles and streams",
+            )
+        ]
+    declared = raw.setdefault("domain", folder.name)
+    if declared != folder.name:
+        return None, [
+            Problem(
+                path,
+                "domain",
+                f"says {declared!r} but the pack folder is {folder.name!r}",
+                "a pack's domain is its folder name: rename one of them",
+            )
+        ]
+    return _validated(DomainSpec, raw, path)
+
+
+def _load_library(
+    folder: Path, spec: DomainSpec | None
+) -> tuple[ExternalLibrary | None, list[Problem]]:
+    path = folder / EXTERNAL_FILE
+    raw: Any = {}
+    if path.is_file():
+        raw, problems = read_yaml_file(path)
+        if problems:
+            return None, problems
+        raw = raw or {}
+        if not isinstance(raw, dict):
+            fix = "write a mapping with `templates`"
+            return None, [Problem(path, TOP, f"holds a {type(raw).__name__}", fix)]
+    library, problems = _validated(ExternalLibrary, {**raw, "domain": folder.name}, path)
+    if library is not None and spec is not None:
+        problems += library_problems(library, spec, path)
+    return library, problems
+
+
+def library_problems(library: ExternalLibrary, spec: DomainSpec, file: Path) -> list[Problem]:
+    """Modifier targets of the templates that name no parameter of the domain."""
+    graph = targets_graph(spec)
+    out: list[Problem] = []
+    for i, t in enumerate(library.templates):
+        targets = {
+            f"templates.{i}.modifiers.{j}.target": m.target for j, m in enumerate(t.modifiers)
+        }
+        out += target_problems(targets, [graph], file)
+        for k, topic in enumerate(t.expected_impact.streams):
+            if topic not in _topics(spec):
+                out.append(
+                    _unknown(
+                        file,
+                        f"templates.{i}.expected_impact.streams.{k}",
+                        "stream",
+                        topic,
+                        _topics(spec),
+                        "name a topic of the domain",
+                    )
+                )
+    return out
+
+
+def targets_graph(spec: DomainSpec) -> ParamGraph:
+    """The domain's parameter paths (causal edges left out: a target needs only the names)."""
+    return ParamGraph.from_domain(spec.model_copy(update={"causal": ()}))
+
+
+def target_problems(
+    targets: Mapping[str, str], graphs: Iterable[ParamGraph], file: Path
+) -> list[Problem]:
+    """Targets (by field path) that match a parameter of none of ``graphs``."""
+    graphs = list(graphs)
+    known = [p for g in graphs for p in g.defaults]
+    return [
+        _unknown(
+            file,
+            where,
+            "modifier target",
+            t,
+            known,
+            "use a parameter path or glob such as <domain>.<stream>.rate",
+        )
+        for where, t in targets.items()
+        if all(g.unknown_targets([t]) for g in graphs)
+    ]
+
+
+def _topics(spec: DomainSpec) -> list[str]:
+    return [spec.topic(s) for s in spec.streams]
+
+
+def _unknown(
+    file: Path, where: str, what: str, name: str, known: Iterable[str], fix: str
+) -> Problem:
+    """``unknown <what> 'name' (did you mean `x`?)``."""
+    known = list(known)
+    return Problem(file, where, f"unknown {what} {name!r}{did_you_mean(name, known)}", fix)
+
+
+def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    """Every name the pack uses that it does not define: profiles, entities, parameters,
+    streams (chain targets, aggregate sources), relations, causal edges."""
+    out = _growth_problems(spec, file) + _entity_problems(spec, file)
+    for name, s in spec.streams.items():
+        out += _stream_refs(spec, name, s, file)
+    return out + _causal_problems(spec, file)
+
+
+def _growth_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    try:
+        parse_instant_ms(spec.growth_reference)
+    except ValueError as exc:
+        return [Problem(file, "growth_reference", str(exc), "write an ISO-8601 instant")]
+    return []
+
+
+def _entity_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    out: list[Problem] = []
+    for kind, ent in spec.entities.items():
+        for aname, a in ent.attributes.items():
+            where = f"entities.{kind}.attributes.{aname}"
+            if isinstance(a, RelationSpec) and a.relation not in spec.entities:
+                out.append(
+                    _unknown(
+                        file,
+                        f"{where}.relation",
+                        "entity",
+                        a.relation,
+                        spec.entities,
+                        "name an entity of `entities`",
+                    )
+                )
+            elif isinstance(a, FieldSpec):
+                out += _drawn_attribute_problems(a, where, file)
+            elif isinstance(a, dict):
+                out += _faker_problems(a, where, file)
+    return out
+
+
+def _drawn_attribute_problems(a: FieldSpec, where: str, file: Path) -> list[Problem]:
+    if a.choice is None:
+        fix = "use `choice: [...]` (with numeric `weights`) or `faker: <provider>`"
+        return [Problem(file, where, "an entity attribute is drawn once per entity", fix)]
+    if any(isinstance(w, str) for w in a.weights or ()):
+        fix = "give numbers: attributes are drawn once, before any parameter moves"
+        return [Problem(file, f"{where}.weights", "entity attribute weights are fixed", fix)]
+    return []
+
+
+@functools.cache
+def _faker() -> Faker:
+    return Faker()
+
+
+def _faker_problems(a: Mapping[str, str], where: str, file: Path) -> list[Problem]:
+    if set(a) != {"faker"}:
+        extra = [k for k in a if k != "faker"]
+        return [
+            _unknown(
+                file,
+                f"{where}.{extra[0] if extra else 'faker'}",
+                "attribute key",
+                extra[0] if extra else "",
+                ["faker"],
+                "an attribute is `{faker: <provider>}`, `{choice: [...]}`, "
+                "`{relation: <entity>, per: [min, max]}` or `{joined: month}`",
+            )
+        ]
+    if not hasattr(_faker(), a["faker"]):
+        return [
+            Problem(
+                file,
+                f"{where}.faker",
+                f"Faker has no provider {a['faker']!r}",
+                "use a Faker provider such as name, city, company or email",
+            )
+        ]
+    return []
+
+
+def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list[Problem]:
+    where = f"streams.{name}"
+    out: list[Problem] = []
+    profiles = [*spec.profiles, "flat"]
+    if s.profile not in profiles:
+        out.append(
+            _unknown(
+                file,
+                f"{where}.profile",
+                "profile",
+                s.profile,
+                profiles,
+                "name a profile of `profiles`, or `flat`",
+            )
+        )
+    for fname, f in s.fields.items():
+        out += _field_refs(spec, f, f"{where}.fields.{fname}", file)
+    for i, chain in enumerate(s.then):
+        out += _chain_refs(spec, chain, f"{where}.then.{i}", file)
+    if s.aggregate is not None:
+        out += _aggregate_refs(spec, s.aggregate, f"{where}.aggregate", file)
+    return out
+
+
+def _param_problem(spec: DomainSpec, where: str, value: object, file: Path) -> list[Problem]:
+    if isinstance(value, str) and value not in spec.parameters:
+        return [
+            _unknown(
+                file,
+                where,
+                "parameter",
+                value,
+                spec.parameters,
+                "name a parameter of `parameters` (without the domain prefix)",
+            )
+        ]
+    return []
+
+
+def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[Problem]:
+    out: list[Problem] = []
+    if f.entity is not None and f.entity not in spec.entities:
+        out.append(
+            _unknown(
+                file,
+                f"{where}.entity",
+                "entity",
+                f.entity,
+                spec.entities,
+                "name an entity of `entities`",
+            )
+        )
+    for key in ("param", "bernoulli", "times"):
+        out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
+    for k, w in enumerate(f.weights or ()):
+        out += _param_problem(spec, f"{where}.weights.{k}", w, file)
+    return out
+
+
+def _chain_refs(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[Problem]:
+    out: list[Problem] = []
+    prefer = chain.delay.prefer
+    if prefer is not None and prefer not in spec.profiles:
+        out.append(
+            _unknown(
+                file,
+                f"{where}.delay.prefer",
+                "profile",
+                prefer,
+                spec.profiles,
+                "name a profile of `profiles`",
+            )
+        )
+    fix = "name a stream of this pack"
+    if chain.to is not None:
+        if chain.to not in spec.streams:
+            out.append(_unknown(file, f"{where}.to", "stream", chain.to, spec.streams, fix))
+        out += _param_problem(spec, f"{where}.probability", chain.probability, file)
+    for target, w in (chain.one_of or {}).items():
+        if target not in spec.streams:
+            out.append(
+                _unknown(file, f"{where}.one_of.{target}", "stream", target, spec.streams, fix)
+            )
+        out += _param_problem(spec, f"{where}.one_of.{target}", w, file)
+    return out
+
+
+def _aggregate_refs(spec: DomainSpec, agg: AggregateSpec, where: str, file: Path) -> list[Problem]:
+    places: dict[str, str | None] = {f"{where}.source": agg.source}
+    places |= {f"{where}.metrics.{m}.source": ms.source for m, ms in agg.metrics.items()}
+    out: list[Problem] = []
+    for place, src in places.items():
+        if src is None:
+            continue
+        if src not in spec.streams:
+            out.append(
+                _unknown(file, place, "stream", src, spec.streams, "name a stream of this pack")
+            )
+        elif spec.streams[src].aggregate is not None:
+            out.append(
+                Problem(
+                    file, place, f"{src} is itself an aggregate", "aggregate an entity-level stream"
+                )
+            )
+    return out
+
+
+def _causal_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    known = [*spec.parameters, *(f"{s}.rate" for s in spec.streams)]
+    out: list[Problem] = []
+    for i, e in enumerate(spec.causal):
+        for key, p in (("from", e.source), ("to", e.target)):
+            if p not in known:
+                out.append(
+                    _unknown(
+                        file,
+                        f"causal.{i}.{key}",
+                        "parameter",
+                        p,
+                        known,
+                        "name a parameter, or <stream>.rate",
+                    )
+                )
+    return out or _graph_problems(spec, file)
+
+
+def _graph_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    """Edges from a zero default (undefined ratio) and cycles, once every name is known."""
+    out = [
+        Problem(
+            file,
+            f"causal.{i}.from",
+            f"parameter {e.source!r} has default 0, so the edge's ratio is undefined",
+            "give it a non-zero default",
+        )
+        for i, e in enumerate(spec.causal)
+        if spec.parameters.get(e.source, 1.0) == 0
+    ]
+    if not out:
+        try:
+            ParamGraph.from_domain(spec)
+        except DomainError as exc:
+            out.append(Problem(file, "causal", str(exc), "break the cycle: drop one edge"))
+    return out
+
+
+# -- streams against their schemas ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """What the pack's streams are checked against: schema fields and files by topic, and the
+    topics whose files are broken (their problem is reported on the file, once)."""
+
+    fields: Mapping[str, dict[str, FieldType]]
+    files: Mapping[str, Path]
+    broken: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Way:
+    """One way events of a stream come to be, and the fields it fills before generation:
+    field -> (source stream, source field), or None for a constant or computed value."""
+
+    how: str
+    given: Mapping[str, tuple[str, str] | None]
+    fix: str = "add a generator for each under `fields`"
+    known: bool = True  # False when the source's schema is unknown: nothing to check against
+    emitted: bool = True
+
+
+Kinds = dict[str, dict[str, frozenset[str | None]]]  # stream -> field -> entity kinds (None: no)
+
+
+class _StreamChecks:
+    """The stream-against-schema checks of one pack."""
+
+    def __init__(self, spec: DomainSpec, file: Path, schemas: Schemas) -> None:
+        self.spec = spec
+        self.file = file
+        self.schemas = schemas
+        self.types = {
+            n: schemas.fields[spec.topic(n)]
+            for n in spec.streams
+            if spec.topic(n) in schemas.fields
+        }
+        self.incoming: dict[str, list[tuple[str, int, Chain]]] = {}
+        for name, s in spec.streams.items():
+            for i, chain in enumerate(s.then):
+                for t in chain.targets():
+                    self.incoming.setdefault(t, []).append((name, i, chain))
+        self.ways = {n: self._ways(n) for n in spec.streams}
+        self.kinds = self._kinds()
+
+    def schema_file(self, name: str) -> Path:
+        """The schema file of a stream (where it is, or where it should be)."""
+        topic = self.spec.topic(name)
+        return self.schemas.files.get(topic, Path("schemas", self.spec.domain, f"{name}.avsc"))
+
+    # -- how events come to be
+
+    def _ways(self, name: str) -> list[_Way]:
+        s = self.spec.streams[name]
+        ways: list[_Way] = []
+        if s.aggregate is not None:
+            ways.append(_Way("emitted by its aggregate", self._agg_given(s.aggregate)))
+        for src, i, chain in self.incoming.get(name, ()):
+            ways.append(self._chain_way(src, i, chain, name))
+        if s.rate:
+            ways.append(_Way("drawn at its rate", {}))
+        if not ways:
+            # never emitted (a chain into it may be misspelt: reported there); its fields are
+            # still checked as if drawn, but nothing is missing from events that never exist
+            ways.append(_Way("never emitted", {}, emitted=False))
+        return ways
+
+    @staticmethod
+    def _agg_given(agg: AggregateSpec) -> dict[str, tuple[str, str] | None]:
+        given: dict[str, tuple[str, str] | None] = {"period_start": None}
+        given[agg.group_by or "shard_id"] = (agg.source, agg.group_by) if agg.group_by else None
+        return given | dict.fromkeys(agg.metrics)
+
+    def _chain_way(self, src: str, i: int, chain: Chain, target: str) -> _Way:
+        how = f"reached through the chain streams.{src}.then.{i}"
+        fix = "add a generator for each, or carry them through that chain (same name in the "
+        fix += f"schema of {src}, `rename` or `set`)"
+        src_types, tgt_types = self.types.get(src), self.types.get(target, {})
+        if src_types is None:
+            return _Way(how, {}, fix, known=False)
+        given: dict[str, tuple[str, str] | None] = {
+            f: (src, f)
+            for f in tgt_types
+            if f not in IMPLICIT and f in src_types and f not in chain.set
+        }
+        given |= {dst: (src, from_) for dst, from_ in chain.rename.items()}
+        given |= dict.fromkeys(chain.set)
+        if chain.delay_field is not None and chain.delay_field in tgt_types:
+            given[chain.delay_field] = None
+        return _Way(how, given, fix)
+
+    # -- which fields hold entity ids, of which kind
+
+    def _kinds(self) -> Kinds:
+        kinds: Kinds = {n: {} for n in self.spec.streams}
+        for _ in range(len(self.spec.streams) + 2):  # chains carry kinds one hop per round
+            changed = False
+            for name in self.spec.streams:
+                for fname in self._field_names(name):
+                    new = kinds[name].get(fname, frozenset()) | self._field_kinds(
+                        kinds, name, fname
+                    )
+                    if new != kinds[name].get(fname):
+                        kinds[name][fname], changed = new, True
+            if not changed:
+                break
+        return kinds
+
+    def _field_names(self, name: str) -> list[str]:
+        s = self.spec.streams[name]
+        return list(dict.fromkeys([*self.types.get(name, {}), *s.fields]))
+
+    def _field_kinds(self, kinds: Kinds, name: str, fname: str) -> frozenset[str | None]:
+        out: set[str | None] = set()
+        for way in self.ways[name]:
+            out |= self._kinds_in(kinds, name, fname, way)
+        return frozenset(out)
+
+    def _kinds_in(self, kinds: Kinds, name: str, fname: str, way: _Way) -> set[str | None]:
+        if not way.known:
+            return {UNKNOWN}
+        if fname in way.given:
+            origin = way.given[fname]
+            return {None} if origin is None else set(kinds[origin[0]].get(origin[1], ()))
+        f = self.spec.streams[name].fields.get(fname)
+        return set() if f is None else self._generated_kinds(kinds, name, f)
+
+    def _generated_kinds(self, kinds: Kinds, name: str, f: FieldSpec) -> set[str | None]:
+        if f.entity is not None:
+            return {f.entity if f.entity in self.spec.entities else UNKNOWN}
+        if f.attr is None:
+            return {None}
+        return {self._attr_kind(k, f.attr) for k in kinds[name].get(f.of or "", ())}
+
+    def _attr_kind(self, kind: str | None, attr: str) -> str | None:
+        if kind is None or kind == UNKNOWN:
+            return kind
+        entity = self.spec.entities.get(kind)
+        a = entity.attributes.get(attr) if entity is not None else None
+        if a is None:
+            return UNKNOWN  # reported on the `attr` field
+        return a.relation if isinstance(a, RelationSpec) else None
+
+    # -- the checks
+
+    def problems(self, name: str) -> list[Problem]:
+        """Every problem of one stream against its schema and the streams chained to it."""
+        topic = self.spec.topic(name)
+        if topic in self.schemas.broken:
+            return []
+        types = self.types.get(name)
+        if types is None:
+            return [self._no_schema(name)]
+        return (
+            self._implicit(name, types)
+            + self._declared(name, types)
+            + self._pick(name)
+            + self._aggregate(name, types)
+            + self._attrs(name)
+            + self._lifecycle(name)
+            + self._provided(name, types)
+            + self._chains(name)
+        )
+
+    def _no_schema(self, name: str) -> Problem:
+        topic = self.spec.topic(name)
+        return Problem(
+            self.file,
+            f"streams.{name}",
+            f"no Avro schema serves topic {topic}",
+            f'add {self.schema_file(name)} with "simfleet.topic": "{topic}"',
+        )
+
+    def _implicit(self, name: str, types: dict[str, FieldType]) -> list[Problem]:
+        return [
+            Problem(
+                self.schema_file(name),
+                "fields",
+                f"lacks the field `{f}`",
+                "every event carries event_id (string) and occurred_at "
+                "(timestamp-millis long): add it",
+            )
+            for f in IMPLICIT
+            if f not in types
+        ]
+
+    def _declared(self, name: str, types: dict[str, FieldType]) -> list[Problem]:
+        s = self.spec.streams[name]
+        where = f"streams.{name}"
+        schema = self.schema_file(name)
+        out = [
+            Problem(
+                self.file,
+                f"{where}.fields.{f}",
+                f"is generated but {schema} does not declare it{did_you_mean(f, types)}",
+                "add it to the schema or remove it from the stream",
+            )
+            for f in s.fields
+            if f not in types
+        ]
+        out += [
+            _type_problem(self.file, f"{where}.fields.{f}", fs, types[f], schema)
+            for f, fs in s.fields.items()
+            if f in types and _mismatch(fs, types[f])
+        ]
+        if s.key not in types:
+            out.append(
+                Problem(
+                    self.file,
+                    f"{where}.key",
+                    f"key field `{s.key}` is not in {schema}{did_you_mean(s.key, types)}",
+                    "name a field of the schema, usually the main entity id",
+                )
+            )
+        return out
+
+    def _pick(self, name: str) -> list[Problem]:
+        s = self.spec.streams[name]
+        return [
+            Problem(
+                self.file,
+                f"streams.{name}.fields.{f}.pick",
+                f"`pick: {fs.pick}` caps the event count, so only rate-driven streams can use it",
+                "give the stream a `rate` or drop `pick`",
+            )
+            for f, fs in s.fields.items()
+            if fs.pick != "active" and not s.rate
+        ]
+
+    def _aggregate(self, name: str, types: dict[str, FieldType]) -> list[Problem]:
+        agg = self.spec.streams[name].aggregate
+        if agg is None:
+            return []
+        where = f"streams.{name}.aggregate"
+        own = [f for f in ("period_start", agg.group_by or "shard_id") if f not in types]
+        out = [
+            Problem(
+                self.schema_file(name),
+                "fields",
+                f"lacks the aggregate field `{f}`",
+                "an aggregate carries period_start and its group field (shard_id "
+                "without group_by): add it",
+            )
+            for f in own
+        ]
+        out += [
+            Problem(
+                self.file,
+                f"{where}.metrics.{m}",
+                f"metric `{m}` has no field in {self.schema_file(name)}",
+                "add it to the schema",
+            )
+            for m in agg.metrics
+            if m not in types
+        ]
+        return out + self._agg_sources(name, agg)
+
+    def _agg_sources(self, name: str, agg: AggregateSpec) -> list[Problem]:
+        where = f"streams.{name}.aggregate"
+        out: list[Problem] = []
+        for m, ms in agg.metrics.items():
+            src = ms.source or agg.source
+            src_types = self.types.get(src)
+            if src_types is None:
+                continue  # unknown stream or schema: reported there
+            needs = {f"{where}.group_by": agg.group_by, f"{where}.metrics.{m}": ms.field}
+            out += [
+                Problem(
+                    self.file,
+                    place,
+                    f"stream {src} has no field `{f}`{did_you_mean(f, src_types)}",
+                    f"name a field of {src}'s schema",
+                )
+                for place, f in needs.items()
+                if f is not None and f not in src_types
+            ]
+        return list(dict.fromkeys(out))
+
+    def _attrs(self, name: str) -> list[Problem]:
+        s = self.spec.streams[name]
+        out: list[Problem] = []
+        order = list(s.fields)
+        for fname, f in s.fields.items():
+            if f.attr is None or f.of is None:
+                continue
+            where = f"streams.{name}.fields.{fname}"
+            of_kinds = self.kinds[name].get(f.of, frozenset())
+            if UNKNOWN in of_kinds:
+                continue
+            if not of_kinds:
+                out.append(
+                    _unknown(
+                        self.file,
+                        f"{where}.of",
+                        "field",
+                        f.of,
+                        self._entity_fields(name),
+                        "name an entity field of the stream",
+                    )
+                )
+            elif None in of_kinds:
+                out.append(
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{f.of}` does not hold entity ids",
+                        f"name an entity field: {', '.join(self._entity_fields(name))}",
+                    )
+                )
+            elif (
+                f.of in s.fields
+                and order.index(f.of) > order.index(fname)
+                and self._drawn(name, f.of)
+            ):
+                out.append(
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{f.of}` is generated after `{fname}`",
+                        f"list `{f.of}` before `{fname}`",
+                    )
+                )
+            else:
+                out += self._attr_names(f, of_kinds, f"{where}.attr")
+        return out
+
+    def _drawn(self, name: str, fname: str) -> bool:
+        """Whether some way of making the stream's events does not carry ``fname``."""
+        return any(fname not in w.given for w in self.ways[name])
+
+    def _attr_names(self, f: FieldSpec, kinds: Iterable[str | None], where: str) -> list[Problem]:
+        out: list[Problem] = []
+        for kind in kinds:
+            entity = self.spec.entities.get(kind or "")
+            if entity is not None and f.attr not in entity.attributes:
+                out.append(
+                    _unknown(
+                        self.file,
+                        where,
+                        f"attribute of {kind}",
+                        f.attr or "",
+                        entity.attributes,
+                        f"name an attribute of entities.{kind}",
+                    )
+                )
+        return out
+
+    def _entity_fields(self, name: str) -> list[str]:
+        return [f for f, k in self.kinds[name].items() if k and None not in k]
+
+    def _lifecycle(self, name: str) -> list[Problem]:
+        s = self.spec.streams[name]
+        out: list[Problem] = []
+        for role in ("activates", "retires"):
+            fname = getattr(s, role)
+            kinds = self.kinds[name].get(fname or "", frozenset())
+            if fname is None or UNKNOWN in kinds or (kinds and None not in kinds):
+                continue
+            out.append(
+                Problem(
+                    self.file,
+                    f"streams.{name}.{role}",
+                    f"`{fname}` is not an entity field of the stream",
+                    f"name an entity field: {', '.join(self._entity_fields(name))}",
+                )
+            )
+        return out
+
+    def _provided(self, name: str, types: dict[str, FieldType]) -> list[Problem]:
+        s = self.spec.streams[name]
+        out: list[Problem] = []
+        for way in self.ways[name]:
+            missing = [
+                f for f in types if f not in IMPLICIT and f not in s.fields and f not in way.given
+            ]
+            if way.known and way.emitted and missing:
+                out.append(
+                    Problem(
+                        self.file,
+                        f"streams.{name}.fields",
+                        f"schema field(s) {', '.join(missing)} get no value in events {way.how}",
+                        way.fix,
+                    )
+                )
+        return out
+
+    def _chains(self, name: str) -> list[Problem]:
+        out: list[Problem] = []
+        for i, chain in enumerate(self.spec.streams[name].then):
+            out += self._chain(name, f"streams.{name}.then.{i}", chain)
+        return out
+
+    def _chain(self, name: str, where: str, chain: Chain) -> list[Problem]:
+        targets = {t: self.types[t] for t in chain.targets() if t in self.types}
+        if len(targets) < len(chain.targets()):
+            return []  # an unknown target or schema: reported there
+        out = [
+            Problem(
+                self.file,
+                f"{where}.set.{f}",
+                f"target {t}'s schema has no field `{f}`",
+                f"add it to {self.schema_file(t)} or drop it from `set`",
+            )
+            for t, types in targets.items()
+            for f in chain.set
+            if f not in types
+        ]
+        out += [
+            Problem(
+                self.file,
+                f"{where}.rename.{dst}",
+                f"no target schema has a field `{dst}`",
+                "name a field of the target stream's schema",
+            )
+            for dst in chain.rename
+            if all(dst not in types for types in targets.values())
+        ]
+        src_types = self.types.get(name, {})
+        out += [
+            Problem(
+                self.file,
+                f"{where}.rename.{dst}",
+                f"stream {name} has no field `{src}`{did_you_mean(src, src_types)}",
+                f"name a field of {name}'s schema",
+            )
+            for dst, src in chain.rename.items()
+            if src not in src_types
+        ]
+        if chain.delay_field is not None and all(
+            chain.delay_field not in t for t in targets.values()
+        ):
+            out.append(
+                Problem(
+                    self.file,
+                    f"{where}.delay_field",
+                    f"no target schema has a field `{chain.delay_field}`",
+                    "name a numeric field of a target's schema",
+                )
+            )
+        return out
+
+
+def _mismatch(f: FieldSpec, t: FieldType) -> bool:
+    """Whether a generator cannot fill a field of type ``t``."""
+    if t.kind == "other":
+        return True
+    values = (*(f.choice or ()), *((f.const,) if f.const is not None else ()))
+    textual = any(getattr(f, k) is not None for k in ("entity", "attr", "seq")) or any(
+        isinstance(v, str) and not _numeric(v) for v in values
+    )
+    numeric = any(getattr(f, k) is not None for k in _NUMERIC)
+    return (textual and t.kind != "str") or (numeric and t.kind == "str")
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _type_problem(file: Path, where: str, f: FieldSpec, t: FieldType, schema: Path) -> Problem:
+    gen = next((k for k in (*_GENERATORS, *_NUMERIC) if getattr(f, k, None) is not None), "?")
+    return Problem(
+        file,
+        where,
+        f"a `{gen}` generator cannot fill a field of Avro kind {t.kind} in {schema}",
+        "change the generator or the schema type",
+    )
+
+
+def stream_problems(
+    spec: DomainSpec, file: Path, schemas: Schemas, streams: Iterable[str] | None = None
+) -> list[Problem]:
+    """Every problem of the pack's streams (default: all) against their schemas."""
+    checks = _StreamChecks(spec, file, schemas)
+    names = spec.streams if streams is None else [s for s in streams if s in spec.streams]
+    return [p for n in names for p in checks.problems(n)]
