@@ -18,7 +18,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -119,7 +119,9 @@ class KafkaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: str
-    properties: dict[str, SecretStr | str] = {}
+    # left to right: a plain str stays a str (smart mode would make every value a SecretStr,
+    # and status would hide `security.protocol`); the validator wraps the secrets
+    properties: dict[str, Annotated[str | SecretStr, Field(union_mode="left_to_right")]] = {}
     schema_registry_url: SecretStr | None = None
 
     @field_validator("properties", mode="before")

@@ -130,7 +130,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
             "--no-external-events",
             "--no-stats",
             "--duration",
-            "600",
+            "10m",
         ],
         env=env,
         stdout=subprocess.PIPE,

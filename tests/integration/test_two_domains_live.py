@@ -1,0 +1,144 @@
+"""Two domains in one live fleet: the kiosk test pack beside marketplace, driven through simctl.
+
+`simctl up --pack-dir tests/packs` runs every domain of the project (no --domain); the test
+starts a scenario given as a file path (a copy of kiosk-rush with its own id) and reads the
+topics back with a plain consumer: both domains produce, each has its own ground truth and
+external events naming it, the scenario's truth is on kiosk's topic, and no kiosk outcome lacks
+its session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.codec import Decoder
+from simfleet.control_io import read_latest_state
+from simfleet.domain.pack import Project
+from simfleet.settings import KafkaSettings
+from simfleet.timeutil import parse_instant_ms
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PACKS = Path(__file__).resolve().parents[1] / "packs"
+H = 3_600_000
+START = "2026-03-03T00:00:00Z"
+
+
+def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simctl.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
+    """Every record of ``topics``, decoded, reading until nothing new came for ``idle_s``."""
+    project = Project(roots=[PACKS])
+    decoder = Decoder(project.schemas())
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "two-domains", "enable.auto.commit": False}
+    )
+    parts = []
+    for t in topics:
+        md = c.list_topics(t, timeout=10).topics[t]
+        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
+    c.assign(parts)
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in topics}
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            for m in c.consume(2000, 0.2):
+                assert m.error() is None, m.error()
+                out[m.topic()].append(decoder.decode(m.value()))
+                last = time.monotonic()
+    finally:
+        c.close()
+    return out
+
+
+def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
+    broker = EmbeddedBroker()
+    bootstrap = broker.start(log_path=tmp_path / "tansu.log")
+    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
+    common = ["-b", bootstrap, "--pack-dir", str(PACKS)]
+    mine = tmp_path / "my-rush.yaml"
+    mine.write_text(
+        (PACKS / "scenarios" / "kiosk" / "rush-hour.yaml")
+        .read_text()
+        .replace("id: kiosk-rush", "id: my-rush")
+    )
+    up = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "simctl.main", "up", *common, "--speed", "3600"),
+            *("--scale", "0.05", "--shards", "4", "--workers", "2", "--start", START),
+            *("--no-stats", "--duration", "5m"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        settings = KafkaSettings(bootstrap_servers=bootstrap)
+        deadline = time.monotonic() + 60
+        state = None
+        while state is None and time.monotonic() < deadline:
+            assert up.poll() is None, up.communicate()
+            state = read_latest_state(settings, 2.0)
+        assert state is not None, "no control state within 60 s"
+        assert state.domains == ("kiosk", "marketplace")
+        clock = state.clock.clock()
+        s0 = parse_instant_ms(START)
+
+        def wait_sim(sim: int) -> None:
+            while clock.now() < sim:
+                assert up.poll() is None, up.communicate()
+                time.sleep(0.2)  # pacing a poll of the sim clock with the wall clock
+
+        wait_sim(s0 + 5 * H)
+        started = simctl("scenario", "start", str(mine), *common, "--json", env=env)
+        assert started.returncode == 0, started.stderr
+        assert json.loads(started.stdout)["scenario"] == "my-rush"
+        wait_sim(s0 + 14 * H)
+    finally:
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=120)
+    try:
+        assert up.returncode == 0, err
+        assert "failed 0" in err
+        kiosk = ["session.started", "ticket.purchased", "session.abandoned", "kiosk.status"]
+        topics = [f"kiosk.{s}" for s in kiosk] + [
+            f"{d}.{k}"
+            for d in ("kiosk", "marketplace")
+            for k in ("ground_truth", "external_events")
+        ]
+        topics.append("marketplace.booking.requested")
+        got = read_until_idle(bootstrap, topics)
+    finally:
+        broker.stop()
+    for t in topics:
+        assert got[t], f"nothing on {t}"
+    for d in ("kiosk", "marketplace"):
+        for k in ("ground_truth", "external_events"):
+            assert {r["domain"] for r in got[f"{d}.{k}"]} == {d}
+    truth = got["kiosk.ground_truth"]
+    assert any(r["kind"] == "scenario" and r["subject_id"] == "my-rush" for r in truth)
+    assert not any(r["subject_id"] == "my-rush" for r in got["marketplace.ground_truth"])
+    sessions = {r["session_id"] for r in got["kiosk.session.started"]}
+    for t in ("kiosk.ticket.purchased", "kiosk.session.abandoned"):
+        assert {r["session_id"] for r in got[t]} <= sessions, f"an outcome without its session: {t}"
