@@ -42,7 +42,7 @@ class EntityPool:
         shards: int,
         seed: int,
         scale: float,
-        domain: str = "",
+        domain: str,
     ) -> None:
         self.kind = kind
         self._domain = domain

@@ -39,7 +39,7 @@ def validate(
         simctl validate my-scenarios/flash.yaml      # one file, against the project
         simctl validate --pack-dir ../my-domains     # the project with your packs
     """
-    from simfleet.domain.validate import check_paths, check_project
+    from orchestrator.validate import check_paths, check_project
 
     settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
     project = project_of(settings)

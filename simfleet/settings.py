@@ -144,7 +144,7 @@ class KafkaSettings(BaseModel):
         props = load_properties(properties_file) if properties_file is not None else {}
         return cls(
             bootstrap_servers=bootstrap_servers,
-            properties=props,  # type: ignore[arg-type]  # wrapped by the validator
+            properties=props,  # the validator wraps the secrets
             schema_registry_url=SecretStr(schema_registry_url) if schema_registry_url else None,
         )
 

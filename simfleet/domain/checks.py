@@ -3,7 +3,7 @@ first: YAML syntax, structure (pydantic), cross-references, the external-event l
 every stream against its Avro schema.
 
 These are the only copies of those checks: ``load_pack`` refuses a pack with any problem of its
-own files, and ``simctl validate`` (``simfleet.domain.validate``) adds the stream-against-schema
+own files, and ``simctl validate`` (``orchestrator.validate``) adds the stream-against-schema
 checks, which need the project's schemas. The engine (``producers/engine.py``) still runs its
 own load-time checks; everything they can find is found here first, so no run stops mid-way.
 """

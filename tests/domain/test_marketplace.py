@@ -118,7 +118,9 @@ def pools(domain: DomainSpec) -> dict[str, dict[str, EntityPool]]:
     for kind, spec in domain.entities.items():
         out[kind] = {}
         for shard in range(MAIN["shards"]):
-            pool = EntityPool(kind, spec, shard, MAIN["shards"], MAIN["seed"], MAIN["scale"])
+            pool = EntityPool(
+                kind, spec, shard, MAIN["shards"], MAIN["seed"], MAIN["scale"], "marketplace"
+            )
             out[kind].update({i: pool for i in pool.ids.values})
     return out
 

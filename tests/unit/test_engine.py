@@ -308,9 +308,9 @@ def test_a_relation_deals_1_to_max_owners_per_target_and_repairs_links_at_use() 
     from producers.pools import EntityPool, Relation
     from simfleet.domain.spec import EntitySpec
 
-    students = EntityPool("student", EntitySpec(count=400, prefix="s"), 0, 1, 1, 1.0)
+    students = EntityPool("student", EntitySpec(count=400, prefix="s"), 0, 1, 1, 1.0, "t")
     tutors = EntityPool(
-        "tutor", EntitySpec(count=100, prefix="t", initial_active=0.8), 0, 1, 1, 1.0
+        "tutor", EntitySpec(count=100, prefix="t", initial_active=0.8), 0, 1, 1, 1.0, "t"
     )
     rng = np.random.default_rng(0)
     rel = Relation(students, tutors, 1, 8, rng)
