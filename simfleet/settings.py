@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from confluent_kafka import KafkaException, Producer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -142,6 +143,8 @@ class KafkaSettings(BaseModel):
     ) -> KafkaSettings:
         """Settings from CLI values, with secrets of the properties file wrapped."""
         props = load_properties(properties_file) if properties_file is not None else {}
+        if props:
+            _check_properties(properties_file, bootstrap_servers, props)
         return cls(
             bootstrap_servers=bootstrap_servers,
             properties=props,  # the validator wraps the secrets
@@ -176,6 +179,23 @@ class KafkaSettings(BaseModel):
             "properties": self.client_config() | {"bootstrap.servers": None},
             "schema_registry_url": self.registry_url,
         }
+
+
+def _check_properties(path: Path | None, bootstrap: str, props: dict[str, str]) -> None:
+    """librdkafka's own verdict on the properties, at the edge: a client is built (it
+    connects lazily, so nothing is sent) and a misspelt key or bad value becomes a ConfigError
+    naming the file, with every secret value blanked out of librdkafka's message."""
+    try:
+        Producer({**props, "bootstrap.servers": bootstrap, "log_level": 0}).flush(0)
+    except (KafkaException, ValueError, TypeError) as exc:
+        msg = str(exc.args[0].str() if isinstance(exc, KafkaException) else exc)
+        for k, v in props.items():
+            if is_secret(k) and v:
+                msg = msg.replace(v, _REDACTED)
+        raise ConfigError(
+            f"{path}: librdkafka refuses these properties: {msg}. Fix the key or value (see "
+            "librdkafka's CONFIGURATION.md for the keys it knows)."
+        ) from exc
 
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("simctl_config_file", default=None)

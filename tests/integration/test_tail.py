@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,63 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
         rec = json.loads(line)
         assert rec["booking_id"] in sent
         assert rec["student_id"].startswith("stu-")
+
+
+def test_tail_of_a_misspelt_topic_suggests_the_right_one(bootstrap: str, tmp_path: object) -> None:
+    """`simctl tail marketplace.booking.requestd`: exit 3, did-you-mean, and a command that
+    exists (`simctl topics`) to list them."""
+    ensure_topics(
+        KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec("marketplace.booking.requested", 3)]
+    )
+    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "simctl.main", "tail", "marketplace.booking.requestd"]
+    out = subprocess.run(
+        [*cmd, "-b", bootstrap, "--timeout", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 3, out.stderr
+    assert "did you mean `marketplace.booking.requested`?" in out.stderr
+    assert "`simctl topics`" in out.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "simctl.main", "topics", "-b", bootstrap],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "marketplace.booking.requested  (3 partitions)" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("lines", "code", "needle"),
+    [
+        ("security.protocol=PLAINTEXT\nclient.id=tail-test\n", 0, "events"),
+        ("securty.protocol=PLAINTEXT\nsasl.password=hunter2\n", 2, "securty.protocol"),
+    ],
+)
+def test_tail_takes_kafka_properties(
+    bootstrap: str, tmp_path: Path, lines: str, code: int, needle: str
+) -> None:
+    """`--kafka-properties` reaches tail's consumer; an unknown librdkafka key is refused in
+    one paragraph naming the file and the key, never a traceback, never a secret."""
+    props = tmp_path / "client.properties"
+    props.write_text(lines)
+    cmd = [sys.executable, "-m", "simctl.main", "tail", "marketplace.booking.requested"]
+    out = subprocess.run(
+        [*cmd, "-b", bootstrap, "--kafka-properties", str(props), "--timeout", "1"],
+        env={**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == code, out.stderr
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "hunter2" not in out.stderr
