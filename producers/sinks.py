@@ -1,7 +1,8 @@
 """File sinks for ``simctl generate``: one file per topic, JSON lines or Avro container files.
 
 Files are written as ``<name>.partial`` and renamed when the run completes, so an interrupted
-run leaves no half-written file under a final name.
+run leaves no half-written file under a final name; an aborted run removes its partial files,
+and a new run removes any an earlier, killed one left.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class FileSink:
         self._files: dict[str, IO[Any]] = {}
         self._writers: dict[str, Writer] = {}
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob("*.partial"):
+            stale.unlink()
 
     def _final(self, topic: str) -> Path:
         return self.out / f"{topic}.{self.fmt}"
@@ -82,4 +85,6 @@ class FileSink:
             if complete:
                 partial.replace(self._final(topic))
                 done.append(self._final(topic))
+            else:
+                partial.unlink(missing_ok=True)
         return done

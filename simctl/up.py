@@ -216,6 +216,12 @@ def up(
             "would own no shard and produce nothing. Use at most as many workers as shards, "
             "or raise --shards."
         )
+    # the properties file is checked (by librdkafka) before anything starts
+    KafkaSettings.build(
+        settings.bootstrap_servers or "127.0.0.1:9092",
+        settings.kafka_properties,
+        settings.schema_registry_url,
+    )
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     broker: EmbeddedBroker | None = None

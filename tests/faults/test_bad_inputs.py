@@ -1,0 +1,128 @@
+"""Bad inputs that used to crash or lie: each gets one paragraph and a non-zero exit, with no
+traceback and no secret in it, before anything is started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+START = "2026-03-02T00:00:00Z"
+
+
+def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
+    env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "simctl.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp,
+    )
+
+
+def _props(tmp: Path, text: str) -> str:
+    p = tmp / "client.properties"
+    p.write_text(text)
+    return str(p)
+
+
+def _file_as_parent(tmp: Path) -> str:
+    (tmp / "a-file").write_text("x")
+    return str(tmp / "a-file" / "out")
+
+
+CASES = {
+    "negative workers": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--workers", "-1"],
+        2,
+        "--workers",
+    ),
+    "more workers than shards": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--workers", "9", "--shards", "8"],
+        2,
+        "more than --shards 8",
+    ),
+    "unknown librdkafka key": (
+        lambda t: ["up", "--kafka-properties", _props(t, "sasl.pasword=hunter2\n")],
+        2,
+        "No such configuration property",
+    ),
+    "colon separator with a secret": (
+        lambda t: ["up", "--kafka-properties", _props(t, "sasl.password hunter2\n")],
+        2,
+        "expected `key=value`",
+    ),
+    "unwritable --out": (
+        lambda t: ["generate", "--start", START, "--duration", "1h", "--out", _file_as_parent(t)],
+        2,
+        "--out",
+    ),
+    "start is not an instant": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--start", "yesterday"],
+        2,
+        "--start",
+    ),
+    "unknown domain": (
+        lambda t: [
+            *("generate", "--domain", "marketplac", "--start", START),
+            *("--duration", "1h", "--out", str(t / "o")),
+        ],
+        2,
+        "did you mean `marketplace`?",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_gets_one_paragraph_and_a_non_zero_exit(case: str, tmp_path: Path) -> None:
+    args, code, needle = CASES[case]
+    out = simctl(*args(tmp_path), tmp=tmp_path)
+    assert out.returncode == code, (out.stdout, out.stderr)
+    text = " ".join(out.stderr.split())
+    assert needle in text, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "hunter2" not in out.stderr
+    assert not (tmp_path / "state" / "logs").exists(), "something was started"
+
+
+def test_unknown_domain_lists_only_real_domains(tmp_path: Path) -> None:
+    """The known domains offered are packs (marketplace), never a file like marketplace.external."""
+    out = simctl(
+        "generate",
+        "--domain",
+        "nope",
+        "--start",
+        START,
+        "--duration",
+        "1h",
+        "--out",
+        "o",
+        tmp=tmp_path,
+    )
+    assert out.returncode == 2
+    assert "Known domains: marketplace." in " ".join(out.stderr.split())
+    assert "external" not in out.stderr
+
+
+def test_an_interrupted_generate_leaves_no_partial_files_behind(tmp_path: Path) -> None:
+    """A later run cleans `.partial` files an interrupted one left; an aborted one removes its
+    own (FileSink.close(complete=False))."""
+    from producers.sinks import FileSink
+    from simfleet.domain.pack import Project
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "marketplace.booking.requested.jsonl.partial").write_text("half a line")
+    sink = FileSink(out, "jsonl", Project().schemas(), 1)
+    assert not list(out.glob("*.partial"))
+    sink.write_records("marketplace.ground_truth", [{"a": 1}])
+    assert list(out.glob("*.partial"))
+    sink.close(complete=False)
+    assert not list(out.iterdir())
