@@ -17,7 +17,7 @@ from simfleet.errors import ScenarioError, SimError
 from simfleet.external import DAY_MS, ExternalLibrary, Injection, injected
 from simfleet.scenarios import Lifecycle, ScenarioInstance, ScenarioSpec, lifecycle_at
 from simfleet.suggest import did_you_mean
-from simfleet.timeutil import format_ms
+from simfleet.timeutil import format_duration_ms, format_ms
 
 __all__ = [
     "LEAD_WALL_MS",
@@ -154,6 +154,11 @@ def apply_command(
         "rejected": None,
     }
     try:
+        if cmd.expires_at_wall is not None and wall > cmd.expires_at_wall:
+            raise ScenarioError(
+                f"the request expired {format_duration_ms(wall - cmd.expires_at_wall)} before "
+                "the orchestrator read it; it was not applied"
+            )
         if cmd.action == "scenario.start":
             try:
                 spec = ScenarioSpec.model_validate(cmd.scenario)

@@ -55,9 +55,21 @@ def _state(settings: KafkaSettings) -> ControlState:
     return state
 
 
+REQUEST_TIMEOUT_S = 10.0
+
+
 def _request(settings: KafkaSettings, cmd: Command) -> ControlState:
+    """Send a command that expires with our wait: applied now, or never."""
+    cmd = cmd.model_copy(update={"expires_at_wall": wall_ms() + int(REQUEST_TIMEOUT_S * 1000)})
     send_command(settings, cmd)
-    state = wait_for_request(settings, cmd.request_id, timeout=10.0)
+    try:
+        state = wait_for_request(settings, cmd.request_id, timeout=REQUEST_TIMEOUT_S + 2)
+    except BrokerError as exc:
+        raise BrokerError(
+            f"Not applied: no orchestrator answered within {REQUEST_TIMEOUT_S:.0f} s, and the "
+            "request has expired, so it will not be applied later either. Is the fleet "
+            "running? `simctl status` shows it; `simctl up` starts one."
+        ) from exc
     if state.rejected is not None and state.rejected.request_id == cmd.request_id:
         raise ScenarioError(f"The orchestrator rejected the request: {state.rejected.reason}.")
     return state
@@ -229,6 +241,7 @@ def status(
     finally:
         watcher.close()
     data = _scenario_status(state)
+    now_wall = wall_ms()
     data |= {
         "speed": state.clock.speed,
         "seed": state.seed,
@@ -239,6 +252,7 @@ def status(
         "workers": [
             {
                 "worker": hb.worker_id,
+                "state": hb.liveness(now_wall),
                 "shards": list(hb.shards),
                 "stopping": hb.stopping,
                 "produced": sum(c.produced for c in hb.topics.values()),
@@ -260,10 +274,11 @@ def status(
         typer.echo(
             f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
         )
-    table = Table("worker", "shards", "produced", "delivered", "failed", "last seen")
+    table = Table("worker", "state", "shards", "produced", "delivered", "failed", "last seen")
     for w in data["workers"]:
         table.add_row(
             w["worker"],
+            w["state"] if w["state"] == "live" else f"[red]{w['state']}[/red]",
             ",".join(map(str, w["shards"])),
             str(w["produced"]),
             str(w["delivered"]),

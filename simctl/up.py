@@ -74,6 +74,14 @@ class _Rates:
                 self.prev[topic] = (now, count)
 
 
+def _live(workers: dict[str, Heartbeat]) -> str:
+    """`2` or `2 (1 stale)`: workers heard from within the heartbeat timeout."""
+    now = wall_ms()
+    states = [hb.liveness(now) for hb in workers.values()]
+    stale = states.count("stale")
+    return f"{states.count('live')}" + (f" ({stale} stale)" if stale else "")
+
+
 def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
     out: dict[str, tuple[int, int, int]] = {}
     for hb in workers.values():
@@ -96,7 +104,7 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
         )
         title = (
             f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
-            f"scenario: {scen}  workers: {len(workers)}"
+            f"scenario: {scen}  workers: {_live(workers)}"
         )
     table = Table(title=title, title_justify="left")
     table.add_column("topic")
@@ -360,7 +368,7 @@ def _watch(
                     else "-"
                 )
                 print(
-                    f"{total:,.0f} events/s  workers={len(watcher.workers)}  "
+                    f"{total:,.0f} events/s  workers={_live(watcher.workers)}  "
                     f"scenario={scen or 'baseline'}  failed={failed}",
                     flush=True,
                 )

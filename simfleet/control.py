@@ -31,6 +31,7 @@ __all__ = [
     "COUNTS_GRAIN_MS",
     "COUNTS_TOPIC",
     "FLEET_TOPIC",
+    "HEARTBEAT_TIMEOUT_MS",
     "SHARDS_TOPIC",
     "ClockState",
     "Command",
@@ -47,6 +48,8 @@ SHARDS_TOPIC = "sim.shards"
 COUNTS_TOPIC = "sim.counts"
 COUNTS_GRAIN_MS = 60_000  # tallies are per sim minute: any whole-minute interval sums them
 CONTROL_KEY = b"state"
+# a worker beats every 2 s; one silent for 5 beats is stale (dead, hung or cut off)
+HEARTBEAT_TIMEOUT_MS = 10_000
 
 
 class _Frozen(BaseModel):
@@ -111,6 +114,11 @@ class Command(_Frozen):
     speed: float | None = None
     template: str | None = Field(None, description="external event template, for inject")
     domain: str | None = Field(None, description="the template's domain, when ambiguous")
+    expires_at_wall: int | None = Field(
+        None,
+        description="wall epoch ms after which the orchestrator must not apply it (the CLI "
+        "has told its user it was not applied)",
+    )
     params: dict[str, str] = Field(default_factory=dict)
 
 
@@ -135,6 +143,12 @@ class Heartbeat(_Frozen):
     topics: dict[str, StreamCounters]
     dropped_followups: int = 0
     stopping: bool = False
+
+    def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:
+        """`stopped` (said goodbye), `stale` (silent past the timeout) or `live`."""
+        if self.stopping:
+            return "stopped"
+        return "stale" if now_wall - self.wall_ms > timeout_ms else "live"
 
 
 class ShardCounts(_Frozen):

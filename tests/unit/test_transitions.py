@@ -309,3 +309,35 @@ def test_start_with_unknown_target_is_rejected_not_raised(crisis: ScenarioSpec) 
     )
     assert s.rejected is not None
     assert "marketplace.tutor.suply" in s.rejected.reason
+
+
+def test_an_expired_command_is_never_applied() -> None:
+    """A command read after its deadline (the CLI already said "not applied") is rejected as
+    expired and changes nothing but the offset; one read in time is applied."""
+    crisis = get_scenario("supply-crisis", PROJECT)
+    late = start_cmd(crisis).model_copy(update={"expires_at_wall": WALL0 - 1})
+    s = apply_command(state0(), late, offset=4, wall=WALL0, project=PROJECT)
+    assert s.rejected is not None and "expired" in s.rejected.reason
+    assert s.scenarios == () and s.last_command_offset == 4
+    on_time = start_cmd(crisis).model_copy(update={"expires_at_wall": WALL0 + 1})
+    s = apply_command(state0(), on_time, offset=4, wall=WALL0, project=PROJECT)
+    assert s.rejected is None and s.scenarios[-1].spec.id == "supply-crisis"
+
+
+def test_a_silent_worker_becomes_stale_and_a_goodbye_is_stopped() -> None:
+    """Heartbeat liveness: live within the timeout, stale after, stopped once it said so."""
+    from simfleet.control import HEARTBEAT_TIMEOUT_MS, Heartbeat
+
+    hb = Heartbeat(
+        worker_id="w",
+        host="h",
+        pid=1,
+        wall_ms=WALL0,
+        sim_ms=0,
+        shards=(),
+        control_version=1,
+        topics={},
+    )
+    assert hb.liveness(WALL0 + HEARTBEAT_TIMEOUT_MS) == "live"
+    assert hb.liveness(WALL0 + HEARTBEAT_TIMEOUT_MS + 1) == "stale"
+    assert hb.model_copy(update={"stopping": True}).liveness(WALL0 + 10**9) == "stopped"
