@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from pydantic import ValidationError
 
 from orchestrator.timeline import Outgoing
-from orchestrator.transitions import advance, apply_command
+from orchestrator.transitions import advance, apply_command, reset_state
 from simfleet.clock import wall_ms
 from simfleet.codec import TopicEncoder, encoders_for, records_to_columns
 from simfleet.control import COMMANDS_TOPIC, CONTROL_KEY, CONTROL_TOPIC, Command, ControlState
@@ -59,8 +59,9 @@ class Orchestrator:
             project.schemas(), settings.registry_url
         )
 
-    def open(self, initial: Callable[[], ControlState]) -> ControlState:
-        """Fence older writers, then resume from the topic or publish ``initial()``."""
+    def open(self, initial: Callable[[], ControlState], reset: bool = False) -> ControlState:
+        """Fence older writers, then resume from the topic or publish ``initial()``; with
+        ``reset``, publish ``initial()`` over what the topic holds."""
         try:
             self._producer.init_transactions(15)
         except KafkaException as exc:
@@ -73,6 +74,10 @@ class Orchestrator:
             state = initial()
             self.publish(state)
             log.info("control_state_created", version=state.version)
+        elif reset:
+            state = reset_state(state, initial())
+            self.publish(state)
+            log.info("control_state_reset", version=state.version)
         else:
             self.state = state
             log.info(

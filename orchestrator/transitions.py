@@ -27,7 +27,9 @@ __all__ = [
     "check_scenario",
     "housekeep",
     "initial_state",
+    "reset_state",
     "scenario_rows",
+    "state_conflicts",
 ]
 
 # Changes apply this far (in wall time) after they are published, so every producer has read
@@ -66,6 +68,32 @@ def check_scenario(
             f"Targets are parameter paths or globs such as {spec.domain}.<entity>.<name> or "
             f"{spec.domain}.<stream>.rate; see producers/{spec.domain}/streams.yaml."
         )
+
+
+# what a fleet's data depends on; changing any of them mid-cluster needs --reset
+FIXED = ("seed", "scale", "shards", "domains")
+
+
+def state_conflicts(state: ControlState, wanted: dict[str, Any]) -> list[str]:
+    """``field: cluster has X, flags say Y`` for each fixed setting asked to differ."""
+    out = []
+    for name in FIXED:
+        if name in wanted and wanted[name] != getattr(state, name):
+            out.append(
+                f"{name}: the cluster has {getattr(state, name)!r}, you asked {wanted[name]!r}"
+            )
+    return out
+
+
+def reset_state(old: ControlState, new: ControlState) -> ControlState:
+    """``new`` published over ``old``: a later version that keeps the commands already read."""
+    return new.model_copy(
+        update={
+            "version": old.version + 1,
+            "last_command_offset": old.last_command_offset,
+            "history": (*old.history, *new.history)[-HISTORY:],
+        }
+    )
 
 
 def find_template(

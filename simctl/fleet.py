@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from simctl.guard import check_cluster, fixed_flags
 from simctl.options import (
     BootstrapOpt,
     ConfigOpt,
@@ -24,6 +25,7 @@ from simctl.options import (
     PackDirOpt,
     PropertiesOpt,
     RegistryOpt,
+    ResetOpt,
     ScaleOpt,
     ScenarioOpt,
     ScenariosDirOpt,
@@ -37,6 +39,7 @@ from simctl.options import (
 )
 from simfleet.clock import wall_ms
 from simfleet.logs import configure_logging
+from simfleet.settings import Settings
 from simfleet.topology import prepare_topics
 
 orchestrator_app = typer.Typer(
@@ -84,6 +87,7 @@ def orchestrator_run(
     start: Annotated[
         str | None, typer.Option(help="Sim start instant (ISO UTC); default: now.")
     ] = None,
+    reset: ResetOpt = False,
     transactional_id: Annotated[
         str | None,
         typer.Option(help="Fencing id: a newer orchestrator with it fences this one."),
@@ -122,6 +126,8 @@ def orchestrator_run(
     wall = wall_ms()
     sim_start = instant(settings.start, "--start") if settings.start else wall
     kafka = kafka_of(settings)
+    if Settings.from_child_env() is None:  # `simctl up` checked the cluster already
+        check_cluster(kafka, fixed_flags(settings, domains), reset, live_check=False)
     prepare_topics(kafka, project, domains, settings.shards, settings.speed, sim_start, None)
     orch = Orchestrator(kafka, project, transactional_id or DEFAULT_TRANSACTIONAL_ID)
     stop = _stop_on_signals()
@@ -137,7 +143,8 @@ def orchestrator_run(
             project,
             spec,
             settings.external_events,
-        )
+        ),
+        reset=reset,
     )
     typer.echo(
         f"orchestrator: control state v{state.version} on {kafka.bootstrap_servers}", err=True

@@ -138,6 +138,14 @@ ScenariosDirOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ResetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reset",
+        help="Start over on a cluster that already holds a fleet's state: a new control state "
+        "with these settings (seed, scale, shards, domains) instead of refusing the difference.",
+    ),
+]
 
 
 def build_settings(**flags: Any) -> Settings:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +24,7 @@ from rich.table import Table
 from orchestrator.baseline import BaselineStats
 from orchestrator.catalog import get_scenario
 from orchestrator.transitions import check_scenario, scenario_rows
+from simctl.guard import StateLock, check_cluster, fixed_flags
 from simctl.options import (
     BootstrapOpt,
     ConfigOpt,
@@ -33,6 +33,7 @@ from simctl.options import (
     PackDirOpt,
     PropertiesOpt,
     RegistryOpt,
+    ResetOpt,
     ScaleOpt,
     ScenarioOpt,
     ScenariosDirOpt,
@@ -44,6 +45,7 @@ from simctl.options import (
     instant,
     project_of,
 )
+from simctl.supervisor import Summary, Supervisor, log_tail
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
 from simfleet.clock import wall_ms
 from simfleet.control import ControlState, Heartbeat
@@ -132,18 +134,6 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     return table
 
 
-def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A child process of the fleet, handed the settings tree through its environment."""
-    fh = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", *args],
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, **env},
-    )
-
-
 def up(
     config: ConfigOpt = None,
     bootstrap: BootstrapOpt = None,
@@ -185,6 +175,7 @@ def up(
             "normalised 0-100 against it."
         ),
     ] = None,
+    reset: ResetOpt = False,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -230,18 +221,26 @@ def up(
         settings.kafka_properties,
         settings.schema_registry_url,
     )
+    lock = StateLock(state_dir())
+    lock.acquire(settings.bootstrap_servers)  # one `simctl up` per state folder
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     broker: EmbeddedBroker | None = None
     forget = None
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    sup: Supervisor | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     kafka: KafkaSettings | None = None
+    summary: Summary | None = None
     try:
         if settings.bootstrap_servers:
             check_reachable(settings.bootstrap_servers, timeout=10.0)
             bs = settings.bootstrap_servers
+            check_cluster(  # one fleet per cluster; flags that contradict its state refused
+                KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url),
+                fixed_flags(settings, domains),
+                reset,
+            )
         else:
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
@@ -254,23 +253,13 @@ def up(
         prepare_topics(
             kafka, project, domains, settings.shards, settings.speed, sim_start, duration
         )
-        env = settings.child_env(kafka)
-        procs.append(
-            ("orchestrator", _spawn(["orchestrator", "run"], logs / "orchestrator.log", env))
-        )
-        _wait_for_state(kafka, procs[0][1], logs / "orchestrator.log")
+        sup = Supervisor(logs, settings.child_env(kafka))
+        orch = sup.spawn("orchestrator", ["orchestrator", "run", *(["--reset"] if reset else [])])
+        _wait_for_state(kafka, orch.proc, orch.log)
         if stats_file is not None and baseline is not None:
-            procs.append(
-                (
-                    "metrics",
-                    _spawn(
-                        ["metrics", "run", "--baseline", str(baseline)], logs / "metrics.log", env
-                    ),
-                )
-            )
+            sup.spawn("metrics", ["metrics", "run", "--baseline", str(baseline)])
         for i in range(n_workers):
-            args = ["worker", "run", "--worker-id", f"worker-{i}"]
-            procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log", env)))
+            sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
         console.print(
             f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
             f"logs in {logs}/; Ctrl-C stops everything"
@@ -280,25 +269,25 @@ def up(
                 f"live metrics against {baseline}: `simctl tail {domains[0]}.metrics` "
                 "(one record per stream per interval, as soon as every shard has passed it)"
             )
-        _watch(kafka, procs, stop, None if duration is None else duration / 1000, stats)
+        _watch(kafka, sup, stop, None if duration is None else duration / 1000, stats)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     finally:
-        summary = _shutdown(procs, kafka if procs else None)
+        if sup is not None:
+            summary = sup.shutdown(kafka)
         if forget is not None:
             forget()
         if broker is not None:
             broker.stop()
-    if summary:
-        console.print(
-            f"stopped: produced {summary['produced']:,}, delivered "
-            f"{summary['delivered']:,}, failed {summary['failed']:,}"
+        lock.release()
+        if summary is not None:  # on every exit, an error's included
+            console.print(summary.line())
+    if summary is not None and (summary.failed or summary.lost):
+        raise DeliveryError(
+            f"{summary.failed + summary.lost} produced record(s) were not delivered "
+            f"({summary.failed} failed, {summary.lost} lost with workers that died); see the "
+            f"worker logs in {logs}/."
         )
-        if summary["failed"] or summary["produced"] != summary["delivered"]:
-            raise DeliveryError(
-                f"{summary['produced'] - summary['delivered']} produced record(s) were not "
-                f"delivered; see the worker logs in {logs}/."
-            )
 
 
 def _wait_for_state(settings: KafkaSettings, orch: subprocess.Popen[bytes], log: Path) -> None:
@@ -307,7 +296,7 @@ def _wait_for_state(settings: KafkaSettings, orch: subprocess.Popen[bytes], log:
         if orch.poll() is not None:
             raise BrokerError(
                 f"The orchestrator exited (code {orch.returncode}) before publishing a control "
-                f"state. Its log {log} ends with: {_tail(log)}"
+                f"state. Its log {log} ends with: {log_tail(log)}"
             )
         if read_latest_state(settings, 2.0) is not None:
             return
@@ -315,16 +304,9 @@ def _wait_for_state(settings: KafkaSettings, orch: subprocess.Popen[bytes], log:
     raise BrokerError(f"The orchestrator published no control state within 30 s; see {log}.")
 
 
-def _tail(log: Path, lines: int = 5) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def _watch(
     settings: KafkaSettings,
-    procs: list[tuple[str, subprocess.Popen[bytes]]],
+    sup: Supervisor,
     stop: threading.Event,
     duration: float | None,
     stats: bool,
@@ -341,12 +323,8 @@ def _watch(
         while not stop.is_set():
             if duration is not None and time.monotonic() - started >= duration:
                 break
-            for name, p in procs:
-                if p.poll() is not None:
-                    raise BrokerError(
-                        f"{name} exited with code {p.returncode}; its log ends with: "
-                        f"{_tail(state_dir() / 'logs' / f'{name}.log')}"
-                    )
+            for note in sup.tend():
+                console.print(note)
             watcher.poll(0.5)
             now = time.monotonic()
             if now - last_state >= 2.0:
@@ -376,46 +354,3 @@ def _watch(
         if live is not None:
             live.stop()
         watcher.close()
-
-
-def _shutdown(
-    procs: list[tuple[str, subprocess.Popen[bytes]]], settings: KafkaSettings | None
-) -> dict[str, Any]:
-    """Workers first (they flush), then the orchestrator; collect the final counters."""
-    workers = [(n, p) for n, p in procs if n.startswith("worker")]
-    for _, p in workers:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for _, p in workers:
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    summary: dict[str, Any] = {}
-    if settings is not None and workers:
-        watcher = FleetWatcher(settings)
-        try:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                watcher.poll(0.5)
-                finals = [hb for hb in watcher.workers.values() if hb.stopping]
-                if len(finals) >= len(workers):
-                    break
-            totals = _totals(watcher.workers)
-            summary = {
-                "produced": sum(v[0] for v in totals.values()),
-                "delivered": sum(v[1] for v in totals.values()),
-                "failed": sum(v[2] for v in totals.values()),
-            }
-        except BrokerError:
-            summary = {}
-        finally:
-            watcher.close()
-    for name, p in procs:  # then the rest: metrics (they have the workers' last reports), orch.
-        if not name.startswith("worker") and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return summary

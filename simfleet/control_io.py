@@ -217,6 +217,8 @@ class FleetWatcher:
             start = OFFSET_END
         self._c.assign([TopicPartition(FLEET_TOPIC, 0, start)])
         self.workers: dict[str, Heartbeat] = {}
+        # every process's newest beat: a restarted worker keeps its id, not its counters
+        self.processes: dict[tuple[str, str, int], Heartbeat] = {}
 
     def poll(self, timeout: float = 0.0) -> int:
         """Read what has arrived; returns how many heartbeats."""
@@ -230,6 +232,7 @@ class FleetWatcher:
             except ValidationError:
                 continue
             self.workers[hb.worker_id] = hb
+            self.processes[(hb.worker_id, hb.host, hb.pid)] = hb
             n += 1
         return n
 

@@ -1,0 +1,191 @@
+"""What `simctl up` runs its children with: restarts with backoff, and the final accounting.
+
+A child that exits on its own (killed, crashed, or given up on a broker that went away) is
+restarted after a backoff (1 s, 2 s, 4 s ... 30 s), unless it failed five times within a
+minute: then the fleet stops and says why. A restarted worker keeps its name; the records
+its dead predecessor had handed to its producer but not seen acknowledged at its last
+heartbeat are counted as lost in the final summary, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from simfleet.control import Heartbeat
+from simfleet.control_io import FleetWatcher
+from simfleet.errors import BrokerError
+from simfleet.settings import KafkaSettings
+
+__all__ = ["Child", "Summary", "Supervisor", "log_tail"]
+
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 60.0
+MAX_BACKOFF_S = 30.0
+
+log = structlog.get_logger()
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log, on one line."""
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Child:
+    """One process of the fleet and how to start it again."""
+
+    name: str
+    args: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes]
+    failures: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        """Workers stop first, and their counters make the summary."""
+        return self.name.startswith("worker")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The fleet's delivery accounting at the end."""
+
+    produced: int
+    delivered: int
+    failed: int
+    lost: int
+
+    def line(self) -> str:
+        """`stopped: produced ..., delivered ..., failed ...[, lost ...]`."""
+        text = (
+            f"stopped: produced {self.produced:,}, delivered {self.delivered:,}, "
+            f"failed {self.failed:,}"
+        )
+        if self.lost:
+            text += f", lost {self.lost:,} (in flight in workers that died)"
+        return text
+
+
+class Supervisor:
+    """Starts, watches, restarts and stops the children of `simctl up`."""
+
+    def __init__(
+        self, logs: Path, env: dict[str, str], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logs = logs
+        self.env = {**os.environ, **env}
+        self.clock = clock
+        self.children: list[Child] = []
+        self.restarts = 0
+
+    def _popen(self, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        fh = log_path.open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "simctl.main", *args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self.env,
+        )
+
+    def spawn(self, name: str, args: list[str]) -> Child:
+        """Start a child, its output in ``<logs>/<name>.log``."""
+        path = self.logs / f"{name}.log"
+        child = Child(name, args, path, self._popen(args, path))
+        self.children.append(child)
+        return child
+
+    def tend(self) -> list[str]:
+        """Restart what exited (after its backoff); say what happened. Raises BrokerError
+        when a child keeps failing."""
+        now = self.clock()
+        notes = []
+        for c in self.children:
+            if c.restart_at is not None:
+                if now >= c.restart_at:
+                    c.proc = self._popen(c.args, c.log)
+                    c.restart_at = None
+                    self.restarts += 1
+                    notes.append(f"{c.name} restarted")
+                    log.warning("child_restarted", child=c.name, attempt=len(c.failures))
+                continue
+            code = c.proc.poll()
+            if code is None:
+                continue
+            c.failures = [f for f in c.failures if now - f < FAILURE_WINDOW_S] + [now]
+            if len(c.failures) >= MAX_FAILURES:
+                raise BrokerError(
+                    f"{c.name} exited {len(c.failures)} times within "
+                    f"{FAILURE_WINDOW_S:.0f} s (last code {code}), so the fleet stops. Its log "
+                    f"{c.log} ends with: {log_tail(c.log)}"
+                )
+            backoff = min(MAX_BACKOFF_S, 2.0 ** (len(c.failures) - 1))
+            c.restart_at = now + backoff
+            notes.append(f"{c.name} exited with code {code}; restarting in {backoff:.0f} s")
+        return notes
+
+    def shutdown(self, kafka: KafkaSettings | None) -> Summary | None:
+        """Workers first (they flush), then the rest; the final counters of every worker
+        process that ever ran, the dead ones included."""
+        workers = [c for c in self.children if c.is_worker]
+        for c in workers:
+            if c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
+        for c in workers:
+            try:
+                c.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+        summary = None
+        if kafka is not None and workers:
+            summary = _summary(kafka, len(workers))
+        for c in self.children:  # then metrics (they have the workers' last reports), orch.
+            if not c.is_worker and c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
+                try:
+                    c.proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    c.proc.kill()
+        return summary
+
+
+def _summary(kafka: KafkaSettings, n_workers: int) -> Summary | None:
+    watcher = FleetWatcher(kafka)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            watcher.poll(0.5)
+            if sum(hb.stopping for hb in watcher.workers.values()) >= n_workers:
+                break
+        return summarise(list(watcher.processes.values()))
+    except BrokerError:
+        return None
+    finally:
+        watcher.close()
+
+
+def summarise(beats: list[Heartbeat]) -> Summary:
+    """Totals over every worker process's last beat; what a process that never said goodbye
+    had not seen acknowledged is lost."""
+    produced = delivered = failed = lost = 0
+    for hb in beats:
+        p = sum(c.produced for c in hb.topics.values())
+        d = sum(c.delivered for c in hb.topics.values())
+        f = sum(c.failed for c in hb.topics.values())
+        produced, delivered, failed = produced + p, delivered + d, failed + f
+        if not hb.stopping:
+            lost += p - d - f
+    return Summary(produced, delivered, failed, lost)
