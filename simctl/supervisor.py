@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,16 +91,19 @@ class Supervisor:
         self.clock = clock
         self.children: list[Child] = []
         self.restarts = 0
+        self.pids: set[int] = set()  # every process this supervisor started, restarts included
 
     def _popen(self, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         fh = log_path.open("ab")
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "simctl.main", *args],
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=self.env,
         )
+        self.pids.add(proc.pid)
+        return proc
 
     def spawn(self, name: str, args: list[str]) -> Child:
         """Start a child, its output in ``<logs>/<name>.log``."""
@@ -151,7 +155,7 @@ class Supervisor:
                 c.proc.kill()
         summary = None
         if kafka is not None and workers:
-            summary = _summary(kafka, len(workers))
+            summary = _summary(kafka, len(workers), self.pids)
         for c in self.children:  # then metrics (they have the workers' last reports), orch.
             if not c.is_worker and c.proc.poll() is None:
                 c.proc.send_signal(signal.SIGTERM)
@@ -162,7 +166,7 @@ class Supervisor:
         return summary
 
 
-def _summary(kafka: KafkaSettings, n_workers: int) -> Summary | None:
+def _summary(kafka: KafkaSettings, n_workers: int, pids: set[int]) -> Summary | None:
     watcher = FleetWatcher(kafka)
     try:
         deadline = time.monotonic() + 5
@@ -170,7 +174,10 @@ def _summary(kafka: KafkaSettings, n_workers: int) -> Summary | None:
             watcher.poll(0.5)
             if sum(hb.stopping for hb in watcher.workers.values()) >= n_workers:
                 break
-        return summarise(list(watcher.processes.values()))
+        host = socket.gethostname()
+        # only this run's processes: sim.fleet also holds beats of earlier fleets
+        mine = [hb for (_w, h, pid), hb in watcher.processes.items() if h == host and pid in pids]
+        return summarise(mine)
     except BrokerError:
         return None
     finally:
