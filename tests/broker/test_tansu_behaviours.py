@@ -330,3 +330,44 @@ def test_list_topics_on_unreachable_port_fails_within_timeout() -> None:
     with pytest.raises(BrokerError, match=r"Cannot reach the Kafka broker at .* within 2 s"):
         check_reachable(bootstrap, timeout=2)
     assert time.monotonic() - started < 4
+
+
+def test_listed_high_watermark_stops_at_the_last_batch_but_eof_does_not(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Tansu 0.6.0 reports a partition's high watermark as the first offset of its last batch
+    plus one, not the end: a reader that stops at the listed watermark misses the last batch.
+    A consumer's own end of partition (from its fetches) is right. So simfleet's readers read
+    until EOF / idle, never to the listed watermark."""
+    topic = topic_factory("wm")
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    sizes = [100, 137, 174]
+    for n in sizes:
+        for _ in range(n):
+            p.produce(topic, b"x" * 10, b"k")
+        assert p.flush(10) == 0
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"wm-{uuid.uuid4().hex}",
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        _, listed = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        assert sum(sizes[:-1]) < listed < sum(sizes)  # inside the last batch, not at its end
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        read, eof_at = 0, None
+        deadline = time.monotonic() + 20
+        while eof_at is None and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof_at = m.offset()
+                continue
+            read += 1
+        assert read == sum(sizes) and eof_at == sum(sizes)
+    finally:
+        c.close()
