@@ -69,7 +69,8 @@ def _parse_state(value: bytes | None) -> ControlState | None:
 
 def read_latest_state(settings: KafkaSettings, timeout: float = 10.0) -> ControlState | None:
     """The newest control state, or None when the topic is empty or absent."""
-    c = _consumer(settings)
+    # the end is the first empty fetch: don't let the broker hold it for the default 500 ms
+    c = _consumer(settings, **{"fetch.wait.max.ms": 10})
     try:
         try:
             low, high = c.get_watermark_offsets(TopicPartition(CONTROL_TOPIC, 0), timeout=timeout)

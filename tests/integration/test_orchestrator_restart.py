@@ -63,7 +63,9 @@ def orchestrator(env: dict[str, str]) -> subprocess.Popen[str]:
             "orchestrator",
             "run",
             "--speed",
-            "3600",
+            # 8 sim hours of settle are 16 wall seconds: room for a restart and a CLI call
+            # (each a Python start, seconds on a loaded machine) before it is over
+            "1800",
             "--start",
             "2026-03-03T00:00:00Z",
         ],
