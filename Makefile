@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/simctl up
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
