@@ -10,6 +10,7 @@ version per change.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -41,9 +42,11 @@ class Orchestrator:
         project: Project,
         transactional_id: str = DEFAULT_TRANSACTIONAL_ID,
         read_wall: Callable[[], int] = wall_ms,
+        outage_limit_s: float = 300.0,
     ) -> None:
         self.settings = settings
         self.project = project
+        self.outage_limit_s = outage_limit_s
         self.read_wall = read_wall
         self._producer = Producer(
             {
@@ -89,31 +92,66 @@ class Orchestrator:
 
     def publish(self, state: ControlState, outgoing: Sequence[Outgoing] = ()) -> None:
         """Write one version, and the records due with it, in one transaction; a fenced
-        writer stops here."""
-        try:
-            self._producer.begin_transaction()
-            for topic, record in outgoing:
-                enc = self._encoders[topic]
-                buf, _ = enc.encode(records_to_columns(enc.schema.parsed, [record]), 1)
-                self._producer.produce(
-                    topic,
-                    buf,
-                    str(record["event_id"]).encode(),
-                    timestamp=int(record["occurred_at"]),
-                )
-            self._producer.produce(CONTROL_TOPIC, state.model_dump_json().encode(), CONTROL_KEY)
-            self._producer.commit_transaction(15)
-        except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.code() == KafkaError._FENCED or err.fatal():
-                raise BrokerError(
-                    "This orchestrator was fenced: a newer orchestrator with the same "
-                    "transactional id took over sim.control. Only one writer may run; this one "
-                    "stops without writing."
-                ) from exc
-            self._producer.abort_transaction(15)
-            raise BrokerError(f"Publishing the control state failed: {err.str()}.") from exc
+        writer stops here; a broker that does not answer is waited for (up to the outage
+        limit), the transaction retried whole."""
+        deadline = time.monotonic() + self.outage_limit_s
+        while True:
+            try:
+                self._transaction(state, outgoing, deadline)
+                break
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.code() == KafkaError._FENCED or err.fatal():
+                    raise BrokerError(
+                        "This orchestrator was fenced: a newer orchestrator with the same "
+                        "transactional id took over sim.control. Only one writer may run; this "
+                        "one stops without writing."
+                    ) from exc
+                self._abort_quietly()
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"Publishing the control state failed for {self.outage_limit_s:.0f} s: "
+                        f"{err.str()}. Is the broker at {self.settings.bootstrap_servers} up?"
+                    ) from exc
+                log.warning("control_publish_retry", error=err.str())
         self.state = state
+
+    def _transaction(
+        self, state: ControlState, outgoing: Sequence[Outgoing], deadline: float
+    ) -> None:
+        self._producer.begin_transaction()
+        for topic, record in outgoing:
+            enc = self._encoders[topic]
+            buf, _ = enc.encode(records_to_columns(enc.schema.parsed, [record]), 1)
+            self._producer.produce(
+                topic,
+                buf,
+                str(record["event_id"]).encode(),
+                timestamp=int(record["occurred_at"]),
+            )
+        self._producer.produce(CONTROL_TOPIC, state.model_dump_json().encode(), CONTROL_KEY)
+        while True:
+            try:
+                self._producer.commit_transaction(15)
+                return
+            except KafkaException as exc:
+                # a commit that timed out may be retried as it is (librdkafka says when);
+                # anything else is aborted by the caller and the transaction redone whole
+                err = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
+                    raise
+                log.warning("control_commit_retry", error=exc.args[0].str())
+
+    def _abort_quietly(self) -> None:
+        """Abort an open transaction; one that is not open (or a broker still away) is
+        fine: the next attempt begins anew."""
+        try:
+            self._producer.abort_transaction(15)
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise BrokerError(
+                    f"The orchestrator's producer failed: {exc.args[0].str()}."
+                ) from exc
 
     def run(self, stop: threading.Event, housekeeping_s: float = 1.0) -> None:
         """Apply commands until ``stop`` is set."""

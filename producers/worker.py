@@ -2,9 +2,11 @@
 generates, encodes and produces, and reports itself on ``sim.fleet``.
 
 Shards are claimed through one consumer group on ``sim.shards`` (one partition per shard):
-Kafka does membership and rebalancing. A worker's follow-up queues live in memory, so a shard
-that moves to another worker loses the follow-ups it had pending (requests whose outcome had
-not come yet); it never emits an outcome without its request.
+Kafka does membership and rebalancing, cooperatively (a join or a death moves only the shards
+that must move). A worker's follow-up queues live in memory: a shard revoked and given back to
+the same worker (a broker pause, a rebalance) resumes from its cursor; a shard that moves to
+another worker loses the follow-ups it had pending (requests whose outcome had not come yet)
+and starts at the new owner's "now"; it never emits an outcome without its request.
 
 With each heartbeat it also reports, per shard, what it produced per topic and sim minute since
 the last report (``ShardCounts`` on ``sim.counts``): the live metrics are summed from these.
@@ -49,6 +51,7 @@ __all__ = ["ShardTally", "Worker"]
 log = structlog.get_logger()
 
 MAX_TICK_MS = 3_600_000  # catch-up after a stall is done in ticks of at most one sim hour
+PARK_TTL_MS = 300_000  # how long a revoked shard's engines wait to be given back
 
 
 class ShardTally:
@@ -106,14 +109,18 @@ class Worker:
         self.engines: dict[int, list[ShardEngine]] = {}
         self.cursor: dict[int, int] = {}
         self.tallies: dict[int, ShardTally] = {}
-        self._assigned: list[int] = []
-        self._revoked: list[int] = []
+        # group membership changes in the order Kafka announced them
+        self._membership: list[tuple[str, int]] = []
+        # engines of revoked shards, kept a while: a shard that comes back (after a broker
+        # pause, or a rebalance that gave it back) resumes from its cursor, with no hole and
+        # no id drawn twice; shard -> (engines, cursor, wall ms parked)
+        self._parked: dict[int, tuple[list[ShardEngine], int, int]] = {}
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        self._assigned.extend(p.partition for p in parts)
+        self._membership += [("assign", p.partition) for p in parts]
 
     def _on_revoke(self, _c: Consumer, parts: list[TopicPartition]) -> None:
-        self._revoked.extend(p.partition for p in parts)
+        self._membership += [("revoke", p.partition) for p in parts]
 
     def _apply_membership(
         self,
@@ -122,32 +129,41 @@ class Worker:
         now: int,
         producer: AccountedProducer,
     ) -> None:
-        for shard in self._revoked:
-            if shard in self.cursor:
-                self._report(producer, shard)
-            self.engines.pop(shard, None)
-            self.cursor.pop(shard, None)
-            self.tallies.pop(shard, None)
-            log.info("shard_revoked", worker=self.worker_id, shard=shard)
-        self._revoked.clear()
-        for shard in self._assigned:
+        wall = self.read_wall()
+        for what, shard in self._membership:
+            if what == "revoke":
+                if shard in self.cursor:
+                    self._report(producer, shard)
+                    self._parked[shard] = (self.engines.pop(shard), self.cursor.pop(shard), wall)
+                    self.tallies.pop(shard, None)
+                log.info("shard_revoked", worker=self.worker_id, shard=shard)
+                continue
             if shard in self.engines or shard >= state.shards:
                 continue
-            self.engines[shard] = [
-                ShardEngine(
-                    spec,
-                    shard,
-                    state.shards,
-                    state.seed,
-                    state.scale,
-                    schemas=self.project.schemas(),
-                )
-                for spec in domains.values()
-            ]
-            self.cursor[shard] = now
-            self.tallies[shard] = ShardTally(now)
-            log.info("shard_assigned", worker=self.worker_id, shard=shard)
-        self._assigned.clear()
+            parked = self._parked.pop(shard, None)
+            if parked is not None:
+                engines, cursor, _ = parked
+                log.info("shard_resumed", worker=self.worker_id, shard=shard, cursor=cursor)
+            else:
+                engines = [
+                    ShardEngine(
+                        spec,
+                        shard,
+                        state.shards,
+                        state.seed,
+                        state.scale,
+                        schemas=self.project.schemas(),
+                    )
+                    for spec in domains.values()
+                ]
+                cursor = now
+                log.info("shard_assigned", worker=self.worker_id, shard=shard)
+            self.engines[shard] = engines
+            self.cursor[shard] = cursor
+            self.tallies[shard] = ShardTally(cursor)
+        self._membership.clear()
+        for shard in [s for s, (_, _, at) in self._parked.items() if wall - at > PARK_TTL_MS]:
+            del self._parked[shard]  # it lives on another worker now
 
     def _report(self, producer: AccountedProducer, shard: int) -> None:
         counts = self.tallies[shard].report(shard, self.worker_id, self.cursor[shard])
@@ -188,6 +204,8 @@ class Worker:
                 **self.settings.client_config(),
                 "group.id": self.group_id,
                 "session.timeout.ms": 6000,
+                # a join or a death moves only the shards that must move (pinned in tests/broker)
+                "partition.assignment.strategy": "cooperative-sticky",
                 "heartbeat.interval.ms": 1000,
                 "enable.auto.commit": False,
             }
@@ -203,7 +221,7 @@ class Worker:
                 follower.poll(0)
                 state = follower.latest
                 sim = state.clock.clock().sim_at(self.read_wall())
-                if self._assigned or self._revoked:
+                if self._membership or self._parked:
                     self._apply_membership(state, domains, sim, producer)
                 # shards usually share t0: evaluate each control version's parameters once
                 params_at: dict[tuple[int, str, int], dict[str, float]] = {}

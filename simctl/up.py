@@ -176,6 +176,14 @@ def up(
         ),
     ] = None,
     reset: ResetOpt = False,
+    outage_limit: Annotated[
+        int,
+        typer.Option(
+            parser=duration_ms,
+            metavar="DURATION",
+            help="How long the fleet waits for a broker that hangs or is away before it stops.",
+        ),
+    ] = 300_000,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -269,7 +277,14 @@ def up(
                 f"live metrics against {baseline}: `simctl tail {domains[0]}.metrics` "
                 "(one record per stream per interval, as soon as every shard has passed it)"
             )
-        _watch(kafka, sup, stop, None if duration is None else duration / 1000, stats)
+        _watch(
+            kafka,
+            sup,
+            stop,
+            None if duration is None else duration / 1000,
+            stats,
+            outage_limit / 1000,
+        )
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     finally:
@@ -310,12 +325,14 @@ def _watch(
     stop: threading.Event,
     duration: float | None,
     stats: bool,
+    outage_limit: float,
 ) -> None:
     watcher = FleetWatcher(settings)
     rates = _Rates()
     started = time.monotonic()
     state = read_latest_state(settings)
     last_state = last_line = 0.0
+    away_since: float | None = None
     live = Live(console=console, refresh_per_second=2) if stats and console.is_terminal else None
     try:
         if live is not None:
@@ -328,8 +345,23 @@ def _watch(
             watcher.poll(0.5)
             now = time.monotonic()
             if now - last_state >= 2.0:
-                state = read_latest_state(settings, 2.0) or state
                 last_state = now
+                try:
+                    state = read_latest_state(settings, 2.0) or state
+                    if away_since is not None:
+                        console.print(f"broker reachable again after {now - away_since:.0f} s")
+                        away_since = None
+                except BrokerError:
+                    # production waits in the producers' queues; ride it out up to the limit
+                    if away_since is None:
+                        away_since = now
+                        console.print(f"broker unreachable since {format_ms(wall_ms())[:19]}Z")
+                    elif now - away_since > outage_limit:
+                        raise BrokerError(
+                            f"The broker at {settings.bootstrap_servers} has been unreachable "
+                            f"for {now - away_since:.0f} s (the limit is {outage_limit:.0f} s, "
+                            "--outage-limit); the fleet stops."
+                        ) from None
             rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
             if live is not None:
                 live.update(_table(state, watcher.workers, rates))
