@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 from orchestrator.catalog import get_scenario
 from simctl.main import app
 from simfleet.domain.pack import Project
+from simfleet.errors import ConfigError
 
 START = "2026-03-02T00:00:00Z"
 
@@ -76,4 +77,4 @@ def test_table_output_and_a_loose_tolerance(runs: dict[str, Path], tmp_path: Pat
     res = CliRunner().invoke(
         app, ["diff", str(runs["base"]), str(runs["again"]), "--tolerance", str(bad)]
     )
-    assert res.exit_code == 2 or "ks" in str(res.exception)
+    assert isinstance(res.exception, ConfigError) and "bad.yaml: ks" in str(res.exception)
