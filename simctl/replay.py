@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -44,9 +46,18 @@ from simfleet.replay import Pacer, Renamer, merged, parse_renames, partition_pla
 from simfleet.settings import KafkaSettings
 from simfleet.topology import domain_topics, key_fields
 
-__all__ = ["folder_total", "replay", "run_replay", "source_of"]
+__all__ = ["ReplayResult", "folder_total", "replay", "run_replay", "source_of"]
 
 _FLUSH_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay delivered, and its wall time from the first record to the last report."""
+
+    records: int
+    value_bytes: int
+    seconds: float
 
 
 def source_of(path: Path, project: Project, registry_url: str | None) -> Source:
@@ -97,8 +108,8 @@ def run_replay(
     speed: float | None,
     retime: str,
     progress: bool = True,
-) -> tuple[int, float]:
-    """Produce every message of ``source``; (records delivered, wall seconds)."""
+) -> ReplayResult:
+    """Produce every message of ``source``; every delivery counted, any failure raised."""
     spec_counts = {
         t.name: t.partitions for d in project.domains() for t in domain_topics(project, d)
     }
@@ -120,6 +131,7 @@ def run_replay(
     total = folder_total(source)
     shift: int | None = 0 if retime == "original" else None
     sent = 0
+    value_bytes = 0
     t0 = time.monotonic()
     with Progress(
         TextColumn("[bold]replay"),
@@ -131,7 +143,13 @@ def run_replay(
     ) as bar:
         task = bar.add_task("replay", total=total)
         send = producer.send_message
-        for m in merged(source, source.topics):
+        # unpaced, topics go one after the other: the order within each is all that is kept
+        ordered = (
+            merged(source, source.topics)
+            if speed is not None
+            else itertools.chain.from_iterable(source.messages(t) for t in source.topics)
+        )
+        for m in ordered:
             pacer.pace(m.timestamp)
             if shift is None:
                 shift = wall_ms() - m.timestamp
@@ -144,6 +162,7 @@ def run_replay(
                 list(m.headers) if m.headers else None,
             )
             sent += 1
+            value_bytes += len(m.value) if m.value is not None else 0
             if sent & 0x3FF == 0:
                 bar.update(task, completed=sent)
         bar.update(task, completed=sent)
@@ -154,7 +173,7 @@ def run_replay(
             f"replay: {sent} records sent, {delivered} delivered, {failed} failed. Check the "
             "broker and the target topics."
         )
-    return delivered, time.monotonic() - t0
+    return ReplayResult(delivered, value_bytes, time.monotonic() - t0)
 
 
 def replay(
@@ -231,8 +250,8 @@ def replay(
         f"replaying {source.kind} {source_dir} ({len(source.topics)} topic(s)) at "
         f"{'full speed' if pace is None else f'{pace:g}x'}, timestamps {retime}\n"
     )
-    delivered, seconds = run_replay(source, kafka, project, renamer, pace, retime)
+    res = run_replay(source, kafka, project, renamer, pace, retime)
     sys.stderr.write(
-        f"replayed {delivered} records in {seconds:.2f} s "
-        f"({delivered / max(seconds, 1e-9):,.0f} records/s), every one delivered\n"
+        f"replayed {res.records} records in {res.seconds:.2f} s "
+        f"({res.records / max(res.seconds, 1e-9):,.0f} records/s), every one delivered\n"
     )
