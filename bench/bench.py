@@ -9,6 +9,8 @@ In one process, against an embedded broker started (and stopped) here:
     boundaries, pre-built before the clock, through ``AccountedProducer.send_encoded`` with the
     same producer configuration, to ``bench.raw.<topic>`` topics with the same partitions.
 (c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
+(d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (JSON lines, written
+    before the clock): read, encode, produce one by one, flush; compared with (a).
 
 Run: ``make bench`` (or ``.venv/bin/python bench/bench.py [--quick] [--json FILE]``).
 """
@@ -39,20 +41,28 @@ from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
 from producers.backfill import DEFAULT_TICK_MS, backfill
+from producers.sinks import FileSink
+from simctl.replay import run_replay, source_of
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import TopicEncoder, encoders_for
 from simfleet.columns import Column, FixedStrings, TableStrings
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.replay import Renamer
 from simfleet.settings import KafkaSettings
 
 DOMAIN = "marketplace"
 START = datetime(2026, 3, 2, tzinfo=UTC)
 RAW_PREFIX = "bench.raw."
+REPLAY_PREFIX = "bench.replay."
 FLUSH_TIMEOUT_S = 300.0
 # pipeline / ceiling is the figure the pipeline is held to; pipeline / naive is our own bar.
-TARGETS = {"pipeline_vs_raw_ratio": 0.5, "pipeline_vs_naive_ratio": 8.0}
+TARGETS = {
+    "pipeline_vs_raw_ratio": 0.5,
+    "pipeline_vs_naive_ratio": 8.0,
+    "replay_vs_raw_ratio": 0.5,
+}
 RSS_GROWTH_TARGET = 0.05  # of the realtime run, over its last minute
 
 
@@ -64,10 +74,14 @@ class Sizes:
     shards: int
     days: float
     naive_count: int
+    replay_days: float
+    replay_scale: float
 
 
-FULL = Sizes(scale=12.0, shards=8, days=2.0, naive_count=50_000)
-QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000)
+FULL = Sizes(
+    scale=12.0, shards=8, days=2.0, naive_count=50_000, replay_days=30.0, replay_scale=0.25
+)
+QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000, replay_days=2.0, replay_scale=0.25)
 
 
 @dataclass
@@ -252,6 +266,29 @@ def run_ceiling(settings: KafkaSettings, recorded: list[_Recorded], seed: int) -
     return Phase("ceiling", events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
 
 
+def run_replay_phase(settings: KafkaSettings, sizes: Sizes, seed: int, tmp: Path) -> Phase:
+    """(d): a generate month written to JSON lines (untimed), then replayed at full speed."""
+    project = Project()
+    schemas = project.schemas()
+    out = tmp / "month"
+    sink = FileSink(out, "jsonl", schemas, seed)
+    start_ms = int(START.timestamp() * 1000)
+    end_ms = start_ms + int(sizes.replay_days * 86_400_000)
+    for batches in backfill(
+        project.spec(DOMAIN), start_ms, end_ms, seed, sizes.replay_scale, sizes.shards,
+        schemas=schemas,
+    ):  # fmt: skip
+        sink.write(batches)
+    sink.close(True)
+    source = source_of(out, project, None)
+    res = run_replay(source, settings, project, Renamer(prefix=REPLAY_PREFIX), None, "original",
+                     progress=False)  # fmt: skip
+    expected = sum(sink.counts.values())
+    if res.records != expected:
+        raise SystemExit(f"replay: expected {expected} records, delivered {res.records}")
+    return Phase("replay", res.records, res.value_bytes, res.seconds)
+
+
 def _partitions(domain: DomainSpec, choice: str) -> dict[str, int]:
     if choice == "spec":
         return {domain.topic(n): s.partitions for n, s in domain.streams.items()}
@@ -327,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
             del recorded
             print(ceiling.line())
             print("           random (incompressible) values; built before the clock")
+            replay = run_replay_phase(settings, sizes, args.seed, Path(tmp))
+            print(replay.line())
+            print(
+                f"           simctl replay --max-speed of a generate folder: "
+                f"{sizes.replay_days:g} sim days at scale {sizes.replay_scale:g} (JSON lines, "
+                f"written before the clock); {replay.events_per_s / ceiling.events_per_s:.2f} "
+                "of the ceiling"
+            )
             naive: NaiveResult = run_naive(
                 settings, sizes.naive_count, args.seed, START, partitions=3
             )
@@ -342,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {
         "pipeline_vs_raw_ratio": pipeline.events_per_s / ceiling.events_per_s,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
+        "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
     }
     if args.quick:
         # fewer records than the producer queue holds: the ceiling never waits for the broker
@@ -382,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             "ceiling": ceiling.as_dict(),
             "pipeline": pipeline.as_dict(),
             "naive": naive_phase.as_dict(),
+            "replay": replay.as_dict(),
             "realtime_memory": asdict(memory),
             "ratios": ratios,
             "targets": {n: {"min": t, "pass": passed[n]} for n, t in TARGETS.items()},

@@ -48,7 +48,19 @@ def _root(
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simctl import analysis, broker, control, fleet, generate, tail, up, validate
+    from simctl import (
+        analysis,
+        broker,
+        control,
+        diff,
+        fleet,
+        generate,
+        record,
+        replay,
+        tail,
+        up,
+        validate,
+    )
 
     app.command("up")(up.up)
     app.add_typer(control.scenario_app, name="scenario")
@@ -58,6 +70,9 @@ def _register() -> None:
     app.command("speed")(control.speed)
     app.command("tail")(tail.tail)
     app.command("topics")(tail.topics)
+    app.command("record")(record.record)
+    app.command("replay")(replay.replay)
+    app.command("diff")(diff.diff)
     app.command("validate")(validate.validate)
     app.command("generate")(generate.generate)
     app.command("baseline")(analysis.baseline)

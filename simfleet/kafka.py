@@ -355,6 +355,33 @@ class AccountedProducer:
         counter.produced += n
         poll(0)
 
+    def send_message(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        timestamp: int,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes | None]] | None = None,
+    ) -> None:
+        """Produce one accounted record (replay): an explicit partition and headers allowed."""
+        counter = self._counter(topic)
+        kwargs: dict[str, Any] = {"timestamp": timestamp, "on_delivery": counter.on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = headers
+        try:
+            while True:
+                try:
+                    self._producer.produce(topic, value, key, **kwargs)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)  # the local queue is full: serve reports first
+        except KafkaException as exc:
+            raise DeliveryError(f"Producing to {topic} failed: {exc.args[0].str()}.") from exc
+        counter.produced += 1
+
     def send_raw(
         self,
         topic: str,

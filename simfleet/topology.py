@@ -28,6 +28,7 @@ __all__ = [
     "domain_topics",
     "external_topic",
     "fleet_topics",
+    "key_fields",
     "metrics_topic",
     "prepare_topics",
     "truth_topic",
@@ -66,6 +67,19 @@ def domain_topics(project: Project, domain: str) -> list[TopicSpec]:
         TopicSpec(metrics_topic(domain), 1, _ANY_AHEAD),
     ]
     return topics
+
+
+def key_fields(project: Project, domains: tuple[str, ...]) -> dict[str, str]:
+    """The field each topic's Kafka key comes from: a stream's key, the event id of external
+    events and ground truth, the stream name of metrics (as the fleet produces them)."""
+    out: dict[str, str] = {}
+    for d in domains:
+        spec = project.spec(d)
+        out.update({spec.topic(name): s.key for name, s in spec.streams.items()})
+        out[external_topic(d)] = "event_id"
+        out[truth_topic(d)] = "event_id"
+        out[metrics_topic(d)] = "stream"
+    return out
 
 
 def fleet_topics(project: Project, domains: tuple[str, ...], shards: int) -> list[TopicSpec]:

@@ -26,7 +26,10 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
 from simfleet.broker import check_reachable, free_port
+from simfleet.capture import BEGINNING, StopRule, capture, consumer_for
 from simfleet.errors import BrokerError
+from simfleet.recording import Message as Recorded
+from simfleet.settings import KafkaSettings
 
 TopicFactory = Callable[..., str]
 
@@ -67,7 +70,7 @@ def _read(
 
 
 def _poll_until(consumer: Consumer, until: Callable[[list[Message]], bool]) -> list[Message]:
-    got: list[Message] = []
+    got: list[Recorded] = []
     deadline = time.monotonic() + _DEADLINE
     while not until(got):
         if time.monotonic() > deadline:
@@ -371,3 +374,31 @@ def test_listed_high_watermark_stops_at_the_last_batch_but_eof_does_not(
         assert read == sum(sizes) and eof_at == sum(sizes)
     finally:
         c.close()
+
+
+@pytest.mark.integration
+def test_reading_until_idle_gets_every_delivered_record(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """`simctl record --idle` relies on this: polling on past EOF until no record arrives for a
+    while yields every delivered record, each partition in offset order. Tansu's high
+    watermark can stop short of a partition's last batch, so it is never the stop rule."""
+    topic = topic_factory("idle", partitions=3)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    sent = 0
+    for _ in range(5):  # several produce requests per partition
+        for i in range(200):
+            producer.produce(topic, b"v", f"k{i}".encode(), partition=i % 3)
+            sent += 1
+        assert producer.flush(10) == 0
+    got: list[Recorded] = []
+    consumer = consumer_for(KafkaSettings(bootstrap_servers=bootstrap))
+    try:
+        reason = capture(consumer, {topic: 3}, BEGINNING, StopRule(idle_s=2.0), got.append)
+    finally:
+        consumer.close()
+    assert reason == "idle"
+    assert len(got) == sent
+    for p in range(3):
+        offsets = [m.offset for m in got if m.partition == p]
+        assert offsets == list(range(len(offsets)))
