@@ -65,7 +65,7 @@ def round_trip(
     gen = tmp / "gen"
     cli(
         "generate", "--domain", "marketplace", "--start", START, "--duration", "1d",
-        "--out", str(gen), "--shards", "2", "--format", "avro",
+        "--out", str(gen), "--shards", "2", "--format", "avro", "--scale", "0.3",
     )  # fmt: skip
     t0 = time.monotonic()
     cli("replay", str(gen), "-b", bootstrap, "--max-speed", "--topic-prefix", pa)
