@@ -55,7 +55,8 @@ def _state(settings: KafkaSettings) -> ControlState:
     return state
 
 
-def _request(settings: KafkaSettings, cmd: Command) -> ControlState:
+def request(settings: KafkaSettings, cmd: Command) -> ControlState:
+    """Send a command and wait for the state that answers it; a rejection is a ScenarioError."""
     send_command(settings, cmd)
     state = wait_for_request(settings, cmd.request_id, timeout=10.0)
     if state.rejected is not None and state.rejected.request_id == cmd.request_id:
@@ -155,7 +156,7 @@ def scenario_start(
         at=at_ms,
         stack=stack,
     )
-    state = _request(settings, cmd)
+    state = request(settings, cmd)
     _emit(
         {
             "version": state.version,
@@ -176,7 +177,7 @@ def scenario_stop(
 ) -> None:
     """Stop the active scenario(s); they settle back along their settle curve."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
+    state = request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
     _emit(
         {"version": state.version, "effective_at": format_ms(state.effective_at)},
         as_json,
@@ -244,6 +245,7 @@ def status(
                 "produced": sum(c.produced for c in hb.topics.values()),
                 "delivered": sum(c.delivered for c in hb.topics.values()),
                 "failed": sum(c.failed for c in hb.topics.values()),
+                "chaos": dict(hb.chaos),
                 "last_seen": format_ms(hb.wall_ms),
             }
             for hb in watcher.workers.values()
@@ -260,7 +262,7 @@ def status(
         typer.echo(
             f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
         )
-    table = Table("worker", "shards", "produced", "delivered", "failed", "last seen")
+    table = Table("worker", "shards", "produced", "delivered", "failed", "chaos", "last seen")
     for w in data["workers"]:
         table.add_row(
             w["worker"],
@@ -268,9 +270,15 @@ def status(
             str(w["produced"]),
             str(w["delivered"]),
             str(w["failed"]),
+            chaos_text(w["chaos"]),
             w["last_seen"],
         )
     console.print(table)
+
+
+def chaos_text(counts: dict[str, int]) -> str:
+    """``drop 12, duplicate 3`` (``-`` when no chaos was applied)."""
+    return ", ".join(f"{a} {n:,}" for a, n in sorted(counts.items()) if n) or "-"
 
 
 def inject(
@@ -310,7 +318,7 @@ def inject(
         at=at_ms,
         params=params,
     )
-    state = _request(settings, cmd)
+    state = request(settings, cmd)
     inj = next(i for i in reversed(state.injections) if i.injected)
     _emit(
         {
@@ -332,7 +340,7 @@ def reset(
 ) -> None:
     """Clear every scenario at once (no settle): back to baseline."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
+    state = request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
     typer.echo(f"reset at sim {format_ms(state.effective_at)} (control v{state.version})")
 
 
@@ -344,7 +352,7 @@ def speed(
 ) -> None:
     """Change the sim clock's speed; sim time continues from where it is."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(
+    state = request(
         settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value)
     )
     typer.echo(f"speed {state.clock.speed:g}x from sim {format_ms(state.effective_at)}")

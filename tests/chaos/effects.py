@@ -16,12 +16,12 @@ H = 3_600_000
 
 DROP = "marketplace.customer.search"
 DUPLICATE = "marketplace.booking.requested"
-DELAY = "marketplace.booking.confirmed"
+DELAY = "marketplace.marketing.email.sent"
 REORDER = "marketplace.customer.tutor_profile_viewed"
-CORRUPT = "marketplace.payment.succeeded"
+CORRUPT = "marketplace.tutor.availability_changed"
 POISON = "marketplace.system.api.request"
 MODIFY = "marketplace.support.chat.message"
-INJECT_TRIGGER = "marketplace.session.scheduled"
+INJECT_TRIGGER = "marketplace.system.payment_gateway.latency"
 INJECT = "marketplace.payment.failed"
 
 

@@ -13,7 +13,20 @@ import pytest
 from typer.testing import CliRunner
 
 from simctl.main import app
-from tests.chaos.effects import CHECKS, REORDER, SCENARIO, H, Observed
+from tests.chaos.effects import (
+    CHECKS,
+    CORRUPT,
+    DELAY,
+    DROP,
+    DUPLICATE,
+    INJECT,
+    MODIFY,
+    POISON,
+    REORDER,
+    SCENARIO,
+    H,
+    Observed,
+)
 
 START = "2026-03-02T00:00:00Z"
 
@@ -68,12 +81,9 @@ def test_each_action_in_files(observed: Observed, action: str) -> None:
 
 def test_only_declared_streams_are_touched(observed: Observed) -> None:
     """Every chaos truth record names a stream of the scenario (inject: its emit topic)."""
-    declared = {"marketplace.customer.search", "marketplace.booking.requested"}
-    declared |= {"marketplace.booking.confirmed", REORDER, "marketplace.payment.succeeded"}
-    declared |= {"marketplace.system.api.request", "marketplace.support.chat.message"}
-    declared |= {"marketplace.payment.failed"}
+    declared = {DROP, DUPLICATE, DELAY, REORDER, CORRUPT, POISON, MODIFY, INJECT}
     assert {t["topic"] for t in observed.truth if t["kind"] == "chaos"} == declared
-    assert set(observed.corrupt) == {"marketplace.payment.succeeded"}
+    assert set(observed.corrupt) == {CORRUPT}
 
 
 def test_same_seed_same_chaos(generated: Path, tmp_path: Path) -> None:
