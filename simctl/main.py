@@ -48,7 +48,18 @@ def _root(
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simctl import analysis, broker, control, fleet, generate, tail, up, validate
+    from simctl import (
+        analysis,
+        broker,
+        check,
+        control,
+        fleet,
+        generate,
+        plan,
+        tail,
+        up,
+        validate,
+    )
 
     app.command("up")(up.up)
     app.add_typer(control.scenario_app, name="scenario")
@@ -60,6 +71,8 @@ def _register() -> None:
     app.command("topics")(tail.topics)
     app.command("validate")(validate.validate)
     app.command("generate")(generate.generate)
+    app.command("check")(check.check)
+    app.command("run")(plan.run)
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")
