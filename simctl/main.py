@@ -51,6 +51,7 @@ def _register() -> None:
     from simctl import (
         analysis,
         broker,
+        chaos,
         check,
         control,
         fleet,
@@ -73,6 +74,7 @@ def _register() -> None:
     app.command("generate")(generate.generate)
     app.command("check")(check.check)
     app.command("run")(plan.run)
+    app.add_typer(chaos.app, name="chaos")
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")
