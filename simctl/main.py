@@ -57,6 +57,7 @@ def _register() -> None:
         fleet,
         generate,
         plan,
+        report,
         tail,
         up,
         validate,
@@ -75,6 +76,7 @@ def _register() -> None:
     app.command("check")(check.check)
     app.command("run")(plan.run)
     app.add_typer(chaos.app, name="chaos")
+    app.command("report")(report.report)
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")
