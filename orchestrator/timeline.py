@@ -92,6 +92,9 @@ def scenario_truth(inst: ScenarioInstance, label: str, at: int, domain: str) -> 
         "moved_streams": ",".join(e.stream for e in inst.spec.expected_effects),
         "window_start": inst.started_at,
         "window_end": (inst.end_ms or at) + inst.spec.settle.duration,
+        "action": "",
+        "topic": "",
+        "detail": "",
     }
 
 

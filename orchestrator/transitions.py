@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from orchestrator.timeline import Outgoing, due, scenario_context, scheduled
 from simfleet.clock import SimClock
 from simfleet.control import ClockState, Command, ControlState, Rejection
+from simfleet.domain.checks import chaos_problems
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError, SimError
 from simfleet.external import DAY_MS, ExternalLibrary, Injection, injected
@@ -61,6 +62,13 @@ def check_scenario(
     lib = project.library(spec.domain)
     for ev in spec.external_events:
         lib.template(ev.template)
+    fields = {e.topic: list(e.fields) for e in project.schemas()}
+    problems = chaos_problems(spec.model_dump(), fields, None)
+    if problems:
+        raise ScenarioError(
+            f"Scenario {spec.id} names what the project does not have "
+            f"({len(problems)} problem(s)): {'; '.join(p.sentence() for p in problems)}."
+        )
     unknown = [t for t in targets if all(project.graph(d).unknown_targets([t]) for d in known)]
     if unknown:
         raise ScenarioError(

@@ -26,6 +26,7 @@ from simfleet.domain.checks import (
     TOP,
     PackCheck,
     Schemas,
+    chaos_problems,
     check_pack,
     read_yaml_file,
     stream_problems,
@@ -353,7 +354,10 @@ class _Checker:
                 )
             ]
         out = self._targets(file, raw)
-        return out + self._templates(file, raw, domain) + self._effects(file, raw)
+        out += self._templates(file, raw, domain) + self._effects(file, raw)
+        if len(self.graphs) < len(self.packs):
+            return out  # a broken pack's topics are unknown: its problems say why
+        return out + chaos_problems(raw, self.schemas.fields, file)
 
     def _targets(self, file: Path, raw: dict[str, Any]) -> list[Problem]:
         if len(self.graphs) < len(self.packs):

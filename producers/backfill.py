@@ -20,7 +20,7 @@ from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.scenarios import ScenarioInstance
 
-__all__ = ["DEFAULT_TICK_MS", "backfill", "merge_batches"]
+__all__ = ["DEFAULT_TICK_MS", "backfill", "backfill_ticks", "merge_batches"]
 
 DEFAULT_TICK_MS = 3_600_000
 
@@ -60,8 +60,41 @@ def backfill(
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
 ) -> Iterator[list[Batch]]:
-    """Yield, tick by tick, the batches of all shards: merged per topic and sorted (files), or
-    shard by shard as a fleet's workers produce them (``merge=False``, for Kafka).
+    """Yield, tick by tick, the batches of all shards (``backfill_ticks`` without the ticks)."""
+    for _t0, _t1, batches in backfill_ticks(
+        domains,
+        start_ms,
+        end_ms,
+        seed,
+        scale,
+        shards,
+        scenarios,
+        tick_ms,
+        progress,
+        merge,
+        emit_from,
+        schemas,
+    ):
+        yield batches
+
+
+def backfill_ticks(
+    domains: DomainSpec | Sequence[DomainSpec],
+    start_ms: int,
+    end_ms: int,
+    seed: int,
+    scale: float = 1.0,
+    shards: int = 8,
+    scenarios: Sequence[ScenarioInstance] = (),
+    tick_ms: int = DEFAULT_TICK_MS,
+    progress: Callable[[int], None] | None = None,
+    merge: bool = True,
+    emit_from: int | None = None,
+    schemas: SchemaSet | None = None,
+) -> Iterator[tuple[int, int, list[Batch]]]:
+    """Yield, tick by tick with the tick's ``[t0, t1)``, the batches of all shards: merged per
+    topic and sorted (files), or shard by shard as a fleet's workers produce them
+    (``merge=False``, for Kafka).
 
     With ``emit_from``, the ticks before it are a warm-up: generated (queues fill, entities
     activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
@@ -89,7 +122,7 @@ def backfill(
             for eng in engines:
                 batches.extend(eng.tick(t, t1, params))
         if emit_from is None or t >= emit_from:
-            yield merge_batches(batches) if merge else batches
+            yield t, t1, merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
         t = t1

@@ -14,8 +14,10 @@ from typing import IO, Any, Literal
 
 from fastavro.write import Writer
 
-from simfleet.codec import SchemaSet
+from producers.chaos import Encoded, plain
+from simfleet.codec import Decoder, SchemaSet
 from simfleet.columns import Batch
+from simfleet.errors import SchemaError
 
 __all__ = ["FileSink"]
 
@@ -33,6 +35,8 @@ class FileSink:
         self.counts: dict[str, int] = {}
         self._files: dict[str, IO[Any]] = {}
         self._writers: dict[str, Writer] = {}
+        self._corrupt: dict[str, IO[str]] = {}
+        self._decoder = Decoder(schemas)
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob("*.partial"):
             stale.unlink()
@@ -61,6 +65,38 @@ class FileSink:
         for b in batches:
             self.write_records(b.topic, b.to_records())
 
+    def write_encoded(self, encoded: list[Encoded]) -> None:
+        """Append framed records (chaos output): decoded back to records; those that do not
+        decode (corrupted) go to ``<topic>.corrupt.jsonl`` as hex, with their key and time."""
+        for e in encoded:
+            good: list[dict[str, Any]] = []
+            bad: list[dict[str, Any]] = []
+            for value, key, ts in zip(e.values, e.keys, e.timestamps, strict=True):
+                try:
+                    good.append(plain(self._decoder.decode(value)))
+                except SchemaError as exc:
+                    bad.append(
+                        {
+                            "key": None if key is None else key.decode(),
+                            "timestamp": ts,
+                            "value_hex": value.hex(),
+                            "error": str(exc),
+                        }
+                    )
+            self.write_records(e.topic, good)
+            if bad:
+                fh = self._corrupt.get(e.topic)
+                if fh is None:
+                    fh = self._corrupt[e.topic] = self._corrupt_path(e.topic, True).open(
+                        "w", encoding="utf-8"
+                    )
+                fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in bad)
+                name = f"{e.topic}.corrupt"
+                self.counts[name] = self.counts.get(name, 0) + len(bad)
+
+    def _corrupt_path(self, topic: str, partial: bool) -> Path:
+        return self.out / f"{topic}.corrupt.jsonl{'.partial' if partial else ''}"
+
     def write_records(self, topic: str, records: list[dict[str, Any]]) -> None:
         """Append records of one topic (external events, ground truth)."""
         if not records:
@@ -87,4 +123,9 @@ class FileSink:
                 done.append(self._final(topic))
             else:
                 partial.unlink(missing_ok=True)
+        for topic, fh in self._corrupt.items():
+            fh.close()
+            if complete:
+                self._corrupt_path(topic, True).replace(self._corrupt_path(topic, False))
+                done.append(self._corrupt_path(topic, False))
         return done

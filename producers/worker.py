@@ -24,10 +24,11 @@ import numpy as np
 import structlog
 from confluent_kafka import Consumer, TopicPartition
 
+from producers.chaos import Chaos, Encoded, InForce
 from producers.engine import ShardEngine
 from producers.runtime import modifiers_at
 from simfleet.clock import wall_ms
-from simfleet.codec import encoders_for
+from simfleet.codec import TopicEncoder, encoders_for
 from simfleet.columns import Batch
 from simfleet.control import (
     COUNTS_GRAIN_MS,
@@ -44,7 +45,9 @@ from simfleet.domain.pack import Project
 from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
+from simfleet.scenarios import chaos_at
 from simfleet.settings import KafkaSettings
+from simfleet.topology import truth_topic
 
 __all__ = ["ShardTally", "Worker"]
 
@@ -115,6 +118,9 @@ class Worker:
         # pause, or a rebalance that gave it back) resumes from its cursor, with no hole and
         # no id drawn twice; shard -> (engines, cursor, wall ms parked)
         self._parked: dict[int, tuple[list[ShardEngine], int, int]] = {}
+        self.chaos: dict[int, dict[str, Chaos]] = {}
+        self.encoders: dict[str, TopicEncoder] = {}
+        self._chaos_gone: dict[str, int] = {}  # counts of shards this worker no longer holds
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._membership += [("assign", p.partition) for p in parts]
@@ -136,6 +142,11 @@ class Worker:
                     self._report(producer, shard)
                     self._parked[shard] = (self.engines.pop(shard), self.cursor.pop(shard), wall)
                     self.tallies.pop(shard, None)
+                # records chaos still holds back are produced now: a delay never loses a record
+                for ch in self.chaos.pop(shard, {}).values():
+                    _send(producer, ch.drain())
+                    for action, n in ch.counts.items():
+                        self._chaos_gone[action] = self._chaos_gone.get(action, 0) + n
                 log.info("shard_revoked", worker=self.worker_id, shard=shard)
                 continue
             if shard in self.engines or shard >= state.shards:
@@ -159,6 +170,7 @@ class Worker:
                 cursor = now
                 log.info("shard_assigned", worker=self.worker_id, shard=shard)
             self.engines[shard] = engines
+            self.chaos[shard] = {d: Chaos(state.seed, shard, d, self.encoders) for d in domains}
             self.cursor[shard] = cursor
             self.tallies[shard] = ShardTally(cursor)
         self._membership.clear()
@@ -187,9 +199,44 @@ class Worker:
                 for t, c in producer.counters.items()
             },
             dropped_followups=sum(e.dropped_followups for es in self.engines.values() for e in es),
+            chaos=self.chaos_counts(),
             stopping=stopping,
         )
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
+
+    def chaos_counts(self) -> dict[str, int]:
+        """Chaos applications per action, over the shards this worker holds."""
+        out: dict[str, int] = dict(self._chaos_gone)
+        for per in self.chaos.values():
+            for ch in per.values():
+                for action, n in ch.counts.items():
+                    out[action] = out.get(action, 0) + n
+        return out
+
+    def _tick(
+        self,
+        producer: AccountedProducer,
+        shard: int,
+        eng: ShardEngine,
+        t0: int,
+        t1: int,
+        params: dict[str, float],
+        in_force: InForce,
+    ) -> None:
+        """One engine's tick, produced; chaos, when any is in force, on the way out."""
+        tally = self.tallies[shard]
+        ch = self.chaos[shard][eng.domain.domain]
+        for batch in eng.tick(t0, t1, params):
+            actions = ch.actions_for(in_force, batch.topic) if in_force else ()
+            if actions:
+                encoded, truth = ch.apply(batch, t0, actions)
+                _send(producer, encoded)
+                producer.send_records(truth_topic(ch.domain), truth, "event_id")
+            else:
+                producer.send_batch(batch)
+            tally.add(batch, t0)
+        if ch.held:
+            _send(producer, ch.due(t1))
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         """Produce until ``stop`` is set; flush; return the final counters."""
@@ -198,6 +245,7 @@ class Worker:
         domains = {d: self.project.spec(d) for d in state.domains}
         graphs = {d: self.project.graph(d) for d in state.domains}
         encoders = encoders_for(self.project.schemas(), self.settings.registry_url)
+        self.encoders.update(encoders)
         producer = AccountedProducer(self.settings, encoders)
         shards = Consumer(
             {
@@ -226,7 +274,6 @@ class Worker:
                 # shards usually share t0: evaluate each control version's parameters once
                 params_at: dict[tuple[int, str, int], dict[str, float]] = {}
                 for shard, engines in self.engines.items():
-                    tally = self.tallies[shard]
                     t0 = self.cursor[shard]
                     while t0 < sim:
                         t1 = min(sim, t0 + MAX_TICK_MS)
@@ -237,14 +284,13 @@ class Worker:
                             mods = mods_by_version[version.version] = modifiers_at(
                                 version.instances()
                             )
+                        in_force = chaos_at(version.scenarios, t0)
                         for eng in engines:
                             key = (version.version, eng.domain.domain, t0)
                             params = params_at.get(key)
                             if params is None:
                                 params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
-                            for batch in eng.tick(t0, t1, params):
-                                producer.send_batch(batch)
-                                tally.add(batch, t0)
+                            self._tick(producer, shard, eng, t0, t1, params, in_force)
                         t0 = t1
                     self.cursor[shard] = t0
                 producer.poll(0)
@@ -254,6 +300,9 @@ class Worker:
                     self._heartbeat(producer, state, sim)
                 stop.wait(self.tick_s)  # pacing the loop to the clock, not synchronisation
         finally:
+            for per in self.chaos.values():
+                for ch in per.values():
+                    _send(producer, ch.drain())
             try:
                 producer.flush(30.0)
             finally:
@@ -271,3 +320,11 @@ class Worker:
             failed=failed,
         )
         return {"produced": produced, "delivered": delivered, "failed": failed}
+
+
+def _send(producer: AccountedProducer, encoded: list[Encoded]) -> None:
+    """Produce chaos output, accounted like every other record."""
+    for e in encoded:
+        if e.values:
+            buf, offsets = e.framed()
+            producer.send_encoded(e.topic, buf, offsets, e.keys, e.timestamps)

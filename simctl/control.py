@@ -58,7 +58,7 @@ def _state(settings: KafkaSettings) -> ControlState:
 REQUEST_TIMEOUT_S = 10.0
 
 
-def _request(settings: KafkaSettings, cmd: Command) -> ControlState:
+def request(settings: KafkaSettings, cmd: Command) -> ControlState:
     """Send a command that expires with our wait: applied now, or never."""
     cmd = cmd.model_copy(update={"expires_at_wall": wall_ms() + int(REQUEST_TIMEOUT_S * 1000)})
     send_command(settings, cmd)
@@ -167,7 +167,7 @@ def scenario_start(
         at=at_ms,
         stack=stack,
     )
-    state = _request(settings, cmd)
+    state = request(settings, cmd)
     _emit(
         {
             "version": state.version,
@@ -188,7 +188,7 @@ def scenario_stop(
 ) -> None:
     """Stop the active scenario(s); they settle back along their settle curve."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
+    state = request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
     _emit(
         {"version": state.version, "effective_at": format_ms(state.effective_at)},
         as_json,
@@ -258,6 +258,7 @@ def status(
                 "produced": sum(c.produced for c in hb.topics.values()),
                 "delivered": sum(c.delivered for c in hb.topics.values()),
                 "failed": sum(c.failed for c in hb.topics.values()),
+                "chaos": dict(hb.chaos),
                 "last_seen": format_ms(hb.wall_ms),
             }
             for hb in watcher.workers.values()
@@ -274,7 +275,9 @@ def status(
         typer.echo(
             f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
         )
-    table = Table("worker", "state", "shards", "produced", "delivered", "failed", "last seen")
+    table = Table(
+        "worker", "state", "shards", "produced", "delivered", "failed", "chaos", "last seen"
+    )
     for w in data["workers"]:
         table.add_row(
             w["worker"],
@@ -283,9 +286,15 @@ def status(
             str(w["produced"]),
             str(w["delivered"]),
             str(w["failed"]),
+            chaos_text(w["chaos"]),
             w["last_seen"],
         )
     console.print(table)
+
+
+def chaos_text(counts: dict[str, int]) -> str:
+    """``drop 12, duplicate 3`` (``-`` when no chaos was applied)."""
+    return ", ".join(f"{a} {n:,}" for a, n in sorted(counts.items()) if n) or "-"
 
 
 def inject(
@@ -325,7 +334,7 @@ def inject(
         at=at_ms,
         params=params,
     )
-    state = _request(settings, cmd)
+    state = request(settings, cmd)
     inj = next(i for i in reversed(state.injections) if i.injected)
     _emit(
         {
@@ -347,7 +356,7 @@ def reset(
 ) -> None:
     """Clear every scenario at once (no settle): back to baseline."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
+    state = request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
     typer.echo(f"reset at sim {format_ms(state.effective_at)} (control v{state.version})")
 
 
@@ -359,7 +368,7 @@ def speed(
 ) -> None:
     """Change the sim clock's speed; sim time continues from where it is."""
     _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
-    state = _request(
+    state = request(
         settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value)
     )
     typer.echo(f"speed {state.clock.speed:g}x from sim {format_ms(state.effective_at)}")

@@ -11,7 +11,8 @@ from orchestrator.baseline import BaselineStats, IntervalCounts
 from orchestrator.catalog import get_scenario
 from orchestrator.timeline import acting, due, scenario_context, scheduled
 from orchestrator.transitions import check_scenario
-from producers.backfill import backfill
+from producers.backfill import backfill_ticks
+from producers.chaos import Chaos
 from producers.sinks import FileSink
 from simctl.options import (
     ConfigOpt,
@@ -28,9 +29,10 @@ from simctl.options import (
     project_of,
     sim_progress,
 )
+from simfleet.codec import encoders_for
 from simfleet.errors import ConfigError
-from simfleet.scenarios import ScenarioInstance
-from simfleet.topology import metrics_topic
+from simfleet.scenarios import ScenarioInstance, chaos_at
+from simfleet.topology import metrics_topic, truth_topic
 
 
 def generate(
@@ -147,7 +149,14 @@ def generate(
                 if stats
                 else None
             )
-            for batches in backfill(
+            # chaos is keyed by (seed, topic, tick) with one shard for the merged run
+            encoders = encoders_for(schemas, None)
+            chaos = {d: Chaos(settings.seed, -1, d, encoders) for d in domains}
+            topic_domain = {
+                project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
+            }
+            chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
+            for t0, t1, batches in backfill_ticks(
                 [project.spec(d) for d in domains],
                 start_ms - warm,
                 end_ms,
@@ -159,7 +168,24 @@ def generate(
                 emit_from=start_ms,
                 schemas=schemas,
             ):
-                sink.write(batches)
+                in_force = chaos_at(instances, t0)
+                if in_force:
+                    calm = []
+                    for b in batches:
+                        ch = chaos[topic_domain[b.topic]]
+                        actions = ch.actions_for(in_force, b.topic)
+                        if not actions:
+                            calm.append(b)
+                            continue
+                        encoded, truth = ch.apply(b, t0, actions)
+                        sink.write_encoded(encoded)
+                        chaos_truth[ch.domain] += truth
+                    sink.write(calm)
+                else:
+                    sink.write(batches)
+                for ch in chaos.values():
+                    if ch.held:
+                        sink.write_encoded(ch.due(t1))
                 if counts is not None:
                     for b in batches:
                         counts.add(b)
@@ -167,9 +193,13 @@ def generate(
                 rows = stats.metrics(counts, stats.factor_for(settings.scale))
                 for d in domains:
                     sink.write_records(metrics_topic(d), [r for r in rows if r["domain"] == d])
+            for ch in chaos.values():
+                sink.write_encoded(ch.drain())
             by_topic: dict[str, list[dict[str, object]]] = {}
             for topic, record in due(project, domains, externals, instances, start_ms, end_ms):
                 by_topic.setdefault(topic, []).append(record)
+            for d, rows in chaos_truth.items():
+                by_topic.setdefault(truth_topic(d), []).extend(rows)
             for topic, records in by_topic.items():
                 sink.write_records(topic, records)
             complete = True

@@ -51,12 +51,16 @@ def _register() -> None:
     from simctl import (
         analysis,
         broker,
+        chaos,
+        check,
         control,
         diff,
         fleet,
         generate,
+        plan,
         record,
         replay,
+        report,
         tail,
         up,
         validate,
@@ -75,6 +79,10 @@ def _register() -> None:
     app.command("diff")(diff.diff)
     app.command("validate")(validate.validate)
     app.command("generate")(generate.generate)
+    app.command("check")(check.check)
+    app.command("run")(plan.run)
+    app.add_typer(chaos.app, name="chaos")
+    app.command("report")(report.report)
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")

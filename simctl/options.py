@@ -213,3 +213,13 @@ def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Calla
             bar.update(task, completed=t - first, description=phase)
 
         yield advance
+
+
+JunitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit-xml",
+        help="Also write the verdicts as JUnit XML to this file, for CI.",
+        show_default=False,
+    ),
+]

@@ -24,6 +24,7 @@ from rich.table import Table
 from orchestrator.baseline import BaselineStats
 from orchestrator.catalog import get_scenario
 from orchestrator.transitions import check_scenario, scenario_rows
+from simctl.control import chaos_text
 from simctl.guard import StateLock, check_cluster, fixed_flags
 from simctl.options import (
     BootstrapOpt,
@@ -131,6 +132,14 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
         table.add_row(
             "[bold]all", f"[bold]{sum(rates.rates.values()):,.0f}", f"{p:,}", f"{d:,}", f"{f:,}"
         )
+    chaos: dict[str, int] = {}
+    for hb in workers.values():
+        for action, n in hb.chaos.items():
+            chaos[action] = chaos.get(action, 0) + n
+    if chaos:
+        # apart from the counts above: a dropped record is not produced, a duplicate is twice
+        table.caption = f"chaos applied: {chaos_text(chaos)}"
+        table.caption_justify = "left"
     return table
 
 

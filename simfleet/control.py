@@ -142,6 +142,9 @@ class Heartbeat(_Frozen):
     control_version: int
     topics: dict[str, StreamCounters]
     dropped_followups: int = 0
+    chaos: dict[str, int] = Field(
+        default_factory=dict, description="chaos applications per action, since the start"
+    )
     stopping: bool = False
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:

@@ -186,6 +186,9 @@ class Injection(_Frozen):
             else "",
             "window_start": self.at + self.expected_impact.delay,
             "window_end": self.ends_at,
+            "action": "",
+            "topic": "",
+            "detail": "",
         }
 
 

@@ -12,6 +12,7 @@ process, and a restarted orchestrator, computes the same state and settle progre
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -21,6 +22,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from simfleet.timeutil import parse_duration_ms
 
 __all__ = [
+    "CHAOS_ACTIONS",
+    "Assertion",
+    "ChaosAction",
     "ExpectedEffect",
     "Lifecycle",
     "Modifier",
@@ -28,6 +32,7 @@ __all__ = [
     "ScenarioInstance",
     "ScenarioSpec",
     "Settle",
+    "chaos_at",
     "lifecycle_at",
 ]
 
@@ -53,6 +58,111 @@ class Modifier(_Frozen):
     precedence: int = Field(0, description="with op=set: the highest precedence wins")
 
 
+CHAOS_ACTIONS = ("drop", "duplicate", "delay", "reorder", "corrupt", "poison", "modify", "inject")
+CorruptMode = Literal["append", "truncate", "magic", "schema_id"]
+PoisonKind = Literal["negative", "epoch", "empty_id", "huge_string"]
+CORRUPT_MODES: tuple[CorruptMode, ...] = ("append", "truncate", "magic", "schema_id")
+POISON_KINDS: tuple[PoisonKind, ...] = ("negative", "epoch", "empty_id", "huge_string")
+
+Scalar = str | int | float | bool | None
+
+
+class ChaosAction(_Frozen):
+    """One kind of damage done to the records of the streams matching ``streams`` on their way
+    out (to Kafka or to files), each record hit with ``probability``."""
+
+    action: Literal[
+        "drop", "duplicate", "delay", "reorder", "corrupt", "poison", "modify", "inject"
+    ]
+    streams: str = Field(description="topic glob, e.g. marketplace.customer.*")
+    probability: float = Field(ge=0.0, le=1.0, description="per record (reorder: per key)")
+    copies: int = Field(2, ge=2, le=10, description="duplicate: how many times in all")
+    delay: DurationMs = Field(0, description="delay: the mean delay; duplicate: copies' delay")
+    law: Literal["fixed", "exponential", "uniform"] = Field(
+        "fixed", description="delay law: fixed, exponential of mean delay, uniform on 0..2xdelay"
+    )
+    modes: tuple[CorruptMode, ...] = Field(
+        CORRUPT_MODES, min_length=1, description="corrupt: the damages drawn from"
+    )
+    kinds: tuple[PoisonKind, ...] = Field(
+        POISON_KINDS, min_length=1, description="poison: the rule breaks drawn from"
+    )
+    set: dict[str, Scalar] = Field(
+        default_factory=dict, description="modify: field -> value; inject: fields of the event"
+    )
+    emit: str | None = Field(None, description="inject: the topic of the failure event")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> ChaosAction:
+        if self.action == "delay" and self.delay <= 0:
+            raise ValueError("a delay action needs `delay` above 0, e.g. delay: 10m")
+        if self.action == "modify" and not self.set:
+            raise ValueError("a modify action needs `set`, e.g. set: {amount: 0}")
+        if self.action == "inject" and not self.emit:
+            raise ValueError(
+                "an inject action needs `emit`: the topic of the failure event, e.g. "
+                "emit: marketplace.payment.failed"
+            )
+        return self
+
+
+class Window(_Frozen):
+    """A span of sim time, as offsets from the start of what is checked (the scenario's start)."""
+
+    start: DurationMs = 0
+    end: DurationMs | None = Field(None, description="none: until the end of the data")
+
+
+class Assertion(_Frozen):
+    """A checkable claim about the records of a run (``simctl check``, ``simctl run``)."""
+
+    kind: Literal["count", "sequence", "absence", "ratio", "latency", "custom"]
+    name: str | None = None
+    topic: str | None = Field(None, description="count, absence, ratio (numerator)")
+    window: Window = Window()
+    exact: int | None = Field(None, ge=0)
+    min: float | None = None
+    max: float | None = None
+    topics: tuple[str, ...] = Field((), description="sequence: the topics in order")
+    key: str | None = Field(None, description="sequence/latency: the field joining the events")
+    gaps: bool = Field(True, description="sequence: other topics may come in between")
+    denominator: str | None = Field(None, description="ratio: the topic counted below the line")
+    cause: str | None = Field(None, description="latency: the cause's topic")
+    effect: str | None = Field(None, description="latency: the follow-up's topic")
+    within: DurationMs | None = Field(None, description="latency: the largest delay")
+    share: float = Field(1.0, ge=0.0, le=1.0, description="latency: of causes followed in time")
+    check: str | None = Field(None, description="custom: module:function")
+
+    @model_validator(mode="after")
+    def _needs(self) -> Assertion:
+        need: dict[str, tuple[str, ...]] = {
+            "count": ("topic",),
+            "absence": ("topic",),
+            "ratio": ("topic", "denominator"),
+            "sequence": ("topics", "key"),
+            "latency": ("cause", "effect", "key", "within"),
+            "custom": ("check",),
+        }
+        missing = [f for f in need[self.kind] if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"a {self.kind} assertion needs {', '.join(missing)}")
+        if self.kind == "count" and self.exact is None and self.min is None and self.max is None:
+            raise ValueError("a count assertion needs exact, min or max")
+        if self.kind == "ratio" and self.min is None and self.max is None:
+            raise ValueError("a ratio assertion needs min or max")
+        if self.kind == "custom" and ":" not in (self.check or ""):
+            raise ValueError("check must be module:function, e.g. mychecks:no_orphans")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The assertion's name, or one made from its kind and topics."""
+        if self.name:
+            return self.name
+        subject = self.topic or "/".join(self.topics) or self.cause or self.check or ""
+        return f"{self.kind} {subject}".strip()
+
+
 class Phase(_Frozen):
     """A stretch of a scenario with its own modifiers; the last one may be open-ended."""
 
@@ -60,6 +170,7 @@ class Phase(_Frozen):
     duration: DurationMs | None = Field(None, description="none: until stopped")
     ramp: DurationMs = Field(0, description="linear ramp-in at the phase start")
     modifiers: tuple[Modifier, ...] = ()
+    chaos: tuple[ChaosAction, ...] = Field((), description="chaos during this phase only")
 
 
 class Backlog(_Frozen):
@@ -103,6 +214,8 @@ class ScenarioSpec(_Frozen):
     settle: Settle = Settle()
     expected_effects: tuple[ExpectedEffect, ...] = ()
     external_events: tuple[ScenarioEvent, ...] = ()
+    chaos: tuple[ChaosAction, ...] = Field((), description="chaos while the scenario is active")
+    assertions: tuple[Assertion, ...] = ()
 
     @model_validator(mode="after")
     def _only_last_open(self) -> ScenarioSpec:
@@ -209,3 +322,22 @@ def lifecycle_at(inst: ScenarioInstance, t: int) -> LifecycleAt:
         bw = 1.0 - tau / settle.backlog.duration
         weighted.extend((m, bw) for m in settle.backlog.modifiers)
     return LifecycleAt(Lifecycle.SETTLING, last.name, min(1.0, tau / span), tuple(weighted))
+
+
+def chaos_at(instances: Sequence[ScenarioInstance], t: int) -> tuple[tuple[str, ChaosAction], ...]:
+    """The chaos actions in force at ``t``, each with its scenario's id: a scenario's own while
+    it is active, and its current phase's."""
+    out: list[tuple[str, ChaosAction]] = []
+    for inst in instances:
+        spec = inst.spec
+        if not spec.chaos and not any(p.chaos for p in spec.phases):
+            continue
+        lc = lifecycle_at(inst, t)
+        if lc.state is not Lifecycle.ACTIVE:
+            continue
+        out.extend((spec.id, a) for a in spec.chaos)
+        for p in spec.phases:
+            if p.name == lc.phase:
+                out.extend((spec.id, a) for a in p.chaos)
+                break
+    return tuple(out)

@@ -43,6 +43,7 @@ __all__ = [
     "broker_status",
     "check_reachable",
     "free_port",
+    "pause_broker",
     "read_state",
     "record_foreground",
     "resolve_bootstrap",
@@ -500,3 +501,22 @@ def resolve_bootstrap(explicit: str | None) -> str:
         "--bootstrap-servers HOST:PORT, or start one with `simctl up` or "
         "`simctl broker up --detach`."
     )
+
+
+def pause_broker(seconds: float, wait: Callable[[float], object] = time.sleep) -> BrokerInfo:
+    """Freeze the recorded embedded broker for ``seconds`` (SIGSTOP, then SIGCONT), so its
+    clients see a broker that hangs rather than one that is gone."""
+    info = read_state()
+    if info is None or not _is_recorded_broker(info):
+        raise BrokerError(
+            f"No embedded broker is recorded in {state_path()} (or it is no longer running). "
+            "Pausing works on the broker `simctl up` or `simctl broker up` started; a remote "
+            "cluster cannot be paused from here."
+        )
+    os.kill(info.pid, signal.SIGSTOP)
+    try:
+        wait(seconds)  # the pause itself, not a synchronisation
+    finally:
+        os.kill(info.pid, signal.SIGCONT)
+    _log.info("broker.paused", pid=info.pid, seconds=seconds)
+    return info

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ __all__ = [
     "STREAMS_FILE",
     "PackCheck",
     "Schemas",
+    "chaos_problems",
     "check_pack",
     "read_yaml_file",
     "reference_problems",
@@ -207,7 +209,7 @@ def _topics(spec: DomainSpec) -> list[str]:
 
 
 def _unknown(
-    file: Path, where: str, what: str, name: str, known: Iterable[str], fix: str
+    file: Path | None, where: str, what: str, name: str, known: Iterable[str], fix: str
 ) -> Problem:
     """``unknown <what> 'name' (did you mean `x`?)``."""
     known = list(known)
@@ -923,3 +925,69 @@ def stream_problems(
     checks = _StreamChecks(spec, file, schemas)
     names = spec.streams if streams is None else [s for s in streams if s in spec.streams]
     return [p for n in names for p in checks.problems(n)]
+
+
+def _raw_items(value: object) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list | tuple) else []
+
+
+def _raw_get(value: object, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def chaos_problems(
+    raw: Mapping[str, Any], fields: Mapping[str, Iterable[str]], file: Path | None
+) -> list[Problem]:
+    """Names a scenario's ``chaos`` and ``assertions`` use that no topic has: stream globs
+    matching no topic, an unknown ``emit`` topic, fields to set that the topics lack, and
+    assertion topics. ``fields`` maps every topic of the project to its field names."""
+    topics = sorted(fields)
+    out: list[Problem] = []
+    lists = [("chaos", _raw_get(raw, "chaos"))]
+    lists += [(f"phases.{i}.chaos", _raw_get(p, "chaos")) for i, p in _raw_items(raw.get("phases"))]
+    for where, actions in lists:
+        for j, a in _raw_items(actions):
+            at = f"{where}.{j}"
+            glob = _raw_get(a, "streams")
+            matched = [t for t in topics if isinstance(glob, str) and fnmatchcase(t, glob)]
+            if isinstance(glob, str) and not matched:
+                out.append(
+                    _unknown(
+                        file,
+                        f"{at}.streams",
+                        "stream glob (it matches no topic)",
+                        glob,
+                        topics,
+                        "give a topic or a glob such as <domain>.customer.*",
+                    )
+                )
+            emit = _raw_get(a, "emit")
+            if isinstance(emit, str) and emit not in fields:
+                out.append(
+                    _unknown(file, f"{at}.emit", "topic", emit, topics, "name a stream topic")
+                )
+            sets = _raw_get(a, "set")
+            where_set = [emit] if _raw_get(a, "action") == "inject" and emit in fields else matched
+            if isinstance(sets, dict) and where_set:
+                known = {f for t in where_set for f in fields[t]}
+                for name in sets:
+                    if name not in known:
+                        out.append(
+                            _unknown(
+                                file,
+                                f"{at}.set.{name}",
+                                "field",
+                                str(name),
+                                sorted(known),
+                                f"set a field of {', '.join(where_set[:3])}",
+                            )
+                        )
+    for j, a in _raw_items(raw.get("assertions")):
+        named = [(k, _raw_get(a, k)) for k in ("topic", "denominator", "cause", "effect")]
+        named += [(f"topics.{n}", t) for n, t in _raw_items(_raw_get(a, "topics"))]
+        for k, t in named:
+            if isinstance(t, str) and t not in fields:
+                out.append(
+                    _unknown(file, f"assertions.{j}.{k}", "topic", t, topics, "name a stream topic")
+                )
+    return out
