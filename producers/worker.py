@@ -108,6 +108,7 @@ class Worker:
         self.tallies: dict[int, ShardTally] = {}
         self._assigned: list[int] = []
         self._revoked: list[int] = []
+        self.last_heartbeat: Heartbeat | None = None
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._assigned.extend(p.partition for p in parts)
@@ -158,6 +159,8 @@ class Worker:
     ) -> None:
         for shard in self.tallies:
             self._report(producer, shard)
+        clock = state.clock.clock()
+        behind = clock.sim_at(self.read_wall()) - min(self.cursor.values(), default=sim)
         hb = Heartbeat(
             worker_id=self.worker_id,
             host=socket.gethostname(),
@@ -172,7 +175,10 @@ class Worker:
             },
             dropped_followups=sum(e.dropped_followups for es in self.engines.values() for e in es),
             stopping=stopping,
+            queued=producer.in_flight,
+            tick_lag_ms=max(0, round(behind / clock.speed)),
         )
+        self.last_heartbeat = hb  # what --metrics-port serves, read at scrape time
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
 
     def run(self, stop: threading.Event) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def _root(
 
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
-    from simctl import analysis, broker, control, fleet, generate, tail, up, validate
+    from simctl import admin, analysis, broker, control, fleet, generate, tail, up, validate
 
     app.command("up")(up.up)
     app.add_typer(control.scenario_app, name="scenario")
@@ -66,6 +66,7 @@ def _register() -> None:
     app.add_typer(fleet.orchestrator_app, name="orchestrator")
     app.add_typer(fleet.worker_app, name="worker")
     app.add_typer(fleet.metrics_app, name="metrics")
+    app.add_typer(admin.app, name="admin")
 
 
 _register()

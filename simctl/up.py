@@ -26,6 +26,9 @@ from orchestrator.baseline import BaselineStats
 from orchestrator.catalog import get_scenario
 from orchestrator.transitions import check_scenario, scenario_rows
 from simctl.options import (
+    AdminHostOpt,
+    AdminOpt,
+    AdminPortOpt,
     BootstrapOpt,
     ConfigOpt,
     DomainOpt,
@@ -177,13 +180,21 @@ def up(
             "normalised 0-100 against it."
         ),
     ] = None,
+    admin: AdminOpt = True,
+    admin_port: AdminPortOpt = 8321,
+    admin_host: AdminHostOpt = "127.0.0.1",
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
     With no --domain, every domain of the project runs. Then steer it from another terminal:
     `simctl scenario start supply-crisis`, `simctl status`,
-    `simctl tail marketplace.booking.confirmed`.
+    `simctl tail marketplace.booking.confirmed`. The admin page is on
+    http://127.0.0.1:8321/ unless --no-admin.
     """
+    if admin:
+        from admin.security import check_bind
+
+        check_bind(admin_host)  # a refused bind stops `up` before anything starts
     settings = build_settings(
         config=config,
         bootstrap_servers=bootstrap,
@@ -257,6 +268,11 @@ def up(
         for i in range(n_workers):
             args = ["worker", "run", "--worker-id", f"worker-{i}"]
             procs.append((f"worker-{i}", _spawn(args, logs / f"worker-{i}.log", env)))
+        if admin:
+            args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
+            args += ["--baseline", str(baseline)] if baseline is not None else []
+            procs.append(("admin", _spawn(args, logs / "admin.log", env)))
+            console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
         console.print(
             f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
             f"logs in {logs}/; Ctrl-C stops everything"
@@ -329,6 +345,15 @@ def _watch(
                 break
             for name, p in procs:
                 if p.poll() is not None:
+                    if name == "admin":
+                        # the admin side failing must not stop generation: say so once
+                        log = _tail(state_dir() / "logs" / "admin.log")
+                        console.print(
+                            f"[yellow]the admin server exited (code {p.returncode}); the fleet "
+                            f"goes on. Its log ends with: {log}"
+                        )
+                        procs.remove((name, p))
+                        break
                     raise BrokerError(
                         f"{name} exited with code {p.returncode}; its log ends with: "
                         f"{_tail(state_dir() / 'logs' / f'{name}.log')}"

@@ -135,6 +135,8 @@ class Heartbeat(_Frozen):
     topics: dict[str, StreamCounters]
     dropped_followups: int = 0
     stopping: bool = False
+    queued: int = Field(0, description="records in the producer's local queue")
+    tick_lag_ms: int = Field(0, description="wall ms the generation trails the sim clock")
 
 
 class ShardCounts(_Frozen):
