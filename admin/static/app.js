@@ -6,7 +6,9 @@
   if (token) headers.Authorization = "Bearer " + token;
   const $ = (sel) => document.querySelector(sel);
   const el = (tag, props, ...kids) => {
-    const n = Object.assign(document.createElement(tag), props || {});
+    const { dataset, ...rest } = props || {};
+    const n = Object.assign(document.createElement(tag), rest);
+    Object.assign(n.dataset, dataset || {});
     kids.forEach((k) => n.append(k));
     return n;
   };
@@ -164,10 +166,12 @@
     const span = 2 * 86400000; // one sim day either side of now
     box.append(el("div", { className: "tick now", style: "left:50%;background:#6b7482" },
       el("span", { textContent: "now" })));
-    for (const e of events) {
+    let row = 0;
+    for (const e of events.slice().sort((a, b) => a.timestamp.localeCompare(b.timestamp))) {
       const x = (Date.parse(e.timestamp) - (now - span / 2)) / span;
       if (x < 0 || x > 1) continue;
-      box.append(el("div", { className: "tick " + e.severity, title: e.title,
+      row = (row + 1) % 3; // labels on three staggered rows so neighbours stay readable
+      box.append(el("div", { className: `tick ${e.severity} row${row}`, title: e.title,
         style: `left:${(x * 100).toFixed(2)}%` }, el("span", { textContent: e.title })));
     }
   }
