@@ -624,8 +624,8 @@ def create_app(admin: AdminApp) -> FastAPI:
         try:
             while not client.closed:
                 admin.hub.received(client, await websocket.receive_text())
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the client left (or was dropped as stale)
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            pass  # the client left, was dropped as stale, or sent a binary frame
         finally:
             admin.hub.disconnect(client)
             sender.cancel()

@@ -418,8 +418,8 @@ def test_a_scenario_started_by_the_cli_is_in_the_state_and_reset_clears_it(
     reset = fleet.post("/api/reset")
     assert reset.status_code == 200, reset.text
     assert "payment-outage" in reset.json()["cleared"]["scenarios"]
-    state = fleet.state()
-    assert state["status"] == "Baseline" and state["scenarios"] == []
+    state = wait_for("the reset state", lambda: (s := fleet.state())["scenarios"] == [] and s)
+    assert state["status"] == "Baseline"
     assert "reset to baseline" in state["history"][-1]
 
 
