@@ -22,13 +22,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check simfleet producers orchestrator simctl tests bench
-	$(BIN)/ruff format --check simfleet producers orchestrator simctl tests bench
+	$(BIN)/ruff check simfleet producers orchestrator simctl admin tests bench
+	$(BIN)/ruff format --check simfleet producers orchestrator simctl admin tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format simfleet producers orchestrator simctl tests bench
-	$(BIN)/ruff check --fix simfleet producers orchestrator simctl tests bench
+	$(BIN)/ruff format simfleet producers orchestrator simctl admin tests bench
+	$(BIN)/ruff check --fix simfleet producers orchestrator simctl admin tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -121,6 +121,7 @@ class Worker:
         self.chaos: dict[int, dict[str, Chaos]] = {}
         self.encoders: dict[str, TopicEncoder] = {}
         self._chaos_gone: dict[str, int] = {}  # counts of shards this worker no longer holds
+        self.last_heartbeat: Heartbeat | None = None
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._membership += [("assign", p.partition) for p in parts]
@@ -186,6 +187,8 @@ class Worker:
     ) -> None:
         for shard in self.tallies:
             self._report(producer, shard)
+        clock = state.clock.clock()
+        behind = clock.sim_at(self.read_wall()) - min(self.cursor.values(), default=sim)
         hb = Heartbeat(
             worker_id=self.worker_id,
             host=socket.gethostname(),
@@ -201,7 +204,10 @@ class Worker:
             dropped_followups=sum(e.dropped_followups for es in self.engines.values() for e in es),
             chaos=self.chaos_counts(),
             stopping=stopping,
+            queued=producer.in_flight,
+            tick_lag_ms=max(0, round(behind / clock.speed)),
         )
+        self.last_heartbeat = hb  # what --metrics-port serves, read at scrape time
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
 
     def chaos_counts(self) -> dict[str, int]:

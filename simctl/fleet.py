@@ -22,6 +22,8 @@ from simctl.options import (
     ConfigOpt,
     DomainOpt,
     ExternalOpt,
+    MetricsHostOpt,
+    MetricsPortOpt,
     PackDirOpt,
     PropertiesOpt,
     RegistryOpt,
@@ -92,6 +94,8 @@ def orchestrator_run(
         str | None,
         typer.Option(help="Fencing id: a newer orchestrator with it fences this one."),
     ] = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
     log_json: LogJsonOpt = False,
 ) -> None:
     """Run the orchestrator: the single writer of sim.control.
@@ -149,6 +153,10 @@ def orchestrator_run(
     typer.echo(
         f"orchestrator: control state v{state.version} on {kafka.bootstrap_servers}", err=True
     )
+    if metrics_port is not None:
+        from simfleet.telemetry import Snapshot, serve_metrics
+
+        serve_metrics(lambda: Snapshot(state=orch.state), metrics_port, metrics_host)
     try:
         orch.run(stop)
     finally:
@@ -165,6 +173,8 @@ def worker_run(
     worker_id: Annotated[
         str | None, typer.Option(help="Name in sim.fleet; default host-pid.")
     ] = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
     log_json: LogJsonOpt = False,
 ) -> None:
     """Run one producer worker: claims shards, follows sim.control, produces events."""
@@ -180,7 +190,16 @@ def worker_run(
     )
     kafka = kafka_of(settings)
     stop = _stop_on_signals()
-    Worker(kafka, project_of(settings), worker_id).run(stop)
+    worker = Worker(kafka, project_of(settings), worker_id)
+    if metrics_port is not None:
+        from simfleet.telemetry import Snapshot, serve_metrics
+
+        def snapshot() -> Snapshot:
+            hb = worker.last_heartbeat
+            return Snapshot(workers={} if hb is None else {hb.worker_id: hb})
+
+        serve_metrics(snapshot, metrics_port, metrics_host)
+    worker.run(stop)
 
 
 @metrics_app.command("run")

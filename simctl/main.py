@@ -49,6 +49,7 @@ def _root(
 def _register() -> None:
     # Imported here so `simctl --help` stays importable even while a group is being built.
     from simctl import (
+        admin,
         analysis,
         broker,
         chaos,
@@ -89,6 +90,7 @@ def _register() -> None:
     app.add_typer(fleet.orchestrator_app, name="orchestrator")
     app.add_typer(fleet.worker_app, name="worker")
     app.add_typer(fleet.metrics_app, name="metrics")
+    app.add_typer(admin.app, name="admin")
 
 
 _register()

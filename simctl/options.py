@@ -223,3 +223,36 @@ JunitOpt = Annotated[
         show_default=False,
     ),
 ]
+# -- serving HTTP (admin server, Prometheus) -------------------------------------------------
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics on http://<--metrics-host>:PORT/metrics. [default: off]",
+        show_default=False,
+    ),
+]
+MetricsHostOpt = Annotated[
+    str,
+    typer.Option("--metrics-host", help="Interface the --metrics-port server listens on."),
+]
+AdminPortOpt = Annotated[
+    int,
+    typer.Option(
+        "--admin-port", min=1, max=65535, help="Port of the admin web page, API and WebSocket."
+    ),
+]
+AdminHostOpt = Annotated[
+    str,
+    typer.Option(
+        "--admin-host",
+        help="Interface the admin server listens on. Anything but loopback requires a bearer "
+        "token in SIMCTL_ADMIN_TOKEN.",
+    ),
+]
+AdminOpt = Annotated[
+    bool,
+    typer.Option("--admin/--no-admin", help="Serve the admin page, API and /metrics."),
+]

@@ -51,6 +51,7 @@ class Child:
     args: list[str]
     log: Path
     proc: subprocess.Popen[bytes]
+    critical: bool = True  # a non-critical child (the admin server) is not restarted
     failures: list[float] = field(default_factory=list)
     restart_at: float | None = None
 
@@ -105,10 +106,11 @@ class Supervisor:
         self.pids.add(proc.pid)
         return proc
 
-    def spawn(self, name: str, args: list[str]) -> Child:
-        """Start a child, its output in ``<logs>/<name>.log``."""
+    def spawn(self, name: str, args: list[str], critical: bool = True) -> Child:
+        """Start a child, its output in ``<logs>/<name>.log``; a non-critical one that exits
+        is reported once and left alone (generation never depends on it)."""
         path = self.logs / f"{name}.log"
-        child = Child(name, args, path, self._popen(args, path))
+        child = Child(name, args, path, self._popen(args, path), critical)
         self.children.append(child)
         return child
 
@@ -128,6 +130,14 @@ class Supervisor:
                 continue
             code = c.proc.poll()
             if code is None:
+                continue
+            if not c.critical:
+                if not c.failures:
+                    c.failures.append(now)
+                    notes.append(
+                        f"{c.name} exited with code {code}; the fleet goes on without it. Its "
+                        f"log ends with: {log_tail(c.log)}"
+                    )
                 continue
             c.failures = [f for f in c.failures if now - f < FAILURE_WINDOW_S] + [now]
             if len(c.failures) >= MAX_FAILURES:

@@ -27,6 +27,9 @@ from orchestrator.transitions import check_scenario, scenario_rows
 from simctl.control import chaos_text
 from simctl.guard import StateLock, check_cluster, fixed_flags
 from simctl.options import (
+    AdminHostOpt,
+    AdminOpt,
+    AdminPortOpt,
     BootstrapOpt,
     ConfigOpt,
     DomainOpt,
@@ -193,13 +196,21 @@ def up(
             help="How long the fleet waits for a broker that hangs or is away before it stops.",
         ),
     ] = 300_000,
+    admin: AdminOpt = True,
+    admin_port: AdminPortOpt = 8321,
+    admin_host: AdminHostOpt = "127.0.0.1",
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
     With no --domain, every domain of the project runs. Then steer it from another terminal:
     `simctl scenario start supply-crisis`, `simctl status`,
-    `simctl tail marketplace.booking.confirmed`.
+    `simctl tail marketplace.booking.confirmed`. The admin page is on
+    http://127.0.0.1:8321/ unless --no-admin.
     """
+    if admin:
+        from admin.security import check_bind
+
+        check_bind(admin_host)  # a refused bind stops `up` before anything starts
     settings = build_settings(
         config=config,
         bootstrap_servers=bootstrap,
@@ -277,6 +288,11 @@ def up(
             sup.spawn("metrics", ["metrics", "run", "--baseline", str(baseline)])
         for i in range(n_workers):
             sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
+        if admin:
+            args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
+            args += ["--baseline", str(baseline)] if baseline is not None else []
+            sup.spawn("admin", args, critical=False)
+            console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
         console.print(
             f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
             f"logs in {logs}/; Ctrl-C stops everything"

@@ -146,6 +146,8 @@ class Heartbeat(_Frozen):
         default_factory=dict, description="chaos applications per action, since the start"
     )
     stopping: bool = False
+    queued: int = Field(0, description="records in the producer's local queue")
+    tick_lag_ms: int = Field(0, description="wall ms the generation trails the sim clock")
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:
         """`stopped` (said goodbye), `stale` (silent past the timeout) or `live`."""

@@ -119,6 +119,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
             "-m",
             "simctl.main",
             "up",
+            "--no-admin",
             "--speed",
             "3600",
             "--scale",

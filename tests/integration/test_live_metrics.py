@@ -74,8 +74,8 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
         "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "up", "--speed", "3600", "--scale", "0.1",
-         "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
+        [sys.executable, "-m", "simctl.main", "up", "--no-admin", "--speed", "3600", "--scale",
+         "0.1", "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
          "--baseline", str(baseline), "--duration", "300s"],
         env=env,
         stdout=subprocess.PIPE,

@@ -14,7 +14,8 @@ ALLOWED = {
     "simfleet": set(),
     "producers": {"simfleet"},
     "orchestrator": {"simfleet"},
-    "simctl": {"simfleet", "producers", "orchestrator"},
+    "simctl": {"simfleet", "producers", "orchestrator", "admin"},
+    "admin": {"simfleet", "orchestrator"},
 }
 
 
