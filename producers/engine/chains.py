@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.engine.fields import StreamRuntime, weight
+from producers.engine.fields import StreamRuntime, number, row_choice
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.columns import Column, StrTable, TableStrings, concat_columns, take_column
@@ -194,13 +194,12 @@ class FollowUps:
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:
-                w = np.asarray([weight(self.domain, x, params) for x in chain.one_of.values()])
-                total = w.sum()
-                cdf = np.cumsum(w) / total if total > 0 else np.linspace(0, 1, len(w) + 1)[1:]
-                pick = np.searchsorted(cdf, rng.random(n), side="right")
+                pools = self.pool_of_table
+                w = [number(self.domain, x, params, cols, pools) for x in chain.one_of.values()]
+                pick = row_choice(rng, w, n)
                 masks = [pick == k for k in range(len(edge.targets))]
             else:
-                p = weight(self.domain, chain.probability or 0.0, params)
+                p = number(self.domain, chain.probability or 0.0, params, cols, self.pool_of_table)
                 masks = [rng.random(n) < p]
             for k, mask in enumerate(masks):
                 m = int(mask.sum())

@@ -18,13 +18,15 @@ from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
-from simfleet.domain.spec import DomainSpec, FieldSpec, StreamSpec
+from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, Number, StreamSpec
 from simfleet.errors import DomainError
 
 __all__ = [
     "FieldMaker",
     "StreamRuntime",
+    "by_column",
     "gen_number",
+    "number",
     "seq_column",
     "uuid_column",
     "weight",
@@ -75,6 +77,49 @@ def weight(domain: DomainSpec, w: float | str, params: Mapping[str, float]) -> f
     return params[domain.param_path(w)] if isinstance(w, str) else float(w)
 
 
+def by_column(
+    b: ByAttr, cols: Mapping[str, Column], pool_of_table: Mapping[int, EntityPool]
+) -> npt.NDArray[np.float64]:
+    """Per event, the number of table ``b`` for the entity in field ``b.of``."""
+    col = cols[b.of or ""]
+    pool = pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
+    if pool is None or not isinstance(col, TableStrings):
+        raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
+    return pool.by_values(b, col.idx)
+
+
+def number(
+    domain: DomainSpec,
+    w: Number,
+    params: Mapping[str, float],
+    cols: Mapping[str, Column],
+    pool_of_table: Mapping[int, EntityPool],
+) -> float | npt.NDArray[np.float64]:
+    """A number, a parameter's value, or (a `by` table) one number per event."""
+    if isinstance(w, ByAttr):
+        return by_column(w, cols, pool_of_table)
+    return weight(domain, w, params)
+
+
+def row_choice(
+    rng: np.random.Generator, w: list[float | npt.NDArray[np.float64]], n: int
+) -> npt.NDArray[np.int64]:
+    """One index per event into ``w`` (weights, scalars or one per event); one uniform draw
+    per event either way, so scalar weights draw exactly as before."""
+    u = rng.random(n)
+    if all(np.ndim(x) == 0 for x in w):
+        ws = np.asarray(w, dtype=np.float64)
+        total = ws.sum()
+        cdf = np.cumsum(ws) / total if total > 0 else np.linspace(0, 1, len(ws) + 1)[1:]
+        return np.searchsorted(cdf, u, side="right").astype(np.int64)
+    m = np.column_stack([np.broadcast_to(np.asarray(x, np.float64), (n,)) for x in w])
+    cum = np.cumsum(m, axis=1)
+    total = cum[:, -1]
+    safe = np.where(total > 0, total, 1.0)
+    pick: npt.NDArray[np.int64] = (cum / safe[:, None] <= u[:, None]).sum(axis=1)
+    return np.minimum(pick, len(w) - 1).astype(np.int64)
+
+
 def gen_number(
     domain: DomainSpec,
     f: FieldSpec,
@@ -82,12 +127,16 @@ def gen_number(
     rng: np.random.Generator,
     params: Mapping[str, float],
     ftype: FieldType,
+    cols: Mapping[str, Column] | None = None,
+    pool_of_table: Mapping[int, EntityPool] | None = None,
 ) -> npt.NDArray[Any]:
-    """``n`` values of a numeric (or boolean) field from its law."""
+    """``n`` values of a numeric (or boolean) field from its law (``cols``: the fields made so
+    far, which `by` tables read)."""
     v: npt.NDArray[Any]
+    given = cols or {}
+    pools = pool_of_table or {}
     if f.bernoulli is not None:
-        p = params[domain.param_path(f.bernoulli)] if isinstance(f.bernoulli, str) else f.bernoulli
-        v = rng.random(n) < p
+        v = rng.random(n) < number(domain, f.bernoulli, params, given, pools)
         return v if ftype.kind == "bool" else v.astype(np.int64)
     if f.const is not None:
         v = np.full(n, f.const)
@@ -106,7 +155,7 @@ def gen_number(
     else:  # pragma: no cover - the spec validator guarantees one generator
         raise DomainError(f"field without generator: {f}")
     if f.times is not None:
-        v = v * params[domain.param_path(f.times)]
+        v = v * number(domain, f.times, params, given, pools)
     if f.min is not None or f.max is not None:
         v = np.clip(v, f.min, f.max)
     if ftype.kind == "bool":
@@ -125,6 +174,7 @@ class FieldMaker:
         self.shard = shard
         self.pools = pools
         self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
+        self.pool_of_table = {id(p.ids): p for p in pools.values()}
 
     def make(
         self,
@@ -162,7 +212,9 @@ class FieldMaker:
         col: Column
         if f.entity is not None:
             pool = self.pools[f.entity]
-            if f.pick == "active":
+            if f.pick == "active" and f.weight is not None:
+                col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight))
+            elif f.pick == "active":
                 col = TableStrings(pool.ids, pool.sample(rng, n))
             else:
                 col = TableStrings(pool.ids, pool.take(rng, f.pick, t0, n))
@@ -183,11 +235,8 @@ class FieldMaker:
         elif fname in rt.tables:
             table = rt.tables[fname]
             if f.weights is not None:
-                w = np.asarray(
-                    [weight(self.domain, x, params) for x in f.weights], dtype=np.float64
-                )
-                cdf = np.cumsum(w) / w.sum()
-                idx = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+                w = [number(self.domain, x, params, cols, self.pool_of_table) for x in f.weights]
+                idx = row_choice(rng, w, n)
             elif len(table) > 1:
                 idx = rng.integers(0, len(table), n, dtype=np.int64)
             else:
@@ -198,7 +247,7 @@ class FieldMaker:
             else:
                 col = TableStrings(table, idx)
         else:
-            col = gen_number(self.domain, f, n, rng, params, ftype)
+            col = gen_number(self.domain, f, n, rng, params, ftype, cols, self.pool_of_table)
         if f.null_rate > 0:
             null = rng.random(n) < f.null_rate
             if isinstance(col, TableStrings):

@@ -24,6 +24,7 @@ from simfleet.codec.catalog import FieldType
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import (
     AggregateSpec,
+    ByAttr,
     Chain,
     DomainSpec,
     FieldSpec,
@@ -258,7 +259,7 @@ def _drawn_attribute_problems(a: FieldSpec, where: str, file: Path) -> list[Prob
     if a.choice is None:
         fix = "use `choice: [...]` (with numeric `weights`) or `faker: <provider>`"
         return [Problem(file, where, "an entity attribute is drawn once per entity", fix)]
-    if any(isinstance(w, str) for w in a.weights or ()):
+    if any(isinstance(w, str | ByAttr) for w in a.weights or ()):
         fix = "give numbers: attributes are drawn once, before any parameter moves"
         return [Problem(file, f"{where}.weights", "entity attribute weights are fixed", fix)]
     return []
@@ -351,6 +352,70 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
         out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
     for k, w in enumerate(f.weights or ()):
         out += _param_problem(spec, f"{where}.weights.{k}", w, file)
+    for key in ("bernoulli", "times", "weight"):
+        b = getattr(f, key)
+        if isinstance(b, ByAttr):
+            kinds = [f.entity] if key == "weight" and f.entity in spec.entities else None
+            out += _by_problems(spec, b, f"{where}.{key}", file, kinds)
+    for k, w in enumerate(f.weights or ()):
+        if isinstance(w, ByAttr):
+            out += _by_problems(spec, w, f"{where}.weights.{k}", file)
+    return out
+
+
+def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
+    """``kind.attr`` -> values, for the drawn (`choice`) attributes of ``kinds`` (all: None)."""
+    return {
+        f"{kind}.{aname}": tuple(str(c) for c in a.choice)
+        for kind, ent in spec.entities.items()
+        if kinds is None or kind in kinds
+        for aname, a in ent.attributes.items()
+        if isinstance(a, FieldSpec) and a.choice is not None
+    }
+
+
+def _by_problems(
+    spec: DomainSpec, b: ByAttr, where: str, file: Path, kinds: Iterable[str] | None = None
+) -> list[Problem]:
+    """A `by` table whose attribute is not drawn by `choice`, or whose values it never takes;
+    which entity field `of` names is checked with the stream's schema."""
+    attrs = {k: v for k, v in _choice_attrs(spec, kinds).items() if k.split(".", 1)[1] == b.by}
+    if not attrs:
+        names = sorted({k.split(".", 1)[1] for k in _choice_attrs(spec, kinds)})
+        return [
+            _unknown(
+                file,
+                f"{where}.by",
+                "drawn attribute",
+                b.by,
+                names,
+                "name an entity attribute drawn with `choice` (a persona, a segment)",
+            )
+        ]
+    out: list[Problem] = []
+    for attr, choices in attrs.items():
+        for v in b.values:
+            if v not in choices:
+                out.append(
+                    _unknown(
+                        file,
+                        f"{where}.values.{v}",
+                        f"value of {attr}",
+                        v,
+                        choices,
+                        f"list values of {attr}: {', '.join(choices)}",
+                    )
+                )
+        unlisted = [c for c in choices if c not in b.values]
+        if unlisted and b.default is None:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.values",
+                    f"lists no number for {', '.join(unlisted)} of {attr}",
+                    "list every value, or give a `default`",
+                )
+            )
     return out
 
 
@@ -373,7 +438,11 @@ def _chain_refs(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[
         if chain.to not in spec.streams:
             out.append(_unknown(file, f"{where}.to", "stream", chain.to, spec.streams, fix))
         out += _param_problem(spec, f"{where}.probability", chain.probability, file)
+        if isinstance(chain.probability, ByAttr):
+            out += _by_problems(spec, chain.probability, f"{where}.probability", file)
     for target, w in (chain.one_of or {}).items():
+        if isinstance(w, ByAttr):
+            out += _by_problems(spec, w, f"{where}.one_of.{target}", file)
         if target not in spec.streams:
             out.append(
                 _unknown(file, f"{where}.one_of.{target}", "stream", target, spec.streams, fix)
@@ -603,6 +672,7 @@ class _StreamChecks:
             + self._pick(name)
             + self._aggregate(name, types)
             + self._attrs(name)
+            + self._by_of(name)
             + self._lifecycle(name)
             + self._provided(name, types)
             + self._chains(name)
@@ -768,6 +838,70 @@ class _StreamChecks:
                 )
             else:
                 out += self._attr_names(f, of_kinds, f"{where}.attr")
+        return out
+
+    def _by_of(self, name: str) -> list[Problem]:
+        """`by` tables whose `of` is no entity field (made before the field) with the
+        attribute."""
+        s = self.spec.streams[name]
+        order = list(s.fields)
+        places: list[tuple[str, ByAttr, str | None]] = [
+            (f"streams.{name}.fields.{fname}", b, fname)
+            for fname, f in s.fields.items()
+            for b in f.by_tables()
+            if b.of is not None
+        ]
+        places += [
+            (f"streams.{name}.then.{i}", b, None)
+            for i, chain in enumerate(s.then)
+            for b in chain.by_tables()
+        ]
+        out: list[Problem] = []
+        for where, b, fname in places:
+            of = b.of or ""
+            kinds = self.kinds[name].get(of, frozenset())
+            if UNKNOWN in kinds:
+                continue
+            if not kinds or None in kinds:
+                out.append(
+                    _unknown(
+                        self.file,
+                        f"{where}.of",
+                        "entity field",
+                        of,
+                        self._entity_fields(name),
+                        "name an entity field of the stream",
+                    )
+                )
+            elif (
+                fname is not None
+                and of in s.fields
+                and order.index(of) > order.index(fname)
+                and self._drawn(name, of)
+            ):
+                out.append(
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{of}` is generated after `{fname}`",
+                        f"list `{of}` before `{fname}`",
+                    )
+                )
+            else:
+                lacking = [
+                    k
+                    for k in kinds
+                    if k is not None and f"{k}.{b.by}" not in _choice_attrs(self.spec, [k])
+                ]
+                out += [
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{of}` holds {k} entities, which have no drawn attribute `{b.by}`",
+                        f"name a field holding entities with `{b.by}`",
+                    )
+                    for k in lacking
+                ]
         return out
 
     def _drawn(self, name: str, fname: str) -> bool:

@@ -15,6 +15,7 @@ from simfleet.scenarios import DurationMs
 
 __all__ = [
     "AggregateSpec",
+    "ByAttr",
     "CausalEdge",
     "Chain",
     "DomainSpec",
@@ -33,6 +34,31 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class ByAttr(_Spec):
+    """A number that depends on an entity's drawn attribute (a persona): the value listed for
+    the attribute's value of the entity in field ``of``, else ``default``.
+
+    YAML: ``{by: persona, of: user_id, values: {casual: 0.4, scalper: 0.05}, default: 0.2}``;
+    in an entity field's ``weight`` ``of`` is left out (the entity is the one being drawn).
+    """
+
+    by: str = Field(description="a drawn (`choice`) attribute of the entity")
+    of: str | None = Field(None, description="the event's field holding the entity id")
+    values: dict[str, float] = Field(description="attribute value -> number")
+    default: float | None = Field(
+        None, description="for attribute values not listed; without it every value is listed"
+    )
+
+    def table(self, choices: tuple[str, ...]) -> tuple[float, ...]:
+        """The number for each of ``choices`` (the attribute's values, in table order)."""
+        return tuple(
+            self.values.get(c, self.default if self.default is not None else 0.0) for c in choices
+        )
+
+
+Number = float | str | ByAttr  # a number, a parameter path, or a number by entity attribute
+
+
 class FieldSpec(_Spec):
     """How one field is generated. Exactly one generator key is set."""
 
@@ -47,8 +73,13 @@ class FieldSpec(_Spec):
     of: str | None = None
     seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
     choice: tuple[str | int | float, ...] | None = None
-    weights: tuple[float | str, ...] | None = Field(
-        None, description="one per choice: a number or a parameter path"
+    weights: tuple[Number, ...] | None = Field(
+        None, description="one per choice: a number, a parameter path or a `by` table"
+    )
+    weight: ByAttr | None = Field(
+        None,
+        description="an `entity` field: multiplies each entity's activity in this draw by the "
+        "number of its attribute (scalpers buy ten times as often as casual fans)",
     )
     const: str | int | float | bool | None = None
     uniform: tuple[float, float] | None = None
@@ -56,10 +87,12 @@ class FieldSpec(_Spec):
     lognormal: tuple[float, float] | None = None
     poisson: float | None = None
     integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
-    bernoulli: float | str | None = Field(None, description="probability or parameter path")
+    bernoulli: Number | None = Field(None, description="probability, parameter path or `by` table")
     param: str | None = Field(None, description="the current value of a parameter")
-    times: str | None = Field(
-        None, description="a parameter whose current value multiplies a numeric draw"
+    times: str | ByAttr | None = Field(
+        None,
+        description="a parameter (its current value) or a `by` table that multiplies a "
+        "numeric draw",
     )
     round: int | None = None
     min: float | None = None
@@ -95,11 +128,24 @@ class FieldSpec(_Spec):
             raise ValueError("`attr` needs `of`: the field holding the entity id")
         if self.pick != "active" and self.entity is None:
             raise ValueError("`pick` applies to `entity` fields only")
+        if self.weight is not None and (self.entity is None or self.weight.of is not None):
+            raise ValueError(
+                "`weight` applies to `entity` fields only, and names no `of` (the entity is "
+                "the one drawn)"
+            )
+        for b in self.by_tables():
+            if b is not self.weight and b.of is None:
+                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
         if self.weights is not None and (
             self.choice is None or len(self.weights) != len(self.choice)
         ):
             raise ValueError("`weights` must have one weight per `choice` value")
         return self
+
+    def by_tables(self) -> list[ByAttr]:
+        """Every `by` table of the field."""
+        found = [self.weight, self.bernoulli, self.times, *(self.weights or ())]
+        return [b for b in found if isinstance(b, ByAttr)]
 
 
 class DelaySpec(_Spec):
@@ -155,9 +201,9 @@ class Chain(_Spec):
     or ``to`` with a ``probability`` (a number or a parameter path).
     """
 
-    one_of: dict[str, float | str] | None = None
+    one_of: dict[str, Number] | None = None
     to: str | None = None
-    probability: float | str | None = None
+    probability: Number | None = None
     delay: DelaySpec
     rename: dict[str, str] = Field(
         default_factory=dict, description="target field <- source field, beyond same names"
@@ -178,11 +224,19 @@ class Chain(_Spec):
             raise ValueError("a chain has either `one_of: {stream: weight}` or `to: stream`")
         if self.to is not None and self.probability is None:
             raise ValueError("a chain with `to` needs a `probability` (number or parameter)")
+        for b in self.by_tables():
+            if b.of is None:
+                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
         return self
 
     def targets(self) -> list[str]:
         """The streams this chain can emit."""
         return list(self.one_of) if self.one_of is not None else [self.to or ""]
+
+    def by_tables(self) -> list[ByAttr]:
+        """Every `by` table of the chain."""
+        found = [self.probability, *(self.one_of or {}).values()]
+        return [b for b in found if isinstance(b, ByAttr)]
 
 
 _METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
