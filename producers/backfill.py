@@ -20,9 +20,11 @@ from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.scenarios import ScenarioInstance
 
-__all__ = ["DEFAULT_TICK_MS", "backfill", "merge_batches"]
+__all__ = ["DEFAULT_TICK_MS", "LABELS_ALL", "backfill", "merge_batches"]
 
 DEFAULT_TICK_MS = 3_600_000
+LABEL_TICK_MS = 86_400_000
+LABELS_ALL = np.iinfo(np.int64).max  # ``labels_until``: every label, however late
 
 
 def merge_batches(batches: Sequence[Batch]) -> list[Batch]:
@@ -59,6 +61,7 @@ def backfill(
     merge: bool = True,
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
+    labels_until: int | None = None,
 ) -> Iterator[list[Batch]]:
     """Yield, tick by tick, the batches of all shards: merged per topic and sorted (files), or
     shard by shard as a fleet's workers produce them (``merge=False``, for Kafka).
@@ -92,4 +95,15 @@ def backfill(
             yield merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
+        t = t1
+    if labels_until is None:
+        return
+    while t < labels_until and any(e.pending_labels for _, engines in runs for e in engines):
+        t1 = min(labels_until, t + LABEL_TICK_MS)
+        batches = []
+        for graph, engines in runs:
+            params = graph.evaluate(t, mods)
+            for eng in engines:
+                batches.extend(eng.labels(t, t1, params))
+        yield merge_batches(batches) if merge else batches
         t = t1

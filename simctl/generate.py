@@ -11,7 +11,7 @@ from orchestrator.baseline import BaselineStats, IntervalCounts
 from orchestrator.catalog import get_scenario
 from orchestrator.timeline import acting, due, scenario_context, scheduled
 from orchestrator.transitions import check_scenario
-from producers.backfill import backfill
+from producers.backfill import LABELS_ALL, backfill
 from producers.sinks import FileSink
 from simctl.options import (
     ConfigOpt,
@@ -86,6 +86,14 @@ def generate(
             "--baseline.",
         ),
     ] = 0,
+    labels_until: Annotated[
+        str,
+        typer.Option(
+            help="`window`: write the labels (streams with label_of) known by the window's "
+            "end, as a consumer would have seen them; `all`: also the later ones, each at the "
+            "instant it becomes known, so an offline training set is complete.",
+        ),
+    ] = "window",
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -97,6 +105,11 @@ def generate(
     """
     if fmt not in ("jsonl", "avro"):
         raise ConfigError(f"--format must be jsonl or avro, not {fmt!r}.")
+    if labels_until not in ("window", "all"):
+        raise ConfigError(
+            f"--labels-until must be `window` or `all`, not {labels_until!r}: `all` also "
+            "writes the labels that become known after the window."
+        )
     settings = build_settings(
         config=config,
         seed=seed,
@@ -158,6 +171,7 @@ def generate(
                 progress=advance,
                 emit_from=start_ms,
                 schemas=schemas,
+                labels_until=LABELS_ALL if labels_until == "all" else None,
             ):
                 sink.write(batches)
                 if counts is not None:

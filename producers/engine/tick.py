@@ -103,6 +103,7 @@ class ShardEngine:
             key=lambda n: domain.streams[n].retires is None,
         )
         self._chains = FollowUps(domain, self.streams, profiles, self._pool_of_table, max_pending)
+        self.label_streams = frozenset(n for n, s in domain.streams.items() if s.label_of)
 
     def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
         entry = schemas.get(topic)
@@ -165,6 +166,20 @@ class ShardEngine:
     def edges(self) -> dict[str, list[Edge]]:
         """The chain edges by source stream, with their queues."""
         return self._chains.edges
+
+    @property
+    def pending_labels(self) -> int:
+        """Labels waiting to become known."""
+        return self._chains.pending_for(self.label_streams)
+
+    def labels(self, t0: int, t1: int, params: Mapping[str, float]) -> list[Batch]:
+        """The labels that become known in ``[t0, t1)`` and nothing else: after a window's
+        end, so an offline training set gets every label without new traffic."""
+        out: dict[str, list[dict[str, Column]]] = {}
+        for target, due, carried in self._chains.release(t1, self.label_streams):
+            rt = self.streams[target]
+            out.setdefault(target, []).append(self._fields.make(rt, due, carried, params, t0))
+        return [self._batch(name, parts) for name, parts in out.items()]
 
     # -- the tick -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ own load-time checks; everything they can find is found here first, so no run st
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -317,7 +318,26 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         out += _chain_refs(spec, chain, f"{where}.then.{i}", file)
     if s.aggregate is not None:
         out += _aggregate_refs(spec, s.aggregate, f"{where}.aggregate", file)
+    if s.label_of is not None:
+        out += _label_refs(spec, name, s.label_of, f"{where}.label_of", file)
     return out
+
+
+def _label_refs(spec: DomainSpec, name: str, of: str, where: str, file: Path) -> list[Problem]:
+    """A label stream names a stream of the pack and some chain reaches it."""
+    if of not in spec.streams:
+        return [_unknown(file, where, "stream", of, spec.streams, "name the stream labelled")]
+    if not any(name in c.targets() for st in spec.streams.values() for c in st.then):
+        return [
+            Problem(
+                file,
+                where,
+                f"no chain reaches label stream {name}",
+                f"chain to it (`then: [{{to: {name}, probability: 1, delay: ...}}]`) from {of} "
+                "or from the streams that settle it",
+            )
+        ]
+    return []
 
 
 def _param_problem(spec: DomainSpec, where: str, value: object, file: Path) -> list[Problem]:
@@ -361,6 +381,13 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
         if isinstance(w, ByAttr):
             out += _by_problems(spec, w, f"{where}.weights.{k}", file)
     return out
+
+
+def _delay_table(chain: Chain) -> ByAttr:
+    """A chain's ``delay_by`` as a `by` table (its laws' values listed), for the checks."""
+    by = chain.delay_by
+    assert by is not None
+    return ByAttr(by=by.by, of=by.of, values=dict.fromkeys(by.laws, 0.0), default=0.0)
 
 
 def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
@@ -440,6 +467,11 @@ def _chain_refs(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[
         out += _param_problem(spec, f"{where}.probability", chain.probability, file)
         if isinstance(chain.probability, ByAttr):
             out += _by_problems(spec, chain.probability, f"{where}.probability", file)
+    if chain.delay_by is not None:
+        out += [
+            dataclasses.replace(p, path=p.path.replace(".values", ".laws"))
+            for p in _by_problems(spec, _delay_table(chain), f"{where}.delay_by", file)
+        ]
     for target, w in (chain.one_of or {}).items():
         if isinstance(w, ByAttr):
             out += _by_problems(spec, w, f"{where}.one_of.{target}", file)
@@ -855,6 +887,11 @@ class _StreamChecks:
             (f"streams.{name}.then.{i}", b, None)
             for i, chain in enumerate(s.then)
             for b in chain.by_tables()
+        ]
+        places += [
+            (f"streams.{name}.then.{i}.delay_by", _delay_table(chain), None)
+            for i, chain in enumerate(s.then)
+            if chain.delay_by is not None
         ]
         out: list[Problem] = []
         for where, b, fname in places:

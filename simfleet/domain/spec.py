@@ -18,6 +18,8 @@ __all__ = [
     "ByAttr",
     "CausalEdge",
     "Chain",
+    "DelayBy",
+    "DelaySpec",
     "DomainSpec",
     "EntitySpec",
     "FieldSpec",
@@ -153,6 +155,11 @@ class DelaySpec(_Spec):
 
     uniform: tuple[DurationMs, DurationMs] | None = None
     exponential: DurationMs | None = Field(None, description="mean delay")
+    lognormal: tuple[DurationMs, float] | None = Field(
+        None,
+        description="[median, sigma]: most arrive near the median, a long tail later "
+        "(chargebacks: median 2w, within [1d, 120d] with min and max)",
+    )
     min: DurationMs = 0
     max: DurationMs | None = None
     prefer: str | None = Field(
@@ -176,8 +183,14 @@ class DelaySpec(_Spec):
 
     @model_validator(mode="after")
     def _one_law(self) -> DelaySpec:
-        if (self.uniform is None) == (self.exponential is None):
-            raise ValueError("a delay is either `uniform: [lo, hi]` or `exponential: mean`")
+        laws = [k for k in ("uniform", "exponential", "lognormal") if getattr(self, k) is not None]
+        if len(laws) != 1:
+            raise ValueError(
+                "a delay is one of `uniform: [lo, hi]`, `exponential: mean` or "
+                f"`lognormal: [median, sigma]`; found {laws or 'none'}"
+            )
+        if self.lognormal is not None and not (self.lognormal[0] > 0 and self.lognormal[1] >= 0):
+            raise ValueError("`lognormal: [median, sigma]` needs median > 0 and sigma >= 0")
         if self.within_share < 1.0 and self.within_hours is None:
             raise ValueError("`within_share` applies to `within_hours` only")
         if self.within_hours is not None and not (
@@ -194,6 +207,17 @@ class DelaySpec(_Spec):
         return self.min, self.max
 
 
+class DelayBy(_Spec):
+    """Delay laws by an entity's drawn attribute: the law of the attribute's value of the entity
+    in field ``of``; values not listed keep the chain's ``delay``.
+
+    YAML: ``{by: persona, of: user_id, laws: {fraudster: {lognormal: [2w, 0.8], ...}}}``."""
+
+    by: str
+    of: str
+    laws: dict[str, DelaySpec]
+
+
 class Chain(_Spec):
     """Follow-ups an event schedules on the same entities.
 
@@ -205,6 +229,9 @@ class Chain(_Spec):
     to: str | None = None
     probability: Number | None = None
     delay: DelaySpec
+    delay_by: DelayBy | None = Field(
+        None, description="other delay laws for entities of some attribute values"
+    )
     rename: dict[str, str] = Field(
         default_factory=dict, description="target field <- source field, beyond same names"
     )
@@ -328,11 +355,22 @@ class StreamSpec(_Spec):
         None, description="an entity field whose entity is drawn by no new event from now on"
     )
     aggregate: AggregateSpec | None = None
+    label_of: str | None = Field(
+        None,
+        description="the stream whose events this one labels, published when the label becomes "
+        "known (reached by chains only, with the label's delay); `simctl generate` writes the "
+        "labels known inside its window, all of them with `--labels-until all`",
+    )
 
     @model_validator(mode="after")
     def _aggregate_has_no_rate(self) -> StreamSpec:
         if self.aggregate is not None and self.rate is not None:
             raise ValueError("an aggregate stream fires at period boundaries; drop its `rate`")
+        if self.label_of is not None and (self.rate or self.then or self.aggregate):
+            raise ValueError(
+                "a label stream is reached by chains only and chains to nothing: drop its "
+                "`rate`, `then` and `aggregate`"
+            )
         return self
 
 
