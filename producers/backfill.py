@@ -18,7 +18,7 @@ from simfleet.columns import Batch, concat_columns, take_column
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
-from simfleet.scenarios import ScenarioInstance
+from simfleet.scenarios import ScenarioInstance, campaigns_at
 
 __all__ = ["DEFAULT_TICK_MS", "LABELS_ALL", "backfill", "merge_batches"]
 
@@ -90,7 +90,8 @@ def backfill(
         for graph, engines in runs:
             params = graph.evaluate(t, mods)
             for eng in engines:
-                batches.extend(eng.tick(t, t1, params))
+                acting = campaigns_at(scenarios, eng.domain.domain, t, t1)
+                batches.extend(eng.tick(t, t1, params, acting))
         if emit_from is None or t >= emit_from:
             yield merge_batches(batches) if merge else batches
         if progress is not None:

@@ -42,6 +42,7 @@ from simfleet.domain.pack import Project
 from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
+from simfleet.scenarios import campaigns_at
 from simfleet.settings import KafkaSettings
 
 __all__ = ["ShardTally", "Worker"]
@@ -224,7 +225,8 @@ class Worker:
                             params = params_at.get(key)
                             if params is None:
                                 params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
-                            for batch in eng.tick(t0, t1, params):
+                            acting = campaigns_at(version.instances(), eng.domain.domain, t0, t1)
+                            for batch in eng.tick(t0, t1, params, acting):
                                 producer.send_batch(batch)
                                 tally.add(batch, t0)
                         t0 = t1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from orchestrator.baseline import BaselineStats, IntervalCounts
 from orchestrator.catalog import get_scenario
-from orchestrator.timeline import acting, due, scenario_context, scheduled
+from orchestrator.timeline import acting, drift_truth, due, scenario_context, scheduled
 from orchestrator.transitions import check_scenario
 from producers.backfill import LABELS_ALL, backfill
 from producers.sinks import FileSink
@@ -186,6 +187,10 @@ def generate(
                 by_topic.setdefault(topic, []).append(record)
             for topic, records in by_topic.items():
                 sink.write_records(topic, records)
+            drifts = [json.loads(r["detail"]) for inst in instances for r in drift_truth(inst)]
+            if drifts:
+                # the drift manifest of the run, as on ground truth (kind `drift`)
+                (out / "drift_manifest.json").write_text(json.dumps(drifts, indent=2) + "\n")
             complete = True
         finally:
             paths = sink.close(complete)

@@ -162,7 +162,11 @@ class FollowUps:
         self.dropped = 0
         self.edges: dict[str, list[Edge]] = {}
         self._set_tables: dict[tuple[str, int, str], StrTable] = {}
+        self.tags = domain.tags
+        self._tag_table = StrTable(("",))
         for name, s in domain.streams.items():
+            # columns the events have beyond their schema: stock reports
+            extra = {c for u in s.stock for c in u.reported()}
             for i, chain in enumerate(s.then):
                 targets = chain.targets()
                 carry = []
@@ -171,9 +175,14 @@ class FollowUps:
                     mapping = {
                         f: f
                         for f in ttypes
-                        if f not in IMPLICIT and f in streams[name].types and f not in chain.set
+                        if f not in IMPLICIT
+                        and (f in streams[name].types or f in extra)
+                        and f not in chain.set
+                        and f not in chain.fresh
                     }
                     mapping.update(chain.rename)
+                    # campaign tags ride along every chain, whatever the schemas in between
+                    mapping.update({tag: tag for tag in domain.tags})
                     carry.append(mapping)
                     for fname, value in chain.set.items():
                         self._set_tables[(name, i, fname)] = StrTable((str(value),))
@@ -197,12 +206,21 @@ class FollowUps:
         )
 
     def schedule(
-        self, name: str, cols: dict[str, Column], n: int, params: Mapping[str, float]
+        self,
+        name: str,
+        cols: dict[str, Column],
+        n: int,
+        params: Mapping[str, float],
+        rng: np.random.Generator | None = None,
     ) -> None:
-        """Queue the follow-ups of ``n`` events of stream ``name`` (drawn with its rng)."""
-        rng = self.streams[name].rng
+        """Queue the follow-ups of ``n`` events of stream ``name`` (drawn with its rng, or
+        ``rng``: a campaign's own)."""
+        rng = self.streams[name].rng if rng is None else rng
         times = cols["occurred_at"]
         assert isinstance(times, np.ndarray)
+        if self.tags and name in self.edges:
+            untagged = TableStrings(self._tag_table, np.full(n, -1, dtype=np.int64))
+            cols = {**{t: untagged for t in self.tags}, **cols}
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:

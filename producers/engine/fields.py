@@ -32,6 +32,7 @@ __all__ = [
     "weight",
 ]
 
+VALUE = "value"  # `by: value`: a table over the values of a `choice` field of the event
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
 
@@ -78,14 +79,24 @@ def weight(domain: DomainSpec, w: float | str, params: Mapping[str, float]) -> f
 
 
 def by_column(
-    b: ByAttr, cols: Mapping[str, Column], pool_of_table: Mapping[int, EntityPool]
+    b: ByAttr,
+    cols: Mapping[str, Column],
+    pool_of_table: Mapping[int, EntityPool],
+    params: Mapping[str, float] | None = None,
+    domain: str = "",
 ) -> npt.NDArray[np.float64]:
-    """Per event, the number of table ``b`` for the entity in field ``b.of``."""
+    """Per event, the number of table ``b`` for the entity in field ``b.of`` (``by: value``:
+    for the value of the `choice` field ``b.of`` itself)."""
     col = cols[b.of or ""]
+    if b.by == VALUE and isinstance(col, TableStrings):
+        numbers = np.asarray(
+            [*b.table(col.table.values, params, domain), b.fallback(params, domain)]
+        )
+        return numbers[np.where(col.idx >= 0, col.idx, len(col.table))]
     pool = pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
     if pool is None or not isinstance(col, TableStrings):
         raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
-    return pool.by_values(b, col.idx)
+    return pool.by_values(b, col.idx, params)
 
 
 def number(
@@ -97,7 +108,7 @@ def number(
 ) -> float | npt.NDArray[np.float64]:
     """A number, a parameter's value, or (a `by` table) one number per event."""
     if isinstance(w, ByAttr):
-        return by_column(w, cols, pool_of_table)
+        return by_column(w, cols, pool_of_table, params, domain.domain)
     return weight(domain, w, params)
 
 
@@ -166,6 +177,51 @@ def gen_number(
     return np.round(v, f.round) if f.round is not None else v
 
 
+def _numbers(col: Column) -> npt.NDArray[Any]:
+    if isinstance(col, MaskedNumbers):
+        return col.values
+    if not isinstance(col, np.ndarray):
+        raise DomainError("a numeric field was expected")
+    return col
+
+
+def _nulled(col: Column, null: npt.NDArray[np.bool_]) -> Column:
+    """``col`` with the rows of ``null`` made null."""
+    if isinstance(col, TableStrings):
+        return TableStrings(col.table, np.where(null, -1, col.idx).astype(np.int64))
+    if isinstance(col, FixedStrings):
+        return FixedStrings(col.chars, null if col.null is None else null | col.null)
+    if isinstance(col, MaskedNumbers):
+        return MaskedNumbers(col.values, null | col.null)
+    return MaskedNumbers(col, null)
+
+
+def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
+    """A field's generated values, replaced where a campaign tagged the event."""
+    if not isinstance(tag, TableStrings):
+        raise DomainError("a campaign tag column holds strings")
+    hit = tag.idx >= 0
+    if not hit.any():
+        return made
+    if hit.all() and ftype.kind == "str":
+        return tag  # carried whole, as any carried field
+    if isinstance(made, TableStrings) and made.table is tag.table:
+        return TableStrings(made.table, np.where(hit, tag.idx, made.idx).astype(np.int64))
+    if isinstance(made, TableStrings):
+        table = StrTable(made.table.values + tag.table.values)
+        idx = np.where(hit, len(made.table) + tag.idx, made.idx)
+        return TableStrings(table, idx.astype(np.int64))
+    if not isinstance(made, np.ndarray):
+        raise DomainError(f"a campaign tag cannot replace a column of kind {ftype.kind}")
+    if ftype.kind == "bool":
+        values = np.asarray([v.lower() in ("true", "1") for v in tag.table.values], np.bool_)
+    else:
+        values = np.asarray([float(v) for v in tag.table.values], np.float64)
+    out = made.copy()
+    out[hit] = values[tag.idx[hit]].astype(made.dtype)
+    return out
+
+
 class FieldMaker:
     """Makes the columns of a shard's events; holds the shard's id sequence counters."""
 
@@ -175,6 +231,7 @@ class FieldMaker:
         self.pools = pools
         self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
         self.pool_of_table = {id(p.ids): p for p in pools.values()}
+        self._among: Mapping[str, npt.NDArray[np.int64]] = {}
 
     def make(
         self,
@@ -183,17 +240,26 @@ class FieldMaker:
         carried: dict[str, Column],
         params: Mapping[str, float],
         t0: int,
+        among: Mapping[str, npt.NDArray[np.int64]] | None = None,
+        override: Mapping[str, FieldSpec] | None = None,
     ) -> dict[str, Column]:
         """Events of ``rt`` at ``times``: ``carried`` columns as given, the rest generated.
 
         ``t0`` is the start of the current tick (entity picks other than ``active`` need it).
+        A campaign's events draw entities of the kinds in ``among`` among those only, and take
+        the generators of ``override`` over the stream's own.
         """
         n = len(times)
         cols: dict[str, Column] = {"event_id": uuid_column(rt.rng, n), "occurred_at": times}
         cols.update(carried)
-        for fname, f in rt.spec.fields.items():
+        specs = rt.spec.fields if not override else {**rt.spec.fields, **override}
+        self._among = among or {}
+        for fname, f in specs.items():
             if fname not in cols:
                 cols[fname] = self.gen_field(rt, fname, f, n, cols, params, t0)
+            elif fname in self.domain.tags:
+                made = self.gen_field(rt, fname, f, n, cols, params, t0)
+                cols[fname] = tagged(cols[fname], made, rt.types[fname])
         return cols
 
     def gen_field(
@@ -212,8 +278,11 @@ class FieldMaker:
         col: Column
         if f.entity is not None:
             pool = self.pools[f.entity]
-            if f.pick == "active" and f.weight is not None:
-                col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight))
+            among = self._among.get(f.entity)
+            if among is not None:
+                col = TableStrings(pool.ids, among[rng.integers(0, len(among), n)])
+            elif f.pick == "active" and f.weight is not None:
+                col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight, params))
             elif f.pick == "active":
                 col = TableStrings(pool.ids, pool.sample(rng, n))
             else:
@@ -246,8 +315,23 @@ class FieldMaker:
                 col = np.rint(values).astype(np.int64) if ftype.kind == "int" else values
             else:
                 col = TableStrings(table, idx)
+        elif f.after is not None:
+            base = np.asarray(_numbers(cols[f.after.of]), dtype=np.int64)
+            lo, hi = f.after.uniform
+            col = base + rng.integers(lo, hi + 1, n, dtype=np.int64)
+        elif f.product is not None:
+            v = np.ones(n)
+            for name in f.product:
+                v = v * np.asarray(_numbers(cols[name]), dtype=np.float64)
+            if ftype.kind == "int":
+                col = np.rint(v).astype(np.int64)
+            else:
+                col = np.round(v, f.round) if f.round is not None else v
         else:
             col = gen_number(self.domain, f, n, rng, params, ftype, cols, self.pool_of_table)
+        if f.null_if is not None:
+            flag = np.asarray(_numbers(cols[f.null_if]), dtype=np.bool_)
+            col = _nulled(col, flag)
         if f.null_rate > 0:
             null = rng.random(n) < f.null_rate
             if isinstance(col, TableStrings):

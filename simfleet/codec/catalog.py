@@ -213,11 +213,13 @@ class SchemaSet:
                         entries.append(entry)
                 if domain_dir.name != SHARED_DIR and domain_dir.name not in found:
                     found.append(domain_dir.name)
+        own = {e.topic for e in entries}
         for domain in domains if domains is not None else found:
             for template in shared.values():
-                entries.append(
-                    replace(template, topic=template.topic.format(domain=domain), domain=domain)
-                )
+                topic = template.topic.format(domain=domain)
+                if topic in own:
+                    continue  # the domain's own version (a ground truth with more fields)
+                entries.append(replace(template, topic=topic, domain=domain))
         return cls(entries)
 
     def __iter__(self) -> Iterator[SchemaEntry]:

@@ -30,11 +30,13 @@ from simfleet.domain.spec import (
     DomainSpec,
     FieldSpec,
     RelationSpec,
+    StockUse,
     StreamSpec,
 )
 from simfleet.errors import DomainError
 from simfleet.external import ExternalLibrary
 from simfleet.problems import Problem, explain_validation
+from simfleet.scenarios import Campaign
 from simfleet.suggest import did_you_mean
 from simfleet.timeutil import parse_instant_ms
 
@@ -44,6 +46,7 @@ __all__ = [
     "STREAMS_FILE",
     "PackCheck",
     "Schemas",
+    "campaign_problems",
     "check_pack",
     "read_yaml_file",
     "reference_problems",
@@ -234,7 +237,13 @@ def _growth_problems(spec: DomainSpec, file: Path) -> list[Problem]:
 
 
 def _entity_problems(spec: DomainSpec, file: Path) -> list[Problem]:
-    out: list[Problem] = []
+    out: list[Problem] = [
+        _unknown(
+            file, f"stocks.{name}.entity", "entity", st.entity, spec.entities, "name an entity"
+        )
+        for name, st in spec.stocks.items()
+        if st.entity not in spec.entities
+    ]
     for kind, ent in spec.entities.items():
         for aname, a in ent.attributes.items():
             where = f"entities.{kind}.attributes.{aname}"
@@ -320,6 +329,49 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         out += _aggregate_refs(spec, s.aggregate, f"{where}.aggregate", file)
     if s.label_of is not None:
         out += _label_refs(spec, name, s.label_of, f"{where}.label_of", file)
+    for i, use in enumerate(s.stock):
+        out += _stock_refs(spec, s, use, f"{where}.stock.{i}", file)
+    return out
+
+
+def _stock_refs(
+    spec: DomainSpec, s: StreamSpec, use: StockUse, where: str, file: Path
+) -> list[Problem]:
+    """A stock use names a stock of the pack, the stream's entity field of the stock's kind,
+    and (consume, restore) a `choice` field holding every level of the stock."""
+    stock = spec.stocks.get(use.stock)
+    if stock is None:
+        return [
+            _unknown(
+                file, f"{where}.stock", "stock", use.stock, spec.stocks, "declare it under `stocks`"
+            )
+        ]
+    out: list[Problem] = []
+    # fields the stream does not generate are carried to it by a chain (checked there)
+    of = s.fields.get(use.of)
+    if of is not None and of.entity != stock.entity:
+        out.append(
+            Problem(
+                file,
+                f"{where}.of",
+                f"`{use.of}` is not an `entity: {stock.entity}` field of this stream",
+                f"name the field that draws the {stock.entity} holding the stock",
+            )
+        )
+    lvl = s.fields.get(use.level or "")
+    if lvl is not None:
+        values = {str(v) for v in (lvl.choice or ())}
+        missing = [k for k in stock.levels if k not in values]
+        if missing:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.level",
+                    f"`{use.level}` is not a `choice` of this stream holding every level of stock "
+                    f"{use.stock} (missing: {', '.join(missing)})",
+                    f"draw it with `choice: [{', '.join(stock.levels)}]`",
+                )
+            )
     return out
 
 
@@ -404,8 +456,12 @@ def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tu
 def _by_problems(
     spec: DomainSpec, b: ByAttr, where: str, file: Path, kinds: Iterable[str] | None = None
 ) -> list[Problem]:
-    """A `by` table whose attribute is not drawn by `choice`, or whose values it never takes;
-    which entity field `of` names is checked with the stream's schema."""
+    """A `by` table whose attribute is not drawn by `choice`, or whose values it never takes,
+    or that names no parameter; which entity field `of` names is checked with the stream's
+    schema (``by: value``: a `choice` field of the event, checked there too)."""
+    named = [p for v in b.params() for p in _param_problem(spec, f"{where}.values", v, file)]
+    if b.by == "value":
+        return named
     attrs = {k: v for k, v in _choice_attrs(spec, kinds).items() if k.split(".", 1)[1] == b.by}
     if not attrs:
         names = sorted({k.split(".", 1)[1] for k in _choice_attrs(spec, kinds)})
@@ -419,7 +475,7 @@ def _by_problems(
                 "name an entity attribute drawn with `choice` (a persona, a segment)",
             )
         ]
-    out: list[Problem] = []
+    out: list[Problem] = named
     for attr, choices in attrs.items():
         for v in b.values:
             if v not in choices:
@@ -628,8 +684,10 @@ class _StreamChecks:
         given: dict[str, tuple[str, str] | None] = {
             f: (src, f)
             for f in tgt_types
-            if f not in IMPLICIT and f in src_types and f not in chain.set
+            if f not in IMPLICIT and f in src_types and f not in chain.set and f not in chain.fresh
         }
+        reported = {c for u in self.spec.streams[src].stock for c in u.reported()}
+        given |= {f: None for f in tgt_types if f in reported and f not in chain.set}
         given |= {dst: (src, from_) for dst, from_ in chain.rename.items()}
         given |= dict.fromkeys(chain.set)
         if chain.delay_field is not None and chain.delay_field in tgt_types:
@@ -896,6 +954,9 @@ class _StreamChecks:
         out: list[Problem] = []
         for where, b, fname in places:
             of = b.of or ""
+            if b.by == "value":
+                out += self._by_value(name, where, b)
+                continue
             kinds = self.kinds[name].get(of, frozenset())
             if UNKNOWN in kinds:
                 continue
@@ -940,6 +1001,25 @@ class _StreamChecks:
                     for k in lacking
                 ]
         return out
+
+    def _by_value(self, name: str, where: str, b: ByAttr) -> list[Problem]:
+        """A ``by: value`` table names a `choice` field of the stream and lists its values."""
+        f = self.spec.streams[name].fields.get(b.of or "")
+        if f is None or f.choice is None:
+            return [
+                Problem(
+                    self.file,
+                    f"{where}.of",
+                    f"`by: value` needs `of` to name a `choice` field of {name}, not `{b.of}`",
+                    "name a field drawn with `choice`, generated before this one",
+                )
+            ]
+        choices = [str(c) for c in f.choice]
+        return [
+            _unknown(self.file, f"{where}.values.{v}", "value", v, choices, "list its values")
+            for v in b.values
+            if v not in choices
+        ]
 
     def _drawn(self, name: str, fname: str) -> bool:
         """Whether some way of making the stream's events does not carry ``fname``."""
@@ -1094,3 +1174,72 @@ def stream_problems(
     checks = _StreamChecks(spec, file, schemas)
     names = spec.streams if streams is None else [s for s in streams if s in spec.streams]
     return [p for n in names for p in checks.problems(n)]
+
+
+def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Path) -> list[Problem]:
+    """A scenario's campaigns against the pack of its domain: actor kinds and attributes,
+    streams, field generators (a field of the stream or a domain tag) and tags."""
+    out: list[Problem] = []
+    for i, c in enumerate(campaigns):
+        where = f"campaigns.{i}"
+        for kind, a in c.actors.items():
+            ent = spec.entities.get(kind)
+            if ent is None:
+                fix = "name an entity of the pack"
+                out.append(
+                    _unknown(file, f"{where}.actors.{kind}", "entity", kind, spec.entities, fix)
+                )
+                continue
+            for aname, value in a.attributes.items():
+                attr = ent.attributes.get(aname)
+                choices = [str(v) for v in attr.choice or ()] if isinstance(attr, FieldSpec) else []
+                if value not in choices:
+                    out.append(
+                        Problem(
+                            file,
+                            f"{where}.actors.{kind}.attributes.{aname}",
+                            f"{value!r} is not a value of the drawn attribute {kind}.{aname}",
+                            f"give one of {choices}" if choices else "name a `choice` attribute",
+                        )
+                    )
+        for sname, cs in c.streams.items():
+            s = spec.streams.get(sname)
+            if s is None:
+                fix = "name a stream of the pack"
+                out.append(
+                    _unknown(file, f"{where}.streams.{sname}", "stream", sname, spec.streams, fix)
+                )
+                continue
+            for fname, raw in cs.fields.items():
+                fwhere = f"{where}.streams.{sname}.fields.{fname}"
+                try:
+                    f = FieldSpec.model_validate(raw)
+                except ValidationError as exc:
+                    for p in explain_validation(exc, FieldSpec, file):
+                        out.append(dataclasses.replace(p, path=f"{fwhere}.{p.path}"))
+                    continue
+                if fname not in s.fields and fname not in spec.tags:
+                    out.append(
+                        Problem(
+                            file,
+                            fwhere,
+                            f"stream {sname} generates no `{fname}` and it is no tag of the pack",
+                            f"name a field of {sname} or a tag of the pack: {list(spec.tags)}",
+                        )
+                    )
+                if f.entity is not None and f.entity not in spec.entities:
+                    fix = "name an entity of the pack"
+                    out.append(
+                        _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
+                    )
+        for tag in c.set:
+            if tag not in spec.tags:
+                out.append(
+                    Problem(
+                        file,
+                        f"{where}.set.{tag}",
+                        f"`{tag}` is not one of the pack's `tags` {list(spec.tags)}",
+                        "declare it under `tags` in the pack, or drop it",
+                    )
+                )
+    return out

@@ -7,6 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simfleet.scenarios import DurationMs
 
 __all__ = [
+    "After",
     "AggregateSpec",
     "ByAttr",
     "CausalEdge",
@@ -28,6 +30,8 @@ __all__ = [
     "ProfileSpec",
     "RelationSpec",
     "SpikeSpec",
+    "StockSpec",
+    "StockUse",
     "StreamSpec",
 ]
 
@@ -46,19 +50,53 @@ class ByAttr(_Spec):
 
     by: str = Field(description="a drawn (`choice`) attribute of the entity")
     of: str | None = Field(None, description="the event's field holding the entity id")
-    values: dict[str, float] = Field(description="attribute value -> number")
-    default: float | None = Field(
-        None, description="for attribute values not listed; without it every value is listed"
+    values: dict[str, float | str] = Field(
+        description="attribute value -> number, or a parameter path (its current value)"
+    )
+    default: float | str | None = Field(
+        None,
+        description="for attribute values not listed (a number or a parameter path); without "
+        "it every value is listed",
     )
 
-    def table(self, choices: tuple[str, ...]) -> tuple[float, ...]:
-        """The number for each of ``choices`` (the attribute's values, in table order)."""
+    def table(
+        self, choices: tuple[str, ...], params: Mapping[str, float] | None = None, domain: str = ""
+    ) -> tuple[float, ...]:
+        """The number for each of ``choices`` (the attribute's values, in table order);
+        parameter paths take their value in ``params`` (names relative to ``domain``)."""
         return tuple(
-            self.values.get(c, self.default if self.default is not None else 0.0) for c in choices
+            self._number(self.values.get(c, self.default), params, domain) for c in choices
         )
+
+    def fallback(self, params: Mapping[str, float] | None = None, domain: str = "") -> float:
+        """The number of events with no entity (or no listed value): ``default``, else 0."""
+        return self._number(self.default, params, domain)
+
+    def _number(
+        self, v: float | str | None, params: Mapping[str, float] | None, domain: str
+    ) -> float:
+        if v is None:
+            return 0.0
+        if isinstance(v, str):
+            if params is None:
+                raise ValueError(f"`by: {self.by}`: {v} is a parameter; give its value")
+            return params[f"{domain}.{v}"]
+        return float(v)
+
+    def params(self) -> list[str]:
+        """The parameter paths the table names."""
+        found = [*self.values.values(), self.default]
+        return [v for v in found if isinstance(v, str)]
 
 
 Number = float | str | ByAttr  # a number, a parameter path, or a number by entity attribute
+
+
+class After(_Spec):
+    """An instant after another: ``{of: presale_at, uniform: [1d, 7d]}``."""
+
+    of: str = "occurred_at"
+    uniform: tuple[DurationMs, DurationMs]
 
 
 class FieldSpec(_Spec):
@@ -91,6 +129,12 @@ class FieldSpec(_Spec):
     integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
     bernoulli: Number | None = Field(None, description="probability, parameter path or `by` table")
     param: str | None = Field(None, description="the current value of a parameter")
+    after: After | None = Field(
+        None, description="an instant: a timestamp field (or occurred_at) plus a uniform delay"
+    )
+    product: tuple[str, ...] | None = Field(
+        None, description="the product of numeric fields made before (unit price x quantity)"
+    )
     times: str | ByAttr | None = Field(
         None,
         description="a parameter (its current value) or a `by` table that multiplies a "
@@ -100,6 +144,11 @@ class FieldSpec(_Spec):
     min: float | None = None
     max: float | None = None
     null_rate: float = Field(0.0, ge=0.0, le=1.0)
+    null_if: str | None = Field(
+        None,
+        description="a boolean field made before: null where it is true (no failure "
+        "reason on a successful login)",
+    )
 
     @model_validator(mode="after")
     def _one_generator(self) -> FieldSpec:
@@ -118,6 +167,8 @@ class FieldSpec(_Spec):
                 "integers",
                 "bernoulli",
                 "param",
+                "after",
+                "product",
             )
             if getattr(self, k) is not None
         ]
@@ -235,6 +286,9 @@ class Chain(_Spec):
     rename: dict[str, str] = Field(
         default_factory=dict, description="target field <- source field, beyond same names"
     )
+    fresh: tuple[str, ...] = Field(
+        (), description="same-named fields the target draws anew (a retry's transaction id)"
+    )
     set: dict[str, str | int | float] = Field(
         default_factory=dict, description="target fields given a constant by this chain"
     )
@@ -328,6 +382,52 @@ class AggregateSpec(_Spec):
         )
 
 
+class StockSpec(_Spec):
+    """A finite stock per entity and level (a show's seats per tier), filled by one stream's
+    events and consumed by another's; it never goes below zero.
+
+    YAML: ``{entity: show, levels: {Standard: 0.6, Premium: 0.3, VIP: 0.1}}``: a fill of amount
+    a gives each level ``floor(a x share)``; levels are tried in this order when one runs out."""
+
+    entity: str = Field(description="the entity kind that holds the stock")
+    levels: dict[str, float] = Field(min_length=1, description="level -> share of a fill")
+
+    @model_validator(mode="after")
+    def _shares(self) -> StockSpec:
+        if any(v < 0 for v in self.levels.values()) or sum(self.levels.values()) > 1 + 1e-9:
+            raise ValueError("`levels` shares must be >= 0 and add up to at most 1")
+        return self
+
+
+class StockUse(_Spec):
+    """How a stream's events touch a stock: ``fill`` it (``amount``: the entity's total),
+    ``consume`` from it (``amount`` units of level ``level``) or ``restore`` to it.
+
+    A consumption that finds its level short moves to the next level with room
+    (``on_empty: next``) or is not emitted at all (``drop``): a sold-out tier takes no more
+    orders. ``sold`` and ``remaining`` name the columns, after each event, that its chains
+    carry to their targets (inventory events)."""
+
+    stock: str
+    op: Literal["fill", "consume", "restore"]
+    of: str = Field(description="the field holding the entity id")
+    amount: str = Field(description="the numeric field: units (or the total, for a fill)")
+    level: str | None = Field(None, description="the field holding the level (not for fill)")
+    on_empty: Literal["next", "drop"] = "drop"
+    sold: str | None = None
+    remaining: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> StockUse:
+        if (self.op == "fill") != (self.level is None):
+            raise ValueError("`fill` takes no `level`; `consume` and `restore` need one")
+        return self
+
+    def reported(self) -> list[str]:
+        """The columns this use adds to its events for their chains."""
+        return [c for c in (self.sold, self.remaining) if c is not None]
+
+
 class StreamSpec(_Spec):
     """One event type: one topic, one schema, one rate, one generator recipe."""
 
@@ -355,6 +455,9 @@ class StreamSpec(_Spec):
         None, description="an entity field whose entity is drawn by no new event from now on"
     )
     aggregate: AggregateSpec | None = None
+    stock: tuple[StockUse, ...] = Field(
+        (), description="stocks these events fill, consume or restore, in this order"
+    )
     label_of: str | None = Field(
         None,
         description="the stream whose events this one labels, published when the label becomes "
@@ -490,6 +593,13 @@ class DomainSpec(_Spec):
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
     parameters: dict[str, float] = Field(default_factory=dict)
     causal: tuple[CausalEdge, ...] = ()
+    stocks: dict[str, StockSpec] = Field(default_factory=dict)
+    tags: tuple[str, ...] = Field(
+        (),
+        description="fields a scenario's campaign may set on its events (is_fraud, pattern): "
+        "carried along every chain, they replace the generated value in any follow-up whose "
+        "schema has them",
+    )
     streams: dict[str, StreamSpec]
 
     def param_path(self, name: str) -> str:
