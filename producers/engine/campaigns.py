@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from producers.engine.fields import StreamRuntime
+from producers.engine.fields import StreamRuntime, as_table_strings
 from producers.pools import EntityPool, stable_hash
 from simfleet.codec.catalog import FieldType
-from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
+from simfleet.columns import Column, StrTable, TableStrings
 from simfleet.domain.spec import DomainSpec, FieldSpec
 from simfleet.errors import DomainError
 from simfleet.scenarios import CampaignStream, CampaignWindow
@@ -141,12 +141,4 @@ def burst_times(
 
 def as_tag(col: Column) -> TableStrings:
     """A hidden tag column as strings (entity ids, choices, numbers)."""
-    if isinstance(col, TableStrings):
-        return col
-    if isinstance(col, FixedStrings):
-        values = [bytes(r).decode() for r in col.chars]
-        table = StrTable(tuple(dict.fromkeys(values)))
-        return TableStrings(table, np.asarray([table.lookup[v] for v in values], np.int64))
-    arr = col.values if isinstance(col, MaskedNumbers) else col
-    uniq, inv = np.unique(np.asarray(arr), return_inverse=True)
-    return TableStrings(StrTable(tuple(map(str, uniq.tolist()))), inv.reshape(-1).astype(np.int64))
+    return as_table_strings(col)

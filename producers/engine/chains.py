@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.engine.fields import StreamRuntime, number, row_choice
+from producers.engine.fields import StreamRuntime, as_table_strings, number, row_choice
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.columns import Column, StrTable, TableStrings, concat_columns, take_column
@@ -220,7 +220,11 @@ class FollowUps:
         assert isinstance(times, np.ndarray)
         if self.tags and name in self.edges:
             untagged = TableStrings(self._tag_table, np.full(n, -1, dtype=np.int64))
-            cols = {**{t: untagged for t in self.tags}, **cols}
+            # tags stay table strings: chunks of a queue are concatenated, kinds must agree
+            cols = {
+                **cols,
+                **{t: as_table_strings(cols[t]) if t in cols else untagged for t in self.tags},
+            }
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:

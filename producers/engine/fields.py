@@ -196,8 +196,26 @@ def _nulled(col: Column, null: npt.NDArray[np.bool_]) -> Column:
     return MaskedNumbers(col, null)
 
 
+def as_table_strings(col: Column) -> TableStrings:
+    """A string column as table strings (concatenation may give fixed-width ones); numbers
+    as their text."""
+    if isinstance(col, TableStrings):
+        return col
+    if isinstance(col, FixedStrings):
+        uniq, inv = np.unique(col.chars, axis=0, return_inverse=True)  # one decode per value
+        table = StrTable(tuple(bytes(r).decode() for r in uniq))
+        idx = inv.reshape(-1).astype(np.int64)
+        if col.null is not None:
+            idx[col.null] = -1
+        return TableStrings(table, idx)
+    arr = col.values if isinstance(col, MaskedNumbers) else col
+    uniq, inv = np.unique(np.asarray(arr), return_inverse=True)
+    return TableStrings(StrTable(tuple(map(str, uniq.tolist()))), inv.reshape(-1).astype(np.int64))
+
+
 def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
     """A field's generated values, replaced where a campaign tagged the event."""
+    tag = as_table_strings(tag)
     if not isinstance(tag, TableStrings):
         raise DomainError("a campaign tag column holds strings")
     hit = tag.idx >= 0
@@ -205,8 +223,15 @@ def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
         return made
     if hit.all() and ftype.kind == "str":
         return tag  # carried whole, as any carried field
-    if isinstance(made, TableStrings) and made.table is tag.table:
-        return TableStrings(made.table, np.where(hit, tag.idx, made.idx).astype(np.int64))
+    if isinstance(made, TableStrings):
+        # keep the generated column's table (an entity pool's ids) when it holds every tag
+        if made.table is tag.table:
+            lut = np.arange(len(tag.table), dtype=np.int64)
+        else:
+            lut = np.asarray([made.table.lookup.get(v, -1) for v in tag.table.values], np.int64)
+        mapped = lut[np.maximum(tag.idx, 0)]
+        if np.all(mapped[hit] >= 0):
+            return TableStrings(made.table, np.where(hit, mapped, made.idx).astype(np.int64))
     if isinstance(made, TableStrings):
         table = StrTable(made.table.values + tag.table.values)
         idx = np.where(hit, len(made.table) + tag.idx, made.idx)

@@ -174,8 +174,12 @@ def apply_stock(
 
 
 def _moved(col: TableStrings, level: npt.NDArray[np.int64], levels: StrTable) -> TableStrings:
-    """The level column after moves: values of the original table where a level is known."""
-    lookup = col.table.lookup
-    to_orig = np.asarray([lookup.get(v, -1) for v in levels.values], dtype=np.int64)
+    """The level column after moves, over the column's table (widened by any level it lacks:
+    a campaign that draws one tier only)."""
+    table = col.table
+    missing = [v for v in levels.values if v not in table.lookup]
+    if missing:
+        table = StrTable(table.values + tuple(missing))
+    to_orig = np.asarray([table.lookup[v] for v in levels.values], dtype=np.int64)
     idx = np.where(level >= 0, to_orig[np.maximum(level, 0)], col.idx)
-    return TableStrings(col.table, idx.astype(np.int64))
+    return TableStrings(table, idx.astype(np.int64))

@@ -191,7 +191,8 @@ class SchemaSet:
     @classmethod
     def load(cls, roots: Path | Sequence[Path], domains: Iterable[str] | None = None) -> SchemaSet:
         """Read ``<root>/<domain>/*.avsc`` of every root; instantiate ``_shared`` schemas for
-        ``domains`` (default: every domain folder found)."""
+        ``domains`` (default: every domain folder found); a domain's own schema on a shared topic
+        (its ground truth with more fields) replaces the template."""
         root_list = [roots] if isinstance(roots, Path) else list(roots)
         if not any(r.is_dir() for r in root_list):
             raise SchemaError(

@@ -275,3 +275,173 @@ def test_a_model_on_consumer_features_learns_but_does_not_cheat(two_weeks: Data)
     ap = average_precision_score(y[~first], model.predict_proba(x[~first])[:, 1])
     base = y[~first].mean()
     assert 5 * base <= ap < 0.99, (ap, base)
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+SC_SCALE = 0.3
+AT = T0 + 40 * H  # 16:00 UTC on day two: shows and carts in their stride, an evening peak
+STREAMS = [
+    "cart.item_added",
+    "payment.attempted",
+    "payment.declined",
+    "auth.login",
+    "inventory.changed",
+    "labels",
+    "ground_truth",
+]
+
+
+class Runs:
+    """Runs of the same seed and window with one scenario or none, made once each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[tuple[str, int, bool], Data] = {}
+
+    def get(self, scenario: str | None, days: int = 3, labels: bool = False) -> Data:
+        key = (scenario or "-", days, labels)
+        if key not in self.made:
+            extra: list[str] = ["--labels-until", "all"] if labels else []
+            if scenario is not None:
+                at = "2026-03-03T16:00:00Z"
+                extra += ["--scenario", scenario, "--scenario-at", at]
+                if scenario == "ab-test":
+                    extra += ["--scenario-stop-at", "2026-03-04T08:00:00Z"]
+            out = generate(self.root / "-".join(map(str, key)), days, SC_SCALE, *extra)
+            self.made[key] = read(out, STREAMS) | {"_dir": {"path": np.asarray([str(out)])}}
+        return self.made[key]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The scenario runs of this module."""
+    return Runs(tmp_path_factory.mktemp("tksc"))
+
+
+def count(data: Data, stream: str, lo: int, hi: int) -> int:
+    """Events of a stream in [lo, hi)."""
+    t = data[stream]["occurred_at"]
+    return int(np.sum((t >= lo) & (t < hi)))
+
+
+def test_normal_traffic_moves_nothing(runs: Runs) -> None:
+    """ticketing-normal: every event of the run equals the run without it."""
+    base, scen = runs.get(None), runs.get("ticketing-normal")
+    for stream in ("cart.item_added", "payment.attempted", "auth.login", "inventory.changed"):
+        assert np.array_equal(base[stream]["event_id"], scen[stream]["event_id"]), stream
+
+
+def test_flash_sale_surges_with_bots_and_sells_out_within_the_hour(runs: Runs) -> None:
+    """Carts reach 10-20x within 5 minutes; a show that was not sold out sells out every tier
+    within the hour; an hour after the settle, carts are back near the baseline."""
+    base, scen = runs.get(None), runs.get("flash-sale")
+    b = count(base, "cart.item_added", AT + 5 * 60_000, AT + H)
+    s = count(scen, "cart.item_added", AT + 5 * 60_000, AT + H)
+    assert 10 <= s / b <= 22, s / b
+    inv = scen["inventory.changed"]
+    sold_out_at: dict[str, dict[str, int]] = {}
+    cols = (inv["show_id"], inv["tier"], inv["remaining"], inv["occurred_at"])
+    for sh, tier, left, t in zip(*cols, strict=True):
+        if left == 0:
+            sold_out_at.setdefault(sh, {}).setdefault(tier, int(t))
+    whole = [max(v.values()) for v in sold_out_at.values() if len(v) == 3]
+    assert any(AT <= t < AT + H for t in whole)
+    after = (AT + 4 * H, AT + 10 * H)
+    b, s = count(base, "cart.item_added", *after), count(scen, "cart.item_added", *after)
+    assert abs(s / b - 1) < 0.2, s / b
+
+
+def test_fraud_attack_adds_a_thousand_labelled_fraud_attempts(runs: Runs) -> None:
+    """1,000+ more payment attempts labelled fraud, of the campaigns' patterns; logins burst;
+    after the six hours, attempts are back at the baseline."""
+    base, scen = runs.get(None, labels=True), runs.get("fraud-attack", labels=True)
+    extra = int(scen["labels"]["is_fraud"].sum() - base["labels"]["is_fraud"].sum())
+    assert extra >= 1000, extra
+    patterns = set(scen["labels"]["pattern"][scen["labels"]["is_fraud"]])
+    assert {"card_testing", "bot_scalping", "account_takeover"} <= patterns
+    assert count(scen, "auth.login", AT, AT + 6 * H) > 2 * count(base, "auth.login", AT, AT + 6 * H)
+    after = (AT + 8 * H, AT + 32 * H)
+    b, s = count(base, "payment.attempted", *after), count(scen, "payment.attempted", *after)
+    assert abs(s / b - 1) < 0.1, s / b
+    truth = scen["ground_truth"]
+    assert sorted(truth["label"][truth["kind"] == "campaign"]) == sorted(
+        ["credential_stuffing", "card_testing", "bot_scalping", "account_takeover"]
+    )
+
+
+def test_system_degradation_declines_with_gateway_codes_and_recovers(runs: Runs) -> None:
+    """Declines x3 and mostly processing_error / issuer_unavailable; retries raise attempts;
+    hours after the backlog, declines are back near the baseline."""
+    base, scen = runs.get(None), runs.get("system-degradation")
+    during = (AT + H, AT + 3 * H)
+    assert count(scen, "payment.declined", *during) > 3 * count(base, "payment.declined", *during)
+    assert count(scen, "payment.attempted", *during) > count(base, "payment.attempted", *during)
+
+    def gateway_share(data: Data) -> float:
+        d = data["payment.declined"]
+        sel = (d["occurred_at"] >= during[0]) & (d["occurred_at"] < during[1])
+        return float(
+            np.isin(d["decline_code"][sel], ["processing_error", "issuer_unavailable"]).mean()
+        )
+
+    assert gateway_share(scen) > 0.5 and gateway_share(base) < 0.25
+    after = (AT + 6 * H, AT + 32 * H)
+    b, s = count(base, "payment.declined", *after), count(scen, "payment.declined", *after)
+    assert abs(s / b - 1) < 0.25, s / b
+
+
+def test_ab_test_lifts_conversion_and_only_ground_truth_knows_the_group(runs: Runs) -> None:
+    """The treatment's carts add 10 %+ while it runs, nothing after it; ground truth holds the
+    campaign (2,000 users) and no feature names a variant."""
+    base, scen = runs.get(None), runs.get("ab-test")
+    during, after = (AT, AT + 16 * H), (AT + 17 * H, AT + 32 * H)
+    b, s = count(base, "cart.item_added", *during), count(scen, "cart.item_added", *during)
+    assert s / b - 1 > 0.08, s / b
+    b, s = count(base, "cart.item_added", *after), count(scen, "cart.item_added", *after)
+    assert abs(s / b - 1) < 0.05, s / b
+    truth = scen["ground_truth"]
+    rec = truth["detail"][truth["kind"] == "campaign"]
+    assert len(rec) == 1 and json.loads(rec[0])["actors"] == {"user": 2000}
+    assert all("variant" not in cols for cols in scen.values())
+
+
+def test_black_friday_multiplies_load_with_discounts(runs: Runs) -> None:
+    """Carts x3+ across the day at about 70 % of the usual prices."""
+    base, scen = runs.get(None), runs.get("black-friday")
+    during = (AT + 2 * H, AT + DAY)
+    b, s = count(base, "cart.item_added", *during), count(scen, "cart.item_added", *during)
+    assert s / b > 3, s / b
+
+    def price(data: Data) -> float:
+        c = data["cart.item_added"]
+        sel = (
+            (c["occurred_at"] >= during[0])
+            & (c["occurred_at"] < during[1])
+            & (c["tier"] == "Standard")
+        )
+        return float(np.median(c["unit_price"][sel]))
+
+    assert 0.65 < price(scen) / price(base) < 0.75
+
+
+def test_gradual_drift_shifts_prices_and_publishes_its_manifest(runs: Runs) -> None:
+    """Over a week Standard prices creep up (about +5 % by day seven of 28); the manifest is
+    on ground truth (kind drift) and in drift_manifest.json."""
+    base, scen = runs.get(None, days=7), runs.get("gradual-drift", days=7)
+
+    def price(data: Data, lo: int, hi: int) -> float:
+        c = data["cart.item_added"]
+        sel = (c["occurred_at"] >= lo) & (c["occurred_at"] < hi) & (c["tier"] == "Standard")
+        return float(np.mean(c["unit_price"][sel]))
+
+    late = (T0 + 6 * DAY, T0 + 7 * DAY)
+    assert price(scen, *late) / price(base, *late) > 1.025
+    truth = scen["ground_truth"]
+    drift = truth["detail"][truth["kind"] == "drift"]
+    assert len(drift) == 1 and json.loads(drift[0])["type"] == "gradual"
+    manifest = json.loads((Path(str(scen["_dir"]["path"][0])) / "drift_manifest.json").read_text())
+    assert (
+        manifest[0]["width"] == 28 * DAY
+        and "ticketing.cart.item_added.unit_price" in manifest[0]["features"]
+    )
