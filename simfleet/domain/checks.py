@@ -323,6 +323,7 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         )
     for fname, f in s.fields.items():
         out += _field_refs(spec, f, f"{where}.fields.{fname}", file)
+        out += _made_before(spec, name, s, fname, f, f"{where}.fields.{fname}", file)
     for i, chain in enumerate(s.then):
         out += _chain_refs(spec, chain, f"{where}.then.{i}", file)
     if s.aggregate is not None:
@@ -372,6 +373,30 @@ def _stock_refs(
                     f"draw it with `choice: [{', '.join(stock.levels)}]`",
                 )
             )
+    return out
+
+
+def _made_before(
+    spec: DomainSpec, name: str, s: StreamSpec, fname: str, f: FieldSpec, where: str, file: Path
+) -> list[Problem]:
+    """The fields `after`, `product` and `null_if` read: made before this one, or carried by
+    a chain into the stream (a stream no chain reaches must generate them)."""
+    reads = [(f"{where}.after.of", f.after.of)] if f.after is not None else []
+    reads += [(f"{where}.product", x) for x in f.product or ()]
+    reads += [(f"{where}.null_if", f.null_if)] if f.null_if is not None else []
+    reached = any(name in c.targets() for st in spec.streams.values() for c in st.then)
+    order = list(s.fields)
+    out: list[Problem] = []
+    for at, other in reads:
+        if other == "occurred_at":
+            continue
+        if other in s.fields and order.index(other) > order.index(fname):
+            out.append(
+                Problem(file, at, f"`{other}` is made after `{fname}`", f"list `{other}` first")
+            )
+        elif other not in s.fields and not reached:
+            fix = "name a field generated before it (or carried by a chain)"
+            out.append(_unknown(file, at, "field", other, order[: order.index(fname)], fix))
     return out
 
 

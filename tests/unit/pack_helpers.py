@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from producers.backfill import backfill
-from simfleet.columns import Batch, TableStrings
+from simfleet.columns import Batch, FixedStrings, TableStrings
 from simfleet.domain.pack import Project
 from simfleet.scenarios import ScenarioInstance
 
@@ -58,9 +58,14 @@ def as_arrays(batches: Sequence[Batch]) -> dict[str, dict[str, np.ndarray]]:
             for b in bs:
                 c = b.columns[name]
                 if isinstance(c, TableStrings):
-                    arrays.append(np.asarray(c.table.values, dtype=object)[c.idx])
-                elif hasattr(c, "chars"):
-                    arrays.append(np.asarray([bytes(r).decode() for r in c.chars], dtype=object))
+                    values = np.asarray([*c.table.values, None], dtype=object)
+                    arrays.append(values[np.where(c.idx >= 0, c.idx, len(c.table))])
+                elif isinstance(c, FixedStrings):
+                    null = c.null if c.null is not None else np.zeros(len(c.chars), np.bool_)
+                    text = [
+                        None if z else bytes(r).decode() for r, z in zip(c.chars, null, strict=True)
+                    ]
+                    arrays.append(np.asarray(text, dtype=object))
                 else:
                     arrays.append(np.asarray(c))
             cols[name] = np.concatenate(arrays)
