@@ -11,17 +11,20 @@ Every function is pure: (project, seed, window, scenario instances) in, records 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from simfleet.domain.pack import Project
 from simfleet.external import DAY_MS, Injection, for_scenario, schedule_day
-from simfleet.scenarios import ScenarioInstance, ScenarioSpec
+from simfleet.scenarios import CampaignWindow, ScenarioInstance, ScenarioSpec, campaign_windows
 from simfleet.topology import external_topic, truth_topic
 
 __all__ = [
     "Outgoing",
     "acting",
+    "campaign_truth",
+    "drift_truth",
     "due",
     "scenario_context",
     "scenario_domains",
@@ -98,6 +101,66 @@ def scenario_truth(inst: ScenarioInstance, label: str, at: int, domain: str) -> 
     }
 
 
+def campaign_truth(inst: ScenarioInstance, w: CampaignWindow) -> dict[str, Any]:
+    """The ground-truth record of a campaign, at its start: its pattern, window, streams and
+    actors per entity kind (fleet-wide at scale 1; ``detail``, JSON)."""
+    c = w.campaign
+    domain = inst.spec.domain
+    detail = {
+        "scenario": inst.spec.id,
+        "actors": {kind: a.count for kind, a in c.actors.items()},
+        "new_actors": sorted(kind for kind, a in c.actors.items() if a.new),
+        "rates": {f"{domain}.{s}": cs.rate for s, cs in c.streams.items()},
+        "tags": {k: v for k, v in c.set.items()},
+    }
+    return {
+        "event_id": f"truth-{inst.spec.id}-campaign-{c.name}-{w.start}",
+        "occurred_at": w.start,
+        "domain": domain,
+        "kind": "campaign",
+        "subject_id": f"{inst.spec.id}/{c.name}",
+        "label": c.pattern,
+        "moved_parameters": "",
+        "moved_streams": ",".join(f"{domain}.{s}" for s in c.streams),
+        "window_start": w.start,
+        "window_end": w.end,
+        "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+    }
+
+
+def drift_truth(inst: ScenarioInstance) -> list[dict[str, Any]]:
+    """The drift manifest of a scenario instance: one ground-truth record per drift, at its
+    onset (``detail``: onset, width, type, features)."""
+    out = []
+    for i, d in enumerate(inst.spec.drift):
+        onset = inst.started_at + d.onset
+        detail = {
+            "scenario": inst.spec.id,
+            "onset": onset,
+            "width": d.width,
+            "type": d.type,
+            "features": list(d.features),
+        }
+        out.append(
+            {
+                "event_id": f"truth-{inst.spec.id}-drift-{i}-{onset}",
+                "occurred_at": onset,
+                "domain": inst.spec.domain,
+                "kind": "drift",
+                "subject_id": inst.spec.id,
+                "label": d.type,
+                "moved_parameters": ",".join(
+                    sorted({m.target for p in inst.spec.phases for m in p.modifiers})
+                ),
+                "moved_streams": ",".join(sorted({f.rsplit(".", 1)[0] for f in d.features})),
+                "window_start": onset,
+                "window_end": onset + d.width,
+                "detail": json.dumps(detail, sort_keys=True, separators=(",", ":")),
+            }
+        )
+    return out
+
+
 def due(
     project: Project,
     running: Sequence[str],
@@ -123,6 +186,15 @@ def due(
                 for d in scenario_domains(project, inst.spec, running):
                     rec = scenario_truth(inst, label, at, d)
                     out.append((at, rec["event_id"] + d, (truth_topic(d), rec)))
+        if inst.spec.domain in running:
+            for w in campaign_windows(inst):
+                if lo <= w.start < hi:
+                    rec = campaign_truth(inst, w)
+                    out.append((w.start, rec["event_id"], (truth_topic(inst.spec.domain), rec)))
+            for rec in drift_truth(inst):
+                if lo <= rec["occurred_at"] < hi:
+                    topic = truth_topic(inst.spec.domain)
+                    out.append((rec["occurred_at"], rec["event_id"], (topic, rec)))
     out.sort(key=lambda x: (x[0], x[1]))
     return [o for _, _, o in out]
 

@@ -5,6 +5,7 @@ The orchestrator process only moves bytes; every decision is here, tested with f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from orchestrator.timeline import Outgoing, due, scenario_context, scheduled
 from simfleet.clock import SimClock
 from simfleet.control import ClockState, Command, ControlState, Rejection
-from simfleet.domain.checks import chaos_problems
+from simfleet.domain.checks import campaign_problems, chaos_problems
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError, SimError
 from simfleet.external import DAY_MS, ExternalLibrary, Injection, injected
@@ -68,6 +69,13 @@ def check_scenario(
         raise ScenarioError(
             f"Scenario {spec.id} names what the project does not have "
             f"({len(problems)} problem(s)): {'; '.join(p.sentence() for p in problems)}."
+        )
+    found = campaign_problems(project.spec(spec.domain), spec.campaigns, Path("scenario"))
+    if found:
+        raise ScenarioError(
+            f"Scenario {spec.id}: its campaigns do not fit domain {spec.domain}: "
+            + " ".join(f"({i}) {p.sentence()};" for i, p in enumerate(found, 1))
+            + " fix them (`simctl validate` lists them with their files)."
         )
     unknown = [t for t in targets if all(project.graph(d).unknown_targets([t]) for d in known)]
     if unknown:

@@ -26,6 +26,7 @@ from simfleet.domain.checks import (
     TOP,
     PackCheck,
     Schemas,
+    campaign_problems,
     chaos_problems,
     check_pack,
     read_yaml_file,
@@ -334,9 +335,13 @@ class _Checker:
                 )
             ]
         try:
-            ScenarioSpec.model_validate(raw)
+            spec = ScenarioSpec.model_validate(raw)
         except ValidationError as exc:
             problems = explain_validation(exc, ScenarioSpec, file)
+        else:
+            pack = self.packs.get(spec.domain)
+            if spec.campaigns and pack is not None and pack.spec is not None:
+                problems += campaign_problems(pack.spec, spec.campaigns, file)
         # the names are checked even when the structure is not, so all show at once
         return problems + self._scenario_names(file, raw)
 

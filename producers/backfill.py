@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from producers.engine import ShardEngine
 from producers.runtime import modifiers_at
@@ -18,11 +19,13 @@ from simfleet.columns import Batch, concat_columns, take_column
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
-from simfleet.scenarios import ScenarioInstance
+from simfleet.scenarios import ScenarioInstance, campaigns_at
 
-__all__ = ["DEFAULT_TICK_MS", "backfill", "backfill_ticks", "merge_batches"]
+__all__ = ["DEFAULT_TICK_MS", "LABELS_ALL", "backfill", "backfill_ticks", "merge_batches"]
 
 DEFAULT_TICK_MS = 3_600_000
+LABEL_TICK_MS = 86_400_000
+LABELS_ALL = np.iinfo(np.int64).max  # ``labels_until``: every label, however late
 
 
 def merge_batches(batches: Sequence[Batch]) -> list[Batch]:
@@ -46,6 +49,45 @@ def merge_batches(batches: Sequence[Batch]) -> list[Batch]:
     return out
 
 
+RAMP_STEPS = 6  # ticks a short ramp or settle curve is cut into
+SHORT_MS = 15 * 60_000  # a scenario that moves within less than this gets finer ticks
+
+
+def _spans(inst: ScenarioInstance) -> list[int]:
+    spec = inst.spec
+    out = [p.ramp for p in spec.phases] + [p.duration or 0 for p in spec.phases]
+    out += [spec.settle.duration, spec.settle.backlog.duration if spec.settle.backlog else 0]
+    return [x for x in out if x > 0]
+
+
+def change_instants(scenarios: Sequence[ScenarioInstance], domain: str) -> npt.NDArray[np.int64]:
+    """Sorted instants where the parameters of ``domain`` move fast: for each scenario of the
+    domain (its own, or moving its parameters) that ramps, lasts or settles within less than
+    ``SHORT_MS``, its start, phase boundaries, stop and six steps of each ramp and settle curve.
+    Parameters are evaluated once per tick: an hour-long tick would miss a five-minute ramp.
+    Other scenarios keep the fixed ticks."""
+    out: list[int] = []
+    for inst in scenarios:
+        targets = {m.target.split(".", 1)[0] for p in inst.spec.phases for m in p.modifiers}
+        if inst.spec.domain != domain and domain not in targets and "*" not in targets:
+            continue
+        if not any(x < SHORT_MS for x in _spans(inst)):
+            continue
+        t = inst.started_at
+        for phase in inst.spec.phases:
+            out += [t + phase.ramp * k // RAMP_STEPS for k in range(RAMP_STEPS + 1)]
+            if phase.duration is None:
+                break
+            t += phase.duration
+        end = inst.end_ms
+        if end is not None:
+            out.append(end)
+            settle = inst.spec.settle
+            spans = [settle.duration, settle.backlog.duration if settle.backlog else 0]
+            out += [end + s * k // RAMP_STEPS for s in spans for k in range(1, RAMP_STEPS + 1)]
+    return np.unique(np.asarray(out, dtype=np.int64))
+
+
 def backfill(
     domains: DomainSpec | Sequence[DomainSpec],
     start_ms: int,
@@ -59,6 +101,7 @@ def backfill(
     merge: bool = True,
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
+    labels_until: int | None = None,
 ) -> Iterator[list[Batch]]:
     """Yield, tick by tick, the batches of all shards (``backfill_ticks`` without the ticks)."""
     for _t0, _t1, batches in backfill_ticks(
@@ -74,6 +117,7 @@ def backfill(
         merge,
         emit_from,
         schemas,
+        labels_until,
     ):
         yield batches
 
@@ -91,6 +135,7 @@ def backfill_ticks(
     merge: bool = True,
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
+    labels_until: int | None = None,
 ) -> Iterator[tuple[int, int, list[Batch]]]:
     """Yield, tick by tick with the tick's ``[t0, t1)``, the batches of all shards: merged per
     topic and sorted (files), or shard by shard as a fleet's workers produce them
@@ -111,18 +156,34 @@ def backfill_ticks(
         )
         for spec in specs
     ]
+    # each domain cuts its ticks where its own parameters move fast: never another's
+    breaks = [change_instants(scenarios, spec.domain) for spec in specs]
     t = start_ms
     while t < end_ms:
         t1 = min(end_ms, t + tick_ms)
         if emit_from is not None and t < emit_from < t1:
             t1 = emit_from
         batches: list[Batch] = []
-        for graph, engines in runs:
-            params = graph.evaluate(t, mods)
-            for eng in engines:
-                batches.extend(eng.tick(t, t1, params))
+        for (graph, engines), cuts in zip(runs, breaks, strict=True):
+            inner = cuts[(cuts > t) & (cuts < t1)].tolist()
+            for a, b in zip([t, *inner], [*inner, t1], strict=True):
+                params = graph.evaluate(a, mods)
+                for eng in engines:
+                    acting = campaigns_at(scenarios, eng.domain.domain, a, b)
+                    batches.extend(eng.tick(a, b, params, acting))
         if emit_from is None or t >= emit_from:
             yield t, t1, merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
+        t = t1
+    if labels_until is None:
+        return
+    while t < labels_until and any(e.pending_labels for _, engines in runs for e in engines):
+        t1 = min(labels_until, t + LABEL_TICK_MS)
+        batches = []
+        for graph, engines in runs:
+            params = graph.evaluate(t, mods)
+            for eng in engines:
+                batches.extend(eng.labels(t, t1, params))
+        yield t, t1, merge_batches(batches) if merge else batches
         t = t1

@@ -12,13 +12,14 @@ changes, so sampling stays one ``searchsorted`` per field per tick.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
 from simfleet.columns import StrTable, TableStrings
-from simfleet.domain.spec import EntitySpec, FieldSpec, JoinedSpec, RelationSpec
+from simfleet.domain.spec import ByAttr, EntitySpec, FieldSpec, JoinedSpec, RelationSpec
 
 __all__ = ["NOT_JOINED", "EntityPool", "Relation", "stable_hash"]
 
@@ -70,6 +71,10 @@ class EntityPool:
         self._active_idx: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._cdf: npt.NDArray[np.float64] = np.empty(0)
         self._dirty = True
+        # per `weight` table: (the active set it was built for, its CDF over it)
+        self._weighted: dict[
+            int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]]
+        ] = {}
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
         self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
         # when each joined: set for the initially active at the run's first tick (``begin``),
@@ -117,6 +122,43 @@ class EntityPool:
         if self._dirty:
             self._refresh()
         pos = np.searchsorted(self._cdf, rng.random(n), side="right")
+        return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
+
+    def by_values(
+        self,
+        b: ByAttr,
+        idx: npt.NDArray[np.int64],
+        params: Mapping[str, float] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        """The numbers of table ``b`` for entities ``idx`` (``-1``: no entity, ``default``);
+        ``params``: the values of the parameters the table names."""
+        table, values = self.attributes[b.by]
+        numbers = np.asarray(
+            [*b.table(table.values, params, self._domain), b.fallback(params, self._domain)],
+            np.float64,
+        )
+        return numbers[np.where(idx >= 0, values[np.maximum(idx, 0)], len(table))]
+
+    def sample_weighted(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        b: ByAttr,
+        params: Mapping[str, float] | None = None,
+    ) -> npt.NDArray[np.int64]:
+        """``n`` active entity indices, weighted by activity times their number in ``b``."""
+        if self._dirty:
+            self._refresh()
+        table = self.attributes[b.by][0]
+        numbers = b.table(table.values, params, self._domain) if b.params() else ()
+        cached = self._weighted.get(id(b))  # specs are frozen and live as long as the pool
+        if cached is None or cached[0] is not self._active_idx or cached[2] != numbers:
+            w = self._activity[self._active_idx] * self.by_values(b, self._active_idx, params)
+            cdf = np.cumsum(w)
+            cdf = cdf / cdf[-1] if cdf[-1] > 0 else np.linspace(0, 1, len(cdf) + 1)[1:]
+            cached = (self._active_idx, cdf, numbers)
+            self._weighted[id(b)] = cached
+        pos = np.searchsorted(cached[1], rng.random(n), side="right")
         return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
 
     def candidates(self, pick: str, t0: int) -> npt.NDArray[np.int64]:

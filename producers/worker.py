@@ -45,7 +45,7 @@ from simfleet.domain.pack import Project
 from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
-from simfleet.scenarios import chaos_at
+from simfleet.scenarios import CampaignWindow, campaigns_at, chaos_at
 from simfleet.settings import KafkaSettings
 from simfleet.topology import truth_topic
 
@@ -228,11 +228,13 @@ class Worker:
         t1: int,
         params: dict[str, float],
         in_force: InForce,
+        acting: list[CampaignWindow],
     ) -> None:
-        """One engine's tick, produced; chaos, when any is in force, on the way out."""
+        """One engine's tick (with the campaigns acting in it), produced; chaos, when any is
+        in force, on the way out."""
         tally = self.tallies[shard]
         ch = self.chaos[shard][eng.domain.domain]
-        for batch in eng.tick(t0, t1, params):
+        for batch in eng.tick(t0, t1, params, acting):
             actions = ch.actions_for(in_force, batch.topic) if in_force else ()
             if actions:
                 encoded, truth = ch.apply(batch, t0, actions)
@@ -296,7 +298,8 @@ class Worker:
                             params = params_at.get(key)
                             if params is None:
                                 params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
-                            self._tick(producer, shard, eng, t0, t1, params, in_force)
+                            acting = campaigns_at(version.instances(), eng.domain.domain, t0, t1)
+                            self._tick(producer, shard, eng, t0, t1, params, in_force, acting)
                         t0 = t1
                     self.cursor[shard] = t0
                 producer.poll(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,9 +10,9 @@ import typer
 
 from orchestrator.baseline import BaselineStats, IntervalCounts
 from orchestrator.catalog import get_scenario
-from orchestrator.timeline import acting, due, scenario_context, scheduled
+from orchestrator.timeline import acting, drift_truth, due, scenario_context, scheduled
 from orchestrator.transitions import check_scenario
-from producers.backfill import backfill_ticks
+from producers.backfill import LABELS_ALL, backfill_ticks
 from producers.chaos import Chaos
 from producers.sinks import FileSink
 from simctl.options import (
@@ -88,6 +89,14 @@ def generate(
             "--baseline.",
         ),
     ] = 0,
+    labels_until: Annotated[
+        str,
+        typer.Option(
+            help="`window`: write the labels (streams with label_of) known by the window's "
+            "end, as a consumer would have seen them; `all`: also the later ones, each at the "
+            "instant it becomes known, so an offline training set is complete.",
+        ),
+    ] = "window",
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -99,6 +108,11 @@ def generate(
     """
     if fmt not in ("jsonl", "avro"):
         raise ConfigError(f"--format must be jsonl or avro, not {fmt!r}.")
+    if labels_until not in ("window", "all"):
+        raise ConfigError(
+            f"--labels-until must be `window` or `all`, not {labels_until!r}: `all` also "
+            "writes the labels that become known after the window."
+        )
     settings = build_settings(
         config=config,
         seed=seed,
@@ -167,6 +181,7 @@ def generate(
                 progress=advance,
                 emit_from=start_ms,
                 schemas=schemas,
+                labels_until=LABELS_ALL if labels_until == "all" else None,
             ):
                 in_force = chaos_at(instances, t0)
                 if in_force:
@@ -202,6 +217,10 @@ def generate(
                 by_topic.setdefault(truth_topic(d), []).extend(rows)
             for topic, records in by_topic.items():
                 sink.write_records(topic, records)
+            drifts = [json.loads(r["detail"]) for inst in instances for r in drift_truth(inst)]
+            if drifts:
+                # the drift manifest of the run, as on ground truth (kind `drift`)
+                (out / "drift_manifest.json").write_text(json.dumps(drifts, indent=2) + "\n")
             complete = True
         finally:
             paths = sink.close(complete)

@@ -195,6 +195,24 @@ def _concat_tables(ts: list[TableStrings]) -> Column:
     return TableStrings(union, np.concatenate([where[c.table][c.idx] for c in ts]))
 
 
+def _as_fixed(cols: Sequence[Column]) -> Sequence[Column]:
+    """Table strings beside fixed-width strings of their width, as fixed-width strings (a
+    union of pools' ids came out fixed-width, the next chunk did not)."""
+    widths = {c.width for c in cols if isinstance(c, FixedStrings) and not _all_null(c)}
+    if len(widths) != 1:
+        return cols
+    w = widths.pop()
+    out: list[Column] = []
+    for c in cols:
+        fixed = c.table.fixed if isinstance(c, TableStrings) and not _all_null(c) else None
+        if isinstance(c, TableStrings) and fixed is not None and fixed.shape[1] == w:
+            null = c.idx < 0
+            out.append(FixedStrings(fixed[np.maximum(c.idx, 0)], null if null.any() else None))
+        else:
+            out.append(c)
+    return out
+
+
 def concat_columns(cols: Sequence[Column]) -> Column:
     """Rows of several columns, one after the other.
 
@@ -205,6 +223,7 @@ def concat_columns(cols: Sequence[Column]) -> Column:
     if len(cols) == 1:
         return first
     if any(isinstance(c, FixedStrings) for c in cols):
+        cols = _as_fixed(cols)
         widths = {c.width for c in cols if isinstance(c, FixedStrings) and not _all_null(c)}
         if len(widths) > 1 or any(
             not isinstance(c, FixedStrings) and not _all_null(c) for c in cols

@@ -24,7 +24,13 @@ from simfleet.timeutil import parse_duration_ms
 __all__ = [
     "CHAOS_ACTIONS",
     "Assertion",
+    "Burst",
+    "Campaign",
+    "CampaignActors",
+    "CampaignStream",
+    "CampaignWindow",
     "ChaosAction",
+    "DriftSpec",
     "ExpectedEffect",
     "Lifecycle",
     "Modifier",
@@ -32,6 +38,8 @@ __all__ = [
     "ScenarioInstance",
     "ScenarioSpec",
     "Settle",
+    "campaign_windows",
+    "campaigns_at",
     "chaos_at",
     "lifecycle_at",
 ]
@@ -203,6 +211,90 @@ class ScenarioEvent(_Frozen):
     offset: DurationMs = Field(0, description="after the scenario starts")
 
 
+class CampaignActors(_Frozen):
+    """The entities of one kind a campaign uses: its accounts, cards, devices."""
+
+    count: int = Field(gt=0, description="fleet-wide at scale 1 (at least one per shard)")
+    new: bool = Field(
+        False,
+        description="entities not active before (fresh accounts, new devices), activated at the "
+        "campaign's start; otherwise drawn among the active (victims' accounts)",
+    )
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="drawn attributes given to new actors (persona: fraudster); new only",
+    )
+
+    @model_validator(mode="after")
+    def _new_only(self) -> CampaignActors:
+        if self.attributes and not self.new:
+            raise ValueError("`attributes` are given to `new: true` actors only")
+        return self
+
+
+class Burst(_Frozen):
+    """Velocity bursts: the campaign's events of a stream come in the first ``length`` of
+    every ``every`` (same mean rate, packed: one actor's burst of events)."""
+
+    every: DurationMs = Field(gt=0)
+    length: DurationMs = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Burst:
+        if self.length > self.every:
+            raise ValueError("a burst's `length` must not exceed `every`")
+        return self
+
+
+class CampaignStream(_Frozen):
+    """The campaign's events of one stream: their rate and the fields they draw otherwise."""
+
+    rate: float = Field(gt=0, description="mean events per sim-second fleet-wide at scale 1")
+    fields: dict[str, dict[str, object]] = Field(
+        default_factory=dict,
+        description="field generators that replace the stream's own (checked against the pack "
+        "at load); a domain tag not in the stream's schema is carried to the follow-ups",
+    )
+    burst: Burst | None = None
+
+
+class Campaign(_Frozen):
+    """A group of actors with their own behaviour for a window, flowing through the same
+    streams (an attack): every entity field of an actor kind draws among the actors."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    pattern: str = Field(description="what it is, on ground truth and in `set` tags")
+    offset: DurationMs = Field(0, description="after the scenario starts")
+    duration: DurationMs = Field(gt=0)
+    actors: dict[str, CampaignActors] = Field(default_factory=dict)
+    streams: dict[str, CampaignStream] = Field(min_length=1)
+    set: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="domain tags given to its events (is_fraud, pattern), carried to every "
+        "follow-up: labels replace their drawn values with them",
+    )
+
+
+class DriftSpec(_Frozen):
+    """A drift the scenario causes, for the manifest: where, how wide, what type, which
+    features (topic.field)."""
+
+    onset: DurationMs = Field(0, description="after the scenario starts")
+    width: DurationMs = Field(0, description="how long the change takes (0: sudden)")
+    type: Literal["sudden", "gradual", "incremental", "recurring"]
+    features: tuple[str, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignWindow:
+    """A campaign of a scenario instance placed on the timeline."""
+
+    key: str  # <scenario id>@<started_at>/<campaign name>: the campaign's random streams
+    campaign: Campaign
+    start: int
+    end: int
+
+
 class ScenarioSpec(_Frozen):
     """A scenario file: what changes, for how long, and how it settles."""
 
@@ -216,6 +308,8 @@ class ScenarioSpec(_Frozen):
     external_events: tuple[ScenarioEvent, ...] = ()
     chaos: tuple[ChaosAction, ...] = Field((), description="chaos while the scenario is active")
     assertions: tuple[Assertion, ...] = ()
+    campaigns: tuple[Campaign, ...] = ()
+    drift: tuple[DriftSpec, ...] = ()
 
     @model_validator(mode="after")
     def _only_last_open(self) -> ScenarioSpec:
@@ -225,6 +319,9 @@ class ScenarioSpec(_Frozen):
                     f"phase {p.name!r} has no duration but is not the last phase; only the "
                     "last phase may run until stopped"
                 )
+        names = [c.name for c in self.campaigns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"campaign names must be unique in a scenario: {names}")
         return self
 
     @property
@@ -341,3 +438,30 @@ def chaos_at(instances: Sequence[ScenarioInstance], t: int) -> tuple[tuple[str, 
                 out.extend((spec.id, a) for a in p.chaos)
                 break
     return tuple(out)
+
+
+def campaign_windows(inst: ScenarioInstance) -> list[CampaignWindow]:
+    """The campaigns of a scenario instance on the timeline; a stop cuts them short."""
+    out = []
+    for c in inst.spec.campaigns:
+        start = inst.started_at + c.offset
+        end = start + c.duration
+        if inst.stop_at is not None:
+            end = min(end, inst.stop_at)
+        if end > start:
+            key = f"{inst.spec.id}@{inst.started_at}/{c.name}"
+            out.append(CampaignWindow(key, c, start, end))
+    return out
+
+
+def campaigns_at(
+    scenarios: Sequence[ScenarioInstance], domain: str, t0: int, t1: int
+) -> list[CampaignWindow]:
+    """The campaigns of ``domain`` acting in ``[t0, t1)``."""
+    return [
+        w
+        for inst in scenarios
+        if inst.spec.domain == domain
+        for w in campaign_windows(inst)
+        if w.start < t1 and w.end > t0
+    ]

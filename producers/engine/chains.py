@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.engine.fields import StreamRuntime, weight
+from producers.engine.fields import StreamRuntime, as_table_strings, number, row_choice
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.columns import Column, StrTable, TableStrings, concat_columns, take_column
-from simfleet.domain.spec import Chain, DomainSpec
+from simfleet.domain.spec import Chain, DelaySpec, DomainSpec
+from simfleet.errors import DomainError
 
 __all__ = ["IMPLICIT", "MAX_CHAIN_ROUNDS", "Edge", "FollowUps", "Pending", "delay", "due_times"]
 
@@ -91,11 +92,13 @@ class Edge:
     queues: list[Pending]
 
 
-def delay(chain: Chain, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
-    """``n`` draws of the chain's delay law, clipped to its bounds."""
-    d = chain.delay
+def delay(d: DelaySpec, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
+    """``n`` draws of a delay law, clipped to its bounds."""
     if d.uniform is not None:
         out = rng.integers(d.uniform[0], d.uniform[1] + 1, n, dtype=np.int64)
+    elif d.lognormal is not None:
+        median, sigma = d.lognormal
+        out = (median * rng.lognormal(0.0, sigma, n)).astype(np.int64)
     else:
         out = rng.exponential(d.exponential or 1, n).astype(np.int64)
     if d.min or d.max is not None:
@@ -104,7 +107,7 @@ def delay(chain: Chain, rng: np.random.Generator, n: int) -> npt.NDArray[np.int6
 
 
 def due_times(
-    chain: Chain,
+    d: DelaySpec,
     rng: np.random.Generator,
     cause: npt.NDArray[np.int64],
     profiles: Mapping[str, RateProfile],
@@ -112,13 +115,12 @@ def due_times(
     """Due times of follow-ups of events at ``cause``: the delay law, shaped by `prefer`
     (profile-weighted choice among candidates) and `within_hours` (time of day mapped
     into the window, moved by whole days to stay within the law's bounds)."""
-    d = chain.delay
     n = len(cause)
     if d.prefer is None:
-        due = cause + delay(chain, rng, n)
+        due = cause + delay(d, rng, n)
     else:
         k = PREFER_CANDIDATES
-        cand = cause[:, None] + delay(chain, rng, n * k).reshape(n, k)
+        cand = cause[:, None] + delay(d, rng, n * k).reshape(n, k)
         w = profiles[d.prefer].factors(cand.reshape(-1)).reshape(n, k)
         cum = np.cumsum(w, axis=1)
         u = rng.random(n) * cum[:, -1]
@@ -160,7 +162,11 @@ class FollowUps:
         self.dropped = 0
         self.edges: dict[str, list[Edge]] = {}
         self._set_tables: dict[tuple[str, int, str], StrTable] = {}
+        self.tags = domain.tags
+        self._tag_table = StrTable(("",))
         for name, s in domain.streams.items():
+            # columns the events have beyond their schema: stock reports
+            extra = {c for u in s.stock for c in u.reported()}
             for i, chain in enumerate(s.then):
                 targets = chain.targets()
                 carry = []
@@ -169,9 +175,14 @@ class FollowUps:
                     mapping = {
                         f: f
                         for f in ttypes
-                        if f not in IMPLICIT and f in streams[name].types and f not in chain.set
+                        if f not in IMPLICIT
+                        and (f in streams[name].types or f in extra)
+                        and f not in chain.set
+                        and f not in chain.fresh
                     }
                     mapping.update(chain.rename)
+                    # campaign tags ride along every chain, whatever the schemas in between
+                    mapping.update({tag: tag for tag in domain.tags})
                     carry.append(mapping)
                     for fname, value in chain.set.items():
                         self._set_tables[(name, i, fname)] = StrTable((str(value),))
@@ -184,23 +195,45 @@ class FollowUps:
         """Follow-ups waiting in this shard."""
         return sum(q.size for edges in self.edges.values() for e in edges for q in e.queues)
 
+    def pending_for(self, targets: frozenset[str]) -> int:
+        """Follow-ups waiting for these target streams."""
+        return sum(
+            q.size
+            for edges in self.edges.values()
+            for e in edges
+            for t, q in zip(e.targets, e.queues, strict=True)
+            if t in targets
+        )
+
     def schedule(
-        self, name: str, cols: dict[str, Column], n: int, params: Mapping[str, float]
+        self,
+        name: str,
+        cols: dict[str, Column],
+        n: int,
+        params: Mapping[str, float],
+        rng: np.random.Generator | None = None,
     ) -> None:
-        """Queue the follow-ups of ``n`` events of stream ``name`` (drawn with its rng)."""
-        rng = self.streams[name].rng
+        """Queue the follow-ups of ``n`` events of stream ``name`` (drawn with its rng, or
+        ``rng``: a campaign's own)."""
+        rng = self.streams[name].rng if rng is None else rng
         times = cols["occurred_at"]
         assert isinstance(times, np.ndarray)
+        if self.tags and name in self.edges:
+            untagged = TableStrings(self._tag_table, np.full(n, -1, dtype=np.int64))
+            # tags stay table strings: chunks of a queue are concatenated, kinds must agree
+            cols = {
+                **cols,
+                **{t: as_table_strings(cols[t]) if t in cols else untagged for t in self.tags},
+            }
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:
-                w = np.asarray([weight(self.domain, x, params) for x in chain.one_of.values()])
-                total = w.sum()
-                cdf = np.cumsum(w) / total if total > 0 else np.linspace(0, 1, len(w) + 1)[1:]
-                pick = np.searchsorted(cdf, rng.random(n), side="right")
+                pools = self.pool_of_table
+                w = [number(self.domain, x, params, cols, pools) for x in chain.one_of.values()]
+                pick = row_choice(rng, w, n)
                 masks = [pick == k for k in range(len(edge.targets))]
             else:
-                p = weight(self.domain, chain.probability or 0.0, params)
+                p = number(self.domain, chain.probability or 0.0, params, cols, self.pool_of_table)
                 masks = [rng.random(n) < p]
             for k, mask in enumerate(masks):
                 m = int(mask.sum())
@@ -209,8 +242,8 @@ class FollowUps:
                 if self.pending + m > self.max_pending:
                     self.dropped += m
                     continue
-                due = due_times(chain, rng, times[mask], self.profiles)
                 carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
+                due = self._due(chain, rng, times[mask], cols, mask)
                 for c in carried.values():
                     if isinstance(c, TableStrings):
                         pool = self.pool_of_table.get(id(c.table))
@@ -230,18 +263,55 @@ class FollowUps:
                         carried[fname] = np.full(m, value)
                 edge.queues[k].push(due, carried)
 
-    def release(self, t1: int) -> Iterator[tuple[str, npt.NDArray[np.int64], dict[str, Column]]]:
+    def _due(
+        self,
+        chain: Chain,
+        rng: np.random.Generator,
+        cause: npt.NDArray[np.int64],
+        cols: Mapping[str, Column],
+        mask: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.int64]:
+        """Due times by the chain's delay law, or by the law of each entity's attribute value
+        (``delay_by``), each group drawn in the order of the laws."""
+        by = chain.delay_by
+        if by is None:
+            return due_times(chain.delay, rng, cause, self.profiles)
+        col = cols[by.of]
+        pool = self.pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
+        if pool is None or not isinstance(col, TableStrings):
+            raise DomainError(f"`delay_by`: field `{by.of}` does not hold entity ids")
+        table, values = pool.attributes[by.by]
+        idx = take_column(col, mask)
+        assert isinstance(idx, TableStrings)
+        value = np.where(idx.idx >= 0, values[np.maximum(idx.idx, 0)], -1)
+        due = np.empty(len(cause), dtype=np.int64)
+        rest = np.ones(len(cause), dtype=np.bool_)
+        for name, law in by.laws.items():
+            pick = value == table.lookup.get(name, -2)
+            if pick.any():
+                due[pick] = due_times(law, rng, cause[pick], self.profiles)
+                rest &= ~pick
+        if rest.any():
+            due[rest] = due_times(chain.delay, rng, cause[rest], self.profiles)
+        return due
+
+    def release(
+        self, t1: int, only: frozenset[str] | None = None
+    ) -> Iterator[tuple[str, npt.NDArray[np.int64], dict[str, Column]]]:
         """Follow-ups due before ``t1``, as (target stream, due times, carried columns).
 
         Lazy on purpose: the caller makes and schedules each released batch before the next is
         popped, so follow-ups of follow-ups due in the same tick come out too (in rounds, at
-        most ``MAX_CHAIN_ROUNDS``).
+        most ``MAX_CHAIN_ROUNDS``). ``only``: release follow-ups of these target streams only
+        (labels after a window's end).
         """
         for _ in range(MAX_CHAIN_ROUNDS):
             released = False
             for edges in self.edges.values():
                 for edge in edges:
                     for target, queue in zip(edge.targets, edge.queues, strict=True):
+                        if only is not None and target not in only:
+                            continue
                         popped = queue.pop(t1)
                         if popped is None:
                             continue

@@ -18,18 +18,21 @@ from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
-from simfleet.domain.spec import DomainSpec, FieldSpec, StreamSpec
+from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, Number, StreamSpec
 from simfleet.errors import DomainError
 
 __all__ = [
     "FieldMaker",
     "StreamRuntime",
+    "by_column",
     "gen_number",
+    "number",
     "seq_column",
     "uuid_column",
     "weight",
 ]
 
+VALUE = "value"  # `by: value`: a table over the values of a `choice` field of the event
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
 
@@ -75,6 +78,59 @@ def weight(domain: DomainSpec, w: float | str, params: Mapping[str, float]) -> f
     return params[domain.param_path(w)] if isinstance(w, str) else float(w)
 
 
+def by_column(
+    b: ByAttr,
+    cols: Mapping[str, Column],
+    pool_of_table: Mapping[int, EntityPool],
+    params: Mapping[str, float] | None = None,
+    domain: str = "",
+) -> npt.NDArray[np.float64]:
+    """Per event, the number of table ``b`` for the entity in field ``b.of`` (``by: value``:
+    for the value of the `choice` field ``b.of`` itself)."""
+    col = cols[b.of or ""]
+    if b.by == VALUE and isinstance(col, TableStrings):
+        numbers = np.asarray(
+            [*b.table(col.table.values, params, domain), b.fallback(params, domain)]
+        )
+        return numbers[np.where(col.idx >= 0, col.idx, len(col.table))]
+    pool = pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
+    if pool is None or not isinstance(col, TableStrings):
+        raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
+    return pool.by_values(b, col.idx, params)
+
+
+def number(
+    domain: DomainSpec,
+    w: Number,
+    params: Mapping[str, float],
+    cols: Mapping[str, Column],
+    pool_of_table: Mapping[int, EntityPool],
+) -> float | npt.NDArray[np.float64]:
+    """A number, a parameter's value, or (a `by` table) one number per event."""
+    if isinstance(w, ByAttr):
+        return by_column(w, cols, pool_of_table, params, domain.domain)
+    return weight(domain, w, params)
+
+
+def row_choice(
+    rng: np.random.Generator, w: list[float | npt.NDArray[np.float64]], n: int
+) -> npt.NDArray[np.int64]:
+    """One index per event into ``w`` (weights, scalars or one per event); one uniform draw
+    per event either way, so scalar weights draw exactly as before."""
+    u = rng.random(n)
+    if all(np.ndim(x) == 0 for x in w):
+        ws = np.asarray(w, dtype=np.float64)
+        total = ws.sum()
+        cdf = np.cumsum(ws) / total if total > 0 else np.linspace(0, 1, len(ws) + 1)[1:]
+        return np.searchsorted(cdf, u, side="right").astype(np.int64)
+    m = np.column_stack([np.broadcast_to(np.asarray(x, np.float64), (n,)) for x in w])
+    cum = np.cumsum(m, axis=1)
+    total = cum[:, -1]
+    safe = np.where(total > 0, total, 1.0)
+    pick: npt.NDArray[np.int64] = (cum / safe[:, None] <= u[:, None]).sum(axis=1)
+    return np.minimum(pick, len(w) - 1).astype(np.int64)
+
+
 def gen_number(
     domain: DomainSpec,
     f: FieldSpec,
@@ -82,12 +138,16 @@ def gen_number(
     rng: np.random.Generator,
     params: Mapping[str, float],
     ftype: FieldType,
+    cols: Mapping[str, Column] | None = None,
+    pool_of_table: Mapping[int, EntityPool] | None = None,
 ) -> npt.NDArray[Any]:
-    """``n`` values of a numeric (or boolean) field from its law."""
+    """``n`` values of a numeric (or boolean) field from its law (``cols``: the fields made so
+    far, which `by` tables read)."""
     v: npt.NDArray[Any]
+    given = cols or {}
+    pools = pool_of_table or {}
     if f.bernoulli is not None:
-        p = params[domain.param_path(f.bernoulli)] if isinstance(f.bernoulli, str) else f.bernoulli
-        v = rng.random(n) < p
+        v = rng.random(n) < number(domain, f.bernoulli, params, given, pools)
         return v if ftype.kind == "bool" else v.astype(np.int64)
     if f.const is not None:
         v = np.full(n, f.const)
@@ -106,7 +166,7 @@ def gen_number(
     else:  # pragma: no cover - the spec validator guarantees one generator
         raise DomainError(f"field without generator: {f}")
     if f.times is not None:
-        v = v * params[domain.param_path(f.times)]
+        v = v * number(domain, f.times, params, given, pools)
     if f.min is not None or f.max is not None:
         v = np.clip(v, f.min, f.max)
     if ftype.kind == "bool":
@@ -117,6 +177,76 @@ def gen_number(
     return np.round(v, f.round) if f.round is not None else v
 
 
+def _numbers(col: Column) -> npt.NDArray[Any]:
+    if isinstance(col, MaskedNumbers):
+        return col.values
+    if not isinstance(col, np.ndarray):
+        raise DomainError("a numeric field was expected")
+    return col
+
+
+def _nulled(col: Column, null: npt.NDArray[np.bool_]) -> Column:
+    """``col`` with the rows of ``null`` made null."""
+    if isinstance(col, TableStrings):
+        return TableStrings(col.table, np.where(null, -1, col.idx).astype(np.int64))
+    if isinstance(col, FixedStrings):
+        return FixedStrings(col.chars, null if col.null is None else null | col.null)
+    if isinstance(col, MaskedNumbers):
+        return MaskedNumbers(col.values, null | col.null)
+    return MaskedNumbers(col, null)
+
+
+def as_table_strings(col: Column) -> TableStrings:
+    """A string column as table strings (concatenation may give fixed-width ones); numbers
+    as their text."""
+    if isinstance(col, TableStrings):
+        return col
+    if isinstance(col, FixedStrings):
+        uniq, inv = np.unique(col.chars, axis=0, return_inverse=True)  # one decode per value
+        table = StrTable(tuple(bytes(r).decode() for r in uniq))
+        idx = inv.reshape(-1).astype(np.int64)
+        if col.null is not None:
+            idx[col.null] = -1
+        return TableStrings(table, idx)
+    arr = col.values if isinstance(col, MaskedNumbers) else col
+    uniq, inv = np.unique(np.asarray(arr), return_inverse=True)
+    return TableStrings(StrTable(tuple(map(str, uniq.tolist()))), inv.reshape(-1).astype(np.int64))
+
+
+def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
+    """A field's generated values, replaced where a campaign tagged the event."""
+    tag = as_table_strings(tag)
+    if not isinstance(tag, TableStrings):
+        raise DomainError("a campaign tag column holds strings")
+    hit = tag.idx >= 0
+    if not hit.any():
+        return made
+    if hit.all() and ftype.kind == "str":
+        return tag  # carried whole, as any carried field
+    if isinstance(made, TableStrings):
+        # keep the generated column's table (an entity pool's ids) when it holds every tag
+        if made.table is tag.table:
+            lut = np.arange(len(tag.table), dtype=np.int64)
+        else:
+            lut = np.asarray([made.table.lookup.get(v, -1) for v in tag.table.values], np.int64)
+        mapped = lut[np.maximum(tag.idx, 0)]
+        if np.all(mapped[hit] >= 0):
+            return TableStrings(made.table, np.where(hit, mapped, made.idx).astype(np.int64))
+    if isinstance(made, TableStrings):
+        table = StrTable(made.table.values + tag.table.values)
+        idx = np.where(hit, len(made.table) + tag.idx, made.idx)
+        return TableStrings(table, idx.astype(np.int64))
+    if not isinstance(made, np.ndarray):
+        raise DomainError(f"a campaign tag cannot replace a column of kind {ftype.kind}")
+    if ftype.kind == "bool":
+        values = np.asarray([v.lower() in ("true", "1") for v in tag.table.values], np.bool_)
+    else:
+        values = np.asarray([float(v) for v in tag.table.values], np.float64)
+    out = made.copy()
+    out[hit] = values[tag.idx[hit]].astype(made.dtype)
+    return out
+
+
 class FieldMaker:
     """Makes the columns of a shard's events; holds the shard's id sequence counters."""
 
@@ -125,6 +255,8 @@ class FieldMaker:
         self.shard = shard
         self.pools = pools
         self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
+        self.pool_of_table = {id(p.ids): p for p in pools.values()}
+        self._among: Mapping[str, npt.NDArray[np.int64]] = {}
 
     def make(
         self,
@@ -133,17 +265,26 @@ class FieldMaker:
         carried: dict[str, Column],
         params: Mapping[str, float],
         t0: int,
+        among: Mapping[str, npt.NDArray[np.int64]] | None = None,
+        override: Mapping[str, FieldSpec] | None = None,
     ) -> dict[str, Column]:
         """Events of ``rt`` at ``times``: ``carried`` columns as given, the rest generated.
 
         ``t0`` is the start of the current tick (entity picks other than ``active`` need it).
+        A campaign's events draw entities of the kinds in ``among`` among those only, and take
+        the generators of ``override`` over the stream's own.
         """
         n = len(times)
         cols: dict[str, Column] = {"event_id": uuid_column(rt.rng, n), "occurred_at": times}
         cols.update(carried)
-        for fname, f in rt.spec.fields.items():
+        specs = rt.spec.fields if not override else {**rt.spec.fields, **override}
+        self._among = among or {}
+        for fname, f in specs.items():
             if fname not in cols:
                 cols[fname] = self.gen_field(rt, fname, f, n, cols, params, t0)
+            elif fname in self.domain.tags:
+                made = self.gen_field(rt, fname, f, n, cols, params, t0)
+                cols[fname] = tagged(cols[fname], made, rt.types[fname])
         return cols
 
     def gen_field(
@@ -162,7 +303,12 @@ class FieldMaker:
         col: Column
         if f.entity is not None:
             pool = self.pools[f.entity]
-            if f.pick == "active":
+            among = self._among.get(f.entity)
+            if among is not None:
+                col = TableStrings(pool.ids, among[rng.integers(0, len(among), n)])
+            elif f.pick == "active" and f.weight is not None:
+                col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight, params))
+            elif f.pick == "active":
                 col = TableStrings(pool.ids, pool.sample(rng, n))
             else:
                 col = TableStrings(pool.ids, pool.take(rng, f.pick, t0, n))
@@ -183,11 +329,8 @@ class FieldMaker:
         elif fname in rt.tables:
             table = rt.tables[fname]
             if f.weights is not None:
-                w = np.asarray(
-                    [weight(self.domain, x, params) for x in f.weights], dtype=np.float64
-                )
-                cdf = np.cumsum(w) / w.sum()
-                idx = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+                w = [number(self.domain, x, params, cols, self.pool_of_table) for x in f.weights]
+                idx = row_choice(rng, w, n)
             elif len(table) > 1:
                 idx = rng.integers(0, len(table), n, dtype=np.int64)
             else:
@@ -197,8 +340,23 @@ class FieldMaker:
                 col = np.rint(values).astype(np.int64) if ftype.kind == "int" else values
             else:
                 col = TableStrings(table, idx)
+        elif f.after is not None:
+            base = np.asarray(_numbers(cols[f.after.of]), dtype=np.int64)
+            lo, hi = f.after.uniform
+            col = base + rng.integers(lo, hi + 1, n, dtype=np.int64)
+        elif f.product is not None:
+            v = np.ones(n)
+            for name in f.product:
+                v = v * np.asarray(_numbers(cols[name]), dtype=np.float64)
+            if ftype.kind == "int":
+                col = np.rint(v).astype(np.int64)
+            else:
+                col = np.round(v, f.round) if f.round is not None else v
         else:
-            col = gen_number(self.domain, f, n, rng, params, ftype)
+            col = gen_number(self.domain, f, n, rng, params, ftype, cols, self.pool_of_table)
+        if f.null_if is not None:
+            flag = np.asarray(_numbers(cols[f.null_if]), dtype=np.bool_)
+            col = _nulled(col, flag)
         if f.null_rate > 0:
             null = rng.random(n) < f.null_rate
             if isinstance(col, TableStrings):

@@ -15,21 +15,24 @@ drawn first in a tick) in ``lifecycle``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from producers.engine import lifecycle
 from producers.engine.aggregates import agg_runtime, aggregate
+from producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from producers.engine.chains import IMPLICIT, Edge, FollowUps
 from producers.engine.fields import FieldMaker, StreamRuntime
+from producers.engine.stock import Stock, apply_stock
 from producers.pools import EntityPool, Relation, stable_hash
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType, SchemaSet
-from simfleet.columns import Batch, Column, StrTable, concat_columns, take_column
+from simfleet.columns import Batch, Column, StrTable, TableStrings, concat_columns, take_column
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec, RelationSpec, StreamSpec
 from simfleet.errors import DomainError
+from simfleet.scenarios import CampaignWindow
 
 __all__ = ["ShardEngine"]
 
@@ -103,6 +106,11 @@ class ShardEngine:
             key=lambda n: domain.streams[n].retires is None,
         )
         self._chains = FollowUps(domain, self.streams, profiles, self._pool_of_table, max_pending)
+        self._campaigns: dict[str, CampaignRun] = {}
+        self.stocks = {
+            name: Stock(name, st, self.pools[st.entity]) for name, st in domain.stocks.items()
+        }
+        self.label_streams = frozenset(n for n, s in domain.streams.items() if s.label_of)
 
     def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
         entry = schemas.get(topic)
@@ -166,10 +174,45 @@ class ShardEngine:
         """The chain edges by source stream, with their queues."""
         return self._chains.edges
 
+    @property
+    def pending_labels(self) -> int:
+        """Follow-ups that may still settle a label (all of them, when the domain has labels)."""
+        return self._chains.pending if self.label_streams else 0
+
+    def labels(self, t0: int, t1: int, params: Mapping[str, float]) -> list[Batch]:
+        """The labels that become known in ``[t0, t1)`` and nothing else: after a window's
+        end, so an offline training set gets every label without new traffic. The outcomes
+        and chargebacks that settle them are followed, not written."""
+        out: dict[str, list[dict[str, Column]]] = {}
+        if not self.label_streams:
+            return []
+        subjects = {self.domain.streams[n].label_of for n in self.label_streams}
+        for target, due, carried in self._chains.release(t1):
+            if target in subjects:
+                continue  # a new attempt (a retry) after the window: not in the data set
+            rt = self.streams[target]
+            cols = self._fields.make(rt, due, carried, params, t0)
+            if target in self.label_streams:
+                out.setdefault(target, []).append(cols)
+            else:
+                # after the window: an outcome or a chargeback that settles a label later;
+                # it is not written, only followed
+                if rt.spec.stock:
+                    cols = apply_stock(rt.spec.stock, self.stocks, cols)
+                self._chains.schedule(target, cols, len(cols["occurred_at"]), params)
+        return [self._batch(name, parts) for name, parts in out.items()]
+
     # -- the tick -----------------------------------------------------------------------
 
-    def tick(self, t0: int, t1: int, params: Mapping[str, float]) -> list[Batch]:
-        """Events with ``t0 <= occurred_at < t1``, one batch per stream that has any."""
+    def tick(
+        self,
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+        campaigns: Sequence[CampaignWindow] = (),
+    ) -> list[Batch]:
+        """Events with ``t0 <= occurred_at < t1``, one batch per stream that has any
+        (``campaigns``: those of the domain acting in the tick)."""
         out: dict[str, list[dict[str, Column]]] = {}
         span = t1 - t0
         if span <= 0:
@@ -194,16 +237,14 @@ class ShardEngine:
                 continue
             times = t0 + np.sort(rt.rng.integers(0, span, n, dtype=np.int64))
             cols = self._fields.make(rt, times, {}, params, t0)
-            out.setdefault(name, []).append(cols)
-            lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
-            self._chains.schedule(name, cols, n, params)
+            self._emit(rt, cols, out, activations, params)
+        for w in campaigns:
+            self._campaign_events(w, t0, t1, params, out, activations)
         # each released batch is made and scheduled before the next is popped (see release)
         for target, due, carried in self._chains.release(t1):
             rt = self.streams[target]
             cols = self._fields.make(rt, due, carried, params, t0)
-            out.setdefault(target, []).append(cols)
-            lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
-            self._chains.schedule(target, cols, len(due), params)
+            self._emit(rt, cols, out, activations, params)
         lifecycle.activate(self._pool_of_table, self.streams, activations)
         start = self._start if self._start is not None else t0
         for name, agg in self._aggs.items():
@@ -217,6 +258,68 @@ class ShardEngine:
                 out.setdefault(name, []).append(cols)
                 self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
         return [self._batch(name, parts) for name, parts in out.items()]
+
+    def _campaign_events(
+        self,
+        w: CampaignWindow,
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """A campaign's events in the tick, with its actors, generators and tags."""
+        run = self._campaigns.get(w.key)
+        if run is None:
+            run = start_campaign(
+                w,
+                self.domain,
+                self.streams,
+                self.pools,
+                self.seed,
+                self.shard,
+                self.shards,
+                self.scale,
+                t0,
+            )
+            self._campaigns[w.key] = run
+        lo, hi = max(t0, w.start), min(t1, w.end)
+        if hi <= lo:
+            return
+        for sname, cs in w.campaign.streams.items():
+            crt = run.runtimes[sname]
+            times = burst_times(cs, w, crt.rng, lo, hi, self._share)
+            if len(times) == 0:
+                continue
+            override = run.overrides[sname]
+            cols = self._fields.make(crt, times, {}, params, t0, run.actors, override)
+            for f in override:
+                if f not in self.streams[sname].types:  # a hidden tag: carried only
+                    cols[f] = as_tag(cols[f])
+            zeros = np.zeros(len(times), dtype=np.int64)
+            for k, tag in run.tags.items():
+                cols[k] = TableStrings(tag.table, zeros)
+            self._emit(self.streams[sname], cols, out, activations, params, crt.rng)
+
+    def _emit(
+        self,
+        rt: StreamRuntime,
+        cols: dict[str, Column],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+        params: Mapping[str, float],
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        """Events made: through their stocks (a consumption may drop some), into the tick's
+        output, the lifecycle and the chains."""
+        if rt.spec.stock:
+            cols = apply_stock(rt.spec.stock, self.stocks, cols)
+        n = len(cols["occurred_at"])
+        if n == 0:
+            return
+        out.setdefault(rt.name, []).append(cols)
+        lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
+        self._chains.schedule(rt.name, cols, n, params, rng)
 
     def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
         """One stream's parts of this tick as one batch, rows sorted by ``occurred_at`` and

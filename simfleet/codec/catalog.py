@@ -191,7 +191,8 @@ class SchemaSet:
     @classmethod
     def load(cls, roots: Path | Sequence[Path], domains: Iterable[str] | None = None) -> SchemaSet:
         """Read ``<root>/<domain>/*.avsc`` of every root; instantiate ``_shared`` schemas for
-        ``domains`` (default: every domain folder found)."""
+        ``domains`` (default: every domain folder found); a domain's own schema on a shared topic
+        (its ground truth with more fields) replaces the template."""
         root_list = [roots] if isinstance(roots, Path) else list(roots)
         if not any(r.is_dir() for r in root_list):
             raise SchemaError(
@@ -213,11 +214,13 @@ class SchemaSet:
                         entries.append(entry)
                 if domain_dir.name != SHARED_DIR and domain_dir.name not in found:
                     found.append(domain_dir.name)
+        own = {e.topic for e in entries}
         for domain in domains if domains is not None else found:
             for template in shared.values():
-                entries.append(
-                    replace(template, topic=template.topic.format(domain=domain), domain=domain)
-                )
+                topic = template.topic.format(domain=domain)
+                if topic in own:
+                    continue  # the domain's own version (a ground truth with more fields)
+                entries.append(replace(template, topic=topic, domain=domain))
         return cls(entries)
 
     def __iter__(self) -> Iterator[SchemaEntry]:

@@ -10,6 +10,7 @@ own load-time checks; everything they can find is found here first, so no run st
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,15 +26,18 @@ from simfleet.codec.catalog import FieldType
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import (
     AggregateSpec,
+    ByAttr,
     Chain,
     DomainSpec,
     FieldSpec,
     RelationSpec,
+    StockUse,
     StreamSpec,
 )
 from simfleet.errors import DomainError
 from simfleet.external import ExternalLibrary
 from simfleet.problems import Problem, explain_validation
+from simfleet.scenarios import Campaign
 from simfleet.suggest import did_you_mean
 from simfleet.timeutil import parse_instant_ms
 
@@ -43,6 +47,7 @@ __all__ = [
     "STREAMS_FILE",
     "PackCheck",
     "Schemas",
+    "campaign_problems",
     "chaos_problems",
     "check_pack",
     "read_yaml_file",
@@ -234,7 +239,13 @@ def _growth_problems(spec: DomainSpec, file: Path) -> list[Problem]:
 
 
 def _entity_problems(spec: DomainSpec, file: Path) -> list[Problem]:
-    out: list[Problem] = []
+    out: list[Problem] = [
+        _unknown(
+            file, f"stocks.{name}.entity", "entity", st.entity, spec.entities, "name an entity"
+        )
+        for name, st in spec.stocks.items()
+        if st.entity not in spec.entities
+    ]
     for kind, ent in spec.entities.items():
         for aname, a in ent.attributes.items():
             where = f"entities.{kind}.attributes.{aname}"
@@ -260,7 +271,7 @@ def _drawn_attribute_problems(a: FieldSpec, where: str, file: Path) -> list[Prob
     if a.choice is None:
         fix = "use `choice: [...]` (with numeric `weights`) or `faker: <provider>`"
         return [Problem(file, where, "an entity attribute is drawn once per entity", fix)]
-    if any(isinstance(w, str) for w in a.weights or ()):
+    if any(isinstance(w, str | ByAttr) for w in a.weights or ()):
         fix = "give numbers: attributes are drawn once, before any parameter moves"
         return [Problem(file, f"{where}.weights", "entity attribute weights are fixed", fix)]
     return []
@@ -314,11 +325,98 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         )
     for fname, f in s.fields.items():
         out += _field_refs(spec, f, f"{where}.fields.{fname}", file)
+        out += _made_before(spec, name, s, fname, f, f"{where}.fields.{fname}", file)
     for i, chain in enumerate(s.then):
         out += _chain_refs(spec, chain, f"{where}.then.{i}", file)
     if s.aggregate is not None:
         out += _aggregate_refs(spec, s.aggregate, f"{where}.aggregate", file)
+    if s.label_of is not None:
+        out += _label_refs(spec, name, s.label_of, f"{where}.label_of", file)
+    for i, use in enumerate(s.stock):
+        out += _stock_refs(spec, s, use, f"{where}.stock.{i}", file)
     return out
+
+
+def _stock_refs(
+    spec: DomainSpec, s: StreamSpec, use: StockUse, where: str, file: Path
+) -> list[Problem]:
+    """A stock use names a stock of the pack, the stream's entity field of the stock's kind,
+    and (consume, restore) a `choice` field holding every level of the stock."""
+    stock = spec.stocks.get(use.stock)
+    if stock is None:
+        return [
+            _unknown(
+                file, f"{where}.stock", "stock", use.stock, spec.stocks, "declare it under `stocks`"
+            )
+        ]
+    out: list[Problem] = []
+    # fields the stream does not generate are carried to it by a chain (checked there)
+    of = s.fields.get(use.of)
+    if of is not None and of.entity != stock.entity:
+        out.append(
+            Problem(
+                file,
+                f"{where}.of",
+                f"`{use.of}` is not an `entity: {stock.entity}` field of this stream",
+                f"name the field that draws the {stock.entity} holding the stock",
+            )
+        )
+    lvl = s.fields.get(use.level or "")
+    if lvl is not None:
+        values = {str(v) for v in (lvl.choice or ())}
+        missing = [k for k in stock.levels if k not in values]
+        if missing:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.level",
+                    f"`{use.level}` is not a `choice` of this stream holding every level of stock "
+                    f"{use.stock} (missing: {', '.join(missing)})",
+                    f"draw it with `choice: [{', '.join(stock.levels)}]`",
+                )
+            )
+    return out
+
+
+def _made_before(
+    spec: DomainSpec, name: str, s: StreamSpec, fname: str, f: FieldSpec, where: str, file: Path
+) -> list[Problem]:
+    """The fields `after`, `product` and `null_if` read: made before this one, or carried by
+    a chain into the stream (a stream no chain reaches must generate them)."""
+    reads = [(f"{where}.after.of", f.after.of)] if f.after is not None else []
+    reads += [(f"{where}.product", x) for x in f.product or ()]
+    reads += [(f"{where}.null_if", f.null_if)] if f.null_if is not None else []
+    reached = any(name in c.targets() for st in spec.streams.values() for c in st.then)
+    order = list(s.fields)
+    out: list[Problem] = []
+    for at, other in reads:
+        if other == "occurred_at":
+            continue
+        if other in s.fields and order.index(other) > order.index(fname):
+            out.append(
+                Problem(file, at, f"`{other}` is made after `{fname}`", f"list `{other}` first")
+            )
+        elif other not in s.fields and not reached:
+            fix = "name a field generated before it (or carried by a chain)"
+            out.append(_unknown(file, at, "field", other, order[: order.index(fname)], fix))
+    return out
+
+
+def _label_refs(spec: DomainSpec, name: str, of: str, where: str, file: Path) -> list[Problem]:
+    """A label stream names a stream of the pack and some chain reaches it."""
+    if of not in spec.streams:
+        return [_unknown(file, where, "stream", of, spec.streams, "name the stream labelled")]
+    if not any(name in c.targets() for st in spec.streams.values() for c in st.then):
+        return [
+            Problem(
+                file,
+                where,
+                f"no chain reaches label stream {name}",
+                f"chain to it (`then: [{{to: {name}, probability: 1, delay: ...}}]`) from {of} "
+                "or from the streams that settle it",
+            )
+        ]
+    return []
 
 
 def _param_problem(spec: DomainSpec, where: str, value: object, file: Path) -> list[Problem]:
@@ -353,6 +451,81 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
         out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
     for k, w in enumerate(f.weights or ()):
         out += _param_problem(spec, f"{where}.weights.{k}", w, file)
+    for key in ("bernoulli", "times", "weight"):
+        b = getattr(f, key)
+        if isinstance(b, ByAttr):
+            kinds = [f.entity] if key == "weight" and f.entity in spec.entities else None
+            out += _by_problems(spec, b, f"{where}.{key}", file, kinds)
+    for k, w in enumerate(f.weights or ()):
+        if isinstance(w, ByAttr):
+            out += _by_problems(spec, w, f"{where}.weights.{k}", file)
+    return out
+
+
+def _delay_table(chain: Chain) -> ByAttr:
+    """A chain's ``delay_by`` as a `by` table (its laws' values listed), for the checks."""
+    by = chain.delay_by
+    assert by is not None
+    return ByAttr(by=by.by, of=by.of, values=dict.fromkeys(by.laws, 0.0), default=0.0)
+
+
+def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
+    """``kind.attr`` -> values, for the drawn (`choice`) attributes of ``kinds`` (all: None)."""
+    return {
+        f"{kind}.{aname}": tuple(str(c) for c in a.choice)
+        for kind, ent in spec.entities.items()
+        if kinds is None or kind in kinds
+        for aname, a in ent.attributes.items()
+        if isinstance(a, FieldSpec) and a.choice is not None
+    }
+
+
+def _by_problems(
+    spec: DomainSpec, b: ByAttr, where: str, file: Path, kinds: Iterable[str] | None = None
+) -> list[Problem]:
+    """A `by` table whose attribute is not drawn by `choice`, or whose values it never takes,
+    or that names no parameter; which entity field `of` names is checked with the stream's
+    schema (``by: value``: a `choice` field of the event, checked there too)."""
+    named = [p for v in b.params() for p in _param_problem(spec, f"{where}.values", v, file)]
+    if b.by == "value":
+        return named
+    attrs = {k: v for k, v in _choice_attrs(spec, kinds).items() if k.split(".", 1)[1] == b.by}
+    if not attrs:
+        names = sorted({k.split(".", 1)[1] for k in _choice_attrs(spec, kinds)})
+        return [
+            _unknown(
+                file,
+                f"{where}.by",
+                "drawn attribute",
+                b.by,
+                names,
+                "name an entity attribute drawn with `choice` (a persona, a segment)",
+            )
+        ]
+    out: list[Problem] = named
+    for attr, choices in attrs.items():
+        for v in b.values:
+            if v not in choices:
+                out.append(
+                    _unknown(
+                        file,
+                        f"{where}.values.{v}",
+                        f"value of {attr}",
+                        v,
+                        choices,
+                        f"list values of {attr}: {', '.join(choices)}",
+                    )
+                )
+        unlisted = [c for c in choices if c not in b.values]
+        if unlisted and b.default is None:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.values",
+                    f"lists no number for {', '.join(unlisted)} of {attr}",
+                    "list every value, or give a `default`",
+                )
+            )
     return out
 
 
@@ -375,7 +548,16 @@ def _chain_refs(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[
         if chain.to not in spec.streams:
             out.append(_unknown(file, f"{where}.to", "stream", chain.to, spec.streams, fix))
         out += _param_problem(spec, f"{where}.probability", chain.probability, file)
+        if isinstance(chain.probability, ByAttr):
+            out += _by_problems(spec, chain.probability, f"{where}.probability", file)
+    if chain.delay_by is not None:
+        out += [
+            dataclasses.replace(p, path=p.path.replace(".values", ".laws"))
+            for p in _by_problems(spec, _delay_table(chain), f"{where}.delay_by", file)
+        ]
     for target, w in (chain.one_of or {}).items():
+        if isinstance(w, ByAttr):
+            out += _by_problems(spec, w, f"{where}.one_of.{target}", file)
         if target not in spec.streams:
             out.append(
                 _unknown(file, f"{where}.one_of.{target}", "stream", target, spec.streams, fix)
@@ -529,8 +711,10 @@ class _StreamChecks:
         given: dict[str, tuple[str, str] | None] = {
             f: (src, f)
             for f in tgt_types
-            if f not in IMPLICIT and f in src_types and f not in chain.set
+            if f not in IMPLICIT and f in src_types and f not in chain.set and f not in chain.fresh
         }
+        reported = {c for u in self.spec.streams[src].stock for c in u.reported()}
+        given |= {f: None for f in tgt_types if f in reported and f not in chain.set}
         given |= {dst: (src, from_) for dst, from_ in chain.rename.items()}
         given |= dict.fromkeys(chain.set)
         if chain.delay_field is not None and chain.delay_field in tgt_types:
@@ -605,6 +789,7 @@ class _StreamChecks:
             + self._pick(name)
             + self._aggregate(name, types)
             + self._attrs(name)
+            + self._by_of(name)
             + self._lifecycle(name)
             + self._provided(name, types)
             + self._chains(name)
@@ -771,6 +956,97 @@ class _StreamChecks:
             else:
                 out += self._attr_names(f, of_kinds, f"{where}.attr")
         return out
+
+    def _by_of(self, name: str) -> list[Problem]:
+        """`by` tables whose `of` is no entity field (made before the field) with the
+        attribute."""
+        s = self.spec.streams[name]
+        order = list(s.fields)
+        places: list[tuple[str, ByAttr, str | None]] = [
+            (f"streams.{name}.fields.{fname}", b, fname)
+            for fname, f in s.fields.items()
+            for b in f.by_tables()
+            if b.of is not None
+        ]
+        places += [
+            (f"streams.{name}.then.{i}", b, None)
+            for i, chain in enumerate(s.then)
+            for b in chain.by_tables()
+        ]
+        places += [
+            (f"streams.{name}.then.{i}.delay_by", _delay_table(chain), None)
+            for i, chain in enumerate(s.then)
+            if chain.delay_by is not None
+        ]
+        out: list[Problem] = []
+        for where, b, fname in places:
+            of = b.of or ""
+            if b.by == "value":
+                out += self._by_value(name, where, b)
+                continue
+            kinds = self.kinds[name].get(of, frozenset())
+            if UNKNOWN in kinds:
+                continue
+            if not kinds or None in kinds:
+                out.append(
+                    _unknown(
+                        self.file,
+                        f"{where}.of",
+                        "entity field",
+                        of,
+                        self._entity_fields(name),
+                        "name an entity field of the stream",
+                    )
+                )
+            elif (
+                fname is not None
+                and of in s.fields
+                and order.index(of) > order.index(fname)
+                and self._drawn(name, of)
+            ):
+                out.append(
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{of}` is generated after `{fname}`",
+                        f"list `{of}` before `{fname}`",
+                    )
+                )
+            else:
+                lacking = [
+                    k
+                    for k in kinds
+                    if k is not None and f"{k}.{b.by}" not in _choice_attrs(self.spec, [k])
+                ]
+                out += [
+                    Problem(
+                        self.file,
+                        f"{where}.of",
+                        f"`{of}` holds {k} entities, which have no drawn attribute `{b.by}`",
+                        f"name a field holding entities with `{b.by}`",
+                    )
+                    for k in lacking
+                ]
+        return out
+
+    def _by_value(self, name: str, where: str, b: ByAttr) -> list[Problem]:
+        """A ``by: value`` table names a `choice` field of the stream and lists its values."""
+        f = self.spec.streams[name].fields.get(b.of or "")
+        if f is None or f.choice is None:
+            return [
+                Problem(
+                    self.file,
+                    f"{where}.of",
+                    f"`by: value` needs `of` to name a `choice` field of {name}, not `{b.of}`",
+                    "name a field drawn with `choice`, generated before this one",
+                )
+            ]
+        choices = [str(c) for c in f.choice]
+        return [
+            _unknown(self.file, f"{where}.values.{v}", "value", v, choices, "list its values")
+            for v in b.values
+            if v not in choices
+        ]
 
     def _drawn(self, name: str, fname: str) -> bool:
         """Whether some way of making the stream's events does not carry ``fname``."""
@@ -989,5 +1265,74 @@ def chaos_problems(
             if isinstance(t, str) and t not in fields:
                 out.append(
                     _unknown(file, f"assertions.{j}.{k}", "topic", t, topics, "name a stream topic")
+                )
+    return out
+
+
+def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Path) -> list[Problem]:
+    """A scenario's campaigns against the pack of its domain: actor kinds and attributes,
+    streams, field generators (a field of the stream or a domain tag) and tags."""
+    out: list[Problem] = []
+    for i, c in enumerate(campaigns):
+        where = f"campaigns.{i}"
+        for kind, a in c.actors.items():
+            ent = spec.entities.get(kind)
+            if ent is None:
+                fix = "name an entity of the pack"
+                out.append(
+                    _unknown(file, f"{where}.actors.{kind}", "entity", kind, spec.entities, fix)
+                )
+                continue
+            for aname, value in a.attributes.items():
+                attr = ent.attributes.get(aname)
+                choices = [str(v) for v in attr.choice or ()] if isinstance(attr, FieldSpec) else []
+                if value not in choices:
+                    out.append(
+                        Problem(
+                            file,
+                            f"{where}.actors.{kind}.attributes.{aname}",
+                            f"{value!r} is not a value of the drawn attribute {kind}.{aname}",
+                            f"give one of {choices}" if choices else "name a `choice` attribute",
+                        )
+                    )
+        for sname, cs in c.streams.items():
+            s = spec.streams.get(sname)
+            if s is None:
+                fix = "name a stream of the pack"
+                out.append(
+                    _unknown(file, f"{where}.streams.{sname}", "stream", sname, spec.streams, fix)
+                )
+                continue
+            for fname, raw in cs.fields.items():
+                fwhere = f"{where}.streams.{sname}.fields.{fname}"
+                try:
+                    f = FieldSpec.model_validate(raw)
+                except ValidationError as exc:
+                    for p in explain_validation(exc, FieldSpec, file):
+                        out.append(dataclasses.replace(p, path=f"{fwhere}.{p.path}"))
+                    continue
+                if fname not in s.fields and fname not in spec.tags:
+                    out.append(
+                        Problem(
+                            file,
+                            fwhere,
+                            f"stream {sname} generates no `{fname}` and it is no tag of the pack",
+                            f"name a field of {sname} or a tag of the pack: {list(spec.tags)}",
+                        )
+                    )
+                if f.entity is not None and f.entity not in spec.entities:
+                    fix = "name an entity of the pack"
+                    out.append(
+                        _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
+                    )
+        for tag in c.set:
+            if tag not in spec.tags:
+                out.append(
+                    Problem(
+                        file,
+                        f"{where}.set.{tag}",
+                        f"`{tag}` is not one of the pack's `tags` {list(spec.tags)}",
+                        "declare it under `tags` in the pack, or drop it",
+                    )
                 )
     return out

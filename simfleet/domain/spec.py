@@ -7,6 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,9 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simfleet.scenarios import DurationMs
 
 __all__ = [
+    "After",
     "AggregateSpec",
+    "ByAttr",
     "CausalEdge",
     "Chain",
+    "DelayBy",
+    "DelaySpec",
     "DomainSpec",
     "EntitySpec",
     "FieldSpec",
@@ -25,12 +30,73 @@ __all__ = [
     "ProfileSpec",
     "RelationSpec",
     "SpikeSpec",
+    "StockSpec",
+    "StockUse",
     "StreamSpec",
 ]
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ByAttr(_Spec):
+    """A number that depends on an entity's drawn attribute (a persona): the value listed for
+    the attribute's value of the entity in field ``of``, else ``default``.
+
+    YAML: ``{by: persona, of: user_id, values: {casual: 0.4, scalper: 0.05}, default: 0.2}``;
+    in an entity field's ``weight`` ``of`` is left out (the entity is the one being drawn).
+    """
+
+    by: str = Field(description="a drawn (`choice`) attribute of the entity")
+    of: str | None = Field(None, description="the event's field holding the entity id")
+    values: dict[str, float | str] = Field(
+        description="attribute value -> number, or a parameter path (its current value)"
+    )
+    default: float | str | None = Field(
+        None,
+        description="for attribute values not listed (a number or a parameter path); without "
+        "it every value is listed",
+    )
+
+    def table(
+        self, choices: tuple[str, ...], params: Mapping[str, float] | None = None, domain: str = ""
+    ) -> tuple[float, ...]:
+        """The number for each of ``choices`` (the attribute's values, in table order);
+        parameter paths take their value in ``params`` (names relative to ``domain``)."""
+        return tuple(
+            self._number(self.values.get(c, self.default), params, domain) for c in choices
+        )
+
+    def fallback(self, params: Mapping[str, float] | None = None, domain: str = "") -> float:
+        """The number of events with no entity (or no listed value): ``default``, else 0."""
+        return self._number(self.default, params, domain)
+
+    def _number(
+        self, v: float | str | None, params: Mapping[str, float] | None, domain: str
+    ) -> float:
+        if v is None:
+            return 0.0
+        if isinstance(v, str):
+            if params is None:
+                raise ValueError(f"`by: {self.by}`: {v} is a parameter; give its value")
+            return params[f"{domain}.{v}"]
+        return float(v)
+
+    def params(self) -> list[str]:
+        """The parameter paths the table names."""
+        found = [*self.values.values(), self.default]
+        return [v for v in found if isinstance(v, str)]
+
+
+Number = float | str | ByAttr  # a number, a parameter path, or a number by entity attribute
+
+
+class After(_Spec):
+    """An instant after another: ``{of: presale_at, uniform: [1d, 7d]}``."""
+
+    of: str = "occurred_at"
+    uniform: tuple[DurationMs, DurationMs]
 
 
 class FieldSpec(_Spec):
@@ -47,8 +113,13 @@ class FieldSpec(_Spec):
     of: str | None = None
     seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
     choice: tuple[str | int | float, ...] | None = None
-    weights: tuple[float | str, ...] | None = Field(
-        None, description="one per choice: a number or a parameter path"
+    weights: tuple[Number, ...] | None = Field(
+        None, description="one per choice: a number, a parameter path or a `by` table"
+    )
+    weight: ByAttr | None = Field(
+        None,
+        description="an `entity` field: multiplies each entity's activity in this draw by the "
+        "number of its attribute (scalpers buy ten times as often as casual fans)",
     )
     const: str | int | float | bool | None = None
     uniform: tuple[float, float] | None = None
@@ -56,15 +127,28 @@ class FieldSpec(_Spec):
     lognormal: tuple[float, float] | None = None
     poisson: float | None = None
     integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
-    bernoulli: float | str | None = Field(None, description="probability or parameter path")
+    bernoulli: Number | None = Field(None, description="probability, parameter path or `by` table")
     param: str | None = Field(None, description="the current value of a parameter")
-    times: str | None = Field(
-        None, description="a parameter whose current value multiplies a numeric draw"
+    after: After | None = Field(
+        None, description="an instant: a timestamp field (or occurred_at) plus a uniform delay"
+    )
+    product: tuple[str, ...] | None = Field(
+        None, description="the product of numeric fields made before (unit price x quantity)"
+    )
+    times: str | ByAttr | None = Field(
+        None,
+        description="a parameter (its current value) or a `by` table that multiplies a "
+        "numeric draw",
     )
     round: int | None = None
     min: float | None = None
     max: float | None = None
     null_rate: float = Field(0.0, ge=0.0, le=1.0)
+    null_if: str | None = Field(
+        None,
+        description="a boolean field made before: null where it is true (no failure "
+        "reason on a successful login)",
+    )
 
     @model_validator(mode="after")
     def _one_generator(self) -> FieldSpec:
@@ -83,6 +167,8 @@ class FieldSpec(_Spec):
                 "integers",
                 "bernoulli",
                 "param",
+                "after",
+                "product",
             )
             if getattr(self, k) is not None
         ]
@@ -95,11 +181,24 @@ class FieldSpec(_Spec):
             raise ValueError("`attr` needs `of`: the field holding the entity id")
         if self.pick != "active" and self.entity is None:
             raise ValueError("`pick` applies to `entity` fields only")
+        if self.weight is not None and (self.entity is None or self.weight.of is not None):
+            raise ValueError(
+                "`weight` applies to `entity` fields only, and names no `of` (the entity is "
+                "the one drawn)"
+            )
+        for b in self.by_tables():
+            if b is not self.weight and b.of is None:
+                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
         if self.weights is not None and (
             self.choice is None or len(self.weights) != len(self.choice)
         ):
             raise ValueError("`weights` must have one weight per `choice` value")
         return self
+
+    def by_tables(self) -> list[ByAttr]:
+        """Every `by` table of the field."""
+        found = [self.weight, self.bernoulli, self.times, *(self.weights or ())]
+        return [b for b in found if isinstance(b, ByAttr)]
 
 
 class DelaySpec(_Spec):
@@ -107,6 +206,11 @@ class DelaySpec(_Spec):
 
     uniform: tuple[DurationMs, DurationMs] | None = None
     exponential: DurationMs | None = Field(None, description="mean delay")
+    lognormal: tuple[DurationMs, float] | None = Field(
+        None,
+        description="[median, sigma]: most arrive near the median, a long tail later "
+        "(chargebacks: median 2w, within [1d, 120d] with min and max)",
+    )
     min: DurationMs = 0
     max: DurationMs | None = None
     prefer: str | None = Field(
@@ -130,8 +234,14 @@ class DelaySpec(_Spec):
 
     @model_validator(mode="after")
     def _one_law(self) -> DelaySpec:
-        if (self.uniform is None) == (self.exponential is None):
-            raise ValueError("a delay is either `uniform: [lo, hi]` or `exponential: mean`")
+        laws = [k for k in ("uniform", "exponential", "lognormal") if getattr(self, k) is not None]
+        if len(laws) != 1:
+            raise ValueError(
+                "a delay is one of `uniform: [lo, hi]`, `exponential: mean` or "
+                f"`lognormal: [median, sigma]`; found {laws or 'none'}"
+            )
+        if self.lognormal is not None and not (self.lognormal[0] > 0 and self.lognormal[1] >= 0):
+            raise ValueError("`lognormal: [median, sigma]` needs median > 0 and sigma >= 0")
         if self.within_share < 1.0 and self.within_hours is None:
             raise ValueError("`within_share` applies to `within_hours` only")
         if self.within_hours is not None and not (
@@ -148,6 +258,17 @@ class DelaySpec(_Spec):
         return self.min, self.max
 
 
+class DelayBy(_Spec):
+    """Delay laws by an entity's drawn attribute: the law of the attribute's value of the entity
+    in field ``of``; values not listed keep the chain's ``delay``.
+
+    YAML: ``{by: persona, of: user_id, laws: {fraudster: {lognormal: [2w, 0.8], ...}}}``."""
+
+    by: str
+    of: str
+    laws: dict[str, DelaySpec]
+
+
 class Chain(_Spec):
     """Follow-ups an event schedules on the same entities.
 
@@ -155,12 +276,18 @@ class Chain(_Spec):
     or ``to`` with a ``probability`` (a number or a parameter path).
     """
 
-    one_of: dict[str, float | str] | None = None
+    one_of: dict[str, Number] | None = None
     to: str | None = None
-    probability: float | str | None = None
+    probability: Number | None = None
     delay: DelaySpec
+    delay_by: DelayBy | None = Field(
+        None, description="other delay laws for entities of some attribute values"
+    )
     rename: dict[str, str] = Field(
         default_factory=dict, description="target field <- source field, beyond same names"
+    )
+    fresh: tuple[str, ...] = Field(
+        (), description="same-named fields the target draws anew (a retry's transaction id)"
     )
     set: dict[str, str | int | float] = Field(
         default_factory=dict, description="target fields given a constant by this chain"
@@ -178,11 +305,19 @@ class Chain(_Spec):
             raise ValueError("a chain has either `one_of: {stream: weight}` or `to: stream`")
         if self.to is not None and self.probability is None:
             raise ValueError("a chain with `to` needs a `probability` (number or parameter)")
+        for b in self.by_tables():
+            if b.of is None:
+                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
         return self
 
     def targets(self) -> list[str]:
         """The streams this chain can emit."""
         return list(self.one_of) if self.one_of is not None else [self.to or ""]
+
+    def by_tables(self) -> list[ByAttr]:
+        """Every `by` table of the chain."""
+        found = [self.probability, *(self.one_of or {}).values()]
+        return [b for b in found if isinstance(b, ByAttr)]
 
 
 _METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
@@ -247,6 +382,52 @@ class AggregateSpec(_Spec):
         )
 
 
+class StockSpec(_Spec):
+    """A finite stock per entity and level (a show's seats per tier), filled by one stream's
+    events and consumed by another's; it never goes below zero.
+
+    YAML: ``{entity: show, levels: {Standard: 0.6, Premium: 0.3, VIP: 0.1}}``: a fill of amount
+    a gives each level ``floor(a x share)``; levels are tried in this order when one runs out."""
+
+    entity: str = Field(description="the entity kind that holds the stock")
+    levels: dict[str, float] = Field(min_length=1, description="level -> share of a fill")
+
+    @model_validator(mode="after")
+    def _shares(self) -> StockSpec:
+        if any(v < 0 for v in self.levels.values()) or sum(self.levels.values()) > 1 + 1e-9:
+            raise ValueError("`levels` shares must be >= 0 and add up to at most 1")
+        return self
+
+
+class StockUse(_Spec):
+    """How a stream's events touch a stock: ``fill`` it (``amount``: the entity's total),
+    ``consume`` from it (``amount`` units of level ``level``) or ``restore`` to it.
+
+    A consumption that finds its level short moves to the next level with room
+    (``on_empty: next``) or is not emitted at all (``drop``): a sold-out tier takes no more
+    orders. ``sold`` and ``remaining`` name the columns, after each event, that its chains
+    carry to their targets (inventory events)."""
+
+    stock: str
+    op: Literal["fill", "consume", "restore"]
+    of: str = Field(description="the field holding the entity id")
+    amount: str = Field(description="the numeric field: units (or the total, for a fill)")
+    level: str | None = Field(None, description="the field holding the level (not for fill)")
+    on_empty: Literal["next", "drop"] = "drop"
+    sold: str | None = None
+    remaining: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> StockUse:
+        if (self.op == "fill") != (self.level is None):
+            raise ValueError("`fill` takes no `level`; `consume` and `restore` need one")
+        return self
+
+    def reported(self) -> list[str]:
+        """The columns this use adds to its events for their chains."""
+        return [c for c in (self.sold, self.remaining) if c is not None]
+
+
 class StreamSpec(_Spec):
     """One event type: one topic, one schema, one rate, one generator recipe."""
 
@@ -274,11 +455,25 @@ class StreamSpec(_Spec):
         None, description="an entity field whose entity is drawn by no new event from now on"
     )
     aggregate: AggregateSpec | None = None
+    stock: tuple[StockUse, ...] = Field(
+        (), description="stocks these events fill, consume or restore, in this order"
+    )
+    label_of: str | None = Field(
+        None,
+        description="the stream whose events this one labels, published when the label becomes "
+        "known (reached by chains only, with the label's delay); `simctl generate` writes the "
+        "labels known inside its window, all of them with `--labels-until all`",
+    )
 
     @model_validator(mode="after")
     def _aggregate_has_no_rate(self) -> StreamSpec:
         if self.aggregate is not None and self.rate is not None:
             raise ValueError("an aggregate stream fires at period boundaries; drop its `rate`")
+        if self.label_of is not None and (self.rate or self.then or self.aggregate):
+            raise ValueError(
+                "a label stream is reached by chains only and chains to nothing: drop its "
+                "`rate`, `then` and `aggregate`"
+            )
         return self
 
 
@@ -398,6 +593,13 @@ class DomainSpec(_Spec):
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
     parameters: dict[str, float] = Field(default_factory=dict)
     causal: tuple[CausalEdge, ...] = ()
+    stocks: dict[str, StockSpec] = Field(default_factory=dict)
+    tags: tuple[str, ...] = Field(
+        (),
+        description="fields a scenario's campaign may set on its events (is_fraud, pattern): "
+        "carried along every chain, they replace the generated value in any follow-up whose "
+        "schema has them",
+    )
     streams: dict[str, StreamSpec]
 
     def param_path(self, name: str) -> str:

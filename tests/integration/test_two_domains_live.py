@@ -101,7 +101,7 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
             assert up.poll() is None, up.communicate()
             state = read_latest_state(settings, 2.0)
         assert state is not None, "no control state within 60 s"
-        assert state.domains == ("kiosk", "marketplace")
+        assert state.domains == ("kiosk", "marketplace", "ticketing")
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
 

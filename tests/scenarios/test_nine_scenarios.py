@@ -35,7 +35,8 @@ AFTER_WINDOW = 2 * D
 HORIZON = 18 * D
 SEED, SCALE, SHARDS = 11, 0.5, 2
 
-CATALOG = list_scenarios(Project())
+# the marketplace's nine; ticketing's seven are checked in tests/domain/test_ticketing.py
+CATALOG = {k: v for k, v in list_scenarios(Project()).items() if v[1].domain == "marketplace"}
 
 
 def _length(spec: ScenarioSpec) -> int:

@@ -39,7 +39,7 @@ def test_repo_scenarios_all_load_and_check() -> None:
     assert len(catalog) == len(list(scenarios_dir().glob("*/*.yaml")))
     for sid, (path, spec) in catalog.items():
         assert path.stem == sid
-        check_scenario(spec, Project(), ("marketplace",))
+        check_scenario(spec, Project(), (spec.domain,))
 
 
 def test_get_scenario_returns_the_spec_by_id() -> None:
