@@ -433,6 +433,7 @@ def test_inject_and_speed_go_through_the_control_plane(fleet: Fleet) -> None:
     assert r.status_code == 200, r.text
     event = r.json()["event"]
     assert event["template"] == "cloud-outage" and event["causal"] is True
+
     def listed() -> bool:
         # the server's view follows sim.control on its own thread: it may be a version behind
         s = fleet.state()
