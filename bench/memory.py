@@ -90,6 +90,8 @@ def run_realtime(
             "--start",
             START,
             "--no-external-events",
+            "--domain",
+            "marketplace",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
