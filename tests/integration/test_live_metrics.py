@@ -62,7 +62,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
     made = CliRunner().invoke(
         app,
         ["baseline", "--days", "2", "--start", "2026-03-02T00:00:00Z", "--scale", "0.2",
-         "--shards", "2", "--seed", "3", "--out", str(baseline)],
+         "--shards", "2", "--seed", "3", "--out", str(baseline), "--domain", "marketplace"],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     stats = BaselineStats.from_json(baseline)
@@ -76,7 +76,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
     up = subprocess.Popen(
         [sys.executable, "-m", "simctl.main", "up", "--no-admin", "--speed", "3600", "--scale",
          "0.1", "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
-         "--baseline", str(baseline), "--duration", "300s"],
+         "--baseline", str(baseline), "--duration", "300s", "--domain", "marketplace"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
