@@ -107,7 +107,10 @@ def test_unknown_domain_lists_only_real_domains(tmp_path: Path) -> None:
         tmp=tmp_path,
     )
     assert out.returncode == 2
-    assert "Known domains: marketplace." in " ".join(out.stderr.split())
+    from simfleet.domain.pack import Project
+
+    known = ", ".join(Project().domains())
+    assert f"Known domains: {known}." in " ".join(out.stderr.split())
     assert "external" not in out.stderr
 
 
