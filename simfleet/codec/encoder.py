@@ -547,7 +547,8 @@ def encoders_for(
 
 
 def records_to_columns(schema: Any, records: list[dict[str, Any]]) -> dict[str, Column]:
-    """Columns of a parsed record schema from dicts: for tests and the edges, not the hot path."""
+    """Columns of a parsed record schema from dicts: for tests and the edges, not the hot path.
+    A record without a field takes the field's schema default (as an Avro reader would)."""
     named = schema.get("__named_schemas", {})
     out: dict[str, Column] = {}
     for fld in schema["fields"]:
@@ -556,7 +557,8 @@ def records_to_columns(schema: Any, records: list[dict[str, Any]]) -> dict[str, 
         if isinstance(ftype, list):
             ftype = _resolve(next(b for b in ftype if b != "null"), named)
         base = ftype.get("type") if isinstance(ftype, dict) else ftype
-        vals = [r.get(name) for r in records]
+        default = fld.get("default")
+        vals = [r.get(name, default) for r in records]
         null = np.array([v is None for v in vals], np.bool_)
         if base in ("string", "enum"):
             table = StrTable(tuple(dict.fromkeys(v for v in vals if v is not None)))

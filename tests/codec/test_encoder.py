@@ -403,3 +403,26 @@ def test_decoder_rejects_unknown_frames(tmp_path: Path) -> None:
     buf, _ = enc.encode(records_to_columns(parsed, random_wide_records(1)), 1)
     with pytest.raises(SchemaError, match="trailing"):
         dec.decode(buf + b"\x00")
+
+
+def test_a_missing_field_takes_its_schema_default() -> None:
+    """records_to_columns fills a field a record leaves out with the schema's default, so an
+    added field with a default never breaks an older writer."""
+    import fastavro
+
+    from simfleet.codec import RecordEncoder, records_to_columns
+
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "T",
+            "fields": [
+                {"name": "a", "type": "long"},
+                {"name": "b", "type": "string", "default": ""},
+            ],
+        }
+    )
+    buf, off = RecordEncoder(schema).encode(records_to_columns(schema, [{"a": 1}]), 1)
+    import io
+
+    assert fastavro.schemaless_reader(io.BytesIO(buf[off[0] : off[1]]), schema) == {"a": 1, "b": ""}
