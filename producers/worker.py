@@ -206,6 +206,7 @@ class Worker:
             stopping=stopping,
             queued=producer.in_flight,
             tick_lag_ms=max(0, round(behind / clock.speed)),
+            reached_ms=min(self.cursor.values(), default=None),
         )
         self.last_heartbeat = hb  # what --metrics-port serves, read at scrape time
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())

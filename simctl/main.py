@@ -62,6 +62,7 @@ def _register() -> None:
         record,
         replay,
         report,
+        score,
         tail,
         up,
         validate,
@@ -84,6 +85,7 @@ def _register() -> None:
     app.command("run")(plan.run)
     app.add_typer(chaos.app, name="chaos")
     app.command("report")(report.report)
+    app.command("score")(score.score)
     app.command("baseline")(analysis.baseline)
     app.command("explain")(analysis.explain)
     app.add_typer(broker.app, name="broker")

@@ -36,10 +36,12 @@ from simfleet.domain.pack import Project
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.kafka import (
     ANY_AHEAD_MS,
+    PRODUCED_AT_HEADER,
     TIMESTAMP_AHEAD_CONFIG,
     AccountedProducer,
     TopicSpec,
     ensure_topics,
+    produced_at_header,
 )
 from simfleet.recording import Source, open_source
 from simfleet.replay import Pacer, Renamer, merged, parse_renames, partition_plan
@@ -130,6 +132,8 @@ def run_replay(
     pacer = Pacer(speed, time.monotonic, lambda s: producer.poll(min(s, 0.1)))
     total = folder_total(source)
     shift: int | None = 0 if retime == "original" else None
+    # a recording's produce-time headers are kept with its timestamps, renewed with --retime now
+    restamp = retime != "original"
     sent = 0
     value_bytes = 0
     t0 = time.monotonic()
@@ -153,13 +157,18 @@ def run_replay(
             pacer.pace(m.timestamp)
             if shift is None:
                 shift = wall_ms() - m.timestamp
+            headers = list(m.headers)
+            if restamp or not any(k == PRODUCED_AT_HEADER for k, _ in headers):
+                # handed to Kafka now: a consumer's latency counts from here
+                headers = [h for h in headers if h[0] != PRODUCED_AT_HEADER]
+                headers += produced_at_header(wall_ms())
             send(
                 target[m.topic],
                 m.value,
                 m.key,
                 m.timestamp + shift,
                 m.partition if keep[m.topic] else None,
-                list(m.headers) if m.headers else None,
+                headers,
             )
             sent += 1
             value_bytes += len(m.value) if m.value is not None else 0

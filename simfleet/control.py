@@ -148,6 +148,9 @@ class Heartbeat(_Frozen):
     stopping: bool = False
     queued: int = Field(0, description="records in the producer's local queue")
     tick_lag_ms: int = Field(0, description="wall ms the generation trails the sim clock")
+    reached_ms: int | None = Field(
+        None, description="sim instant every shard of this worker has generated up to"
+    )
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:
         """`stopped` (said goodbye), `stale` (silent past the timeout) or `live`."""

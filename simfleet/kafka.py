@@ -21,6 +21,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from simfleet.clock import wall_ms
 from simfleet.codec import TopicEncoder, records_to_columns
 from simfleet.columns import Batch
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
@@ -28,6 +29,7 @@ from simfleet.settings import KafkaSettings
 
 __all__ = [
     "ANY_AHEAD_MS",
+    "PRODUCED_AT_HEADER",
     "PRODUCER_DEFAULTS",
     "TIMESTAMP_AHEAD_CONFIG",
     "AccountedProducer",
@@ -35,6 +37,7 @@ __all__ = [
     "check_timestamp_headroom",
     "ensure_topics",
     "needed_ahead_ms",
+    "produced_at_header",
     "timestamp_problems",
 ]
 
@@ -44,6 +47,16 @@ _log = structlog.get_logger()
 # unbounded before 4.0 and 1 h since). Record timestamps are sim time, hours ahead at 60x.
 TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
 ANY_AHEAD_MS = 2**63 - 1  # Long.MAX_VALUE: no limit
+
+# every data record carries the wall-clock instant it was handed to Kafka (epoch ms, ASCII):
+# a consumer's latency is its own output's timestamp minus this (`simctl score`)
+PRODUCED_AT_HEADER = "simfleet-produced-at"
+
+
+def produced_at_header(ms: int) -> list[tuple[str, bytes | None]]:
+    """The headers of a record handed to Kafka at wall-clock ``ms``."""
+    return [(PRODUCED_AT_HEADER, str(ms).encode())]
+
 
 # Idempotent, acks=all, lz4, lingering batches; murmur2 so keys land where Java clients put them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -320,8 +333,10 @@ class AccountedProducer:
         keys: list[bytes | None],
         timestamps: list[int],
     ) -> None:
-        """Produce records ``buf[offsets[i]:offsets[i+1]]``; the hot loop of the data plane."""
+        """Produce records ``buf[offsets[i]:offsets[i+1]]``; the hot loop of the data plane.
+        Each carries the produce-time header (one instant per call: a call takes milliseconds)."""
         counter = self._counter(topic)
+        headers: list[tuple[str, str | bytes | None]] = [*produced_at_header(wall_ms())]
         cb = counter.on_delivery
         produce = self._producer.produce
         poll = self._producer.poll
@@ -332,7 +347,14 @@ class AccountedProducer:
             for i in range(n):
                 end = offsets[i + 1]
                 try:
-                    produce(topic, buf[start:end], keys[i], on_delivery=cb, timestamp=timestamps[i])
+                    produce(
+                        topic,
+                        buf[start:end],
+                        keys[i],
+                        on_delivery=cb,
+                        timestamp=timestamps[i],
+                        headers=headers,
+                    )
                 except BufferError:
                     # the local queue is full: serve delivery reports until there is room
                     while True:
@@ -344,6 +366,7 @@ class AccountedProducer:
                                 keys[i],
                                 on_delivery=cb,
                                 timestamp=timestamps[i],
+                                headers=headers,
                             )
                             break
                         except BufferError:

@@ -89,3 +89,10 @@ def topic_factory(admin: AdminClient) -> Iterator[TopicFactory]:
                 # A test may delete its own topic; anything else is a real failure.
                 if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a slow test first: run in parallel (``make test``), the long ones start
+    early instead of at the end; within a file the order is kept."""
+    slow_files = {i.path for i in items if i.get_closest_marker("slow") is not None}
+    items.sort(key=lambda i: i.path not in slow_files)

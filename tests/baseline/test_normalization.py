@@ -21,6 +21,8 @@ from orchestrator.baseline import normalize
 from simctl.main import app
 from simfleet.timeutil import format_ms, parse_instant_ms
 
+pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist
+
 H = 3_600_000
 D = 24 * H
 BASE_START = "2026-03-02T00:00:00Z"  # a Monday in an ordinary month (no exam season, no summer)
@@ -41,8 +43,8 @@ def _run(*args: str) -> None:
 def baseline_file(tmp: Path) -> Path:
     out = tmp / "baseline.json"
     _run(
-        "baseline", "--days", "30", "--start", BASE_START, "--seed", str(SEED),
-        "--scale", str(SCALE), "--shards", str(SHARDS), "--out", str(out),
+        "baseline", "--domain", "marketplace", "--days", "30", "--start", BASE_START,
+        "--seed", str(SEED), "--scale", str(SCALE), "--shards", str(SHARDS), "--out", str(out),
     )  # fmt: skip
     return out
 

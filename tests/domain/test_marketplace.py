@@ -34,6 +34,8 @@ from simfleet.paths import schemas_dir
 from simfleet.scenarios import Modifier
 from simfleet.timeutil import parse_instant_ms
 
+pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist
+
 H = 3_600_000
 DAY = 24 * H
 MAIN_START = parse_instant_ms("2026-03-03T00:00:00Z")

@@ -19,6 +19,8 @@ from producers.pools import EntityPool
 from simctl.main import app
 from simfleet.domain.pack import Project
 
+pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist
+
 H = 3_600_000
 DAY = 24 * H
 START = "2026-03-02T00:00:00Z"

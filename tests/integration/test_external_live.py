@@ -50,7 +50,7 @@ def read_topic(bootstrap: str, topic: str, decoder: Decoder) -> list[dict[str, o
 
 
 def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Path) -> None:
-    """Two sim days at 3600x: 2-5 scheduled events a day plus one injected; truth labels each."""
+    """Two sim days at 28800x: 2-5 scheduled events a day plus one injected; truth labels each."""
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
     env = {
@@ -66,7 +66,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
             "orchestrator",
             "run",
             "--speed",
-            "3600",
+            "28800",
             "--start",
             "2026-03-03T00:00:00Z",
         ],

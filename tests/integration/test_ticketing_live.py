@@ -1,6 +1,10 @@
 """Ticketing live beside marketplace: `simctl up --domain ticketing --domain marketplace`,
 `simctl scenario start fraud-attack`, and a plain consumer of the topics sees each label after
-its transaction (its Kafka timestamp is the instant the label became known)."""
+its transaction (its Kafka timestamp is the instant the label became known).
+
+The reference detector (`examples/velocity_detector.py`) decides on every payment attempt as
+the run goes; `simctl score` then scores it, and its figures equal a count made here from the
+topics themselves."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
@@ -23,11 +28,14 @@ from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import wait_generated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 H = 3_600_000
 START = "2026-03-03T12:00:00Z"
+ROOT = Path(__file__).resolve().parents[2]
+DECISIONS = "fraud.decisions"
 
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -74,7 +82,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bootstrap, "--speed", "3600"),
+            *(sys.executable, "-m", "simctl.main", "up", "-b", bootstrap, "--speed", "7200"),
             *("--domain", "ticketing", "--domain", "marketplace", "--scale", "0.2"),
             *("--shards", "2", "--workers", "1", "--start", START, "--no-stats"),
             *("--duration", "5m"),
@@ -84,6 +92,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         stderr=subprocess.PIPE,
         text=True,
     )
+    detector: subprocess.Popen[str] | None = None
     try:
         settings = KafkaSettings(bootstrap_servers=bootstrap)
         deadline = time.monotonic() + 60
@@ -93,6 +102,18 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
             state = read_latest_state(settings, 2.0)
         assert state is not None, "no control state within 60 s"
         assert set(state.domains) == {"marketplace", "ticketing"}
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(DECISIONS, num_partitions=2)])[DECISIONS].result(15)
+        detector = subprocess.Popen(
+            [
+                *(sys.executable, str(ROOT / "examples" / "velocity_detector.py")),
+                *("-b", bootstrap, "--decisions", DECISIONS, "--idle", "5"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
 
@@ -104,16 +125,34 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         wait_sim(s0 + 2 * H)
         started = simctl("scenario", "start", "fraud-attack", "-b", bootstrap, "--json", env=env)
         assert started.returncode == 0, started.stderr
-        assert json.loads(started.stdout)["scenario"] == "fraud-attack"
-        wait_sim(s0 + 44 * H)
+        began = json.loads(started.stdout)
+        assert began["scenario"] == "fraud-attack"
+        # 42 sim hours of attack and labels, however long the command took to be applied
+        end = parse_instant_ms(began["effective_at"]) + 42 * H
+        wait_sim(end)
+        wait_generated(bootstrap, end)  # a busy machine's fleet may trail its clock
     finally:
         up.send_signal(signal.SIGINT)
         _, err = up.communicate(timeout=120)
+        said = ("", "")
+        if detector is not None:  # it stops by itself 5 s after the last attempt
+            try:
+                said = detector.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                detector.kill()
+                said = detector.communicate()
     try:
         assert up.returncode == 0, err
+        assert detector is not None and detector.returncode == 0, said
         topics = ["ticketing.payment.attempted", "ticketing.labels", "ticketing.ground_truth"]
         topics.append("marketplace.booking.requested")
         got = read_until_idle(bootstrap, topics)
+        decided = read_decisions(bootstrap)
+        scored = simctl(
+            *("score", "--decisions", DECISIONS, "--domain", "ticketing", "-b", bootstrap),
+            *("--json", "--out", str(tmp_path / "score.json")),
+            env=env,
+        )
     finally:
         broker.stop()
     assert got["marketplace.booking.requested"]
@@ -128,3 +167,70 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
     truth = [r for _, r in got["ticketing.ground_truth"]]
     campaigns = {r["label"] for r in truth if r["kind"] == "campaign"}
     assert campaigns == {"credential_stuffing", "card_testing", "bot_scalping", "account_takeover"}
+
+    # the scorecard, against a count made here from the topics
+    assert scored.returncode in (0, 1), scored.stderr  # 1: a target missed, said on stderr
+    card = json.loads(scored.stdout)
+    attempts = {r["transaction_id"] for _, r in got["ticketing.payment.attempted"]}
+    first: dict[str, tuple[dict[str, Any], int]] = {}
+    for at, d in decided:
+        first.setdefault(d["transaction_id"], (d, at))
+    assert set(first) == attempts, "the detector answered every attempt, and only those"
+    assert card["decisions"] == len(decided) and card["missing"] == 0 == card["unknown"]
+    tp = fp = fn = tn = 0
+    by_pattern: dict[str, list[int]] = {}
+    for _, r in labels:
+        alert = first[r["transaction_id"]][0]["decision"] in ("block", "review")
+        tp += r["is_fraud"] and alert
+        fn += r["is_fraud"] and not alert
+        fp += not r["is_fraud"] and alert
+        tn += not r["is_fraud"] and not alert
+        if r["is_fraud"]:
+            by_pattern.setdefault(r["pattern"], [0, 0])[0] += alert
+            by_pattern[r["pattern"]][1] += 1
+    assert card["confusion"] == {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    assert {
+        p: [v["caught"], v["frauds"]] for p, v in card["recall_by_pattern"].items()
+    } == by_pattern
+    # the detector itself: card testing runs ~2,000 attempts through three devices, so its
+    # window alerts far more often than the hours outside every campaign
+    windows = {
+        r["label"]: (ms(r["window_start"]), ms(r["window_end"]))
+        for r in truth
+        if r["kind"] == "campaign"
+    }
+    lo, hi = windows["card_testing"]
+    inside: list[bool] = []
+    outside: list[bool] = []
+    for _, r in got["ticketing.payment.attempted"]:
+        at = ms(r["occurred_at"])
+        alert = first[r["transaction_id"]][0]["decision"] in ("block", "review")
+        if lo <= at < hi:
+            inside.append(alert)
+        elif not any(a <= at < b for a, b in windows.values()):
+            outside.append(alert)
+    assert len(inside) >= 50 and len(outside) >= 50, (len(inside), len(outside))
+    share_in, share_out = sum(inside) / len(inside), sum(outside) / len(outside)
+    assert share_in >= 0.3 and share_out <= 0.1, (share_in, share_out)
+    # latency from each attempt's produce-time header to its decision: present and plausible
+    lat = card["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] < 120_000, lat
+    assert (tmp_path / "score.json").is_file()
+
+
+def read_decisions(bootstrap: str, idle_s: float = 3.0) -> list[tuple[int, dict[str, Any]]]:
+    """(Kafka timestamp, JSON value) of every decision the detector wrote."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "tk-d", "enable.auto.commit": False})
+    md = c.list_topics(DECISIONS, timeout=10).topics[DECISIONS]
+    c.assign([TopicPartition(DECISIONS, p, OFFSET_BEGINNING) for p in md.partitions])
+    out: list[tuple[int, dict[str, Any]]] = []
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            for m in c.consume(2000, 0.2):
+                assert m.error() is None, m.error()
+                out.append((m.timestamp()[1], json.loads(m.value() or b"")))
+                last = time.monotonic()
+    finally:
+        c.close()
+    return out

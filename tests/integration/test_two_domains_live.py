@@ -84,7 +84,7 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
     )
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "--no-admin", *common, "--speed", "3600"),
+            *(sys.executable, "-m", "simctl.main", "up", "--no-admin", *common, "--speed", "7200"),
             *("--scale", "0.05", "--shards", "4", "--workers", "2", "--start", START),
             *("--no-stats", "--duration", "5m"),
         ],

@@ -25,6 +25,8 @@ from simfleet.external import schedule_range
 from simfleet.scenarios import ScenarioInstance, ScenarioSpec
 from simfleet.timeutil import parse_instant_ms
 
+pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist
+
 H = 3_600_000
 D = 24 * H
 START = parse_instant_ms("2026-03-02T00:00:00Z")  # a Monday in an ordinary month
