@@ -193,6 +193,8 @@ class ShardEngine:
         if not self.label_streams:
             return []
         subjects = {self.domain.streams[n].label_of for n in self.label_streams}
+        for proc in self.processes.values():
+            proc.advance(t0, t1, params)  # outcomes followed after the window may read them
         for target, due, carried in self._chains.release(t1):
             if target in subjects:
                 continue  # a new attempt (a retry) after the window: not in the data set

@@ -1330,14 +1330,16 @@ def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Pat
                     _unknown(file, f"{where}.actors.{kind}", "entity", kind, spec.entities, fix)
                 )
                 continue
-            for aname, value in [*a.attributes.items(), *a.where.items()]:
+            given = [("attributes", k, v) for k, v in a.attributes.items()]
+            given += [("where", k, v) for k, v in a.where.items()]
+            for key, aname, value in given:
                 attr = ent.attributes.get(aname)
                 choices = [str(v) for v in attr.choice or ()] if isinstance(attr, FieldSpec) else []
                 if value not in choices:
                     out.append(
                         Problem(
                             file,
-                            f"{where}.actors.{kind}.attributes.{aname}",
+                            f"{where}.actors.{kind}.{key}.{aname}",
                             f"{value!r} is not a value of the drawn attribute {kind}.{aname}",
                             f"give one of {choices}" if choices else "name a `choice` attribute",
                         )

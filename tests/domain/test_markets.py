@@ -171,7 +171,9 @@ def test_realized_volatility_is_the_parameter_at_any_sampling(
     if every == 5 * M:
         for cap, sigma in VOL.items():
             rvs = [_realized(t, p, every) for i, (t, p) in paths.items() if caps[i] == cap]
-            assert abs(float(np.sqrt(np.mean(np.square(rvs)))) / sigma - 1) < 0.08, cap
+            pooled = float(np.sqrt(np.mean(np.square(rvs))))
+            print(f"realized volatility {cap}: {pooled:.3f} (parameter {sigma}, n={len(rvs)})")
+            assert abs(pooled / sigma - 1) < 0.08, cap
 
 
 @pytest.mark.parametrize("run", ["normal", "crash", "pump"])
@@ -195,7 +197,9 @@ def test_spread_is_the_parameter_of_the_cap(normal: Run, caps: dict[str, str]) -
     rel = (q["ask"] - q["bid"]) / q["price"]
     cap = np.asarray([caps[i] for i in q["instrument_id"]])
     for c, s in SPREAD.items():
-        assert abs(float(np.median(rel[cap == c])) / s - 1) < 0.02, c
+        median = float(np.median(rel[cap == c]))
+        print(f"spread {c}: median {median:.5f} (parameter {s})")
+        assert abs(median / s - 1) < 0.02, c
 
 
 def test_volume_rises_with_the_size_of_the_move(normal: Run) -> None:
@@ -216,6 +220,7 @@ def test_volume_rises_with_the_size_of_the_move(normal: Run) -> None:
     size, vol = np.concatenate(moves), np.concatenate(volumes)
     lo, hi = np.quantile(size, [0.1, 0.9])
     ratio = vol[size >= hi].mean() / vol[size <= lo].mean()
+    print(f"volume after the largest / smallest moves: {ratio:.2f}")
     assert ratio > 1.8, ratio
     assert np.all(q["volume"] >= 1)
 
@@ -254,6 +259,10 @@ def test_flash_crash_depth_within_minutes_and_most_recovered_within_the_hour(
         depth.append(1 - low / before)
         regained.append((hour - low) / (before - low))
     assert len(depth) == 20
+    print(
+        f"flash crash: depth {min(depth):.3f}-{max(depth):.3f} (median {np.median(depth):.3f}),"
+        f" regained within the hour: median {np.median(regained):.2f}"
+    )
     assert min(depth) >= 0.05 and max(depth) <= 0.10, depth
     assert float(np.median(regained)) >= 0.6, regained
     assert np.mean(np.asarray(regained) > 0.35) >= 0.9, regained
@@ -266,6 +275,7 @@ def test_flash_crash_comes_with_heavy_trading(crash: Run) -> None:
     fall_at = CRASH_AT + 10 * M
     during = np.sum((t >= fall_at) & (t < fall_at + 5 * M)) / 5
     before = np.sum((t >= CRASH_AT - 60 * M) & (t < CRASH_AT)) / 60
+    print(f"flash crash: trades per minute {during:.1f} vs {before:.1f} the hour before")
     assert during > 3 * before, (during, before)
 
 
@@ -293,13 +303,14 @@ def test_pump_and_dump_rise_and_collapse_inside_the_labelled_window(
             assert np.all(np.abs(p / start - 1) < 0.3), iid
             continue
         pumped.append(iid)
+        end = np.median(p[(t >= we - 10 * M) & (t < we)])
+        print(f"pump-and-dump {iid}: rise {peak / start - 1:+.2f}, at the end {end / start:.2f}")
         assert caps[iid] == "small"
         assert 0.5 <= peak / start - 1 <= 2.0, (iid, peak / start)
         hour_before = np.median(p[(t >= ws - 60 * M) & (t < ws - 40 * M)])
         assert abs(start / hour_before - 1) < 0.1, "flat before the window"
         peak_at = t[inside][np.argmax(p[inside])]
         assert ws + 2 * H < peak_at < we, "the rise runs inside the window"
-        end = np.median(p[(t >= we - 10 * M) & (t < we)])
         assert end < start, "collapsed before the window ends"
         after = p[(t >= we) & (t < we + 2 * H)]
         assert np.all(after < 0.9 * peak), "the collapse is done inside the window"
@@ -322,5 +333,6 @@ def test_pump_and_dump_trades_heavily_in_the_window(pump: Run, caps: dict[str, s
         tt, qty = tr["occurred_at"][mine], tr["quantity"][mine]
         per_hour_in = qty[(tt >= ws) & (tt < we)].sum() / 5
         per_hour_before = qty[(tt >= ws - H) & (tt < ws)].sum()
+        print(f"pump-and-dump {iid}: quantity per hour {per_hour_in:.0f} vs {per_hour_before}")
         assert per_hour_in > 10 * max(per_hour_before, 1), (iid, per_hour_in, per_hour_before)
     del caps
