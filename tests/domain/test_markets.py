@@ -7,7 +7,10 @@ Three runs, made once per module (seed 11, scale 0.25, 4 shards: 20 instruments)
 
 - ``normal``: one day from Monday 2026-03-02T00:00Z, no scenario;
 - ``crash``: 12:00-15:00 UTC that day, `flash-crash` from 13:00;
-- ``pump``: 00:00-09:00 UTC, `pump-and-dump` from 01:00 (campaign 02:00-07:00).
+- ``pump``: 00:00-09:00 UTC, `pump-and-dump` from 01:00 (campaign 02:00-07:00);
+
+and two long runs of quotes only, at scale 0.05 (4 instruments): ``bull`` (74 h of `bull-run`
+from 00:00, to the end of its rally) and ``bear`` (50 h of `bear-crash` from 00:00).
 
 Tolerances are several standard errors wide, and far narrower than what a wrong generator
 gives (a volatility per day instead of per year is 19x off; a crash without its recovery
@@ -24,6 +27,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from producers.engine.processes import Process
 from producers.pools import EntityPool
 from simctl.main import app
 from simfleet.domain.pack import load_domain
@@ -75,10 +79,13 @@ def _columns(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def generate(out: Path, start: str, duration: str, *extra: str) -> Run:
-    """`simctl generate` of the markets domain (Avro files), read back."""
+def generate(
+    out: Path, start: str, duration: str, *extra: str, scale: float = SCALE, trades: bool = True
+) -> Run:
+    """`simctl generate` of the markets domain (Avro files), read back (``trades``: the
+    trades too)."""
     args = ["generate", "--domain", "markets", "--start", start, "--duration", duration]
-    args += ["--out", str(out), "--seed", str(SEED), "--scale", str(SCALE)]
+    args += ["--out", str(out), "--seed", str(SEED), "--scale", str(scale)]
     args += ["--shards", str(SHARDS), "--format", "avro", *extra]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -89,7 +96,7 @@ def generate(out: Path, start: str, duration: str, *extra: str) -> Run:
             truth = [dict(r) for r in fastavro.reader(fh)]
     return Run(
         _columns(out / "markets.price.tick.avro"),
-        _columns(out / "markets.trade.executed.avro"),
+        _columns(out / "markets.trade.executed.avro") if trades else {},
         truth,
     )
 
@@ -128,18 +135,61 @@ def pump(tmp_path_factory: pytest.TempPathFactory) -> Run:
     )
 
 
+LONG_SCALE = 0.05
+
+
 @pytest.fixture(scope="module")
-def caps() -> dict[str, str]:
-    """Each instrument's capitalisation, from the pools the run made."""
+def bull(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """`bull-run` from its start to the end of its three-day rally (quotes only)."""
+    return generate(
+        tmp_path_factory.mktemp("mk-bull"),
+        DAY0,
+        "74h",
+        "--scenario",
+        "bull-run",
+        "--scenario-at",
+        DAY0,
+        scale=LONG_SCALE,
+        trades=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def bear(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """`bear-crash` from its start to the end of its two-day sell-off (quotes only)."""
+    return generate(
+        tmp_path_factory.mktemp("mk-bear"),
+        DAY0,
+        "50h",
+        "--scenario",
+        "bear-crash",
+        "--scenario-at",
+        DAY0,
+        scale=LONG_SCALE,
+        trades=False,
+    )
+
+
+def _pools(scale: float) -> list[EntityPool]:
     spec = load_domain("markets")
+    return [
+        EntityPool("instrument", spec.entities["instrument"], shard, SHARDS, SEED, scale, "markets")
+        for shard in range(SHARDS)
+    ]
+
+
+def _caps(scale: float) -> dict[str, str]:
     out: dict[str, str] = {}
-    for shard in range(SHARDS):
-        pool = EntityPool(
-            "instrument", spec.entities["instrument"], shard, SHARDS, SEED, SCALE, "markets"
-        )
+    for pool in _pools(scale):
         table, codes = pool.attributes["cap"]
         out.update({i: table.values[c] for i, c in zip(pool.ids.values, codes, strict=True)})
     return out
+
+
+@pytest.fixture(scope="module")
+def caps() -> dict[str, str]:
+    """Each instrument's capitalisation, from the pools the run made."""
+    return _caps(SCALE)
 
 
 def _realized(t: np.ndarray, p: np.ndarray, every: int) -> float:
@@ -336,3 +386,52 @@ def test_pump_and_dump_trades_heavily_in_the_window(pump: Run, caps: dict[str, s
         print(f"pump-and-dump {iid}: quantity per hour {per_hour_in:.0f} vs {per_hour_before}")
         assert per_hour_in > 10 * max(per_hour_before, 1), (iid, per_hour_in, per_hour_before)
     del caps
+
+
+# -- bull and bear markets ---------------------------------------------------------------
+
+
+def test_bull_run_adds_its_drift_to_the_same_paths(bull: Run) -> None:
+    """Against the paths the same seed draws without a scenario (the process's normals are the
+    same, so the log ratio is the drift alone), every instrument is up by the rally's extra
+    drift at the end of it: (4.0 - 0.08) a year over 65.5 h at full strength and a 6 h ramp
+    (half strength), log +0.0307, within 2 %."""
+    spec = load_domain("markets")
+    calm = {spec.param_path(k): v for k, v in spec.parameters.items()}
+    t0 = parse_instant_ms(DAY0)
+    end = t0 + 73 * H + 30 * M
+    want = (4.0 - 0.08) * (2.5 * H + (end - t0 - 8 * H)) / YEAR
+    paths = bull.paths()
+    got = []
+    for shard, pool in enumerate(_pools(LONG_SCALE)):
+        proc = Process("price", spec.processes["price"], pool, spec, SEED, shard)
+        proc.advance(t0, end + 1, calm)
+        for i, iid in enumerate(pool.ids.values):
+            t, p = paths[iid]
+            last = np.searchsorted(t, end, side="right") - 1
+            idx = np.asarray([i], dtype=np.int64)
+            plain = proc.read("level", idx, t[last : last + 1], calm)[0]
+            got.append(float(np.log(p[last] / plain)))
+    assert len(got) == 4
+    print(f"bull-run: log gain over the same paths {min(got):.4f}-{max(got):.4f}, want {want:.4f}")
+    assert np.allclose(got, want, rtol=0.005), (got, want)
+
+
+def test_bear_crash_doubles_volatility_and_prices_fall(bear: Run) -> None:
+    """After its two-hour ramp, the sell-off's realized volatility is twice the parameter
+    (pooled over the instruments, within 15 %). Its decline (about -1.6 % a day) is too small
+    beside two days of noise on four instruments to be checked here; the bull run's test
+    checks that a drift parameter moves the paths exactly."""
+    caps = _caps(LONG_SCALE)
+    t0 = parse_instant_ms(DAY0)
+    ratios, falls = [], []
+    for iid, (t, p) in bear.paths().items():
+        calm = (t >= t0 + 4 * H) & (t < t0 + 50 * H)
+        ratios.append(_realized(t[calm], p[calm], 5 * M) / VOL[caps[iid]])
+        falls.append(p[-1] / p[0] - 1)
+    pooled = float(np.sqrt(np.mean(np.square(ratios))))
+    print(
+        f"bear-crash: realized / parameter volatility {pooled:.2f}, median move "
+        f"{np.median(falls):+.3f}"
+    )
+    assert abs(pooled / 2.0 - 1) < 0.15, ratios
