@@ -1374,6 +1374,13 @@ def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Pat
                     out.append(
                         _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
                     )
+                if f.process is not None and f.process not in spec.processes:
+                    fix = "name a process of the pack"
+                    out.append(
+                        _unknown(
+                            file, f"{fwhere}.process", "process", f.process, spec.processes, fix
+                        )
+                    )
         for pname, numbers in c.processes.items():
             pwhere = f"{where}.processes.{pname}"
             if pname not in spec.processes:

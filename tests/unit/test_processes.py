@@ -174,8 +174,8 @@ def test_process_specs_are_checked_at_load() -> None:
 
 
 def test_campaign_process_numbers_and_actor_filters_are_checked() -> None:
-    """A campaign names processes, numbers and parameters of its pack, and `where` values of
-    drawn attributes."""
+    """A campaign names processes, numbers and parameters of its pack (in its field generators
+    too), and `where` values of drawn attributes."""
     spec = load_domain("markets")
     raw = yaml.safe_load(
         """
@@ -184,7 +184,10 @@ def test_campaign_process_numbers_and_actor_filters_are_checked() -> None:
         duration: 1h
         actors: {instrument: {count: 1, where: {cap: tiny}}}
         processes: {price: {drift: pump.nope, wobble: 1.0}, volume: {drift: 1.0}}
-        streams: {trade.executed: {rate: 1.0}}
+        streams:
+          trade.executed:
+            rate: 1.0
+            fields: {price: {process: prize, of: instrument_id}}
         """
     )
     problems = campaign_problems(spec, [Campaign.model_validate(raw)], Path("s.yaml"))
@@ -194,4 +197,5 @@ def test_campaign_process_numbers_and_actor_filters_are_checked() -> None:
         "campaigns.0.processes.price.drift",
         "campaigns.0.processes.price.wobble",
         "campaigns.0.processes.volume",
+        "campaigns.0.streams.trade.executed.fields.price.process",
     }
