@@ -1,4 +1,4 @@
-"""Random processes per entity: a value per entity evolving in sim time (an instrument's price).
+"""Random processes per entity: a value per entity evolving in sim time (a price, a level).
 
 Each process of a pack (``processes:``) keeps, per shard, one path per entity of its kind:
 geometric Brownian motion on a grid of ``step`` (``log S(k+1) = log S(k) + (mu - sigma^2/2) dt
