@@ -224,11 +224,18 @@ class CampaignActors(_Frozen):
         default_factory=dict,
         description="drawn attributes given to new actors (persona: fraudster); new only",
     )
+    where: dict[str, str] = Field(
+        default_factory=dict,
+        description="drawn attributes the actors are chosen by (cap: small); not for new ones. "
+        "A shard with no such entity has no actors, and the campaign acts elsewhere only",
+    )
 
     @model_validator(mode="after")
     def _new_only(self) -> CampaignActors:
         if self.attributes and not self.new:
             raise ValueError("`attributes` are given to `new: true` actors only")
+        if self.where and self.new:
+            raise ValueError("`where` chooses among active entities; new actors take `attributes`")
         return self
 
 
@@ -272,6 +279,11 @@ class Campaign(_Frozen):
         default_factory=dict,
         description="domain tags given to its events (is_fraud, pattern), carried to every "
         "follow-up: labels replace their drawn values with them",
+    )
+    processes: dict[str, dict[str, float | str]] = Field(
+        default_factory=dict,
+        description="per process of the pack, the numbers (drift, decline, volatility, spread: "
+        "a number or a parameter path of the pack) its actors' paths take during the window",
     )
 
 

@@ -63,6 +63,12 @@ def start_campaign(
         rng = np.random.default_rng([seed, shard, stable_hash("campaign", w.key, kind)])
         k = max(1, round(a.count * scale / shards))
         cand = pool.candidates("inactive", t0) if a.new else np.flatnonzero(pool.active)
+        for name, value in a.where.items():
+            table, codes = pool.attributes[name]
+            cand = cand[codes[cand] == table.lookup.get(value, -1)]
+        if len(cand) == 0 and a.where:
+            actors[kind] = np.empty(0, dtype=np.int64)  # none here: the campaign acts elsewhere
+            continue
         if len(cand) == 0:
             raise DomainError(
                 f"campaign {w.key}: no {'inactive' if a.new else 'active'} {kind} left to "

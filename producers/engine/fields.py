@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from producers.engine.processes import Process
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
@@ -247,6 +248,24 @@ def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
     return out
 
 
+def _law_only(f: FieldSpec) -> FieldSpec:
+    """The numeric law of a field that a process ``move`` multiplies, unscaled and unrounded."""
+    return f.model_copy(
+        update={
+            "process": None,
+            "read": "level",
+            "of": None,
+            "times": None,
+            "round": None,
+            "min": None,
+            "max": None,
+        }
+    )
+
+
+_FLOAT = FieldType("float", False)
+
+
 class FieldMaker:
     """Makes the columns of a shard's events; holds the shard's id sequence counters."""
 
@@ -257,6 +276,7 @@ class FieldMaker:
         self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
         self.pool_of_table = {id(p.ids): p for p in pools.values()}
         self._among: Mapping[str, npt.NDArray[np.int64]] = {}
+        self.processes: Mapping[str, Process] = {}  # set by the engine
 
     def make(
         self,
@@ -352,6 +372,8 @@ class FieldMaker:
                 col = np.rint(v).astype(np.int64)
             else:
                 col = np.round(v, f.round) if f.round is not None else v
+        elif f.process is not None:
+            col = self._process_field(f, n, rng, cols, params, ftype)
         else:
             col = gen_number(self.domain, f, n, rng, params, ftype, cols, self.pool_of_table)
         if f.null_if is not None:
@@ -368,3 +390,21 @@ class FieldMaker:
             elif isinstance(col, np.ndarray):
                 col = MaskedNumbers(col, null)
         return col
+
+    def _process_field(
+        self,
+        f: FieldSpec,
+        n: int,
+        rng: np.random.Generator,
+        cols: Mapping[str, Column],
+        params: Mapping[str, float],
+        ftype: FieldType,
+    ) -> Column:
+        """A field reading a process: its level, bid or ask, or a numeric law times the move."""
+        factor: float | npt.NDArray[np.float64] = 1.0
+        if f.times is not None:
+            factor = number(self.domain, f.times, params, cols, self.pool_of_table)
+        if f.read == "move":
+            law = gen_number(self.domain, _law_only(f), n, rng, params, _FLOAT)
+            factor = factor * np.asarray(law, dtype=np.float64)
+        return self.processes[f.process or ""].column(f, cols, params, ftype, factor)

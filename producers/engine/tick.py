@@ -24,6 +24,7 @@ from producers.engine.aggregates import agg_runtime, aggregate
 from producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from producers.engine.chains import IMPLICIT, Edge, FollowUps
 from producers.engine.fields import FieldMaker, StreamRuntime
+from producers.engine.processes import Override, Process
 from producers.engine.stock import Stock, apply_stock
 from producers.pools import EntityPool, Relation, stable_hash
 from producers.profiles import RateProfile
@@ -77,6 +78,11 @@ class ShardEngine:
                     )
         self._start: int | None = None
         self._fields = FieldMaker(domain, shard, self.pools)
+        self.processes = {
+            name: Process(name, ps, self.pools[ps.entity], domain, seed, shard)
+            for name, ps in domain.processes.items()
+        }
+        self._fields.processes = self.processes
         self.streams: dict[str, StreamRuntime] = {}
         for name, s in domain.streams.items():
             types = self._types(schemas, domain.topic(name))
@@ -187,6 +193,8 @@ class ShardEngine:
         if not self.label_streams:
             return []
         subjects = {self.domain.streams[n].label_of for n in self.label_streams}
+        for proc in self.processes.values():
+            proc.advance(t0, t1, params)  # outcomes followed after the window may read them
         for target, due, carried in self._chains.release(t1):
             if target in subjects:
                 continue  # a new attempt (a retry) after the window: not in the data set
@@ -222,6 +230,8 @@ class ShardEngine:
             for pool in self.pools.values():
                 pool.begin(t0)
         activations: lifecycle.Activations = []
+        if self.processes:
+            self._advance_processes(t0, t1, params, campaigns)
         mid = t0 + span // 2
         for name in self._rated:
             rt = self.streams[name]
@@ -259,16 +269,8 @@ class ShardEngine:
                 self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
         return [self._batch(name, parts) for name, parts in out.items()]
 
-    def _campaign_events(
-        self,
-        w: CampaignWindow,
-        t0: int,
-        t1: int,
-        params: Mapping[str, float],
-        out: dict[str, list[dict[str, Column]]],
-        activations: lifecycle.Activations,
-    ) -> None:
-        """A campaign's events in the tick, with its actors, generators and tags."""
+    def _campaign_run(self, w: CampaignWindow, t0: int) -> CampaignRun:
+        """The campaign's run in this shard, started at its first tick."""
         run = self._campaigns.get(w.key)
         if run is None:
             run = start_campaign(
@@ -283,9 +285,37 @@ class ShardEngine:
                 t0,
             )
             self._campaigns[w.key] = run
+        return run
+
+    def _advance_processes(
+        self, t0: int, t1: int, params: Mapping[str, float], campaigns: Sequence[CampaignWindow]
+    ) -> None:
+        """Draw every process up to ``t1``; campaigns naming a process give its actors their
+        numbers within their window."""
+        overrides: dict[str, list[Override]] = {}
+        for w in campaigns:
+            for pname, numbers in w.campaign.processes.items():
+                run = self._campaign_run(w, t0)
+                kind = self.processes[pname].spec.entity
+                actors = run.actors.get(kind, np.empty(0, dtype=np.int64))
+                overrides.setdefault(pname, []).append(Override(actors, w.start, w.end, numbers))
+        for name, proc in self.processes.items():
+            proc.advance(t0, t1, params, overrides.get(name, ()))
+
+    def _campaign_events(
+        self,
+        w: CampaignWindow,
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """A campaign's events in the tick, with its actors, generators and tags."""
+        run = self._campaign_run(w, t0)
         lo, hi = max(t0, w.start), min(t1, w.end)
-        if hi <= lo:
-            return
+        if hi <= lo or any(len(a) == 0 for a in run.actors.values()):
+            return  # a shard without actors (`where` found none) leaves it to the others
         for sname, cs in w.campaign.streams.items():
             crt = run.runtimes[sname]
             times = burst_times(cs, w, crt.rng, lo, hi, self._share)

@@ -63,7 +63,7 @@ TOP = "(top level)"
 UNKNOWN = "?"  # the entity kind of a field whose entity is itself misspelt (reported once)
 _GENERATORS = ("entity", "attr", "seq", "choice", "const", "uniform", "normal", "lognormal")
 M = TypeVar("M", bound=BaseModel)
-_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param")
+_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param", "process")
 
 
 def read_yaml_file(path: Path) -> tuple[Any, list[Problem]]:
@@ -227,7 +227,29 @@ def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
     out = _growth_problems(spec, file) + _entity_problems(spec, file)
     for name, s in spec.streams.items():
         out += _stream_refs(spec, name, s, file)
-    return out + _causal_problems(spec, file)
+    return out + _causal_problems(spec, file) + _process_problems(spec, file)
+
+
+def _process_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    """A process names an entity of the pack, parameters of the pack and drawn attributes of
+    its entity."""
+    out: list[Problem] = []
+    for name, ps in spec.processes.items():
+        where = f"processes.{name}"
+        if ps.entity not in spec.entities:
+            fix = "name an entity of `entities`"
+            out.append(_unknown(file, f"{where}.entity", "entity", ps.entity, spec.entities, fix))
+            continue
+        if isinstance(ps.start, ByAttr) and ps.start.params():
+            fix = "give numbers: starting levels are drawn once, before any parameter moves"
+            out.append(Problem(file, f"{where}.start", "starting levels are fixed", fix))
+        for key, v in ps.numbers().items():
+            out += _param_problem(spec, f"{where}.{key}", v, file)
+            if isinstance(v, ByAttr):
+                out += _by_problems(spec, v, f"{where}.{key}", file, [ps.entity])
+        if isinstance(ps.start, ByAttr):
+            out += _by_problems(spec, ps.start, f"{where}.start", file, [ps.entity])
+    return out
 
 
 def _growth_problems(spec: DomainSpec, file: Path) -> list[Problem]:
@@ -449,6 +471,9 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
         )
     for key in ("param", "bernoulli", "times"):
         out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
+    if f.process is not None and f.process not in spec.processes:
+        fix = "name a process of `processes`"
+        out.append(_unknown(file, f"{where}.process", "process", f.process, spec.processes, fix))
     for k, w in enumerate(f.weights or ()):
         out += _param_problem(spec, f"{where}.weights.{k}", w, file)
     for key in ("bernoulli", "times", "weight"):
@@ -791,6 +816,7 @@ class _StreamChecks:
             + self._attrs(name)
             + self._by_of(name)
             + self._lifecycle(name)
+            + self._process_of(name)
             + self._provided(name, types)
             + self._chains(name)
         )
@@ -1027,6 +1053,27 @@ class _StreamChecks:
                     )
                     for k in lacking
                 ]
+        return out
+
+    def _process_of(self, name: str) -> list[Problem]:
+        """A `process` field's `of` holds entities of the process's kind."""
+        out: list[Problem] = []
+        for fname, f in self.spec.streams[name].fields.items():
+            ps = self.spec.processes.get(f.process or "")
+            if ps is None:
+                continue
+            kinds = self.kinds[name].get(f.of or "", frozenset())
+            if UNKNOWN in kinds or kinds == {ps.entity}:
+                continue
+            out.append(
+                Problem(
+                    self.file,
+                    f"streams.{name}.fields.{fname}.of",
+                    f"`{f.of}` does not hold {ps.entity} entities, whose paths process "
+                    f"{f.process} draws",
+                    f"name the field holding the {ps.entity} (`entity: {ps.entity}`)",
+                )
+            )
         return out
 
     def _by_value(self, name: str, where: str, b: ByAttr) -> list[Problem]:
@@ -1283,14 +1330,16 @@ def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Pat
                     _unknown(file, f"{where}.actors.{kind}", "entity", kind, spec.entities, fix)
                 )
                 continue
-            for aname, value in a.attributes.items():
+            given = [("attributes", k, v) for k, v in a.attributes.items()]
+            given += [("where", k, v) for k, v in a.where.items()]
+            for key, aname, value in given:
                 attr = ent.attributes.get(aname)
                 choices = [str(v) for v in attr.choice or ()] if isinstance(attr, FieldSpec) else []
                 if value not in choices:
                     out.append(
                         Problem(
                             file,
-                            f"{where}.actors.{kind}.attributes.{aname}",
+                            f"{where}.actors.{kind}.{key}.{aname}",
                             f"{value!r} is not a value of the drawn attribute {kind}.{aname}",
                             f"give one of {choices}" if choices else "name a `choice` attribute",
                         )
@@ -1325,6 +1374,25 @@ def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Pat
                     out.append(
                         _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
                     )
+                if f.process is not None and f.process not in spec.processes:
+                    fix = "name a process of the pack"
+                    out.append(
+                        _unknown(
+                            file, f"{fwhere}.process", "process", f.process, spec.processes, fix
+                        )
+                    )
+        for pname, numbers in c.processes.items():
+            pwhere = f"{where}.processes.{pname}"
+            if pname not in spec.processes:
+                fix = "name a process of the pack"
+                out.append(_unknown(file, pwhere, "process", pname, spec.processes, fix))
+                continue
+            known = list(spec.processes[pname].numbers())
+            for key, v in numbers.items():
+                if key not in known:
+                    fix = f"give one of {known}"
+                    out.append(_unknown(file, f"{pwhere}.{key}", "process number", key, known, fix))
+                out += _param_problem(spec, f"{pwhere}.{key}", v, file)
         for tag in c.set:
             if tag not in spec.tags:
                 out.append(

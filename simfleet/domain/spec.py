@@ -27,6 +27,7 @@ __all__ = [
     "FieldSpec",
     "JoinedSpec",
     "MetricSpec",
+    "ProcessSpec",
     "ProfileSpec",
     "RelationSpec",
     "SpikeSpec",
@@ -149,6 +150,17 @@ class FieldSpec(_Spec):
         description="a boolean field made before: null where it is true (no failure "
         "reason on a successful login)",
     )
+    process: str | None = Field(
+        None,
+        description="a process of the pack (`processes`): its value for the entity in field "
+        "`of` at the event's instant",
+    )
+    read: Literal["level", "bid", "ask", "move"] = Field(
+        "level",
+        description="what a `process` field reads: the level, the level less or plus half its "
+        "spread, or (`move`, a multiplier of the field's numeric law) 1 + the size of the "
+        "latest move in standard deviations of normal times",
+    )
 
     @model_validator(mode="after")
     def _one_generator(self) -> FieldSpec:
@@ -169,13 +181,23 @@ class FieldSpec(_Spec):
                 "param",
                 "after",
                 "product",
+                "process",
             )
             if getattr(self, k) is not None
         ]
+        if self.read == "move" and "process" in keys:
+            keys.remove("process")  # a multiplier of the numeric law, not a generator
+            if not keys:
+                raise ValueError("`read: move` multiplies a numeric law: add one, e.g. lognormal")
+        if self.process is not None and self.of is None:
+            raise ValueError("`process` needs `of`: the field holding the entity id")
+        if self.read != "level" and self.process is None:
+            raise ValueError("`read` applies to `process` fields only")
         if len(keys) != 1:
             raise ValueError(
                 f"a field needs exactly one generator (entity, attr, seq, choice, const, "
-                f"uniform, normal, lognormal, poisson, integers, bernoulli, param); found {keys}"
+                f"uniform, normal, lognormal, poisson, integers, bernoulli, param, after, "
+                f"product, process); found {keys}"
             )
         if self.attr is not None and self.of is None:
             raise ValueError("`attr` needs `of`: the field holding the entity id")
@@ -570,6 +592,54 @@ class ProfileSpec(_Spec):
         return self
 
 
+class ProcessSpec(_Spec):
+    """A random process per entity, evolving in sim time (an instrument's price): geometric
+    Brownian motion on a grid of ``step``, exact in the step, so the realized volatility of
+    any sampling of it is ``volatility`` whatever the tick.
+
+    ``drift``, ``decline`` (subtracted from it: parameters never go below zero) and
+    ``volatility`` are per ``per`` (a year by default): numbers, parameter paths or `by` tables
+    over an attribute of the entity (no `of`: the entity is the process's own)."""
+
+    entity: str = Field(description="the entity kind each path belongs to")
+    start: float | ByAttr = Field(description="the median starting level, per entity")
+    start_spread: float = Field(0.0, ge=0, description="lognormal spread of starting levels")
+    drift: Number = 0.0
+    decline: Number = 0.0
+    volatility: Number = 0.0
+    spread: Number = Field(0.0, description="bid-ask spread, relative to the level")
+    per: DurationMs = Field(365 * 86_400_000, gt=0, description="the unit of drift, volatility")
+    step: DurationMs = Field(1_000, gt=0, description="the grid the path is drawn on")
+    window: DurationMs = Field(60_000, gt=0, description="the span a `move` is measured over")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ProcessSpec:
+        for b in self.by_tables():
+            if b.of is not None:
+                raise ValueError(
+                    f"`by: {b.by}` in a process names no `of`: the entity is the process's own"
+                )
+        if self.window < self.step:
+            raise ValueError("`window` must be at least one `step`")
+        if isinstance(self.start, float) and self.start <= 0:
+            raise ValueError("`start` must be above 0 (levels are positive)")
+        return self
+
+    def numbers(self) -> dict[str, Number]:
+        """The process's numbers by name."""
+        return {
+            "drift": self.drift,
+            "decline": self.decline,
+            "volatility": self.volatility,
+            "spread": self.spread,
+        }
+
+    def by_tables(self) -> list[ByAttr]:
+        """Every `by` table of the process."""
+        found = [self.start, *self.numbers().values()]
+        return [b for b in found if isinstance(b, ByAttr)]
+
+
 class CausalEdge(_Spec):
     """to = base(to) x (from(t - lag) / default(from)) ^ elasticity."""
 
@@ -594,6 +664,9 @@ class DomainSpec(_Spec):
     parameters: dict[str, float] = Field(default_factory=dict)
     causal: tuple[CausalEdge, ...] = ()
     stocks: dict[str, StockSpec] = Field(default_factory=dict)
+    processes: dict[str, ProcessSpec] = Field(
+        default_factory=dict, description="random processes per entity (prices)"
+    )
     tags: tuple[str, ...] = Field(
         (),
         description="fields a scenario's campaign may set on its events (is_fraud, pattern): "
