@@ -268,7 +268,7 @@ def _episode_problems(spec: DomainSpec, file: Path) -> list[Problem]:
                 _unknown(file, f"{where}.entity", "entity", e.entity, spec.entities, "name one")
             )
             continue
-        for k, v in enumerate(e.numbers()):
+        for k, v in e.numbers().items():
             out += _param_problem(spec, f"{where}.{k}", v, file)
         for i, st in enumerate(e.streams):
             at = f"{where}.streams.{i}"

@@ -636,9 +636,14 @@ class EpisodeSpec(_Spec):
             raise ValueError("an episode multiplies `streams`, `emit`s a stream, or both")
         return self
 
-    def numbers(self) -> list[float | str]:
-        """Every number of the episode (parameter paths among them)."""
-        return [self.probability, *self.multiplier, self.otherwise]
+    def numbers(self) -> dict[str, float | str]:
+        """Every number of the episode (parameter paths among them), by field path."""
+        return {
+            "probability": self.probability,
+            "multiplier.0": self.multiplier[0],
+            "multiplier.1": self.multiplier[1],
+            "otherwise": self.otherwise,
+        }
 
 
 class FloorSpec(_Spec):

@@ -8,6 +8,7 @@ Each run is generated once per module, in-process, by the function `simctl gener
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -226,13 +227,17 @@ def episodes(d: Data, label: str) -> Cols:
     return {k: v[sel] for k, v in g.items()}
 
 
+def burst_share(d: Data) -> float:
+    """Bursts per customer-day (customers: those seen calling in the window)."""
+    _, who = calls(d)
+    return len(episodes(d, "burst")["subject_id"]) / (len(np.unique(who)) * 14)
+
+
 def test_burst_traffic_bursts_15_percent_of_customer_days(bursty: Data) -> None:
     """About 15 % of customer-days have a burst (acceptance: 10-20 %), of 1-3 h at a
     declared 5-20x, each on ground truth with its customer and window."""
     b = episodes(bursty, "burst")
-    _, who = calls(bursty)
-    customer_days = len(np.unique(who)) * 14
-    share = len(b["subject_id"]) / customer_days
+    share = burst_share(bursty)
     assert 0.10 <= share <= 0.20
     assert share == pytest.approx(0.15, abs=0.02)
     length = b["window_end"].astype(np.int64) - b["window_start"].astype(np.int64)
@@ -253,59 +258,76 @@ def burst_windows(d: Data) -> Iterator[tuple[str, int, int, float]]:
         yield str(who), int(lo), int(hi), float(json.loads(det)["multiplier"])
 
 
-def test_bursts_multiply_their_customers_calls_5_to_20x(bursty: Data) -> None:
-    """Inside its window a customer calls its declared multiplier times its rate of the rest of
-    that day (pooled over every burst): observed / declared within 15 %, 5-20x overall."""
-    t, who = calls(bursty)
+def burst_multiplier(d: Data) -> tuple[float, float]:
+    """(observed / usual, observed / declared) calls inside the burst windows, pooled over
+    every burst; the usual rate is the customer's own on the rest of that day."""
+    t, who = calls(d)
     order = np.lexsort((t, who))
     t, who = t[order], who[order]
     observed = expected = declared = 0.0
-    for c, lo, hi, m in burst_windows(bursty):
+    for c, lo, hi, m in burst_windows(d):
         a, b = np.searchsorted(who, c, "left"), np.searchsorted(who, c, "right")
         mine = t[a:b]
         day0 = lo - lo % DAY
         inside = np.sum((mine >= lo) & (mine < hi))
         rest = np.sum((mine >= day0) & (mine < day0 + DAY)) - inside
-        per_ms = rest / (DAY - (hi - lo))  # the day's usual rate, outside the burst
+        per_ms = rest / (DAY - (hi - lo))
         observed += inside
         expected += per_ms * (hi - lo)
         declared += m * per_ms * (hi - lo)
-    assert observed / declared == pytest.approx(1.0, rel=0.15)
-    assert 5 <= observed / expected <= 20
-    assert observed / expected == pytest.approx(12.5, rel=0.2)
+    return observed / expected, observed / declared
+
+
+def test_bursts_multiply_their_customers_calls_5_to_20x(bursty: Data) -> None:
+    """Inside its window a customer calls its declared multiplier times its rate of the rest of
+    that day (pooled over every burst): observed / declared within 15 %, 5-20x overall."""
+    usual, declared = burst_multiplier(bursty)
+    assert declared == pytest.approx(1.0, rel=0.15)
+    assert 5 <= usual <= 20
+    assert usual == pytest.approx(12.5, rel=0.2)
+
+
+def per_customer_day(d: Data) -> dict[tuple[str, int], int]:
+    """Calls per (customer, day since the epoch)."""
+    t, who = calls(d)
+    keys = np.char.add(who, np.char.add("@", (t // DAY).astype(str)))
+    u, counts = np.unique(keys, return_counts=True)
+    out = {}
+    for k, v in zip(u.tolist(), counts.tolist(), strict=True):
+        c, day = k.split("@")
+        out[(c, int(day))] = v
+    return out
+
+
+def quiet_ratio(bursty: Data, normal: Data) -> float:
+    """Calls on customer-days without a burst, over the same customer-days' calls without the
+    scenario (same seed, scale and shards: the same customers)."""
+    burst_days = {(c, lo // DAY) for c, lo, _, _ in burst_windows(bursty)}
+    quiet, usual = per_customer_day(bursty), per_customer_day(normal)
+    q = sum(v for k, v in quiet.items() if k not in burst_days)
+    u = sum(v for k, v in usual.items() if k not in burst_days)
+    return q / u
 
 
 def test_days_without_a_burst_run_at_20_percent(bursty: Data, normal: Data) -> None:
-    """A customer's calls on a day without a burst are 20 % of the same customer-day's calls
-    without the scenario (same seed, scale and shards: the same customers)."""
-    burst_days = {(c, lo // DAY) for c, lo, _, _ in burst_windows(bursty)}
-
-    def per_customer_day(d: Data) -> dict[tuple[str, int], int]:
-        t, who = calls(d)
-        keys = np.char.add(who, np.char.add("@", (t // DAY).astype(str)))
-        u, counts = np.unique(keys, return_counts=True)
-        out = {}
-        for k, v in zip(u.tolist(), counts.tolist(), strict=True):
-            c, day = k.split("@")
-            out[(c, int(day))] = v
-        return out
-
-    quiet = per_customer_day(bursty)
-    usual = per_customer_day(normal)
-    q = sum(v for k, v in quiet.items() if k not in burst_days)
-    u = sum(v for k, v in usual.items() if k not in burst_days)
-    assert q / u == pytest.approx(0.2, rel=0.1)
+    """A customer's calls on a day without a burst are 20 % of the usual."""
+    assert quiet_ratio(bursty, normal) == pytest.approx(0.2, rel=0.1)
 
 
 # -- decline ----------------------------------------------------------------------------------
 
 
+def weekly_drops(d: Data) -> npt.NDArray[np.float64]:
+    """1 - each whole week's calls over the week before's."""
+    t, _ = calls(d)
+    weeks = np.bincount(days_of(t) // 7, minlength=3)[:3].astype(np.float64)
+    return np.asarray(1.0 - weeks[1:] / weeks[:-1])
+
+
 def test_gradual_decline_falls_3_percent_a_week(decline: Data) -> None:
     """Weekly call volume falls 2-4 % from one week to the next (whole weeks: the daily and
     weekly shapes cancel)."""
-    t, _ = calls(decline)
-    weeks = np.bincount(days_of(t) // 7, minlength=3)[:3].astype(np.float64)
-    drops = 1.0 - weeks[1:] / weeks[:-1]
+    drops = weekly_drops(decline)
     assert np.all((drops >= 0.02) & (drops <= 0.04)), drops
 
 
@@ -318,18 +340,25 @@ def churn_days(d: Data) -> dict[str, int]:
     }
 
 
+def churn_rate(d: Data) -> float:
+    """Of the customers calling on a day and not churned by its end, the share that churns
+    the next day (pooled over the days)."""
+    t, who = calls(d)
+    days = days_of(t)
+    churned = churn_days(d)
+    at_risk = gone = 0
+    for day in range(int(days.max())):
+        active = set(who[days == day].tolist()) - {c for c, x in churned.items() if x <= day}
+        at_risk += len(active)
+        gone += sum(1 for c in active if churned.get(c) == day + 1)
+    return gone / at_risk
+
+
 def test_gradual_decline_churns_2_percent_of_customers_a_day(decline: Data) -> None:
     """Of the customers active at the end of a day, 2 % churn the next day; each churn is an
     episode on ground truth, and no call names a customer after its churn."""
+    assert churn_rate(decline) == pytest.approx(0.02, rel=0.15)
     t, who = calls(decline)
-    d = days_of(t)
-    churned = churn_days(decline)
-    at_risk = gone = 0
-    for day in range(20):
-        active = set(who[d == day].tolist()) - {c for c, x in churned.items() if x <= day}
-        at_risk += len(active)
-        gone += sum(1 for c in active if churned.get(c) == day + 1)
-    assert gone / at_risk == pytest.approx(0.02, rel=0.15)
     truth = episodes(decline, "churn")
     ch = decline["customer.churned"]
     assert sorted(truth["subject_id"].tolist()) == sorted(ch["customer_id"].tolist())
@@ -352,11 +381,57 @@ def test_gradual_decline_gives_every_active_customer_a_call_a_day(decline: Data)
         seen |= callers
 
 
+def week_one_ratio(decline: Data, normal: Data) -> float:
+    """Week one's calls under gradual-decline over the usual, per unit of scale."""
+    t_dec, _ = calls(decline)
+    t_norm, _ = calls(normal)
+    return float(np.sum(t_dec < T0 + 7 * DAY) / 0.2 / (np.sum(t_norm < T0 + 7 * DAY) / 0.05))
+
+
 def test_gradual_decline_multiplies_each_customer_by_0_7_to_1(decline: Data, normal: Data) -> None:
     """Week one's volume is 0.97 x 0.85 (the mean of 0.7-1.0) of the usual, per unit of scale,
     plus the floor's few calls."""
-    t_dec, _ = calls(decline)
-    t_norm, _ = calls(normal)
-    week1 = np.sum(t_dec < T0 + 7 * DAY) / 0.2
-    usual = np.sum(t_norm < T0 + 7 * DAY) / 0.05
-    assert week1 / usual == pytest.approx(0.97 * 0.85, rel=0.05)
+    assert week_one_ratio(decline, normal) == pytest.approx(0.97 * 0.85, rel=0.05)
+
+
+def report() -> None:
+    """Print the figures these tests check, from the same runs (README: The ai_usage domain)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        normal = run(root / "normal", 14, 0.05)
+        seasonal = run(root / "seasonal", 14, 0.05, "seasonal-pattern")
+        bursty = run(root / "burst", 14, 0.05, "burst-traffic")
+        decline = run(root / "decline", 21, 0.2, "gradual-decline")
+    rows = []
+    for name, d, amp, power in (("normal", normal, 0.0, 0.5), ("seasonal", seasonal, 0.2, 1.0)):
+        t, _ = calls(d)
+        mon_wed, weekend = weekday_ratios(t, amp)
+        rows += [
+            (f"{name}: 10 am / plain hours", hour_ratio(t, [10])),
+            (f"{name}: 2 pm / plain hours", hour_ratio(t, [14])),
+            (f"{name}: night / plain hours", hour_ratio(t, NIGHT_HOURS)),
+            (f"{name}: Mon-Wed / Thu-Fri", mon_wed),
+            (f"{name}: weekend / Thu-Fri", weekend),
+            (f"{name}: 30-day sine amplitude", fitted_amplitude(t, power)),
+        ]
+    usual, declared = burst_multiplier(bursty)
+    rows += [
+        ("burst-traffic: bursts per customer-day", burst_share(bursty)),
+        ("burst-traffic: calls in a burst / usual", usual),
+        ("burst-traffic: calls in a burst / declared", declared),
+        ("burst-traffic: calls on quiet days / usual", quiet_ratio(bursty, normal)),
+    ]
+    rows += [
+        (f"gradual-decline: week {k + 2} vs week {k + 1}", -x)
+        for k, x in enumerate(weekly_drops(decline))
+    ]
+    rows += [
+        ("gradual-decline: churn per customer-day", churn_rate(decline)),
+        ("gradual-decline: week 1 / usual (per scale)", week_one_ratio(decline, normal)),
+    ]
+    for label, value in rows:
+        print(f"{label:48s} {value:8.4f}")
+
+
+if __name__ == "__main__":
+    report()
