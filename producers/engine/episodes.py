@@ -4,7 +4,9 @@ and ``floors:``.
 An episode process draws, for each period (multiples of ``every`` since the epoch, UTC) and
 each entity of its kind, whether the entity has an episode, its window (inside the period) and
 its multiplier. A period's draw uses its own random stream (seed, shard, domain, process,
-period), so it depends neither on how ticks cut time nor on the order of anything else. At an
+period), so it depends neither on how ticks cut time nor on the order of anything else; the
+draws are uniforms that each tick maps through its parameter values (an episode where
+u < probability), so a scenario acts from the tick it starts in. At an
 instant t, an entity's own rate on the streams a process multiplies is scaled by
 
     the multiplier         inside the window,
@@ -48,14 +50,26 @@ Emitted = tuple[str, npt.NDArray[np.int64], dict[str, Column]]  # stream, times,
 
 @dataclass
 class _Period:
-    """One period's episodes of one process, for every entity of the pool."""
+    """One period's episodes of one process, for every entity of the pool: the draws (free of
+    parameters) and, from the tick's parameters, who has one and at what multiplier."""
 
     start: int
-    hit: npt.NDArray[np.bool_]
+    u: npt.NDArray[np.float64]  # an episode where u < probability
+    v: npt.NDArray[np.float64]  # the multiplier's place in its range
     lo: npt.NDArray[np.int64]
     hi: npt.NDArray[np.int64]
+    hit: npt.NDArray[np.bool_]
     mult: npt.NDArray[np.float64]
-    otherwise: float
+    otherwise: float = 1.0
+
+    def apply(self, spec: EpisodeSpec, domain: DomainSpec, params: Mapping[str, float]) -> None:
+        """Who has an episode and its multiplier, at the tick's parameter values (a scenario
+        that starts mid-period acts from its start, on the windows still to come)."""
+        self.hit = self.u < weight(domain, spec.probability, params)
+        lo_m = weight(domain, spec.multiplier[0], params)
+        hi_m = weight(domain, spec.multiplier[1], params)
+        self.mult = lo_m + (hi_m - lo_m) * self.v
+        self.otherwise = weight(domain, spec.otherwise, params)
 
 
 @dataclass
@@ -136,22 +150,19 @@ class Episodes:
 
     def _period(self, p: _Process, k: int, params: Mapping[str, float]) -> _Period:
         got = p.periods.get(k)
-        if got is not None:
-            return got
-        spec, n = p.spec, p.pool.size
-        rng = np.random.default_rng([self.seed, self.shard, p.key, k])
-        b = k * spec.every
-        hit = rng.random(n) < weight(self.domain, spec.probability, params)
-        lo_m = weight(self.domain, spec.multiplier[0], params)
-        hi_m = weight(self.domain, spec.multiplier[1], params)
-        mult = lo_m + (hi_m - lo_m) * rng.random(n)
-        if spec.duration is None:
-            dur = np.full(n, spec.every, np.int64)
-        else:
-            dur = rng.integers(spec.duration[0], spec.duration[1] + 1, n, dtype=np.int64)
-        lo = b + (rng.random(n) * np.maximum(spec.every - dur, 1)).astype(np.int64)
-        got = _Period(b, hit, lo, lo + dur, mult, weight(self.domain, spec.otherwise, params))
-        p.periods[k] = got
+        if got is None:
+            spec, n = p.spec, p.pool.size
+            rng = np.random.default_rng([self.seed, self.shard, p.key, k])
+            b = k * spec.every
+            u, v = rng.random(n), rng.random(n)
+            if spec.duration is None:
+                dur = np.full(n, spec.every, np.int64)
+            else:
+                dur = rng.integers(spec.duration[0], spec.duration[1] + 1, n, dtype=np.int64)
+            lo = b + (rng.random(n) * np.maximum(spec.every - dur, 1)).astype(np.int64)
+            got = _Period(b, u, v, lo, lo + dur, np.zeros(n, np.bool_), np.ones(n))
+            p.periods[k] = got
+        got.apply(p.spec, self.domain, params)
         return got
 
     def start_tick(self, t0: int, t1: int, params: Mapping[str, float]) -> None:

@@ -154,3 +154,17 @@ def test_profile_strength_and_cycle_read_their_parameters() -> None:
     quarter = START + DAY  # sin = 1
     assert prof.factor(quarter, cyc) / prof.factor(quarter, flat) == pytest.approx(1.2)
     assert np.isclose(prof.factor(START + 3 * DAY, cyc) / prof.factor(START + 3 * DAY, flat), 0.8)
+
+
+def test_a_scenario_started_mid_period_acts_from_its_start() -> None:
+    """burst-traffic started at 06:00 brings bursts that same day, none starting before 06:00."""
+    project = Project()
+    at = START + 6 * H
+    inst = ScenarioInstance(spec=get_scenario("burst-traffic", project), started_at=at)
+    starts: list[int] = []
+    for batches in backfill(project.spec("ai_usage"), START, START + DAY, 3, 0.02, 2, [inst]):
+        for b in batches:
+            if b.topic == "ai_usage.ground_truth":
+                starts += b.occurred_at.tolist()
+    assert len(starts) > 3
+    assert min(starts) >= at
