@@ -279,6 +279,9 @@ def _episode_problems(spec: DomainSpec, file: Path) -> list[Problem]:
             if not spec.streams[st].rate:
                 fix = "give it a `rate`, or multiply another stream"
                 out.append(Problem(file, at, f"stream {st} has no rate to multiply", fix))
+            elif spec.streams[st].fields[e.field].pick != "active":
+                fix = "multiply a stream that draws active entities (`pick: active`)"
+                out.append(Problem(file, at, f"{st} picks its {e.entity} otherwise", fix))
             if kinds.setdefault(st, (e.field, e.entity)) != (e.field, e.entity):
                 fix = "let every episode of a stream use the same entity field"
                 out.append(Problem(file, at, f"{st} is multiplied on two fields", fix))

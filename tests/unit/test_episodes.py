@@ -68,6 +68,12 @@ def test_the_pack_as_shipped_has_no_problem() -> None:
             "has no field `customer_id: {entity: customer}`",
         ),
         (("episodes", "churn", "emit"), "api.call", "episodes.churn.emit", "drawn otherwise"),
+        (
+            ("episodes", "burst", "streams"),
+            ["customer.signed_up"],
+            "episodes.burst.streams.0",
+            "picks its customer otherwise",
+        ),
         (("floors", "daily-call", "field"), "model", "floors.daily-call.field", "entity field"),
         (
             ("profiles", "usage", "strength"),
