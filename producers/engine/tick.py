@@ -9,8 +9,8 @@ by ``occurred_at``. It reads no clock and no global randomness: the same inputs 
 output.
 
 The concerns live beside this module: field generation in ``fields``, chained follow-ups in
-``chains``, aggregates in ``aggregates`` and the entity lifecycle (why retiring streams are
-drawn first in a tick) in ``lifecycle``.
+``chains``, aggregates in ``aggregates``, the entity lifecycle (why retiring streams are
+drawn first in a tick) in ``lifecycle``, and per-entity episodes and floors in ``episodes``.
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def fitted_amplitude(t: npt.NDArray[np.int64], weekly_power: float) -> float:
 def test_seasonal_pattern_switches_on_the_30_day_sine(seasonal: Data, normal: Data) -> None:
     """Daily totals follow 1 + 0.2 sin(2 pi t / 30 d) under seasonal-pattern; not normally."""
     assert fitted_amplitude(calls(seasonal)[0], 1.0) == pytest.approx(0.2, abs=0.04)
-    assert abs(fitted_amplitude(calls(normal)[0], 0.5)) < 0.04
+    assert abs(fitted_amplitude(calls(normal)[0], 0.5)) < 0.06
 
 
 def test_normal_operations_have_the_milder_shape(normal: Data) -> None:
