@@ -117,6 +117,11 @@ class EntityPool:
         self._cdf = cdf / cdf[-1]
         self._dirty = False
 
+    @property
+    def activity(self) -> npt.NDArray[np.float64]:
+        """Each entity's activity weight (read-only use: per-entity rates)."""
+        return self._activity
+
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
         """``n`` active entity indices, weighted by activity."""
         if self._dirty:

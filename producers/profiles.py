@@ -1,11 +1,15 @@
 """Rate profiles: diurnal x weekly x calendar x growth, evaluated at sim instants (UTC).
 
 A profile may also carry variance spikes: a deterministic multiplier per (seed, stream,
-interval) hashed without the shard, so every shard of the fleet spikes together.
+interval) hashed without the shard, so every shard of the fleet spikes together; cycles
+(sines of a period, e.g. 30 days); and a ``strength`` parameter, the power the diurnal x weekly
+x calendar shape is raised to (0 flat, 1 as declared). Both read parameter values, so
+``factor`` takes them; ``factors`` (delay preferences) uses the shape as declared.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,7 +27,7 @@ _MONTH_MS = 30.436875 * 86_400_000
 class RateProfile:
     """A profile compiled for fast evaluation; diurnal and weekly are normalised to mean 1."""
 
-    def __init__(self, spec: ProfileSpec, growth_reference: str) -> None:
+    def __init__(self, spec: ProfileSpec, growth_reference: str, domain: str = "") -> None:
         d = np.asarray(spec.diurnal, dtype=np.float64)
         w = np.asarray(spec.weekly, dtype=np.float64)
         self._diurnal = d / d.mean()
@@ -33,6 +37,9 @@ class RateProfile:
         self._ref = parse_instant_ms(growth_reference)
         self._day_cache: dict[int, float] = {}
         self._spikes = spec.spikes
+        self._cycles = spec.cycles
+        self._strength = f"{domain}.{spec.strength}" if spec.strength else None
+        self._domain = domain
 
     def _day_factor(self, day: int) -> float:
         hit = self._day_cache.get(day)
@@ -57,8 +64,9 @@ class RateProfile:
         self._day_cache[day] = f
         return f
 
-    def factor(self, t_ms: int) -> float:
-        """The profile's multiplier at sim instant ``t_ms``."""
+    def factor(self, t_ms: int, params: Mapping[str, float] | None = None) -> float:
+        """The profile's multiplier at sim instant ``t_ms`` (``params``: the parameter values
+        its strength and cycles read; without them, strength 1 and numeric cycles only)."""
         day, ms_of_day = divmod(t_ms, 86_400_000)
         hour_f = ms_of_day / 3_600_000
         h = int(hour_f)
@@ -66,6 +74,15 @@ class RateProfile:
         # interpolate between hourly values so rates have no steps at the hour
         diurnal = self._diurnal[h] * (1 - frac) + self._diurnal[(h + 1) % 24] * frac
         f = float(diurnal) * self._day_factor(day)
+        if self._strength is not None and params is not None:
+            f **= params[self._strength]
+        for c in self._cycles:
+            amp = c.amplitude
+            if isinstance(amp, str):
+                if params is None:
+                    continue
+                amp = params[f"{self._domain}.{amp}"]
+            f *= 1.0 + amp * float(np.sin(2 * np.pi * (t_ms - self._ref - c.phase) / c.period))
         if self._growth:
             f *= (1.0 + self._growth) ** ((t_ms - self._ref) / _MONTH_MS)
         return f

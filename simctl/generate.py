@@ -169,6 +169,8 @@ def generate(
             topic_domain = {
                 project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
             }
+            # engines also write ground truth (entity episodes)
+            topic_domain |= {truth_topic(d): d for d in domains}
             chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
             for t0, t1, batches in backfill_ticks(
                 [project.spec(d) for d in domains],

@@ -364,6 +364,15 @@ class FieldMaker:
             base = np.asarray(_numbers(cols[f.after.of]), dtype=np.int64)
             lo, hi = f.after.uniform
             col = base + rng.integers(lo, hi + 1, n, dtype=np.int64)
+        elif f.sum_of is not None:
+            v = np.zeros(n)
+            for name, term in f.sum_of.items():
+                x = number(self.domain, term, params, cols, self.pool_of_table)
+                v = v + np.asarray(_numbers(cols[name]), dtype=np.float64) * x
+            if ftype.kind == "int":
+                col = np.rint(v).astype(np.int64)
+            else:
+                col = np.round(v, f.round) if f.round is not None else v
         elif f.product is not None:
             v = np.ones(n)
             for name in f.product:

@@ -9,8 +9,8 @@ by ``occurred_at``. It reads no clock and no global randomness: the same inputs 
 output.
 
 The concerns live beside this module: field generation in ``fields``, chained follow-ups in
-``chains``, aggregates in ``aggregates`` and the entity lifecycle (why retiring streams are
-drawn first in a tick) in ``lifecycle``.
+``chains``, aggregates in ``aggregates``, the entity lifecycle (why retiring streams are
+drawn first in a tick) in ``lifecycle``, and per-entity episodes and floors in ``episodes``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from producers.engine import lifecycle
 from producers.engine.aggregates import agg_runtime, aggregate
 from producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from producers.engine.chains import IMPLICIT, Edge, FollowUps
+from producers.engine.episodes import Episodes
 from producers.engine.fields import FieldMaker, StreamRuntime
 from producers.engine.processes import Override, Process
 from producers.engine.stock import Stock, apply_stock
@@ -63,7 +65,10 @@ class ShardEngine:
             kind: EntityPool(kind, spec, shard, shards, seed, scale, domain.domain)
             for kind, spec in domain.entities.items()
         }
-        profiles = {k: RateProfile(v, domain.growth_reference) for k, v in domain.profiles.items()}
+        profiles = {
+            k: RateProfile(v, domain.growth_reference, domain.domain)
+            for k, v in domain.profiles.items()
+        }
         self._profiles = profiles
         self._pool_of_table = {id(p.ids): p for p in self.pools.values()}
         for kind, spec in domain.entities.items():
@@ -117,6 +122,15 @@ class ShardEngine:
             name: Stock(name, st, self.pools[st.entity]) for name, st in domain.stocks.items()
         }
         self.label_streams = frozenset(n for n, s in domain.streams.items() if s.label_of)
+        truth = schemas.get(f"{domain.domain}.ground_truth")
+        self._episodes = Episodes(
+            domain,
+            self.pools,
+            seed,
+            shard,
+            f"{domain.domain}.ground_truth",
+            truth.fields if truth is not None else None,
+        )
 
     def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
         entry = schemas.get(topic)
@@ -233,11 +247,21 @@ class ShardEngine:
         if self.processes:
             self._advance_processes(t0, t1, params, campaigns)
         mid = t0 + span // 2
+        episodes = self._episodes
+        if episodes.active:
+            episodes.start_tick(t0, t1, params)
         for name in self._rated:
             rt = self.streams[name]
             factor = 1.0
             if rt.profile is not None:
-                factor = rt.profile.factor(mid) * rt.profile.spike(self.seed, rt.topic, mid)
+                factor = rt.profile.factor(mid, params) * rt.profile.spike(self.seed, rt.topic, mid)
+            if episodes.modulates(name):  # drawn per entity (producers.engine.episodes)
+                per_ms = params[rt.rate_param] * self._share * factor / 1000.0
+                times, carried = episodes.draw(rt, per_ms, t0, t1, params)
+                if len(times):
+                    cols = self._fields.make(rt, times, carried, params, t0)
+                    self._emit(rt, cols, out, activations, params)
+                continue
             lam = params[rt.rate_param] * self._share * factor * span / 1000.0
             n = int(rt.rng.poisson(lam))
             for f in rt.spec.fields.values():
@@ -255,6 +279,13 @@ class ShardEngine:
             rt = self.streams[target]
             cols = self._fields.make(rt, due, carried, params, t0)
             self._emit(rt, cols, out, activations, params)
+        if episodes.active:
+            # episode events after the rated streams (an emit may retire its entity), floors
+            # once every event of the tick is known
+            for target, due, carried in episodes.emitted():
+                self._emit_made(target, due, carried, params, t0, out, activations)
+            for target, due, carried in episodes.floors(out, t0, t1, params):
+                self._emit_made(target, due, carried, params, t0, out, activations)
         lifecycle.activate(self._pool_of_table, self.streams, activations)
         start = self._start if self._start is not None else t0
         for name, agg in self._aggs.items():
@@ -267,7 +298,23 @@ class ShardEngine:
             for cols in made:
                 out.setdefault(name, []).append(cols)
                 self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
-        return [self._batch(name, parts) for name, parts in out.items()]
+        batches = [self._batch(name, parts) for name, parts in out.items()]
+        truth = episodes.truth() if episodes.active else None
+        return batches if truth is None else [*batches, truth]
+
+    def _emit_made(
+        self,
+        target: str,
+        due: npt.NDArray[np.int64],
+        carried: dict[str, Column],
+        params: Mapping[str, float],
+        t0: int,
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """Events of ``target`` at ``due`` with ``carried`` columns, made and emitted."""
+        rt = self.streams[target]
+        self._emit(rt, self._fields.make(rt, due, carried, params, t0), out, activations, params)
 
     def _campaign_run(self, w: CampaignWindow, t0: int) -> CampaignRun:
         """The campaign's run in this shard, started at its first tick."""

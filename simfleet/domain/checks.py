@@ -63,7 +63,7 @@ TOP = "(top level)"
 UNKNOWN = "?"  # the entity kind of a field whose entity is itself misspelt (reported once)
 _GENERATORS = ("entity", "attr", "seq", "choice", "const", "uniform", "normal", "lognormal")
 M = TypeVar("M", bound=BaseModel)
-_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param", "process")
+_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param", "process", "sum_of")
 
 
 def read_yaml_file(path: Path) -> tuple[Any, list[Problem]]:
@@ -227,7 +227,94 @@ def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
     out = _growth_problems(spec, file) + _entity_problems(spec, file)
     for name, s in spec.streams.items():
         out += _stream_refs(spec, name, s, file)
-    return out + _causal_problems(spec, file) + _process_problems(spec, file)
+    out += _causal_problems(spec, file) + _episode_problems(spec, file)
+    out += _process_problems(spec, file)
+    for name, prof in spec.profiles.items():  # strength and cycles read parameters
+        out += _param_problem(spec, f"profiles.{name}.strength", prof.strength, file)
+        for i, c in enumerate(prof.cycles):
+            out += _param_problem(spec, f"profiles.{name}.cycles.{i}.amplitude", c.amplitude, file)
+    return out
+
+
+def _entity_field_problem(
+    spec: DomainSpec, stream: str, fname: str, kind: str, where: str, file: Path
+) -> list[Problem]:
+    """``stream`` is a stream of the pack whose field ``fname`` draws ``kind`` entities."""
+    s = spec.streams.get(stream)
+    if s is None:
+        return [_unknown(file, where, "stream", stream, spec.streams, "name a stream of the pack")]
+    f = s.fields.get(fname)
+    if f is None or f.entity != kind:
+        return [
+            Problem(
+                file,
+                where,
+                f"stream {stream} has no field `{fname}: {{entity: {kind}}}`",
+                f"declare `{fname}: {{entity: {kind}}}` in its fields, or name the field that "
+                f"draws the {kind}",
+            )
+        ]
+    return []
+
+
+def _episode_problems(spec: DomainSpec, file: Path) -> list[Problem]:
+    """Episodes and floors name an entity, streams drawing it in their field, and parameters;
+    a multiplied stream is rate-driven and an emitted one is reached by nothing else."""
+    out: list[Problem] = []
+    kinds: dict[str, tuple[str, str]] = {}  # multiplied stream -> (field, kind)
+    for name, e in spec.episodes.items():
+        where = f"episodes.{name}"
+        if e.entity not in spec.entities:
+            out.append(
+                _unknown(file, f"{where}.entity", "entity", e.entity, spec.entities, "name one")
+            )
+            continue
+        for k, v in e.numbers().items():
+            out += _param_problem(spec, f"{where}.{k}", v, file)
+        for i, st in enumerate(e.streams):
+            at = f"{where}.streams.{i}"
+            found = _entity_field_problem(spec, st, e.field, e.entity, at, file)
+            out += found
+            if found:
+                continue
+            if not spec.streams[st].rate:
+                fix = "give it a `rate`, or multiply another stream"
+                out.append(Problem(file, at, f"stream {st} has no rate to multiply", fix))
+            elif spec.streams[st].fields[e.field].pick != "active":
+                fix = "multiply a stream that draws active entities (`pick: active`)"
+                out.append(Problem(file, at, f"{st} picks its {e.entity} otherwise", fix))
+            if kinds.setdefault(st, (e.field, e.entity)) != (e.field, e.entity):
+                fix = "let every episode of a stream use the same entity field"
+                out.append(Problem(file, at, f"{st} is multiplied on two fields", fix))
+        if e.emit is not None:
+            at = f"{where}.emit"
+            found = _entity_field_problem(spec, e.emit, e.field, e.entity, at, file)
+            out += found
+            s = spec.streams.get(e.emit)
+            reached = any(e.emit in c.targets() for st in spec.streams.values() for c in st.then)
+            if not found and s is not None and (s.rate or s.aggregate or reached):
+                fix = "drop its `rate` (an episode's stream is reached by the episode only)"
+                out.append(Problem(file, at, f"stream {e.emit} is also drawn otherwise", fix))
+    for name, f in spec.floors.items():
+        where = f"floors.{name}"
+        out += _param_problem(spec, f"{where}.at_least", f.at_least, file)
+        s = spec.streams.get(f.stream)
+        if s is None:
+            out.append(
+                _unknown(file, f"{where}.stream", "stream", f.stream, spec.streams, "name one")
+            )
+            continue
+        fs = s.fields.get(f.field)
+        if fs is None or fs.entity is None or fs.entity not in spec.entities:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.field",
+                    f"`{f.field}` is not an entity field of stream {f.stream}",
+                    "name the field that draws the entity the floor counts",
+                )
+            )
+    return out
 
 
 def _process_problems(spec: DomainSpec, file: Path) -> list[Problem]:
@@ -407,6 +494,7 @@ def _made_before(
     a chain into the stream (a stream no chain reaches must generate them)."""
     reads = [(f"{where}.after.of", f.after.of)] if f.after is not None else []
     reads += [(f"{where}.product", x) for x in f.product or ()]
+    reads += [(f"{where}.sum_of", x) for x in f.sum_of or {}]
     reads += [(f"{where}.null_if", f.null_if)] if f.null_if is not None else []
     reached = any(name in c.targets() for st in spec.streams.values() for c in st.then)
     order = list(s.fields)
@@ -484,6 +572,10 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
     for k, w in enumerate(f.weights or ()):
         if isinstance(w, ByAttr):
             out += _by_problems(spec, w, f"{where}.weights.{k}", file)
+    for x, w in (f.sum_of or {}).items():
+        out += _param_problem(spec, f"{where}.sum_of.{x}", w, file)
+        if isinstance(w, ByAttr):
+            out += _by_problems(spec, w, f"{where}.sum_of.{x}", file)
     return out
 
 
@@ -714,6 +806,9 @@ class _StreamChecks:
             ways.append(self._chain_way(src, i, chain, name))
         if s.rate:
             ways.append(_Way("drawn at its rate", {}))
+        for ep, e in self.spec.episodes.items():
+            if e.emit == name:  # the entity field is carried; the rest is generated
+                ways.append(_Way(f"emitted by episode {ep}", {}))
         if not ways:
             # never emitted (a chain into it may be misspelt: reported there); its fields are
             # still checked as if drawn, but nothing is missing from events that never exist

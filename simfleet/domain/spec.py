@@ -20,11 +20,14 @@ __all__ = [
     "ByAttr",
     "CausalEdge",
     "Chain",
+    "CycleSpec",
     "DelayBy",
     "DelaySpec",
     "DomainSpec",
     "EntitySpec",
+    "EpisodeSpec",
     "FieldSpec",
+    "FloorSpec",
     "JoinedSpec",
     "MetricSpec",
     "ProcessSpec",
@@ -136,6 +139,11 @@ class FieldSpec(_Spec):
     product: tuple[str, ...] | None = Field(
         None, description="the product of numeric fields made before (unit price x quantity)"
     )
+    sum_of: dict[str, Number] | None = Field(
+        None,
+        description="the sum of numeric fields made before, each times a number, a parameter "
+        "or a `by` table (tokens x the model's price per token)",
+    )
     times: str | ByAttr | None = Field(
         None,
         description="a parameter (its current value) or a `by` table that multiplies a "
@@ -182,6 +190,7 @@ class FieldSpec(_Spec):
                 "after",
                 "product",
                 "process",
+                "sum_of",
             )
             if getattr(self, k) is not None
         ]
@@ -220,6 +229,7 @@ class FieldSpec(_Spec):
     def by_tables(self) -> list[ByAttr]:
         """Every `by` table of the field."""
         found = [self.weight, self.bernoulli, self.times, *(self.weights or ())]
+        found += list((self.sum_of or {}).values())
         return [b for b in found if isinstance(b, ByAttr)]
 
 
@@ -576,6 +586,17 @@ class SpikeSpec(_Spec):
         return self
 
 
+class CycleSpec(_Spec):
+    """A sine on a rate: x (1 + amplitude x sin(2 pi (t - reference - phase) / period)), with
+    t from the pack's ``growth_reference`` (a 30-day usage cycle)."""
+
+    period: DurationMs = Field(gt=0)
+    amplitude: float | str = Field(
+        description="a number in [0, 1) or a parameter path (a scenario switches it on)"
+    )
+    phase: DurationMs = 0
+
+
 class ProfileSpec(_Spec):
     """Time shape of a rate: diurnal x weekly x calendar x growth (each averages to 1)."""
 
@@ -584,6 +605,12 @@ class ProfileSpec(_Spec):
     calendar: tuple[CalendarRule, ...] = ()
     growth_per_month: float = 0.0
     spikes: SpikeSpec | None = None
+    cycles: tuple[CycleSpec, ...] = Field((), description="sines over days or weeks")
+    strength: str | None = Field(
+        None,
+        description="a parameter: diurnal x weekly x calendar is raised to its power (0 flat, "
+        "1 as declared), so a scenario can sharpen or flatten the shape",
+    )
 
     @model_validator(mode="after")
     def _lengths(self) -> ProfileSpec:
@@ -649,6 +676,56 @@ class CausalEdge(_Spec):
     lag: DurationMs = 0
 
 
+class EpisodeSpec(_Spec):
+    """Episodes per entity and period (a customer's burst, its churn): in each period
+    (multiples of ``every`` since the epoch, UTC), each entity of kind ``entity`` has one with
+    probability ``probability``, lasting ``duration`` (uniform, inside the period; the whole
+    period without it). During it the entity's own rate on ``streams`` is multiplied by a
+    uniform draw in ``multiplier``; in periods without one, by ``otherwise``. ``emit`` names a
+    stream given one event at the episode's start (it may retire the entity), ``truth`` puts
+    each episode on the domain's ground truth. Numbers may be parameter paths."""
+
+    entity: str
+    field: str = Field(description="the field holding the entity id in `streams` and `emit`")
+    every: DurationMs = Field(gt=0)
+    probability: float | str
+    duration: tuple[DurationMs, DurationMs] | None = None
+    multiplier: tuple[float | str, float | str] = (1.0, 1.0)
+    otherwise: float | str = 1.0
+    streams: tuple[str, ...] = Field((), description="rate-driven streams it multiplies")
+    emit: str | None = Field(None, description="a stream reached only by this episode's start")
+    truth: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> EpisodeSpec:
+        if self.duration is not None and not 0 <= self.duration[0] <= self.duration[1] <= (
+            self.every
+        ):
+            raise ValueError("`duration: [lo, hi]` needs 0 <= lo <= hi <= every")
+        if not self.streams and self.emit is None:
+            raise ValueError("an episode multiplies `streams`, `emit`s a stream, or both")
+        return self
+
+    def numbers(self) -> dict[str, float | str]:
+        """Every number of the episode (parameter paths among them), by field path."""
+        return {
+            "probability": self.probability,
+            "multiplier.0": self.multiplier[0],
+            "multiplier.1": self.multiplier[1],
+            "otherwise": self.otherwise,
+        }
+
+
+class FloorSpec(_Spec):
+    """At least ``at_least`` events of ``stream`` per active entity and period: an entity
+    short of it at an instant drawn uniformly in the period gets the missing events there."""
+
+    stream: str
+    field: str = Field(description="the stream's `entity` field")
+    every: DurationMs = Field(gt=0)
+    at_least: float | str = Field(description="a count or a parameter path (0: no floor)")
+
+
 class DomainSpec(_Spec):
     """A pack of related streams sharing entities.
 
@@ -674,6 +751,12 @@ class DomainSpec(_Spec):
         "schema has them",
     )
     streams: dict[str, StreamSpec]
+    episodes: dict[str, EpisodeSpec] = Field(
+        default_factory=dict, description="per-entity episodes (bursts, churn)"
+    )
+    floors: dict[str, FloorSpec] = Field(
+        default_factory=dict, description="least events per entity and period"
+    )
 
     def param_path(self, name: str) -> str:
         """`tutor.supply` -> `marketplace.tutor.supply`. Names in a pack are always relative to

@@ -402,3 +402,27 @@ def test_reading_until_idle_gets_every_delivered_record(
     for p in range(3):
         offsets = [m.offset for m in got if m.partition == p]
         assert offsets == list(range(len(offsets)))
+
+
+@pytest.mark.integration
+def test_any_open_transaction_hides_a_partitions_committed_records(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Tansu 0.6.0 stops read_committed readers at the first record of a partition while any
+    transaction on it is open, even records committed before (Apache Kafka stops at the first
+    record of the earliest open transaction). So a worker keeps its transactions open only
+    while it produces and commits (generation and checkpoint come first): readers see a
+    partition between two of them."""
+    topic = topic_factory("lso")
+    first = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
+    second = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
+    first.begin_transaction()
+    first.produce(topic, value=b"a1", partition=0)
+    assert first.flush(10) == 0
+    second.begin_transaction()
+    second.produce(topic, value=b"b1", partition=0)
+    assert second.flush(10) == 0
+    first.commit_transaction(10)
+    assert _values_until_eof(bootstrap, topic) == []  # a1 committed, hidden behind b1's
+    second.commit_transaction(10)
+    assert _values_until_eof(bootstrap, topic) == [b"a1", b"b1"]
