@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from orchestrator.timeline import Outgoing
 from orchestrator.transitions import advance, apply_command, reset_state
 from simfleet.clock import wall_ms
+from simfleet.cluster import ClusterWatch
 from simfleet.codec import TopicEncoder, encoders_for, records_to_columns
 from simfleet.control import COMMANDS_TOPIC, CONTROL_KEY, CONTROL_TOPIC, Command, ControlState
 from simfleet.control_io import read_latest_state
@@ -58,6 +59,7 @@ class Orchestrator:
             }
         )
         self.state: ControlState | None = None
+        self._watch: ClusterWatch | None = None  # from open(): a replaced cluster stops it
         self._encoders: dict[str, TopicEncoder] = encoders_for(
             project.schemas(), settings.registry_url
         )
@@ -73,6 +75,7 @@ class Orchestrator:
                 f"{self.settings.bootstrap_servers}: {exc.args[0].str()}."
             ) from exc
         state = read_latest_state(self.settings)
+        self._watch = ClusterWatch(self.settings)
         if state is None:
             state = initial()
             self.publish(state)
@@ -96,6 +99,8 @@ class Orchestrator:
         limit), the transaction retried whole."""
         deadline = time.monotonic() + self.outage_limit_s
         while True:
+            if self._watch is not None:
+                self._watch.check("The orchestrator")
             try:
                 self._transaction(state, outgoing, deadline)
                 break
@@ -168,6 +173,8 @@ class Orchestrator:
         last_housekeeping = 0
         try:
             while not stop.is_set():
+                if self._watch is not None:
+                    self._watch.check("The orchestrator")
                 for msg in consumer.consume(50, 0.2):
                     if msg.error():
                         continue
@@ -198,4 +205,8 @@ class Orchestrator:
 
     def close(self) -> None:
         """Flush what is pending."""
+        if self._watch is not None:
+            self._watch.close()
+            if self._watch.reason is not None:
+                return  # nothing pending is meant for the cluster that is there now
         self._producer.flush(10)

@@ -28,6 +28,7 @@ from producers.chaos import Chaos, Encoded, InForce
 from producers.engine import ShardEngine
 from producers.runtime import modifiers_at
 from simfleet.clock import wall_ms
+from simfleet.cluster import ClusterWatch
 from simfleet.codec import TopicEncoder, encoders_for
 from simfleet.columns import Batch
 from simfleet.control import (
@@ -251,6 +252,7 @@ class Worker:
         """Produce until ``stop`` is set; flush; return the final counters."""
         follower = ControlFollower(self.settings)
         state = follower.wait_first(30.0)
+        watch = ClusterWatch(self.settings, worker_id=self.worker_id)  # a replaced cluster stops it
         domains = {d: self.project.spec(d) for d in state.domains}
         graphs = {d: self.project.graph(d) for d in state.domains}
         encoders = encoders_for(self.project.schemas(), self.settings.registry_url)
@@ -274,6 +276,7 @@ class Worker:
         sim = state.clock.clock().sim_at(self.read_wall())
         try:
             while not stop.is_set():
+                watch.check(f"Worker {self.worker_id}", producer)
                 shards.poll(0)  # serves group membership; the topic itself carries no records
                 follower.poll(0)
                 state = follower.latest
@@ -310,6 +313,7 @@ class Worker:
                     self._heartbeat(producer, state, sim)
                 stop.wait(self.tick_s)  # pacing the loop to the clock, not synchronisation
         finally:
+            watch.close(producer)  # on a replaced cluster: what is queued is written off
             for per in self.chaos.values():
                 for ch in per.values():
                     _send(producer, ch.drain())

@@ -9,6 +9,7 @@ heartbeat are counted as lost in the final summary, never silently dropped.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import structlog
 
+from simfleet.cluster import ClusterReplacedError, final_counts
 from simfleet.control import Heartbeat
 from simfleet.control_io import FleetWatcher
 from simfleet.errors import BrokerError
@@ -85,16 +87,26 @@ class Supervisor:
     """Starts, watches, restarts and stops the children of `simctl up`."""
 
     def __init__(
-        self, logs: Path, env: dict[str, str], clock: Callable[[], float] = time.monotonic
+        self,
+        logs: Path,
+        env: dict[str, str],
+        clock: Callable[[], float] = time.monotonic,
+        before_restart: Callable[[], None] = lambda: None,
     ) -> None:
         self.logs = logs
+        # raises to stop the fleet instead (a restart on a replaced cluster would write to it)
+        self.before_restart = before_restart
         self.env = {**os.environ, **env}
         self.clock = clock
         self.children: list[Child] = []
         self.restarts = 0
         self.pids: set[int] = set()  # every process this supervisor started, restarts included
+        self.names: dict[int, str] = {}  # and the child each one ran as
+        # the newest beat of every worker process, as `simctl up` saw them (the accounting
+        # of last resort when the cluster that held them is gone)
+        self.beats: dict[tuple[str, str, int], Heartbeat] = {}
 
-    def _popen(self, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def _popen(self, name: str, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         fh = log_path.open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "simctl.main", *args],
@@ -104,13 +116,14 @@ class Supervisor:
             env=self.env,
         )
         self.pids.add(proc.pid)
+        self.names[proc.pid] = name
         return proc
 
     def spawn(self, name: str, args: list[str], critical: bool = True) -> Child:
         """Start a child, its output in ``<logs>/<name>.log``; a non-critical one that exits
         is reported once and left alone (generation never depends on it)."""
         path = self.logs / f"{name}.log"
-        child = Child(name, args, path, self._popen(args, path), critical)
+        child = Child(name, args, path, self._popen(name, args, path), critical)
         self.children.append(child)
         return child
 
@@ -122,7 +135,8 @@ class Supervisor:
         for c in self.children:
             if c.restart_at is not None:
                 if now >= c.restart_at:
-                    c.proc = self._popen(c.args, c.log)
+                    self.before_restart()
+                    c.proc = self._popen(c.name, c.args, c.log)
                     c.restart_at = None
                     self.restarts += 1
                     notes.append(f"{c.name} restarted")
@@ -131,6 +145,12 @@ class Supervisor:
             code = c.proc.poll()
             if code is None:
                 continue
+            if code == ClusterReplacedError.exit_code and c.critical:
+                # it found the cluster replaced and stopped: a restart would find the same
+                raise ClusterReplacedError(
+                    f"{c.name} found the cluster replaced; its log {c.log} ends with: "
+                    f"{log_tail(c.log, 1)}"
+                )
             if not c.critical:
                 if not c.failures:
                     c.failures.append(now)
@@ -151,9 +171,10 @@ class Supervisor:
             notes.append(f"{c.name} exited with code {code}; restarting in {backoff:.0f} s")
         return notes
 
-    def shutdown(self, kafka: KafkaSettings | None) -> Summary | None:
+    def shutdown(self, kafka: KafkaSettings | None, replaced: bool = False) -> Summary | None:
         """Workers first (they flush), then the rest; the final counters of every worker
-        process that ever ran, the dead ones included."""
+        process that ever ran, the dead ones included. ``replaced``: the cluster is not the
+        one the fleet ran on, so the counters come from what the workers left behind."""
         workers = [c for c in self.children if c.is_worker]
         for c in workers:
             if c.proc.poll() is None:
@@ -164,7 +185,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 c.proc.kill()
         summary = None
-        if kafka is not None and workers:
+        if replaced and workers:
+            summary = self.left_behind()
+        elif kafka is not None and workers:
             summary = _summary(kafka, len(workers), self.pids)
         for c in self.children:  # then metrics (they have the workers' last reports), orch.
             if not c.is_worker and c.proc.poll() is None:
@@ -174,6 +197,31 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     c.proc.kill()
         return summary
+
+    def left_behind(self) -> Summary:
+        """The accounting without the cluster: each worker process's final counters file,
+        or else its last beat seen here (what it had not seen acknowledged: lost)."""
+        host = socket.gethostname()
+        last = {pid: hb for (_w, h, pid), hb in self.beats.items() if h == host}
+        produced = delivered = failed = lost = 0
+        for pid, name in self.names.items():
+            if not name.startswith("worker"):
+                continue
+            try:
+                final = json.loads(final_counts(name, pid).read_text())
+            except (OSError, ValueError):
+                final = None
+            if final is not None:
+                produced += int(final["produced"])
+                delivered += int(final["delivered"])
+                failed += int(final["failed"])
+            elif pid in last:
+                more = summarise([last[pid]])
+                produced += more.produced
+                delivered += more.delivered
+                failed += more.failed
+                lost += more.lost
+        return Summary(produced, delivered, failed, lost)
 
 
 def _summary(kafka: KafkaSettings, n_workers: int, pids: set[int]) -> Summary | None:

@@ -52,6 +52,7 @@ from simctl.options import (
 from simctl.supervisor import Summary, Supervisor, log_tail
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
 from simfleet.clock import wall_ms
+from simfleet.cluster import ClusterReplacedError, ClusterWatch, replaced_paragraph
 from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
@@ -260,6 +261,8 @@ def up(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     kafka: KafkaSettings | None = None
     summary: Summary | None = None
+    cluster: ClusterWatch | None = None
+    replaced: ClusterReplacedError | None = None
     try:
         if settings.bootstrap_servers:
             check_reachable(settings.bootstrap_servers, timeout=10.0)
@@ -284,6 +287,8 @@ def up(
         sup = Supervisor(logs, settings.child_env(kafka))
         orch = sup.spawn("orchestrator", ["orchestrator", "run", *(["--reset"] if reset else [])])
         _wait_for_state(kafka, orch.proc, orch.log)
+        cluster = ClusterWatch(kafka)  # the fleet's cluster, from now on
+        sup.before_restart = cluster.verify
         if stats_file is not None and baseline is not None:
             sup.spawn("metrics", ["metrics", "run", "--baseline", str(baseline)])
         for i in range(n_workers):
@@ -305,6 +310,7 @@ def up(
         _watch(
             kafka,
             sup,
+            cluster,
             stop,
             None if duration is None else duration / 1000,
             stats,
@@ -312,9 +318,13 @@ def up(
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
+    except ClusterReplacedError as exc:
+        replaced = exc  # told below in one paragraph, with the counts of the shutdown
     finally:
+        if cluster is not None:
+            cluster.close()
         if sup is not None:
-            summary = sup.shutdown(kafka)
+            summary = sup.shutdown(kafka, replaced=replaced is not None)
         if forget is not None:
             forget()
         if broker is not None:
@@ -322,6 +332,18 @@ def up(
         lock.release()
         if summary is not None:  # on every exit, an error's included
             console.print(summary.line())
+    if replaced is not None:
+        done = summary or Summary(0, 0, 0, 0)
+        raise ClusterReplacedError(
+            replaced_paragraph(
+                "The fleet (orchestrator and workers)",
+                kafka.bootstrap_servers if kafka is not None else "?",
+                cluster.reason if cluster is not None and cluster.reason else str(replaced),
+                done.produced,
+                done.delivered,
+                done.failed + done.lost,
+            )
+        )
     if summary is not None and (summary.failed or summary.lost):
         raise DeliveryError(
             f"{summary.failed + summary.lost} produced record(s) were not delivered "
@@ -347,12 +369,14 @@ def _wait_for_state(settings: KafkaSettings, orch: subprocess.Popen[bytes], log:
 def _watch(
     settings: KafkaSettings,
     sup: Supervisor,
+    cluster: ClusterWatch,
     stop: threading.Event,
     duration: float | None,
     stats: bool,
     outage_limit: float,
 ) -> None:
     watcher = FleetWatcher(settings)
+    sup.beats = watcher.processes  # kept up to date by watcher.poll
     rates = _Rates()
     started = time.monotonic()
     state = read_latest_state(settings)
@@ -365,6 +389,8 @@ def _watch(
         while not stop.is_set():
             if duration is not None and time.monotonic() - started >= duration:
                 break
+            if cluster.reason is not None:
+                raise ClusterReplacedError(cluster.reason)
             for note in sup.tend():
                 console.print(note)
             watcher.poll(0.5)

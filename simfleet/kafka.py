@@ -294,6 +294,7 @@ class AccountedProducer:
             ) from exc
         self._encoders = dict(encoders or {})
         self.counters: dict[str, _Counter] = {}
+        self.abandoned = False
 
     def _counter(self, topic: str) -> _Counter:
         c = self.counters.get(topic)
@@ -335,6 +336,8 @@ class AccountedProducer:
     ) -> None:
         """Produce records ``buf[offsets[i]:offsets[i+1]]``; the hot loop of the data plane.
         Each carries the produce-time header (one instant per call: a call takes milliseconds)."""
+        if self.abandoned:
+            return
         counter = self._counter(topic)
         headers: list[tuple[str, str | bytes | None]] = [*produced_at_header(wall_ms())]
         cb = counter.on_delivery
@@ -388,6 +391,8 @@ class AccountedProducer:
         headers: list[tuple[str, bytes | None]] | None = None,
     ) -> None:
         """Produce one accounted record (replay): an explicit partition and headers allowed."""
+        if self.abandoned:
+            return
         counter = self._counter(topic)
         kwargs: dict[str, Any] = {"timestamp": timestamp, "on_delivery": counter.on_delivery}
         if partition is not None:
@@ -414,6 +419,8 @@ class AccountedProducer:
         on_delivery: Callable[[KafkaError | None, Any], None] | None = None,
     ) -> None:
         """Produce one record outside the accounted data path (heartbeats, commands)."""
+        if self.abandoned:
+            return
         kwargs: dict[str, Any] = {}
         if timestamp is not None:
             kwargs["timestamp"] = timestamp
@@ -435,12 +442,25 @@ class AccountedProducer:
         f = sum(c.failed for c in self.counters.values())
         return p, d, f
 
+    def abandon(self) -> None:
+        """Write off what is queued or in flight (each counted failed) and produce nothing
+        more: the cluster it was meant for is gone (``simfleet.cluster``)."""
+        self.abandoned = True
+        self._producer.purge(in_queue=True, in_flight=True)
+        self._producer.poll(0)  # serves the purged records' reports: they count as failed
+
     def drain(self, timeout: float = 5.0) -> int:
         """Wait for outstanding records without accounting (heartbeats); returns those left."""
+        if self.abandoned:
+            return 0
         return int(self._producer.flush(timeout))
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait for every delivery report; raise ``DeliveryError`` if any failed or is missing."""
+        """Wait for every delivery report; raise ``DeliveryError`` if any failed or is missing
+        (unless the producer was abandoned: what it wrote off is told by whoever did that)."""
+        if self.abandoned:
+            self._producer.poll(0)
+            return
         remaining = self._producer.flush(timeout)
         produced, delivered, failed = self.totals()
         if remaining or failed:

@@ -158,7 +158,13 @@ class KafkaSettings(BaseModel):
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka settings common to every client, secrets revealed."""
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            # simfleet creates its topics itself, with their partition counts; a broker that
+            # creates a topic on a metadata request (Tansu does, with 4 partitions) must not be
+            # asked to, or a replaced cluster fills up with topics of the wrong shape
+            "allow.auto.create.topics": "false",
+        }
         for k, v in self.properties.items():
             conf[k] = v.get_secret_value() if isinstance(v, SecretStr) else v
         return conf

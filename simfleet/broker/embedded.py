@@ -72,7 +72,11 @@ def free_port() -> int:
 
 
 def _port_in_use(port: int) -> bool:
+    """True when a socket holds ``port`` (a listener, or a bound one); a port whose old
+    connections linger in TIME_WAIT is free: Tansu binds with SO_REUSEADDR, so the probe
+    does too (without it, a restarted broker was refused for a minute)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((_HOST, port))
         except OSError:

@@ -132,6 +132,27 @@ def test_port_in_use_is_refused(tmp_path: Path) -> None:
             EmbeddedBroker().start(port=port, log_path=tmp_path / "b.log")
 
 
+@pytest.mark.integration
+def test_a_port_whose_old_sockets_are_in_time_wait_is_reused_at_once(tmp_path: Path) -> None:
+    """A broker stopped under a connected client leaves its side of the connection in
+    TIME_WAIT on its port; a new broker starts on that port at once, not a minute later."""
+    port = free_port()
+    broker = EmbeddedBroker()
+    bootstrap = broker.start(port=port, log_path=tmp_path / "one.log")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        broker.stop()  # it closes first: TIME_WAIT is on its port once we close ours
+    waiting = subprocess.run(
+        ["ss", "-tanH", "state", "time-wait"], capture_output=True, check=False
+    )
+    assert f"127.0.0.1:{port} ".encode() in waiting.stdout, "no TIME_WAIT left to test"
+    again = EmbeddedBroker()
+    try:
+        assert again.start(port=port, log_path=tmp_path / "two.log") == bootstrap
+        check_reachable(bootstrap, timeout=5)
+    finally:
+        again.stop()
+
+
 def test_resolve_bootstrap_prefers_explicit_value(state_dir: Path) -> None:
     """An explicit bootstrap (flag or env, passed in by the CLI) wins and is stripped."""
     assert resolve_bootstrap(" kafka:9092 ") == "kafka:9092"

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +22,18 @@ from confluent_kafka import (
     KafkaException,
     Message,
     Producer,
+    TopicCollection,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    ResourceType,
+)
 
-from simfleet.broker import check_reachable, free_port
+from simfleet.broker import EmbeddedBroker, check_reachable, free_port
 from simfleet.capture import BEGINNING, StopRule, capture, consumer_for
 from simfleet.errors import BrokerError
 from simfleet.recording import Message as Recorded
@@ -404,25 +412,50 @@ def test_reading_until_idle_gets_every_delivered_record(
         assert offsets == list(range(len(offsets)))
 
 
-@pytest.mark.integration
-def test_any_open_transaction_hides_a_partitions_committed_records(
-    bootstrap: str, topic_factory: TopicFactory
+def _topic_id(admin: AdminClient, topic: str) -> str:
+    deadline = time.monotonic() + _DEADLINE
+    while True:
+        try:
+            fut = admin.describe_topics(TopicCollection([topic]), request_timeout=5)
+            return str(fut[topic].result(10).topic_id)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # polling a condition with a deadline: metadata propagation
+
+
+def test_a_new_broker_has_the_same_cluster_id_but_other_topic_ids(
+    admin: AdminClient, topic_factory: TopicFactory, tmp_path: Path
 ) -> None:
-    """Tansu 0.6.0 stops read_committed readers at the first record of a partition while any
-    transaction on it is open, even records committed before (Apache Kafka stops at the first
-    record of the earliest open transaction). So a worker keeps its transactions open only
-    while it produces and commits (generation and checkpoint come first): readers see a
-    partition between two of them."""
-    topic = topic_factory("lso")
-    first = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
-    second = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
-    first.begin_transaction()
-    first.produce(topic, value=b"a1", partition=0)
-    assert first.flush(10) == 0
-    second.begin_transaction()
-    second.produce(topic, value=b"b1", partition=0)
-    assert second.flush(10) == 0
-    first.commit_transaction(10)
-    assert _values_until_eof(bootstrap, topic) == []  # a1 committed, hidden behind b1's
-    second.commit_transaction(10)
-    assert _values_until_eof(bootstrap, topic) == [b"a1", b"b1"]
+    """Every Tansu broker reports the cluster id ``tansu_cluster``: a memory-only broker
+    restarted on the same port (a new, empty cluster) is told apart only by its topics, a
+    topic made there having another topic id (what ``simfleet.cluster`` checks)."""
+    name = topic_factory("ident")
+    first = _topic_id(admin, name)
+    other = EmbeddedBroker()
+    there = AdminClient({"bootstrap.servers": other.start(log_path=tmp_path / "other.log")})
+    try:
+        there.create_topics([NewTopic(name, 1)])[name].result(_DEADLINE)
+        assert _topic_id(there, name) != first
+        cluster_ids = {a.list_topics(timeout=10).cluster_id for a in (admin, there)}
+    finally:
+        other.stop(timeout=1.0)  # a broker with clients still connected takes 5 s to go
+    assert cluster_ids == {"tansu_cluster"}
+
+
+def test_a_metadata_request_creates_the_topic_it_names_unless_told_not_to(
+    bootstrap: str, admin: AdminClient
+) -> None:
+    """Tansu creates a topic (with 4 partitions) for a metadata request that allows it, as the
+    admin client and the producer do by default; with ``allow.auto.create.topics=false``, as
+    every simfleet client asks (``KafkaSettings.client_config``), it does not."""
+    asked = f"asked-{uuid.uuid4().hex[:12]}"
+    ours = AdminClient(KafkaSettings(bootstrap_servers=bootstrap).client_config())
+    meta = ours.list_topics(asked, timeout=10).topics[asked]
+    assert meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert asked not in admin.list_topics(timeout=10).topics
+    meta = admin.list_topics(asked, timeout=10).topics[asked]
+    try:
+        assert meta.error is None and len(meta.partitions) == 4
+    finally:
+        admin.delete_topics([asked])[asked].result(_DEADLINE)

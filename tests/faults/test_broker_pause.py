@@ -1,73 +1,108 @@
-"""A broker that hangs (SIGSTOP for 10 s) under `simctl up`: the fleet rides it out. It says
-the broker is unreachable, keeps its children (or restarts them), delivers everything it
-produced, and prints its summary.
+"""A broker that hangs (SIGSTOP) under `simctl up`, for 10 s and then for 60 s, one fleet for
+both (a module fixture): the fleet rides it out. It says the broker is unreachable and back,
+keeps its children, delivers everything it produced (read back by an outside reader,
+read_committed, until idle) and prints its summary.
 
-Not pinned yet: that no record is written twice and no shard's sim time has a hole. After a
-pause longer than the group session the shards are dealt anew, and a shard that lands on the
-other worker restarts from the seed at "now"; shard checkpoints will remove that."""
+Both pauses outlast the consumer group's session: every worker loses its shards and gets
+some back. A shard given back to the worker that held it resumes from its cursor (parked
+engines). A shard dealt to the other worker restarts from the seed at "now": ids drawn
+again and a hole in its sim time, which the second test (xfail until the exactly-once
+shard handoff) finds on what was written: each shard's reports on ``sim.counts`` must tile
+its sim time, and no ``event_id`` may occur twice."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.codec import Decoder
+from simfleet.control import COUNTS_TOPIC, ShardCounts
 from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
+from simfleet.topology import domain_topics, external_topic, metrics_topic, truth_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = "2026-03-03T00:00:00Z"
-PAUSE_S = 10.0
+SHARDS = 4
 
 
-def read_all(bootstrap: str, topic: str) -> list[bytes]:
-    """Every value of a topic, to the consumer's own end of each partition."""
+def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
+    """Every committed value of ``topics``, reading until nothing new came for ``idle_s``."""
     c = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"pause-{uuid.uuid4().hex}",
-            "enable.partition.eof": True,
+            "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
     )
+    parts = []
+    for t in topics:
+        md = c.list_topics(t, timeout=10).topics[t]
+        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
+    c.assign(parts)
+    out: dict[str, list[bytes]] = {t: [] for t in topics}
+    last = time.monotonic()
     try:
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.partitions])
-        out: list[bytes] = []
-        ended: set[int] = set()
-        deadline = time.monotonic() + 60
-        while len(ended) < len(md.partitions) and time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            if m.error() is not None:
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    ended.add(m.partition())
-                continue
-            out.append(m.value())
-        return out
+        while time.monotonic() - last < idle_s:
+            for m in c.consume(5000, 0.2):
+                assert m.error() is None, m.error()
+                out[m.topic()].append(m.value())
+                last = time.monotonic()
     finally:
         c.close()
+    return out
 
 
-def test_the_fleet_survives_a_ten_second_broker_pause(tmp_path: Path) -> None:
+def holes(reports: list[ShardCounts]) -> dict[int, list[tuple[int, int]]]:
+    """Per shard, every gap (or overlap: end before start) between successive reports."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for shard in range(SHARDS):
+        mine = sorted((r.since, r.until) for r in reports if r.shard == shard)
+        out[shard] = [(a[1], b[0]) for a, b in pairwise(mine) if a[1] != b[0]]
+    return out
+
+
+@dataclass
+class Run:
+    """What the paused fleet said and wrote."""
+
+    returncode: int
+    err: str
+    delivered: int
+    worker_records: int  # read back: streams, and the truth records workers write (chaos)
+    ids_twice: int
+    holes: dict[int, list[tuple[int, int]]]
+
+
+@pytest.fixture(scope="module")
+def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """One fleet, two pauses (10 s, then 60 s), then what an outside reader finds."""
+    tmp_path = tmp_path_factory.mktemp("pause")
     broker = EmbeddedBroker()
     bs = broker.start(log_path=tmp_path / "tansu.log")
     kafka = KafkaSettings(bootstrap_servers=bs)
     up = subprocess.Popen(
         [
             *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "600"),
-            *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
-            *("--no-stats", "--no-external-events", "--duration", "4m"),
+            *("--scale", "0.02", "--shards", str(SHARDS), "--workers", "2", "--start", START),
+            *("--domain", "marketplace", "--no-admin"),
+            *("--no-stats", "--no-external-events", "--duration", "6m"),
         ],
         env={**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")},
         stdout=subprocess.PIPE,
@@ -81,18 +116,12 @@ def test_the_fleet_survives_a_ten_second_broker_pause(tmp_path: Path) -> None:
             raise AssertionError(f"simctl up exited {up.returncode}: {up.communicate()[1]}")
         return True
 
-    try:
-        deadline = time.monotonic() + 60
-        while read_latest_state(kafka, 1.0) is None:
-            assert time.monotonic() < deadline and alive()
-        while len({hb.shards for hb in watcher.workers.values() if hb.shards}) < 2:
-            assert time.monotonic() < deadline and alive(), "shards never split"
-            watcher.poll(0.5)
+    def pause_and_recover(seconds: float) -> None:
         time.sleep(3.0)  # a few seconds of normal production before the fault
         assert broker.pid is not None
         os.kill(broker.pid, signal.SIGSTOP)
         try:
-            time.sleep(PAUSE_S)  # the fault itself: the broker hangs this long
+            time.sleep(seconds)  # the fault itself: the broker hangs this long
         finally:
             os.kill(broker.pid, signal.SIGCONT)
         # recovered: both workers beat again, with every shard owned
@@ -103,18 +132,73 @@ def test_the_fleet_survives_a_ten_second_broker_pause(tmp_path: Path) -> None:
             fresh = [hb for hb in watcher.workers.values() if hb.wall_ms > resumed + 3000]
             if len(fresh) == 2 and sorted(s for hb in fresh for s in hb.shards) == [0, 1, 2, 3]:
                 break
-            assert time.monotonic() < deadline and alive(), "no recovery"
-        time.sleep(3.0)  # and a few seconds of production after it
-    finally:
-        watcher.close()
-        up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=120)
+            assert time.monotonic() < deadline and alive(), f"no recovery after {seconds} s"
+
     try:
-        assert up.returncode == 0, err
-        assert "failed 0" in err and "lost" not in err
-        assert "broker unreachable since" in err
-        assert "broker reachable again" in err
-        searches = read_all(bs, "marketplace.customer.search")
-        assert searches, "nothing was produced"
+        try:
+            deadline = time.monotonic() + 60
+            while read_latest_state(kafka, 1.0) is None:
+                assert time.monotonic() < deadline and alive()
+            while len({hb.shards for hb in watcher.workers.values() if hb.shards}) < 2:
+                assert time.monotonic() < deadline and alive(), "shards never split"
+                watcher.poll(0.5)
+            pause_and_recover(10.0)
+            pause_and_recover(60.0)
+            time.sleep(3.0)  # and a few seconds of production after the last one
+        finally:
+            watcher.close()
+            up.send_signal(signal.SIGINT)
+            _, err = up.communicate(timeout=120)
+        summary = re.search(r"stopped: produced ([\d,]+), delivered ([\d,]+), failed", err)
+        delivered = int(summary.group(2).replace(",", "")) if summary else -1
+        project = Project()
+        truth = truth_topic("marketplace")
+        streams = [
+            t.name
+            for t in domain_topics(project, "marketplace")
+            if t.name not in (external_topic("marketplace"), metrics_topic("marketplace"), truth)
+        ]
+        got = read_until_idle(bs, [*streams, truth, COUNTS_TOPIC])
+        decoder = Decoder(project.schemas())
+        ids = Counter(decoder.decode(v)["event_id"] for t in streams for v in got[t])
+        # the orchestrator writes scenario truth too; the workers' own is chaos truth
+        chaos_truth = sum(decoder.decode(v)["kind"] == "chaos" for v in got[truth])
+        yield Run(
+            returncode=up.returncode,
+            err=err,
+            delivered=delivered,
+            worker_records=sum(len(got[t]) for t in streams) + chaos_truth,
+            ids_twice=sum(1 for n in ids.values() if n > 1),
+            holes=holes([ShardCounts.model_validate_json(v) for v in got[COUNTS_TOPIC]]),
+        )
     finally:
         broker.stop()
+
+
+@pytest.mark.timeout(420)
+def test_the_fleet_rides_out_a_10_s_and_a_60_s_broker_pause(paused: Run) -> None:
+    """It keeps running, says the broker was away and is back, and everything it produced is
+    delivered and read back: nothing failed, nothing lost, the summary printed at the end."""
+    err = paused.err
+    assert paused.returncode == 0, err
+    summary = re.search(r"stopped: produced ([\d,]+), delivered ([\d,]+), failed (\d+)", err)
+    assert summary is not None, err
+    assert summary.group(1) == summary.group(2) and summary.group(3) == "0", err
+    assert "lost" not in err
+    assert err.count("broker unreachable since") >= 2, err
+    assert err.count("broker reachable again") >= 2, err
+    assert paused.worker_records == paused.delivered > 0
+
+
+@pytest.mark.xfail(
+    reason="after a pause longer than the group session, Kafka may deal a shard to the other "
+    "worker, which restarts it from the seed at 'now' (ids drawn again, a hole); the "
+    "exactly-once shard handoff (checkpoints on sim.shard_state) removes this",
+    strict=False,
+)
+@pytest.mark.timeout(420)
+def test_across_the_pauses_no_record_is_written_twice_and_no_shard_time_is_skipped(
+    paused: Run,
+) -> None:
+    """Each shard's reports on sim.counts tile its sim time; no event_id occurs twice."""
+    assert (paused.ids_twice, paused.holes) == (0, {s: [] for s in range(SHARDS)})
