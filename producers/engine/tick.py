@@ -24,6 +24,7 @@ from producers.engine.aggregates import agg_runtime, aggregate
 from producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from producers.engine.chains import IMPLICIT, Edge, FollowUps
 from producers.engine.fields import FieldMaker, StreamRuntime
+from producers.engine.journeys import Journeys
 from producers.engine.stock import Stock, apply_stock
 from producers.pools import EntityPool, Relation, stable_hash
 from producers.profiles import RateProfile
@@ -33,6 +34,7 @@ from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec, RelationSpec, StreamSpec
 from simfleet.errors import DomainError
 from simfleet.scenarios import CampaignWindow
+from simfleet.topology import truth_topic
 
 __all__ = ["ShardEngine"]
 
@@ -111,6 +113,10 @@ class ShardEngine:
             name: Stock(name, st, self.pools[st.entity]) for name, st in domain.stocks.items()
         }
         self.label_streams = frozenset(n for n, s in domain.streams.items() if s.label_of)
+        truth = schemas.get(truth_topic(domain.domain))
+        self._journeys = Journeys(
+            domain, self.streams, seed, shard, truth.fields if truth is not None else None
+        )
 
     def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
         entry = schemas.get(topic)
@@ -240,11 +246,13 @@ class ShardEngine:
             self._emit(rt, cols, out, activations, params)
         for w in campaigns:
             self._campaign_events(w, t0, t1, params, out, activations)
+        self._journey_events(t0, t1, params, out, activations)
         # each released batch is made and scheduled before the next is popped (see release)
         for target, due, carried in self._chains.release(t1):
             rt = self.streams[target]
             cols = self._fields.make(rt, due, carried, params, t0)
             self._emit(rt, cols, out, activations, params)
+        self._journey_events(t0, t1, params, out, activations)  # of chained start events
         lifecycle.activate(self._pool_of_table, self.streams, activations)
         start = self._start if self._start is not None else t0
         for name, agg in self._aggs.items():
@@ -257,7 +265,27 @@ class ShardEngine:
             for cols in made:
                 out.setdefault(name, []).append(cols)
                 self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
-        return [self._batch(name, parts) for name, parts in out.items()]
+        batches = [self._batch(name, parts) for name, parts in out.items()]
+        truth = self._journeys.take_truth()
+        if truth is not None:
+            topic = truth_topic(self.domain.domain)
+            batches.append(Batch("ground_truth", topic, len(truth["label"]), truth, "subject_id"))
+        return batches
+
+    def _journey_events(
+        self,
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """The events of journeys due in the tick (see ``producers.engine.journeys``)."""
+        for target, due, carried in self._journeys.release(t1):
+            rt = self.streams[target]
+            self._emit(
+                rt, self._fields.make(rt, due, carried, params, t0), out, activations, params
+            )
 
     def _campaign_events(
         self,
@@ -320,6 +348,8 @@ class ShardEngine:
         out.setdefault(rt.name, []).append(cols)
         lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
         self._chains.schedule(rt.name, cols, n, params, rng)
+        if rt.name in self._journeys.starts:
+            self._journeys.begin(rt.name, cols, params)
 
     def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
         """One stream's parts of this tick as one batch, rows sorted by ``occurred_at`` and

@@ -70,7 +70,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_project_lists_both_domains(project: Project) -> None:
     """A pack folder given with --pack-dir joins the project's domains."""
-    assert project.domains() == ["kiosk", "marketplace", "ticketing"]
+    assert project.domains() == ["clickstream", "kiosk", "marketplace", "ticketing"]
     assert "kiosk.session.started" in project.schemas()
     assert "kiosk.ground_truth" in project.schemas()
 
