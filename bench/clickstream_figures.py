@@ -53,7 +53,7 @@ def main(folder: Path) -> None:
     total = sum(len(data[n]) for n in STREAMS)
     print(f"events: {total}")
     for n in STREAMS:
-        print(f"  share {n}: {100 * len(data[n]) / total:.1f} %")
+        print(f"  share {n}: {100 * len(data[n]) / total:.2f} %")
     ended = {r["session_id"]: r for r in data["session.ended"]}
     pages = Counter(r["session_id"] for r in data["page.viewed"])
     done = [s for s in (r["session_id"] for r in data["session.started"]) if s in ended]
