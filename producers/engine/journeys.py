@@ -160,7 +160,8 @@ class _Journey:
         steps = rng.integers(lo, hi + 1, n)
         budget = rng.uniform(num(spec.budget.min, params), num(spec.budget.max, params), n) * 1e3
         d = spec.dwell
-        shape, scale = num(d.shape, params), num(d.scale, params)
+        # a scenario that sets either to 0 gets the nearest law, not a division by zero
+        shape, scale = max(num(d.shape, params), 1e-3), max(num(d.scale, params), 1e-3)
         gmin, gmax = num(spec.gap.min, params), num(spec.gap.max, params)
         dmin, dmax = num(d.min, params), num(d.max, params)
         # a scenario may raise the dwell: it stays below the idle timeout (checked at load for

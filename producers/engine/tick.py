@@ -269,7 +269,7 @@ class ShardEngine:
         truth = self._journeys.take_truth()
         if truth is not None:
             topic = truth_topic(self.domain.domain)
-            batches.append(Batch("ground_truth", topic, len(truth["label"]), truth, "subject_id"))
+            batches.append(Batch("ground_truth", topic, len(truth["label"]), truth, "event_id"))
         return batches
 
     def _journey_events(

@@ -3,11 +3,13 @@ mid-episode, and a broken journey is reported at load, every problem with its fi
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import shutil
 from pathlib import Path
 
 from producers.engine import ShardEngine
+from simfleet.codec import Decoder, encoders_for
 from simfleet.columns import Batch
 from simfleet.domain.checks import check_pack
 from simfleet.domain.pack import Project
@@ -69,3 +71,26 @@ def test_a_broken_journey_is_reported_with_its_field_paths(tmp_path: Path) -> No
     assert "idle timeout" in found["journeys.session.idle_timeout"]
     assert "content.advance" in found["journeys.session.paths.content.advance"]
     assert len(found) == 4
+
+
+def test_journey_truth_encodes_for_kafka_and_names_the_path() -> None:
+    """The ground-truth batch a journey makes goes through the same columnar encoder as the
+    streams: one record per session, keyed by its event id, kind journey, label the path."""
+    project = Project()
+    spec, schemas = project.spec("clickstream"), project.schemas()
+    eng = ShardEngine(spec, 0, 2, 4, 0.02, schemas=schemas)
+    truth = [b for b in _ticks(eng, range(1))[0] if b.topic == "clickstream.ground_truth"]
+    assert len(truth) == 1
+    b = truth[0]
+    buf, offsets = encoders_for(schemas, None)[b.topic].encode(b.columns, b.n)
+    ends = offsets.tolist()
+    dec = Decoder(schemas)
+    records = [dec.decode(bytes(buf[a:z])) for a, z in itertools.pairwise(ends)]
+    again = _ticks(ShardEngine(spec, 0, 2, 4, 0.02, schemas=schemas), range(1))[0]
+    sessions = next(x for x in again if x.topic == "clickstream.session.started")
+    assert len(records) == b.n == sessions.n > 0
+    assert {r["kind"] for r in records} == {"journey"}
+    assert {r["label"] for r in records} <= set(spec.journeys["session"].paths)
+    keys = b.keys()  # Kafka keys, one per record
+    assert [k.decode() for k in keys if k] == [r["event_id"] for r in records]
+    assert all(r["window_end"] > r["window_start"] for r in records)
