@@ -586,10 +586,6 @@ class Span(_Spec):
     min: float | str
     max: float | str
 
-    def params(self) -> list[str]:
-        """The parameter paths it names."""
-        return [v for v in (self.min, self.max) if isinstance(v, str)]
-
 
 class DwellSpec(_Spec):
     """Time spent in a state, in seconds: a Weibull law (``shape`` < 1: most visits short, a
@@ -600,10 +596,6 @@ class DwellSpec(_Spec):
     scale: float | str = Field(description="seconds, added to `min`")
     min: float | str
     max: float | str
-
-    def params(self) -> list[str]:
-        """The parameter paths it names."""
-        return [v for v in (self.shape, self.scale, self.min, self.max) if isinstance(v, str)]
 
 
 class JourneyEmit(_Spec):
