@@ -237,7 +237,9 @@ class Worker:
         tally = self.tallies[shard]
         ch = self.chaos[shard][eng.domain.domain]
         for batch in eng.tick(t0, t1, params, acting):
-            actions = ch.actions_for(in_force, batch.topic) if in_force else ()
+            # ground truth (a journey's episodes) is labels, not traffic: no chaos
+            chaotic = in_force and batch.topic != truth_topic(ch.domain)
+            actions = ch.actions_for(in_force, batch.topic) if chaotic else ()
             if actions:
                 encoded, truth = ch.apply(batch, t0, actions)
                 _send(producer, encoded)

@@ -189,7 +189,12 @@ def generate(
                 if in_force:
                     calm = []
                     for b in batches:
-                        ch = chaos[topic_domain[b.topic]]
+                        # ground truth (a journey's episodes) is labels, not traffic: no chaos
+                        d = topic_domain.get(b.topic)
+                        if d is None:
+                            calm.append(b)
+                            continue
+                        ch = chaos[d]
                         actions = ch.actions_for(in_force, b.topic)
                         if not actions:
                             calm.append(b)

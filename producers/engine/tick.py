@@ -26,6 +26,7 @@ from producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_c
 from producers.engine.chains import IMPLICIT, Edge, FollowUps
 from producers.engine.episodes import Episodes
 from producers.engine.fields import FieldMaker, StreamRuntime
+from producers.engine.journeys import Journeys
 from producers.engine.processes import Override, Process
 from producers.engine.stock import Stock, apply_stock
 from producers.pools import EntityPool, Relation, stable_hash
@@ -36,6 +37,7 @@ from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec, RelationSpec, StreamSpec
 from simfleet.errors import DomainError
 from simfleet.scenarios import CampaignWindow
+from simfleet.topology import truth_topic
 
 __all__ = ["ShardEngine"]
 
@@ -122,13 +124,16 @@ class ShardEngine:
             name: Stock(name, st, self.pools[st.entity]) for name, st in domain.stocks.items()
         }
         self.label_streams = frozenset(n for n, s in domain.streams.items() if s.label_of)
-        truth = schemas.get(f"{domain.domain}.ground_truth")
+        truth = schemas.get(truth_topic(domain.domain))
+        self._journeys = Journeys(
+            domain, self.streams, seed, shard, truth.fields if truth is not None else None
+        )
         self._episodes = Episodes(
             domain,
             self.pools,
             seed,
             shard,
-            f"{domain.domain}.ground_truth",
+            truth_topic(domain.domain),
             truth.fields if truth is not None else None,
         )
 
@@ -274,11 +279,13 @@ class ShardEngine:
             self._emit(rt, cols, out, activations, params)
         for w in campaigns:
             self._campaign_events(w, t0, t1, params, out, activations)
+        self._journey_events(t0, t1, params, out, activations)
         # each released batch is made and scheduled before the next is popped (see release)
         for target, due, carried in self._chains.release(t1):
             rt = self.streams[target]
             cols = self._fields.make(rt, due, carried, params, t0)
             self._emit(rt, cols, out, activations, params)
+        self._journey_events(t0, t1, params, out, activations)  # of chained start events
         if episodes.active:
             # episode events after the rated streams (an emit may retire its entity), floors
             # once every event of the tick is known
@@ -300,7 +307,29 @@ class ShardEngine:
                 self._chains.schedule(name, cols, len(cols["occurred_at"]), params)
         batches = [self._batch(name, parts) for name, parts in out.items()]
         truth = episodes.truth() if episodes.active else None
-        return batches if truth is None else [*batches, truth]
+        if truth is not None:
+            batches.append(truth)
+        journeyed = self._journeys.take_truth()
+        if journeyed is not None:
+            topic = truth_topic(self.domain.domain)
+            n = len(journeyed["label"])
+            batches.append(Batch("ground_truth", topic, n, journeyed, "event_id"))
+        return batches
+
+    def _journey_events(
+        self,
+        t0: int,
+        t1: int,
+        params: Mapping[str, float],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """The events of journeys due in the tick (see ``producers.engine.journeys``)."""
+        for target, due, carried in self._journeys.release(t1):
+            rt = self.streams[target]
+            self._emit(
+                rt, self._fields.make(rt, due, carried, params, t0), out, activations, params
+            )
 
     def _emit_made(
         self,
@@ -397,6 +426,8 @@ class ShardEngine:
         out.setdefault(rt.name, []).append(cols)
         lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
         self._chains.schedule(rt.name, cols, n, params, rng)
+        if rt.name in self._journeys.starts:
+            self._journeys.begin(rt.name, cols, params)
 
     def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
         """One stream's parts of this tick as one batch, rows sorted by ``occurred_at`` and

@@ -30,6 +30,7 @@ from simfleet.domain.spec import (
     Chain,
     DomainSpec,
     FieldSpec,
+    JourneySpec,
     RelationSpec,
     StockUse,
     StreamSpec,
@@ -229,6 +230,8 @@ def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
         out += _stream_refs(spec, name, s, file)
     out += _causal_problems(spec, file) + _episode_problems(spec, file)
     out += _process_problems(spec, file)
+    for name, j in spec.journeys.items():
+        out += _journey_refs(spec, j, f"journeys.{name}", file)
     for name, prof in spec.profiles.items():  # strength and cycles read parameters
         out += _param_problem(spec, f"profiles.{name}.strength", prof.strength, file)
         for i, c in enumerate(prof.cycles):
@@ -336,6 +339,73 @@ def _process_problems(spec: DomainSpec, file: Path) -> list[Problem]:
                 out += _by_problems(spec, v, f"{where}.{key}", file, [ps.entity])
         if isinstance(ps.start, ByAttr):
             out += _by_problems(spec, ps.start, f"{where}.start", file, [ps.entity])
+    return out
+
+
+def _journey_refs(spec: DomainSpec, j: JourneySpec, where: str, file: Path) -> list[Problem]:
+    """A journey names streams and parameters of the pack, its roles do not share a stream,
+    a gated state follows the state that emits what it requires, and no gap inside an episode
+    reaches the idle timeout (so an episode never times out half-way)."""
+    fix = "name a stream of `streams`"
+    roles = [("start", j.start), ("enter", j.enter), ("leave", j.leave), ("end", j.end)]
+    if j.actions is not None:
+        roles += [(f"actions.streams.{k}", k) for k in j.actions.streams]
+    for pname, path in j.paths.items():
+        for sname, st in path.states.items():
+            for i, e in enumerate(st.emit):
+                at = f"paths.{pname}.states.{sname}.emit.{i}.streams"
+                roles += [(f"{at}.{k}", x) for k, x in enumerate(e.streams)]
+    out = [
+        _unknown(file, f"{where}.{at}", "stream", x, spec.streams, fix)
+        for at, x in roles
+        if x not in spec.streams
+    ]
+    for at, v in j.params():
+        out += _param_problem(spec, f"{where}.{at}", v, file)
+    start = spec.streams.get(j.start)
+    if start is not None and j.id not in start.fields:
+        out.append(
+            _unknown(file, f"{where}.id", "field", j.id, start.fields, f"name a field of {j.start}")
+        )
+    own = [j.start, j.enter, j.leave, j.end]
+    clicks = [x for at, x in roles[4:]]
+    if len(set(own)) < 4 or set(own) & set(clicks):
+        out.append(
+            Problem(
+                file,
+                where,
+                "start, enter, leave, end and the action and emitted streams must be distinct "
+                "streams",
+                "give each role its own stream (actions and emissions may share theirs)",
+            )
+        )
+    for pname, path in j.paths.items():
+        emitted: list[str] = []
+        for sname, st in path.states.items():
+            if st.requires is not None and (path.order == "any" or st.requires not in emitted):
+                out.append(
+                    Problem(
+                        file,
+                        f"{where}.paths.{pname}.states.{sname}.requires",
+                        f"no earlier state of the {path.order} path {pname} emits {st.requires}",
+                        "require a stream an earlier state lists under `emit` (forward paths only)",
+                    )
+                )
+            emitted += [x for e in st.emit for x in e.streams]
+
+    def most(v: float | str) -> float:
+        return float(spec.parameters.get(v, 0.0)) if isinstance(v, str) else float(v)
+
+    if (most(j.dwell.max) + most(j.gap.max)) * 1000 >= j.idle_timeout:
+        out.append(
+            Problem(
+                file,
+                f"{where}.idle_timeout",
+                "a page's dwell plus the gap after it can reach the idle timeout: episodes "
+                "would time out half-way",
+                "lower dwell.max and gap.max or raise idle_timeout",
+            )
+        )
     return out
 
 
@@ -809,11 +879,33 @@ class _StreamChecks:
         for ep, e in self.spec.episodes.items():
             if e.emit == name:  # the entity field is carried; the rest is generated
                 ways.append(_Way(f"emitted by episode {ep}", {}))
+        for jname, j in self.spec.journeys.items():
+            if name in j.streams():
+                ways.append(self._journey_way(jname, j, name))
         if not ways:
             # never emitted (a chain into it may be misspelt: reported there); its fields are
             # still checked as if drawn, but nothing is missing from events that never exist
             ways.append(_Way("never emitted", {}, emitted=False))
         return ways
+
+    def _journey_way(self, jname: str, j: JourneySpec, target: str) -> _Way:
+        how = f"emitted by the journey journeys.{jname}"
+        fix = f"add a generator for each, or carry them from {j.start} (same name in its schema)"
+        src_types, tgt_types = self.types.get(j.start), self.types.get(target, {})
+        if src_types is None:
+            return _Way(how, {}, fix, known=False)
+        given: dict[str, tuple[str, str] | None] = {
+            f: (j.start, f) for f in tgt_types if f not in IMPLICIT and f in src_types
+        }
+        made: list[str | None] = [j.state_field]
+        if target == j.end:
+            made = [j.length_field, j.reason_field]
+        if j.actions is not None and target not in (j.enter, j.leave, j.end):
+            made.append(j.actions.field)
+        if target == j.leave:
+            made.append(j.dwell_field)
+        given |= {f: None for f in made if f is not None and f in tgt_types}
+        return _Way(how, given, fix)
 
     @staticmethod
     def _agg_given(agg: AggregateSpec) -> dict[str, tuple[str, str] | None]:

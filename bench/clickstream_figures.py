@@ -1,0 +1,87 @@
+"""The clickstream figures of a `simctl generate` folder (Avro or JSON lines), as the README
+quotes them: event shares, pages and clicks, dwell, session durations, journeys, commerce.
+
+    simctl generate --domain clickstream --start 2026-03-02T00:00:00Z --duration 1d \\
+        --scale 0.05 --seed 5 --format avro --out cs/
+    python bench/clickstream_figures.py cs/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastavro import reader
+
+STREAMS = (
+    "session.started",
+    "page.viewed",
+    "page.closed",
+    "button.clicked",
+    "link.clicked",
+    "cart.item_added",
+    "checkout.completed",
+    "session.ended",
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def rows(folder: Path, name: str) -> list[dict[str, Any]]:
+    """The records of one topic file (timestamps as epoch ms)."""
+    avro = folder / f"clickstream.{name}.avro"
+    if avro.exists():
+        with avro.open("rb") as fh:
+            out = list(reader(fh))
+        for r in out:
+            for k, v in r.items():
+                if isinstance(v, datetime):
+                    r[k] = (v - EPOCH) // timedelta(milliseconds=1)
+        return out  # type: ignore[return-value]
+    path = folder / f"clickstream.{name}.jsonl"
+    with path.open() as fh:
+        return [json.loads(line) for line in fh]
+
+
+def main(folder: Path) -> None:
+    """Print the figures."""
+    data = {n: rows(folder, n) for n in (*STREAMS, "ground_truth")}
+    total = sum(len(data[n]) for n in STREAMS)
+    print(f"events: {total}")
+    for n in STREAMS:
+        print(f"  share {n}: {100 * len(data[n]) / total:.2f} %")
+    ended = {r["session_id"]: r for r in data["session.ended"]}
+    pages = Counter(r["session_id"] for r in data["page.viewed"])
+    done = [s for s in (r["session_id"] for r in data["session.started"]) if s in ended]
+    pp = np.asarray([pages[s] for s in done])
+    print(f"sessions: {len(data['session.started'])} ({len(done)} ended in the window)")
+    spread = f"median {np.median(pp):.0f}, {pp.min()}-{pp.max()}"
+    print(f"pages per session: mean {pp.mean():.2f}, {spread}")
+    adds, buys = len(data["cart.item_added"]), len(data["checkout.completed"])
+    clicks = len(data["button.clicked"]) + len(data["link.clicked"]) - adds - buys
+    print(f"clicks per page: {clicks / len(data['page.viewed']):.2f}")
+    dwell = np.asarray([r["duration_ms"] for r in data["page.closed"]]) / 1000
+    print(f"dwell s: mean {dwell.mean():.1f}, median {np.median(dwell):.1f}, max {dwell.max():.1f}")
+    minutes = np.asarray([ended[s]["duration_ms"] for s in done]) / 60_000
+    inside = ((minutes >= 1) & (minutes <= 10)).mean()
+    print(f"session min: mean {minutes.mean():.2f}, max {minutes.max():.2f}, 1-10 min {inside:.1%}")
+    reasons = Counter(r["end_reason"] for r in data["session.ended"])
+    print(f"ended: {dict(reasons)}")
+    journeys = Counter(r["label"] for r in data["ground_truth"] if r["kind"] == "journey")
+    n = sum(journeys.values())
+    print("journeys: " + ", ".join(f"{k} {v / n:.1%}" for k, v in sorted(journeys.items())))
+    added = {r["session_id"] for r in data["cart.item_added"]}
+    bought = {r["session_id"] for r in data["checkout.completed"]}
+    starts = len(data["session.started"])
+    print(
+        f"add to cart {len(added) / starts:.1%} of sessions, conversion "
+        f"{len(bought) / starts:.1%}, carts abandoned {1 - len(bought) / len(added):.1%}"
+    )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
