@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import plotly.graph_objects as go
 import typer
 
@@ -41,8 +42,8 @@ __all__ = ["build_report", "report"]
 MINUTE = 60_000
 DAY = 86_400_000
 _SCORECARD_HOOK = (
-    "Needs the model scorecard (<code>simctl score</code>), which is not built yet: "
-    "this section is where its {what} goes."
+    "No model scorecard was given: <code>simctl score --out score.json</code>, then "
+    "<code>--score score.json</code> puts its {what} here."
 )
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -140,12 +141,65 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], raw_last: bool = 
     return "".join(out)
 
 
+def _latency_chart(card: Mapping[str, Any]) -> go.Figure | None:
+    """Decision time minus produce time, binned (bars: the counts are the data)."""
+    lat = card.get("latencies_ms") or []
+    if not lat:
+        return None
+    counts, edges = np.histogram(np.asarray(lat, dtype=np.float64), bins=min(50, len(lat)))
+    fig = go.Figure(go.Bar(x=((edges[:-1] + edges[1:]) / 2).tolist(), y=counts.tolist()))
+    q = card.get("latency_ms") or {}
+    fig.update_layout(
+        title=" / ".join(f"{k} {v:,.0f} ms" for k, v in q.items()),
+        xaxis_title="latency (ms)",
+        yaxis_title="decisions",
+        height=320,
+        bargap=0.05,
+    )
+    return fig
+
+
+def _confusion_chart(card: Mapping[str, Any]) -> go.Figure:
+    c = card["confusion"]
+    z = [[c["tp"], c["fn"]], [c["fp"], c["tn"]]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=["alerted", "not alerted"],
+            y=["fraud", "legit"],
+            text=[[f"{v:,}" for v in row] for row in z],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+        )
+    )
+    fig.update_layout(height=300, yaxis_autorange="reversed", title="labelled subjects")
+    return fig
+
+
+def _recall_chart(card: Mapping[str, Any]) -> go.Figure | None:
+    per = card.get("recall_by_pattern") or {}
+    if not per:
+        return None
+    names = sorted(per)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[per[n]["recall"] or 0.0 for n in names],
+            text=[f"{per[n]['caught']}/{per[n]['frauds']}" for n in names],
+        )
+    )
+    fig.update_layout(height=320, yaxis_range=[0, 1], yaxis_title="recall")
+    return fig
+
+
 def build_report(
     title: str,
     events: Events,
     truth: Sequence[dict[str, Any]],
     outcomes: Sequence[Outcome] | None,
     settings: Mapping[str, Any],
+    card: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML document, plotly's JavaScript included once."""
     parts = [
@@ -192,13 +246,23 @@ def build_report(
         ]
         heads = ("assertion", "kind", "expected", "actual", "result")
         parts.append(f"<div id='assertions'>{_table(heads, rows, raw_last=True)}</div>")
-    for div, what in (
-        ("latency-hook", "latency histogram (decision time minus produce time)"),
-        ("confusion-hook", "confusion matrix"),
-        ("recall-hook", "recall per attack pattern"),
+    charts = {
+        "latency": _latency_chart(card) if card else None,
+        "confusion": _confusion_chart(card) if card else None,
+        "recall": _recall_chart(card) if card else None,
+    }
+    for name, what in (
+        ("latency", "latency histogram (decision time minus produce time)"),
+        ("confusion", "confusion matrix"),
+        ("recall", "recall per attack pattern"),
     ):
         parts.append(f"<h2>{what.split(' (')[0].capitalize()}</h2>")
-        parts.append(f"<p class='hook' id='{div}'>{_SCORECARD_HOOK.format(what=what)}</p>")
+        fig = charts[name]
+        if fig is not None:
+            parts.append(f"<div id='{name}-hook'>{figure(fig, f'{name}-chart')}</div>")
+        else:
+            hook = _SCORECARD_HOOK.format(what=what)
+            parts.append(f"<p class='hook' id='{name}-hook'>{hook}</p>")
     parts.append("<h2>Run</h2>")
     counts = sorted((t, str(len(r))) for t, r in events.items() if r)
     setting_rows = [
@@ -223,6 +287,13 @@ def report(
     since: Annotated[
         str | None, typer.Option(help="Origin of the assertions' windows, ISO UTC.")
     ] = None,
+    score: Annotated[
+        Path | None,
+        typer.Option(
+            help="A scorecard written by `simctl score --out FILE`: its latency "
+            "histogram, confusion matrix and recall per pattern join the report."
+        ),
+    ] = None,
     domain: DomainOpt = None,
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
@@ -233,7 +304,7 @@ def report(
     """Write one self-contained HTML report of a run: events per minute, scenario and external
     event windows, chaos counts, assertions, settings. Opens offline (no CDN).
 
-    Example: simctl report --data out/ --check my-scenario.yaml --out report.html
+    Example: simctl report --data out/ --check my-scenario.yaml --score score.json --out r.html
     """
     settings = build_settings(
         config=config,
@@ -280,9 +351,29 @@ def report(
         all_events = {**events, f"{spec.domain}.ground_truth": truth}
         outcomes = evaluate(spec.assertions, all_events, origin_of(all_events, spec, since))
         run["checked"] = spec.id
-    page = build_report(f"simfleet run report: {', '.join(domains)}", events, truth, outcomes, run)
+    card = _read_score(score) if score is not None else None
+    page = build_report(
+        f"simfleet run report: {', '.join(domains)}", events, truth, outcomes, run, card
+    )
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write it ({exc.strerror}).") from exc
     typer.echo(f"wrote {out} ({len(page) // 1024} kB)", err=True)
+
+
+def _read_score(path: Path) -> dict[str, Any]:
+    """A scorecard file of `simctl score --out`, or a clear error."""
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"--score {path}: cannot read it as a scorecard ({exc}). Write one with "
+            "`simctl score --decisions TOPIC --out score.json`."
+        ) from exc
+    if not isinstance(card, dict) or "confusion" not in card:
+        raise ConfigError(
+            f"--score {path}: no `confusion` in it, so it is not a scorecard. Write one with "
+            "`simctl score --decisions TOPIC --out score.json`."
+        )
+    return card

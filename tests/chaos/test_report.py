@@ -4,6 +4,7 @@ is kept under the test's tmp path."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simctl.main import app
+from simfleet.scoring import Decision, Label, Subject, scorecard
 from tests.chaos.effects import SCENARIO
 
 HERE = Path(__file__).parent
@@ -29,17 +31,31 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     out = tmp / "report.html"
     args = ["report", "--data", str(tmp / "gen"), "--out", str(out)]
-    args += ["--check", str(HERE / "checked-pass.yaml")]
+    args += ["--check", str(HERE / "checked-pass.yaml"), "--score", str(_scorecard(tmp))]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
+
+
+def _scorecard(tmp: Path) -> Path:
+    """A scorecard file as `simctl score --out` writes it: 40 subjects, 10 of them fraud."""
+    subjects = [Subject(f"t{i}", f"e{i}", i, produced_at=1000 * i) for i in range(40)]
+    patterns = ("card_testing", "bot_scalping")
+    labels = [Label(f"t{i}", i % 4 == 0, patterns[i % 8 // 4] if i % 4 == 0 else "none", 50)
+              for i in range(40)]  # fmt: skip
+    decisions = [Decision(f"t{i}", None, (i % 4 == 0) * 0.6 + (i % 7) / 20, None,
+                          at=1000 * i + 20 + 3 * i) for i in range(40)]  # fmt: skip
+    card = scorecard(subjects, labels, decisions)
+    path = tmp / "score.json"
+    path.write_text(json.dumps({**card.as_dict(), "latencies_ms": card.latencies}))
+    return path
 
 
 def test_the_file_is_self_contained(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert "<script src=" not in page  # no CDN: the bundle itself is in the page
     assert "plotly.js v" in page and len(page) > 3_000_000
-    assert page.count("Plotly.newPlot") == 2  # events and chaos
+    assert page.count("Plotly.newPlot") == 5  # events, chaos and the scorecard's three
     for hook in ("latency-hook", "confusion-hook", "recall-hook", "assertions", "settings"):
         assert f"id='{hook}'" in page
 
@@ -83,8 +99,11 @@ def test_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
         driver.quit()
     assert not [e for e in logs if e["level"] == "SEVERE"], logs
     charts = dict(points)
-    assert set(charts) == {"events-chart", "chaos-chart"}
+    assert set(charts) == {"events-chart", "chaos-chart"} | {
+        f"{c}-chart" for c in ("latency", "confusion", "recall")
+    }
     assert charts["events-chart"] > 1000 and charts["chaos-chart"] >= 6
+    assert charts["latency-chart"] >= 10 and charts["recall-chart"] == 2
     assert rows == 7  # header and six assertions
     # poisoned 1970 timestamps do not stretch the time axis
     assert x_range[0] >= "2026-03-01" and x_range[1] <= "2026-03-04", x_range

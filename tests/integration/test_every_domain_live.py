@@ -1,10 +1,12 @@
-"""Two domains in one live fleet: the kiosk test pack beside marketplace, driven through simctl.
+"""Every domain in one live fleet: the project's five and the kiosk test pack, driven through
+simctl.
 
 `simctl up --pack-dir tests/packs` runs every domain of the project (no --domain); the test
-starts a scenario given as a file path (a copy of kiosk-rush with its own id) and reads the
-topics back with a plain consumer: both domains produce, each has its own ground truth and
-external events naming it, the scenario's truth is on kiosk's topic, and no kiosk outcome lacks
-its session.
+starts a scenario given as a file path (a copy of kiosk-rush with its own id) and markets'
+`flash-crash` beside it, and reads the topics back with a plain consumer: every domain
+produces, kiosk and marketplace each have their own ground truth and external events naming
+them, each scenario's truth is on its own domain's topic, and no kiosk outcome lacks its
+session.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import wait_generated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,7 +74,7 @@ def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> d
     return out
 
 
-def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
+def test_every_domain_runs_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "tansu.log")
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
@@ -84,8 +87,8 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
     )
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "--no-admin", *common, "--speed", "7200"),
-            *("--scale", "0.05", "--shards", "4", "--workers", "2", "--start", START),
+            *(sys.executable, "-m", "simctl.main", "up", "--no-admin", *common, "--speed", "3600"),
+            *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
             *("--no-stats", "--duration", "5m"),
         ],
         env=env,
@@ -101,7 +104,10 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
             assert up.poll() is None, up.communicate()
             state = read_latest_state(settings, 2.0)
         assert state is not None, "no control state within 60 s"
-        assert state.domains == ("kiosk", "marketplace", "ticketing")
+        assert state.domains == tuple(Project(roots=[PACKS]).domains())
+        assert {"clickstream", "ai_usage", "markets", "marketplace", "ticketing"} < set(
+            state.domains
+        )
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
 
@@ -114,7 +120,10 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
         started = simctl("scenario", "start", str(mine), *common, "--json", env=env)
         assert started.returncode == 0, started.stderr
         assert json.loads(started.stdout)["scenario"] == "my-rush"
+        crash = simctl("scenario", "start", "flash-crash", *common, "--json", env=env)
+        assert crash.returncode == 0, crash.stderr
         wait_sim(s0 + 14 * H)
+        wait_generated(bootstrap, s0 + 14 * H, workers=2)
     finally:
         up.send_signal(signal.SIGINT)
         _, err = up.communicate(timeout=120)
@@ -128,11 +137,17 @@ def test_two_domains_run_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
             for k in ("ground_truth", "external_events")
         ]
         topics.append("marketplace.booking.requested")
-        got = read_until_idle(bootstrap, topics)
+        others = ["clickstream.page.viewed", "ai_usage.api.call", "markets.price.tick"]
+        others += ["ticketing.payment.attempted", "markets.ground_truth"]
+        got = read_until_idle(bootstrap, topics + others)
     finally:
         broker.stop()
-    for t in topics:
+    for t in topics + others:
         assert got[t], f"nothing on {t}"
+    assert any(
+        r["kind"] == "scenario" and r["subject_id"] == "flash-crash"
+        for r in got["markets.ground_truth"]
+    )
     for d in ("kiosk", "marketplace"):
         for k in ("ground_truth", "external_events"):
             assert {r["domain"] for r in got[f"{d}.{k}"]} == {d}
