@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from rich.table import Table
 
 from producers.chaos import plain
+from simfleet.capture import consumer_for
 from simfleet.codec import Decoder, SchemaSet
 from simfleet.errors import BrokerError, ConfigError, SchemaError
+from simfleet.recording import MANIFEST, open_source
 from simfleet.scenarios import Assertion, ScenarioSpec
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import format_duration_ms
@@ -69,11 +71,16 @@ def topics_of(assertions: Iterable[Assertion]) -> set[str]:
 
 
 def read_folder(folder: Path, topics: Iterable[str] | None = None) -> Events:
-    """Records of a ``generate`` folder (JSON lines or Avro files), all topics or those named."""
+    """Records of a ``generate`` folder (JSON lines or Avro files) or of a recording (``simctl
+    record``, decoded with the schemas its manifest holds), all topics or those named."""
     if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder of `simctl generate` output.")
+        raise ConfigError(
+            f"{folder} is not a folder of `simctl generate` output or a `simctl record` recording."
+        )
     out: Events = {}
     want = None if topics is None else set(topics)
+    if (folder / MANIFEST).is_file():
+        return _read_recording(folder, want)
     for path in sorted(folder.iterdir()):
         name, _, ext = path.name.rpartition(".")
         if ext not in ("jsonl", "avro") or name.endswith(".corrupt"):
@@ -89,53 +96,82 @@ def read_folder(folder: Path, topics: Iterable[str] | None = None) -> Events:
     return out
 
 
+def _read_recording(folder: Path, want: set[str] | None) -> Events:
+    """A recording's records in offset order per partition; values that do not decode (chaos
+    may have corrupted them) are skipped, as on live topics."""
+    source = open_source(folder)
+    out: Events = {}
+    for topic in source.topics:
+        if want is not None and topic not in want:
+            continue
+        rows = out[topic] = []
+        for m in source.messages(topic):
+            try:
+                rec = source.decode(m.value) if m.value is not None else None
+            except SchemaError:
+                continue
+            if rec is not None:
+                rows.append(plain(rec))
+    return out
+
+
 def read_topics(
-    settings: KafkaSettings, schemas: SchemaSet, topics: Iterable[str], timeout_s: float = 120.0
+    settings: KafkaSettings,
+    schemas: SchemaSet,
+    topics: Iterable[str],
+    timeout_s: float = 120.0,
+    idle_s: float = 3.0,
 ) -> Events:
     """Every record of ``topics`` up to their end when called (a live fleet keeps producing);
-    values that do not decode are skipped (chaos may have corrupted them)."""
+    values that do not decode are skipped (chaos may have corrupted them).
+
+    The end is each partition's listed high watermark, which Tansu reports at its last batch's
+    first record: the rest of that batch comes in the same fetch, so a partition is done with
+    the consume call that reached the watermark, every record of that call kept."""
     decoder = Decoder(schemas, settings.registry_url)
-    c = Consumer(
-        {**settings.client_config(), "group.id": "simctl-check", "enable.auto.commit": False}
-    )
     out: Events = {t: [] for t in topics}
+    consumer = consumer_for(settings)
     try:
-        meta = c.list_topics(timeout=10).topics
+        meta = consumer.list_topics(timeout=10).topics
         ends: dict[tuple[str, int], int] = {}
         parts = []
         for t in out:
             for p in meta[t].partitions if t in meta else ():
-                low, high = c.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+                low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
                 if high > low:
                     ends[(t, p)] = high
                     parts.append(TopicPartition(t, p, OFFSET_BEGINNING))
-        c.assign(parts)
+        consumer.assign(parts)
         deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            for m in c.consume(5000, 0.2):
-                topic, value, part, offset = m.topic(), m.value(), m.partition(), m.offset()
+        last = time.monotonic()
+        open_parts = set(ends)
+        while open_parts and time.monotonic() < deadline and time.monotonic() - last < idle_s:
+            reached: set[tuple[str, int]] = set()
+            for m in consumer.consume(5000, 0.2):
+                topic, part, offset = m.topic(), m.partition(), m.offset()
                 if m.error() is not None or topic is None or part is None or offset is None:
                     continue
-                end = ends.get((topic, part))
-                if end is None or offset >= end:
-                    continue
-                if offset + 1 >= end:
-                    del ends[(topic, part)]
+                if (topic, part) not in open_parts:
+                    continue  # done with an earlier call: what came later is past the end
+                last = time.monotonic()
+                if offset + 1 >= ends[(topic, part)]:
+                    reached.add((topic, part))
                 try:
-                    out[topic].append(plain(decoder.decode(value or b"")))
+                    out[topic].append(plain(decoder.decode(m.value() or b"")))
                 except SchemaError:
                     continue
+            open_parts -= reached
     except KafkaException as exc:
         raise BrokerError(
             f"Cannot read topics from {settings.bootstrap_servers}: {exc}. "
             "Check --bootstrap-servers."
         ) from exc
     finally:
-        c.close()
-    if ends:
+        consumer.close()
+    if open_parts and time.monotonic() >= deadline:
         raise BrokerError(
-            f"Reading {sorted({t for t, _ in ends})} from {settings.bootstrap_servers} did not "
-            f"reach their end within {timeout_s:g} s. Check the broker's health and retry."
+            f"Reading {sorted({t for t, _ in open_parts})} from {settings.bootstrap_servers} did "
+            f"not reach their end within {timeout_s:g} s. Check the broker's health and retry."
         )
     return out
 

@@ -1,5 +1,5 @@
-"""`simctl check` on a generate folder: one assertion of each kind passing and failing, the
-JUnit XML read back by a parser, the exit codes."""
+"""`simctl check` on a generate folder, on live topics and on a recording: one assertion of
+each kind passing and failing, the JUnit XML read back by a parser, the exit codes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simctl.main import app
+from simfleet.broker.embedded import EmbeddedBroker
 
 HERE = Path(__file__).parent
 KINDS = {"count", "sequence", "absence", "ratio", "latency", "custom"}
@@ -72,3 +73,42 @@ def test_an_unimportable_custom_check_is_a_config_error(folder: Path, tmp_path: 
     result = CliRunner().invoke(app, ["check", str(bad), "--data", str(folder)])
     assert result.exit_code != 0
     assert "custom_checks:nope" in str(result.exception)
+
+
+def _actuals(xml: Path) -> dict[str, tuple[str, bool]]:
+    """Per assertion kind: its system-out (expected and actual) and whether it failed."""
+    cases = _junit(xml)
+    return {
+        k: (c.findtext("system-out") or "", c.find("failure") is not None) for k, c in cases.items()
+    }
+
+
+@pytest.mark.integration
+def test_live_topics_and_a_recording_judge_as_the_folder_does(folder: Path, tmp_path: Path) -> None:
+    """The folder replayed into a broker of its own: `check` on the live topics and on a
+    recording of them gives each assertion the same actual value as on the folder."""
+    broker = EmbeddedBroker()
+    bs = broker.start(log_path=tmp_path / "tansu.log")
+    try:
+        run = CliRunner().invoke
+        assert run(app, ["replay", str(folder), "-b", bs, "--max-speed"]).exit_code == 0
+        rec = tmp_path / "rec"
+        args = ["record", "--topics", "marketplace.*", "-b", bs, "--from-beginning"]
+        done = run(app, [*args, "--idle", "3", "--out", str(rec)])
+        assert done.exit_code == 0, done.output
+        got = {}
+        for where, extra in (("folder", ["--data", str(folder)]), ("live", ["-b", bs])):
+            xml = tmp_path / f"{where}.xml"
+            args = ["check", str(HERE / "checked-pass.yaml"), *extra, "--junit-xml", str(xml)]
+            result = run(app, args)
+            assert result.exit_code == 0, (where, result.output)
+            got[where] = _actuals(xml)
+    finally:
+        broker.stop()
+    xml = tmp_path / "recording.xml"
+    args = ["check", str(HERE / "checked-pass.yaml"), "--data", str(rec), "--junit-xml", str(xml)]
+    assert run(app, args).exit_code == 0
+    got["recording"] = _actuals(xml)
+    assert got["live"] == got["folder"] == got["recording"]
+    failing = run(app, ["check", str(HERE / "checked-fail.yaml"), "--data", str(rec)])
+    assert failing.exit_code == 1, failing.output
