@@ -71,10 +71,17 @@ class Chaos:
     holds the records produced late (delays, delayed duplicates) until they fall due."""
 
     def __init__(
-        self, seed: int, shard: int, domain: str, encoders: Mapping[str, TopicEncoder]
+        self,
+        seed: int,
+        shard: int,
+        domain: str,
+        encoders: Mapping[str, TopicEncoder],
+        share: float = 1.0,
     ) -> None:
         self.seed = seed
         self.shard = shard
+        self.share = share  # of the fleet's records this instance sees: a rate is split by it
+        self._span_s = 0.0  # the tick being applied, in sim seconds (a rate's window)
         self.domain = domain
         self.encoders = encoders
         self.counts: dict[str, int] = {}
@@ -101,10 +108,11 @@ class Chaos:
         return np.random.default_rng([self.seed, self.shard + 1, zlib.crc32(topic.encode()), t0, k])
 
     def apply(
-        self, batch: Batch, t0: int, actions: InForce
+        self, batch: Batch, t0: int, actions: InForce, t1: int | None = None
     ) -> tuple[list[Encoded], list[dict[str, Any]]]:
-        """The records of ``batch`` after ``actions`` (those due now; late ones are held), and
-        one ground-truth record per application."""
+        """The records of ``batch`` (of the tick ``[t0, t1)``) after ``actions`` (those due now;
+        late ones are held), and one ground-truth record per application."""
+        self._span_s = 0.0 if t1 is None else (t1 - t0) / 1000
         enc = self.encoders[batch.topic]
         buf, offsets = enc.encode(batch.columns, batch.n)
         off = offsets.tolist()
@@ -173,6 +181,16 @@ class Chaos:
             return rng.integers(1, 2 * a.delay + 1, n).tolist()  # type: ignore[no-any-return]
         return [a.delay] * n
 
+    def _hits(self, a: ChaosAction, n: int, rng: np.random.Generator) -> list[bool]:
+        """Which of ``n`` candidates an action hits: each with its probability, or a Poisson
+        count of its rate over the tick (this instance's share of it), drawn among them."""
+        if a.probability is not None:
+            return (rng.random(n) < a.probability).tolist()  # type: ignore[no-any-return]
+        k = min(n, int(rng.poisson((a.rate or 0.0) * self._span_s * self.share)))
+        hit = np.zeros(n, dtype=bool)
+        hit[rng.choice(n, k, replace=False)] = True
+        return hit.tolist()
+
     def _one(
         self,
         a: ChaosAction,
@@ -186,7 +204,7 @@ class Chaos:
     ) -> list[_Rec]:
         if a.action == "reorder":
             return self._reorder(a, sid, topic, recs, rng, truth)
-        hit = (rng.random(len(recs)) < a.probability).tolist()
+        hit = self._hits(a, len(recs), rng)
         picked = [i for i, h in enumerate(hit) if h]
         if a.action in ("drop", "delay", "duplicate", "corrupt"):
             return self._simple(a, sid, topic, enc, recs, hit, rng, truth)
@@ -264,7 +282,7 @@ class Chaos:
         many = [s for s in slots.values() if len(s) > 1]
         if not many:
             return recs
-        hit = (rng.random(len(many)) < a.probability).tolist()
+        hit = self._hits(a, len(many), rng)
         out = list(recs)
         for s, h in zip(many, hit, strict=True):
             if not h:

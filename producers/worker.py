@@ -172,7 +172,10 @@ class Worker:
                 cursor = now
                 log.info("shard_assigned", worker=self.worker_id, shard=shard)
             self.engines[shard] = engines
-            self.chaos[shard] = {d: Chaos(state.seed, shard, d, self.encoders) for d in domains}
+            self.chaos[shard] = {
+                d: Chaos(state.seed, shard, d, self.encoders, share=1 / state.shards)
+                for d in domains
+            }
             self.cursor[shard] = cursor
             self.tallies[shard] = ShardTally(cursor)
         self._membership.clear()
@@ -241,7 +244,7 @@ class Worker:
             chaotic = in_force and batch.topic != truth_topic(ch.domain)
             actions = ch.actions_for(in_force, batch.topic) if chaotic else ()
             if actions:
-                encoded, truth = ch.apply(batch, t0, actions)
+                encoded, truth = ch.apply(batch, t0, actions, t1)
                 _send(producer, encoded)
                 producer.send_records(truth_topic(ch.domain), truth, "event_id")
             else:

@@ -199,7 +199,7 @@ def generate(
                         if not actions:
                             calm.append(b)
                             continue
-                        encoded, truth = ch.apply(b, t0, actions)
+                        encoded, truth = ch.apply(b, t0, actions, t1)
                         sink.write_encoded(encoded)
                         chaos_truth[ch.domain] += truth
                     sink.write(calm)

@@ -77,13 +77,22 @@ Scalar = str | int | float | bool | None
 
 class ChaosAction(_Frozen):
     """One kind of damage done to the records of the streams matching ``streams`` on their way
-    out (to Kafka or to files), each record hit with ``probability``."""
+    out (to Kafka or to files): each record hit with ``probability``, or ``rate`` records hit
+    per sim-second of each matching stream, fleet-wide (a Poisson count per tick, spread over
+    the shards, drawn among the tick's records)."""
 
     action: Literal[
         "drop", "duplicate", "delay", "reorder", "corrupt", "poison", "modify", "inject"
     ]
     streams: str = Field(description="topic glob, e.g. marketplace.customer.*")
-    probability: float = Field(ge=0.0, le=1.0, description="per record (reorder: per key)")
+    probability: float | None = Field(
+        None, ge=0.0, le=1.0, description="per record (reorder: per key)"
+    )
+    rate: float | None = Field(
+        None,
+        ge=0.0,
+        description="records (reorder: keys) hit per sim-second per matching stream, fleet-wide",
+    )
     copies: int = Field(2, ge=2, le=10, description="duplicate: how many times in all")
     delay: DurationMs = Field(0, description="delay: the mean delay; duplicate: copies' delay")
     law: Literal["fixed", "exponential", "uniform"] = Field(
@@ -102,6 +111,11 @@ class ChaosAction(_Frozen):
 
     @model_validator(mode="after")
     def _parameters(self) -> ChaosAction:
+        if (self.probability is None) == (self.rate is None):
+            raise ValueError(
+                "give a chaos action either `probability` (per record, 0-1) or `rate` (records "
+                "per sim-second), e.g. probability: 0.05 or rate: 2"
+            )
         if self.action == "delay" and self.delay <= 0:
             raise ValueError("a delay action needs `delay` above 0, e.g. delay: 10m")
         if self.action == "modify" and not self.set:

@@ -111,3 +111,22 @@ def test_phase_chaos_only_in_its_phase(tmp_path: Path) -> None:
     assert len(truth) > 100
     assert all(t["occurred_at"] >= start + 6 * H for t in truth)
     assert {t["topic"].rsplit(".", 1)[0] for t in truth} == {"marketplace.customer"}
+
+
+def test_a_rate_hits_that_many_records_per_sim_second(tmp_path: Path) -> None:
+    """`rate: 0.05` drops about 0.05 records a sim-second of the stream (12 h: 2,160, Poisson
+    sd 46), whatever the stream's own volume; a probability would follow the volume."""
+    scenario = tmp_path / "rate.yaml"
+    scenario.write_text(
+        "id: rate-drop\nname: r\ndescription: d\ndomain: marketplace\n"
+        "phases: [{name: steady, duration: 12h}]\n"
+        "chaos: [{action: drop, streams: marketplace.customer.search, rate: 0.05}]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    _generate(out, scenario)
+    truth = [t for t in _jsonl(out / "marketplace.ground_truth.jsonl") if t["kind"] == "chaos"]
+    searches = len(_jsonl(out / "marketplace.customer.search.jsonl"))
+    assert {t["action"] for t in truth} == {"drop"}
+    assert 0.9 * 2160 <= len(truth) <= 1.1 * 2160, len(truth)
+    assert searches > 3 * len(truth)  # the rate, not the volume, set the count
