@@ -43,7 +43,9 @@ class IntervalCounts:
     counts: dict[str, npt.NDArray[np.int64]]
 
     def add(self, batch: Batch) -> None:
-        """Count one batch (vectorised: one bincount)."""
+        """Count one batch (vectorised: one bincount); ground truth is not a stream."""
+        if batch.is_truth:
+            return
         idx = (batch.occurred_at - self.start) // self.interval
         idx = idx[(idx >= 0) & (idx < self.n)]
         c = self.counts.get(batch.topic)

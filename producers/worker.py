@@ -66,8 +66,9 @@ class ShardTally:
         self.counts: dict[str, dict[int, int]] = {}
 
     def add(self, batch: Batch, t0: int) -> None:
-        """Count a batch of the tick starting at ``t0`` (one bincount: no sort, no loop)."""
-        if batch.n == 0:
+        """Count a batch of the tick starting at ``t0`` (one bincount: no sort, no loop); ground
+        truth is labels, not a stream: live metrics leave it out."""
+        if batch.n == 0 or batch.is_truth:
             return
         base = t0 - t0 % COUNTS_GRAIN_MS
         idx = (batch.occurred_at - base) // COUNTS_GRAIN_MS
@@ -241,7 +242,7 @@ class Worker:
         ch = self.chaos[shard][eng.domain.domain]
         for batch in eng.tick(t0, t1, params, acting):
             # ground truth (a journey's episodes) is labels, not traffic: no chaos
-            chaotic = in_force and batch.topic != truth_topic(ch.domain)
+            chaotic = in_force and not batch.is_truth
             actions = ch.actions_for(in_force, batch.topic) if chaotic else ()
             if actions:
                 encoded, truth = ch.apply(batch, t0, actions, t1)

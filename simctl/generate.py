@@ -169,8 +169,6 @@ def generate(
             topic_domain = {
                 project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
             }
-            # engines also write ground truth (entity episodes)
-            topic_domain |= {truth_topic(d): d for d in domains}
             chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
             for t0, t1, batches in backfill_ticks(
                 [project.spec(d) for d in domains],
@@ -190,7 +188,7 @@ def generate(
                     calm = []
                     for b in batches:
                         # ground truth (a journey's episodes) is labels, not traffic: no chaos
-                        d = topic_domain.get(b.topic)
+                        d = None if b.is_truth else topic_domain.get(b.topic)
                         if d is None:
                             calm.append(b)
                             continue

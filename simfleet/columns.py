@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "TRUTH_STREAM",
     "Batch",
     "Column",
     "FixedStrings",
@@ -262,6 +263,9 @@ def column_to_list(col: Column) -> list[Any]:
     return col.tolist()  # type: ignore[no-any-return]
 
 
+TRUTH_STREAM = "ground_truth"  # the stream name of the ground-truth batches engines write
+
+
 @dataclass(frozen=True, eq=False)
 class Batch:
     """``n`` events of one stream, as columns; ``occurred_at`` (ms) is sorted ascending."""
@@ -272,6 +276,12 @@ class Batch:
     columns: Mapping[str, Column]
     key_field: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_truth(self) -> bool:
+        """Ground truth an engine writes (journeys, episodes): labels, not traffic; stream
+        counts, baselines and live metrics leave it out."""
+        return self.stream == TRUTH_STREAM
 
     @property
     def occurred_at(self) -> npt.NDArray[np.int64]:

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from producers.engine.fields import StreamRuntime, weight
 from producers.pools import EntityPool, stable_hash
 from simfleet.codec.catalog import FieldType
-from simfleet.columns import Batch, Column, StrTable, TableStrings
+from simfleet.columns import TRUTH_STREAM, Batch, Column, StrTable, TableStrings
 from simfleet.domain.spec import DomainSpec, EpisodeSpec, FloorSpec
 from simfleet.errors import DomainError
 
@@ -397,4 +397,4 @@ class Episodes:
                 "records do not fill; give them defaults in the schema."
             )
         order = {k: cols[k] for k in self.truth_types}
-        return Batch("ground_truth", self.truth_topic, n, order, "event_id")
+        return Batch(TRUTH_STREAM, self.truth_topic, n, order, "event_id")

@@ -32,7 +32,15 @@ from producers.engine.stock import Stock, apply_stock
 from producers.pools import EntityPool, Relation, stable_hash
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType, SchemaSet
-from simfleet.columns import Batch, Column, StrTable, TableStrings, concat_columns, take_column
+from simfleet.columns import (
+    TRUTH_STREAM,
+    Batch,
+    Column,
+    StrTable,
+    TableStrings,
+    concat_columns,
+    take_column,
+)
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec, RelationSpec, StreamSpec
 from simfleet.errors import DomainError
@@ -313,7 +321,7 @@ class ShardEngine:
         if journeyed is not None:
             topic = truth_topic(self.domain.domain)
             n = len(journeyed["label"])
-            batches.append(Batch("ground_truth", topic, n, journeyed, "event_id"))
+            batches.append(Batch(TRUTH_STREAM, topic, n, journeyed, "event_id"))
         return batches
 
     def _journey_events(

@@ -8,6 +8,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+from orchestrator.baseline import count_intervals
 from producers.engine import ShardEngine
 from simfleet.codec import Decoder, encoders_for
 from simfleet.columns import Batch
@@ -94,3 +95,15 @@ def test_journey_truth_encodes_for_kafka_and_names_the_path() -> None:
     keys = b.keys()  # Kafka keys, one per record
     assert [k.decode() for k in keys if k] == [r["event_id"] for r in records]
     assert all(r["window_end"] > r["window_start"] for r in records)
+
+
+def test_engine_ground_truth_is_not_counted_as_a_stream() -> None:
+    """Journey truth reaches its topic but not the per-stream counts of baselines and live
+    metrics: it labels traffic, it is not traffic."""
+    spec = Project().spec("clickstream")
+    ticks = _ticks(ShardEngine(spec, 0, 2, 3, 0.02), range(2))
+    truth = [b for batches in ticks for b in batches if b.topic == "clickstream.ground_truth"]
+    assert truth and all(b.is_truth for b in truth)
+    counts = count_intervals(ticks, T0, T0 + 2 * H, H)
+    assert "clickstream.ground_truth" not in counts.counts
+    assert counts.counts["clickstream.page.viewed"].sum() > 0
