@@ -2,8 +2,9 @@
 
 In one process, against an embedded broker started (and stopped) here:
 
-(b) pipeline: ``backfill`` of the marketplace domain -> ``AccountedProducer.send_batch`` for
-    every merged batch -> flush; every record delivered. Run first, because its encoded output
+(b) pipeline: ``backfill`` of every domain of the project (``MIX``: each at its own share of
+    the scale, their ticks interleaved) -> ``AccountedProducer.send_batch`` for every merged
+    batch -> flush; every record delivered. Run first, because its encoded output
     gives (a) its record sizes.
 (a) ceiling: random bytes with exactly the pipeline's record sizes, keys, timestamps and batch
     boundaries, pre-built before the clock, through ``AccountedProducer.send_encoded`` with the
@@ -26,7 +27,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,14 +46,24 @@ from producers.sinks import FileSink
 from simctl.replay import run_replay, source_of
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import TopicEncoder, encoders_for
-from simfleet.columns import Column, FixedStrings, TableStrings
+from simfleet.columns import Batch, Column, FixedStrings, TableStrings
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
 from simfleet.replay import Renamer
 from simfleet.settings import KafkaSettings
 
-DOMAIN = "marketplace"
+DOMAIN = "marketplace"  # the replay phase's and the realtime phase's domain
+# the pipeline's mix: each domain's scale as a share of Sizes.scale. Domains differ by orders
+# of magnitude in events per unit of scale (a click stream against bookings), so the shares
+# give each of the other four about a tenth of the events and marketplace about half.
+MIX = {
+    "marketplace": 1.0,
+    "ticketing": 1.0,
+    "clickstream": 0.02,
+    "ai_usage": 0.5,
+    "markets": 0.04,
+}
 START = datetime(2026, 3, 2, tzinfo=UTC)
 RAW_PREFIX = "bench.raw."
 REPLAY_PREFIX = "bench.replay."
@@ -163,9 +174,29 @@ def _check_delivered(producer: AccountedProducer, expected: int, what: str) -> N
         )
 
 
+def _mixed(
+    domains: list[DomainSpec], start_ms: int, end_ms: int, seed: int, sizes: Sizes
+) -> Iterator[list[Batch]]:
+    """Every domain's backfill, tick by tick: one tick's batches of all domains together."""
+    gens = [
+        backfill(
+            d,
+            start_ms,
+            end_ms,
+            seed,
+            sizes.scale * MIX[d.domain],
+            sizes.shards,
+            tick_ms=DEFAULT_TICK_MS,
+        )
+        for d in domains
+    ]
+    for ticks in itertools.zip_longest(*gens, fillvalue=[]):
+        yield [b for tick in ticks for b in tick]
+
+
 def run_pipeline(
-    settings: KafkaSettings, domain: DomainSpec, sizes: Sizes, seed: int
-) -> tuple[Phase, list[_Recorded]]:
+    settings: KafkaSettings, domains: list[DomainSpec], sizes: Sizes, seed: int
+) -> tuple[Phase, list[_Recorded], dict[str, int]]:
     """(b): backfill -> encode -> produce -> flush, timed from the first tick's produce."""
     start_ms = int(START.timestamp() * 1000)
     end_ms = start_ms + int(sizes.days * 86_400_000)
@@ -174,18 +205,11 @@ def run_pipeline(
     plain = encoders_for(Project().schemas(), None)
     encoders = {
         domain.topic(name): _RecordingEncoder(plain[domain.topic(name)], stream.key, recorded)
+        for domain in domains
         for name, stream in domain.streams.items()
     }
     producer = AccountedProducer(settings, encoders)  # type: ignore[arg-type]
-    gen = backfill(
-        domain,
-        start_ms,
-        end_ms,
-        seed,
-        sizes.scale,
-        sizes.shards,
-        tick_ms=DEFAULT_TICK_MS,
-    )
+    gen = _mixed(domains, start_ms, end_ms, seed, sizes)
     # backfill builds its shard engines (entity pools, Faker) on the first next(): that and
     # the first tick's generation happen before the clock; the first tick is still produced.
     t_setup = time.perf_counter()
@@ -194,6 +218,7 @@ def run_pipeline(
     first_events = sum(b.n for b in first)
 
     events = 0
+    per_domain: dict[str, int] = {}
     gen_s = 0.0
     t0 = time.perf_counter()
     batches_iter = itertools.chain([first], gen)
@@ -206,6 +231,8 @@ def run_pipeline(
         for b in batches:
             producer.send_batch(b)
             events += b.n
+            d = b.topic.split(".", 1)[0]
+            per_domain[d] = per_domain.get(d, 0) + b.n
     t_flush = time.perf_counter()
     producer.flush(FLUSH_TIMEOUT_S)
     t1 = time.perf_counter()
@@ -227,7 +254,7 @@ def run_pipeline(
             "flush_s": t1 - t_flush,
         },
     )
-    return phase, recorded
+    return phase, recorded, per_domain
 
 
 def _keys(col: Column) -> list[bytes | None]:
@@ -289,10 +316,12 @@ def run_replay_phase(settings: KafkaSettings, sizes: Sizes, seed: int, tmp: Path
     return Phase("replay", res.records, res.value_bytes, res.seconds)
 
 
-def _partitions(domain: DomainSpec, choice: str) -> dict[str, int]:
-    if choice == "spec":
-        return {domain.topic(n): s.partitions for n, s in domain.streams.items()}
-    return {domain.topic(n): int(choice) for n in domain.streams}
+def _partitions(domains: list[DomainSpec], choice: str) -> dict[str, int]:
+    return {
+        d.topic(n): s.partitions if choice == "spec" else int(choice)
+        for d in domains
+        for n, s in d.streams.items()
+    }
 
 
 def _environment() -> dict[str, Any]:
@@ -328,13 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     # the broker logs its start and stop at info; the bench's output is the figures
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    domain = load_domain(DOMAIN)
-    parts = _partitions(domain, args.partitions)
+    domains = [load_domain(d) for d in MIX]
+    parts = _partitions(domains, args.partitions)
+    mix = ", ".join(f"{d} {sizes.scale * share:g}" for d, share in MIX.items())
     print(
-        f"simfleet bench: {DOMAIN} backfill, scale {sizes.scale:g}, shards {sizes.shards}, "
+        f"simfleet bench: backfill of every domain (scale: {mix}), shards {sizes.shards}, "
         f"{sizes.days:g} day(s) from {START.isoformat().replace('+00:00', 'Z')}, "
-        f"tick 1 h, seed {args.seed}, partitions {args.partitions} "
-        f"({', '.join(f'{t.removeprefix(DOMAIN + chr(46))}={p}' for t, p in parts.items())})"
+        f"tick 1 h, seed {args.seed}, partitions {args.partitions} ({len(parts)} topics)"
     )
     broker = EmbeddedBroker()
     with tempfile.TemporaryDirectory(prefix="simfleet-bench-") as tmp:
@@ -347,8 +376,12 @@ def main(argv: list[str] | None = None) -> int:
                 + [TopicSpec(RAW_PREFIX + t, p) for t, p in parts.items()],
             )
             print(f"broker: embedded Tansu (memory) at {bootstrap}, {os.cpu_count()} CPU(s)")
-            pipeline, recorded = run_pipeline(settings, domain, sizes, args.seed)
+            pipeline, recorded, per_domain = run_pipeline(settings, domains, sizes, args.seed)
             print(pipeline.line())
+            print(
+                "           events: "
+                + ", ".join(f"{d} {n / pipeline.events:.0%}" for d, n in per_domain.items())
+            )
             d = pipeline.detail
             print(
                 f"           generate {d['generate_s']:.2f} s, encode {d['encode_s']:.2f} s, "
@@ -416,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             "when_utc": datetime.now(UTC).isoformat(),
             "config": {
                 **asdict(sizes),
-                "domain": DOMAIN,
+                "domains": {d: sizes.scale * share for d, share in MIX.items()},
+                "replay_domain": DOMAIN,
                 "start": START.isoformat(),
                 "tick_ms": DEFAULT_TICK_MS,
                 "seed": args.seed,
@@ -426,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "environment": _environment(),
             "ceiling": ceiling.as_dict(),
-            "pipeline": pipeline.as_dict(),
+            "pipeline": {**pipeline.as_dict(), "events_per_domain": per_domain},
             "naive": naive_phase.as_dict(),
             "replay": replay.as_dict(),
             "realtime_memory": asdict(memory),

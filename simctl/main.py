@@ -5,6 +5,7 @@ Only ``SimError`` is caught: its message is printed as one paragraph and its exi
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -103,6 +104,9 @@ def main() -> None:
     from simfleet.logs import configure_logging
 
     configure_logging(level="warning")
+    # Ctrl-C (SIGINT) is how a user stops `up`, `record` or `tail`: honour it even when the
+    # parent started us with SIGINT ignored (a background job, a test runner's worker)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except SimError as exc:

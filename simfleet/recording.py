@@ -35,6 +35,7 @@ from fastavro.write import Writer
 from simfleet.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, SchemaSet, TopicEncoder
 from simfleet.codec import records_to_columns as _to_columns
 from simfleet.errors import ConfigError, SchemaError
+from simfleet.kafka import PRODUCED_AT_HEADER
 
 __all__ = [
     "FORMAT",
@@ -54,7 +55,8 @@ __all__ = [
 FORMAT = "simfleet-recording"
 MANIFEST = "manifest.json"
 # A header carrying the wall clock of a live run: the one difference two identical runs may show.
-WALL_CLOCK_HEADER = "simfleet.wall_ms"
+# the wall-clock header every produced record carries: a diff ignores it
+WALL_CLOCK_HEADER = PRODUCED_AT_HEADER
 # confluent-kafka's TIMESTAMP_* constants, by index
 TIMESTAMP_TYPES = ("NOT_AVAILABLE", "CREATE_TIME", "LOG_APPEND_TIME")
 

@@ -1,6 +1,6 @@
 """The fleet end to end, driven only through simctl and read back with a plain consumer.
 
-`simctl up` runs marketplace at 7200x on its own embedded broker; the test starts
+`simctl up` runs marketplace at 3600x on its own embedded broker; the test starts
 `supply-crisis` through `simctl scenario start`, stops it with `simctl scenario stop`, and reads
 the booking and search topics like any downstream consumer would. It pins the acceptance of the
 skeleton: the confirm share drops and declines and searches rise after effective_at, everything
@@ -121,7 +121,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
             "up",
             "--no-admin",
             "--speed",
-            "7200",
+            "3600",
             "--domain",
             "marketplace",
             "--scale",
