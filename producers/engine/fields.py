@@ -87,17 +87,29 @@ def by_column(
     domain: str = "",
 ) -> npt.NDArray[np.float64]:
     """Per event, the number of table ``b`` for the entity in field ``b.of`` (``by: value``:
-    for the value of the `choice` field ``b.of`` itself)."""
+    for the value of the `choice` field or carried tag ``b.of`` itself); where the value is
+    not listed, the number of table ``b.otherwise`` if there is one."""
     col = cols[b.of or ""]
     if b.by == VALUE and isinstance(col, TableStrings):
         numbers = np.asarray(
             [*b.table(col.table.values, params, domain), b.fallback(params, domain)]
         )
-        return numbers[np.where(col.idx >= 0, col.idx, len(col.table))]
-    pool = pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
-    if pool is None or not isinstance(col, TableStrings):
-        raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
-    return pool.by_values(b, col.idx, params)
+        out = numbers[np.where(col.idx >= 0, col.idx, len(col.table))]
+        table, codes = col.table, col.idx
+    else:
+        pool = pool_of_table.get(id(col.table)) if isinstance(col, TableStrings) else None
+        if pool is None or not isinstance(col, TableStrings):
+            raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
+        out = pool.by_values(b, col.idx, params)
+        table, values = pool.attributes[b.by]
+        codes = np.where(col.idx >= 0, values[np.maximum(col.idx, 0)], -1)
+    if b.otherwise is None:
+        return out
+    listed = np.asarray([v in b.values for v in table.values] + [False])
+    rest = ~listed[np.where(codes >= 0, codes, len(table))]
+    if rest.any():
+        out = np.where(rest, by_column(b.otherwise, cols, pool_of_table, params, domain), out)
+    return out
 
 
 def number(

@@ -704,13 +704,13 @@ def _by_problems(
                     )
                 )
         unlisted = [c for c in choices if c not in b.values]
-        if unlisted and b.default is None:
+        if unlisted and b.default is None and b.otherwise is None:
             out.append(
                 Problem(
                     file,
                     f"{where}.values",
                     f"lists no number for {', '.join(unlisted)} of {attr}",
-                    "list every value, or give a `default`",
+                    "list every value, or give a `default` (or an `otherwise` table)",
                 )
             )
     return out
@@ -1194,6 +1194,8 @@ class _StreamChecks:
         out: list[Problem] = []
         for where, b, fname in places:
             of = b.of or ""
+            if b.by == "value" and fname is None and of in self.spec.tags:
+                continue  # a chain over a campaign tag: its values are the scenarios' to set
             if b.by == "value":
                 out += self._by_value(name, where, b)
                 continue

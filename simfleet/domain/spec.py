@@ -63,6 +63,25 @@ class ByAttr(_Spec):
         description="for attribute values not listed (a number or a parameter path); without "
         "it every value is listed",
     )
+    otherwise: ByAttr | None = Field(
+        None,
+        description="for events whose value is not listed (or that have none): this table's "
+        "number instead of `default`; in a chain, `by: value` over a carried campaign tag "
+        "falls back to the entity's table (ATO-tagged payments reach a chargeback)",
+    )
+
+    def tables(self) -> list[ByAttr]:
+        """This table and those it falls back to."""
+        return [self, *(self.otherwise.tables() if self.otherwise is not None else [])]
+
+    @model_validator(mode="after")
+    def _one_fallback(self) -> ByAttr:
+        if self.otherwise is not None and self.default is not None:
+            raise ValueError(
+                f"`by: {self.by}`: give `default` or `otherwise` (a table for the values not "
+                "listed), not both"
+            )
+        return self
 
     def table(
         self, choices: tuple[str, ...], params: Mapping[str, float] | None = None, domain: str = ""
@@ -231,7 +250,7 @@ class FieldSpec(_Spec):
         """Every `by` table of the field."""
         found = [self.weight, self.bernoulli, self.times, *(self.weights or ())]
         found += list((self.sum_of or {}).values())
-        return [b for b in found if isinstance(b, ByAttr)]
+        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
 
 
 class DelaySpec(_Spec):
@@ -350,7 +369,7 @@ class Chain(_Spec):
     def by_tables(self) -> list[ByAttr]:
         """Every `by` table of the chain."""
         found = [self.probability, *(self.one_of or {}).values()]
-        return [b for b in found if isinstance(b, ByAttr)]
+        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
 
 
 _METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
@@ -665,7 +684,7 @@ class ProcessSpec(_Spec):
     def by_tables(self) -> list[ByAttr]:
         """Every `by` table of the process."""
         found = [self.start, *self.numbers().values()]
-        return [b for b in found if isinstance(b, ByAttr)]
+        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
 
 
 class CausalEdge(_Spec):

@@ -247,3 +247,52 @@ def test_a_weight_names_no_of_and_applies_to_entity_fields_only() -> None:
         FieldSpec.model_validate({"entity": "u", "weight": {**BY, "values": {}}})
     with pytest.raises(ValidationError, match="needs `of`"):
         FieldSpec.model_validate({"bernoulli": {"by": "p", "values": {}}})
+
+
+def test_a_table_falls_back_to_a_default_or_to_another_table_not_both() -> None:
+    """`otherwise` (a table for the values not listed) and `default` exclude each other."""
+    from pydantic import ValidationError
+
+    from simfleet.domain.spec import ByAttr
+
+    inner = {**BY, "values": {"casual": 0.1}, "default": 0.5}
+    fallback = ByAttr.model_validate({"by": "value", "of": "tier", "values": {"vip": 1}})
+    assert fallback.tables() == [fallback]
+    both = ByAttr.model_validate({"by": "value", "of": "tier", "values": {}, "otherwise": inner})
+    assert [t.by for t in both.tables()] == ["value", "persona"]
+    with pytest.raises(ValidationError, match="not both"):
+        ByAttr.model_validate(
+            {"by": "value", "of": "tier", "values": {}, "default": 0, "otherwise": inner}
+        )
+
+
+def test_a_chain_reads_a_table_over_a_choice_field_then_its_fallback(tmp_path: Path) -> None:
+    """VIP carts are always abandoned; the others by the persona table they fall back to."""
+    raw = json.loads(json.dumps(STREAMS))
+    raw["streams"]["cart.added"]["then"][0]["probability"] = {
+        "by": "value",
+        "of": "tier",
+        "values": {"vip": 1},
+        "otherwise": {**BY, "values": {"casual": 0.4, "scalper": 0.05}},
+    }
+    pack = write_pack(tmp_path, raw)
+    assert check_pack(pack).problems == []
+    project = Project(roots=[tmp_path], own=False)
+    engine = ShardEngine(project.spec("persona"), 0, 1, seed=7, schemas=project.schemas())
+    params = project.graph("persona").defaults
+    got: dict[str, list[Batch]] = {}
+    for h in range(24):
+        t0 = START + h * 3_600_000
+        for b in engine.tick(t0, t0 + 3_600_000, params):
+            got.setdefault(b.stream, []).append(b)
+    tier = column(got, "cart.added", "tier")
+    persona = column(got, "cart.added", "persona_seen")
+    ab = column(got, "cart.abandoned", "persona_seen")
+    # casual: 10 % VIP (all abandoned) + 90 % x 0.4; scalper: 90 % VIP + 10 % x 0.05
+    for p, prob in (("casual", 0.1 + 0.9 * 0.4), ("scalper", 0.9 + 0.1 * 0.05)):
+        rate = np.sum(ab == p) / np.sum(persona == p)
+        assert rate == pytest.approx(prob, abs=0.04), (
+            p,
+            rate,
+            np.mean(tier[persona == p] == "vip"),
+        )
