@@ -52,6 +52,7 @@ from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
 from simfleet.replay import Renamer
 from simfleet.settings import KafkaSettings
+from simfleet.topology import truth_topic
 
 DOMAIN = "marketplace"  # the replay phase's and the realtime phase's domain
 # the pipeline's mix: each domain's scale as a share of Sizes.scale. Domains differ by orders
@@ -208,6 +209,11 @@ def run_pipeline(
         for domain in domains
         for name, stream in domain.streams.items()
     }
+    # the ground truth some engines write (journeys, entity episodes) is produced too
+    encoders |= {
+        truth_topic(d.domain): _RecordingEncoder(plain[truth_topic(d.domain)], "event_id", recorded)
+        for d in domains
+    }
     producer = AccountedProducer(settings, encoders)  # type: ignore[arg-type]
     gen = _mixed(domains, start_ms, end_ms, seed, sizes)
     # backfill builds its shard engines (entity pools, Faker) on the first next(): that and
@@ -317,10 +323,13 @@ def run_replay_phase(settings: KafkaSettings, sizes: Sizes, seed: int, tmp: Path
 
 
 def _partitions(domains: list[DomainSpec], choice: str) -> dict[str, int]:
-    return {
+    streams = {
         d.topic(n): s.partitions if choice == "spec" else int(choice)
         for d in domains
         for n, s in d.streams.items()
+    }
+    return streams | {
+        truth_topic(d.domain): 1 if choice == "spec" else int(choice) for d in domains
     }
 
 
