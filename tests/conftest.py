@@ -91,8 +91,36 @@ def topic_factory(admin: AdminClient) -> Iterator[TopicFactory]:
                     raise
 
 
+# the longest files, longest first (measured with --durations): started first by the
+# parallel run, they overlap the many short ones instead of trailing them
+LONGEST = (
+    "scenarios/test_nine_scenarios.py",
+    "baseline/test_normalization.py",
+    "faults/test_broker_pause.py",
+    "integration/test_fleet_e2e.py",
+    "domain/test_ticketing.py",
+    "integration/test_ticketing_live.py",
+    "faults/test_fleet_faults.py",
+    "domain/test_marketplace.py",
+    "admin/test_admin_live.py",
+    "chaos/test_run_plan.py",
+    "chaos/test_chaos_live.py",
+    "integration/test_live_metrics.py",
+    "integration/test_orchestrator_restart.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a slow test first: run in parallel (``make test``), the long ones start
-    early instead of at the end; within a file the order is kept."""
+    """The longest files first, then the other files with a slow test, then the rest: run in
+    parallel (``make test``), the long ones start early instead of at the end; within a file
+    the order is kept."""
+    here = Path(__file__).parent
     slow_files = {i.path for i in items if i.get_closest_marker("slow") is not None}
-    items.sort(key=lambda i: i.path not in slow_files)
+
+    def rank(item: pytest.Item) -> int:
+        rel = item.path.relative_to(here).as_posix()
+        if rel in LONGEST:
+            return LONGEST.index(rel)
+        return len(LONGEST) + (item.path not in slow_files)
+
+    items.sort(key=rank)
