@@ -127,8 +127,9 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         assert started.returncode == 0, started.stderr
         began = json.loads(started.stdout)
         assert began["scenario"] == "fraud-attack"
-        # 42 sim hours of attack and labels, however long the command took to be applied
-        end = parse_instant_ms(began["effective_at"]) + 42 * H
+        # 66 sim hours of attack and labels (decline reports come 1-3 days after the decline),
+        # however long the command took to be applied
+        end = parse_instant_ms(began["effective_at"]) + 66 * H
         wait_sim(end)
         wait_generated(bootstrap, end)  # a busy machine's fleet may trail its clock
     finally:
