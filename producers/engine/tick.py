@@ -334,10 +334,7 @@ class ShardEngine:
     ) -> None:
         """The events of journeys due in the tick (see ``producers.engine.journeys``)."""
         for target, due, carried in self._journeys.release(t1):
-            rt = self.streams[target]
-            self._emit(
-                rt, self._fields.make(rt, due, carried, params, t0), out, activations, params
-            )
+            self._emit_made(target, due, carried, params, t0, out, activations)
 
     def _emit_made(
         self,
