@@ -41,7 +41,7 @@ from simfleet.control import (
     ShardCounts,
     StreamCounters,
 )
-from simfleet.control_io import ControlFollower
+from simfleet.control_io import ControlFollower, reported_shards
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
@@ -124,6 +124,9 @@ class Worker:
         self.encoders: dict[str, TopicEncoder] = {}
         self._chaos_gone: dict[str, int] = {}  # counts of shards this worker no longer holds
         self.last_heartbeat: Heartbeat | None = None
+        # the sim instant the fleet began (its first control version): a shard no worker has
+        # held yet starts there, so that a slow group join loses no sim time at high speed
+        self.origin: int | None = None
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._membership += [("assign", p.partition) for p in parts]
@@ -139,6 +142,7 @@ class Worker:
         producer: AccountedProducer,
     ) -> None:
         wall = self.read_wall()
+        before: set[int] | None = None  # shards held before, read when a fresh one comes
         for what, shard in self._membership:
             if what == "revoke":
                 if shard in self.cursor:
@@ -170,8 +174,10 @@ class Worker:
                     )
                     for spec in domains.values()
                 ]
-                cursor = now
-                log.info("shard_assigned", worker=self.worker_id, shard=shard)
+                if before is None:
+                    before = reported_shards(self.settings)
+                cursor = now if shard in before or self.origin is None else min(now, self.origin)
+                log.info("shard_assigned", worker=self.worker_id, shard=shard, cursor=cursor)
             self.engines[shard] = engines
             self.chaos[shard] = {
                 d: Chaos(state.seed, shard, d, self.encoders, share=1 / state.shards)
@@ -258,6 +264,8 @@ class Worker:
         """Produce until ``stop`` is set; flush; return the final counters."""
         follower = ControlFollower(self.settings)
         state = follower.wait_first(30.0)
+        first = follower.versions[0]
+        self.origin = first.effective_at if first.version == 1 else None
         watch = ClusterWatch(self.settings, worker_id=self.worker_id)  # a replaced cluster stops it
         domains = {d: self.project.spec(d) for d in state.domains}
         graphs = {d: self.project.graph(d) for d in state.domains}

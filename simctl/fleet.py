@@ -126,7 +126,7 @@ def orchestrator_run(
     )
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
-    spec = get_scenario(settings.scenario, project)
+    spec = get_scenario(settings.scenario, project) if settings.scenario else None
     wall = wall_ms()
     sim_start = instant(settings.start, "--start") if settings.start else wall
     kafka = kafka_of(settings)

@@ -108,7 +108,7 @@ ScenarioOpt = Annotated[
     str | None,
     typer.Option(
         help="Scenario id from the catalog, or the path of a scenario YAML file. "
-        "[default: normal-operations]",
+        "[default: none, every domain at its baseline]",
         show_default=False,
     ),
 ]

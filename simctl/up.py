@@ -230,8 +230,8 @@ def up(
     )
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
-    spec = get_scenario(settings.scenario, project)  # unknown ids fail here, before anything
-    check_scenario(spec, project, domains)
+    if settings.scenario is not None:  # unknown ids fail here, before anything
+        check_scenario(get_scenario(settings.scenario, project), project, domains)
     # the children get the resolved domains and the scenario as a file-free spec reference
     settings = settings.model_copy(update={"domains": domains})
     if settings.start is not None:

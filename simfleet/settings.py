@@ -222,7 +222,7 @@ class Settings(BaseSettings):
     shards: int = Field(8, ge=1, le=4096)
     speed: float = Field(60.0, gt=0)
     domains: tuple[str, ...] = Field((), description="none: every domain of the project")
-    scenario: str = "normal-operations"
+    scenario: str | None = Field(None, description="a scenario from the start; none: baselines")
     start: str | None = Field(None, description="sim start instant, ISO UTC; none: now")
     external_events: bool = True
     # where the project's packs and scenarios are, beyond the repository's own

@@ -113,7 +113,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     up = subprocess.Popen(
         [sys.executable, "-m", "simctl.main", "up", "--speed", "3600", "--scale", "0.3",
          "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
-         "--duration", "10m", "--admin-port", str(port), "--domain", "marketplace"],
+         "--duration", "10m", "--admin-port", str(port), "--domain", "marketplace",
+         "--scenario", "normal-operations"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert making.wait(timeout=120) == 0, "simctl baseline failed"

@@ -156,7 +156,10 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         )
     finally:
         broker.stop()
-    assert got["marketplace.booking.requested"]
+    # the fleet's data begins at --start, however long the workers took to join their group
+    # (a join of 3 wall seconds is 6 sim hours at 7200x)
+    first = min(ms(r["occurred_at"]) for _, r in got["marketplace.booking.requested"])
+    assert parse_instant_ms(START) <= first < parse_instant_ms(START) + H // 2, first
     paid = {r["transaction_id"]: ts for ts, r in got["ticketing.payment.attempted"]}
     labels = got["ticketing.labels"]
     assert len(labels) >= 10
@@ -210,8 +213,9 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
             inside.append(alert)
         elif not any(a <= at < b for a, b in windows.values()):
             outside.append(alert)
-    # at scale 0.2 the window holds a few dozen attempts (42 in one run), hours outside thousands
-    assert len(inside) >= 20 and len(outside) >= 500, (len(inside), len(outside))
+    # at scale 0.2 the window holds ~600 attempts (`simctl generate` of the same run: 643), the
+    # hours outside thousands; a fleet that lost the window's first hours has a few dozen
+    assert len(inside) >= 300 and len(outside) >= 500, (len(inside), len(outside))
     share_in, share_out = sum(inside) / len(inside), sum(outside) / len(outside)
     assert share_in >= 0.3 and share_out <= 0.1, (share_in, share_out, len(inside))
     # latency from each attempt's produce-time header to its decision: present and plausible

@@ -27,7 +27,7 @@ def test_defaults_apply_when_nothing_is_given() -> None:
         1.0,
         8,
         60.0,
-        "normal-operations",
+        None,
     )
 
 
