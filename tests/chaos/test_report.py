@@ -64,6 +64,7 @@ def test_the_file_is_self_contained(report: Path) -> None:
 def test_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
@@ -85,6 +86,12 @@ def test_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     try:
         driver.set_page_load_timeout(60)
         driver.get(report.as_uri())
+        # plotly draws after the load event on a busy machine: wait for the five charts
+        WebDriverWait(driver, 60).until(
+            lambda d: (
+                d.execute_script("return document.querySelectorAll('.js-plotly-plot').length") >= 5
+            )
+        )
         points = driver.execute_script(
             "return Array.from(document.querySelectorAll('.js-plotly-plot')).map("
             "d => [d.id, (d.data || []).reduce((n, t) => n + (t.y ? t.y.length : 0), 0)])"
