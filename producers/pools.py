@@ -18,13 +18,22 @@ import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
+from producers.laws import bounded_pareto
 from simfleet.columns import StrTable, TableStrings
-from simfleet.domain.spec import ByAttr, EntitySpec, FieldSpec, JoinedSpec, RelationSpec
+from simfleet.domain.spec import (
+    ByAttr,
+    EntitySpec,
+    FieldSpec,
+    JoinedSpec,
+    Openings,
+    RelationSpec,
+)
 
-__all__ = ["NOT_JOINED", "EntityPool", "Relation", "stable_hash"]
+__all__ = ["NOT_JOINED", "NOT_SET", "EntityPool", "Relation", "stable_hash"]
 
 FAKER_VOCABULARY = 1024
 NOT_JOINED = np.iinfo(np.int64).min
+NOT_SET = np.iinfo(np.int64).min  # an instant no event has recorded on the entity
 
 
 def stable_hash(*parts: object) -> int:
@@ -76,6 +85,9 @@ class EntityPool:
             int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]]
         ] = {}
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
+        self.numbers: dict[str, npt.NDArray[np.float64]] = {}  # numeric attributes
+        # instants events record on the entity (``record``): NOT_SET until one does
+        self.instants: dict[str, npt.NDArray[np.int64]] = {}
         self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
         # when each joined: set for the initially active at the run's first tick (``begin``),
         # for the others at their activation
@@ -86,6 +98,9 @@ class EntityPool:
         fake.seed_instance(stable_hash(seed, shard, domain, kind))
         for name, attr in spec.attributes.items():
             if isinstance(attr, RelationSpec | JoinedSpec):
+                continue
+            if isinstance(attr, FieldSpec) and attr.choice is None:
+                self.numbers[name] = self._draw_number(attr, rng)
                 continue
             if isinstance(attr, FieldSpec):
                 values = self._draw_choice(attr, rng)
@@ -108,6 +123,36 @@ class EntityPool:
             p = w / w.sum()
         picks = rng.choice(len(attr.choice), size=self.size, p=p)
         return [str(attr.choice[i]) for i in picks]
+
+    def _draw_number(self, attr: FieldSpec, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+        """A numeric attribute: one draw of its law per entity, clipped and rounded."""
+        n = self.size
+        if attr.pareto is not None:
+            v = bounded_pareto(rng, attr.pareto.alpha, attr.pareto.min, attr.pareto.max, n)
+        elif attr.uniform is not None:
+            v = rng.uniform(attr.uniform[0], attr.uniform[1], n)
+        elif attr.lognormal is not None:
+            v = rng.lognormal(attr.lognormal[0], attr.lognormal[1], n)
+        elif attr.normal is not None:
+            v = rng.normal(attr.normal[0], attr.normal[1], n)
+        else:
+            raise ValueError(
+                f"numeric entity attributes take pareto, uniform, lognormal or normal; "
+                f"{self.kind} has {attr}"
+            )
+        if attr.min is not None or attr.max is not None:
+            v = np.clip(v, attr.min, attr.max)
+        return np.round(v, attr.round) if attr.round is not None else v
+
+    def keep_instants(self, names: list[str]) -> None:
+        """Hold the instants ``names`` per entity (none recorded yet)."""
+        for name in names:
+            self.instants.setdefault(name, np.full(self.size, NOT_SET, dtype=np.int64))
+
+    def record(self, name: str, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64]) -> None:
+        """Events name entities ``idx``: keep their instants ``at`` as ``name``."""
+        ok = idx >= 0
+        self.instants[name][idx[ok]] = at[ok]
 
     def _refresh(self) -> None:
         self._active_idx = np.flatnonzero(self.active).astype(np.int64)
@@ -136,7 +181,12 @@ class EntityPool:
         params: Mapping[str, float] | None = None,
     ) -> npt.NDArray[np.float64]:
         """The numbers of table ``b`` for entities ``idx`` (``-1``: no entity, ``default``);
-        ``params``: the values of the parameters the table names."""
+        ``params``: the values of the parameters the table names; over a numeric attribute,
+        its value to the table's power (``-1``: 0)."""
+        if b.numeric:
+            x = self.numbers[b.by][np.maximum(idx, 0)]
+            x = x if b.power is None else x**b.exponent
+            return np.where(idx >= 0, x, 0.0)
         table, values = self.attributes[b.by]
         numbers = np.asarray(
             [*b.table(table.values, params, self._domain), b.fallback(params, self._domain)],
@@ -154,8 +204,9 @@ class EntityPool:
         """``n`` active entity indices, weighted by activity times their number in ``b``."""
         if self._dirty:
             self._refresh()
-        table = self.attributes[b.by][0]
-        numbers = b.table(table.values, params, self._domain) if b.params() else ()
+        numbers = (
+            b.table(self.attributes[b.by][0].values, params, self._domain) if b.params() else ()
+        )
         cached = self._weighted.get(id(b))  # specs are frozen and live as long as the pool
         if cached is None or cached[0] is not self._active_idx or cached[2] != numbers:
             w = self._activity[self._active_idx] * self.by_values(b, self._active_idx, params)
@@ -165,6 +216,56 @@ class EntityPool:
             self._weighted[id(b)] = cached
         pos = np.searchsorted(cached[1], rng.random(n), side="right")
         return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
+
+    def sample_open(
+        self,
+        rng: np.random.Generator,
+        times: npt.NDArray[np.int64],
+        b: ByAttr | None,
+        openings: Openings,
+        params: Mapping[str, float],
+    ) -> npt.NDArray[np.int64]:
+        """One active entity per event at ``times``, weighted by activity (times ``b``) and by
+        ``openings`` at the event's step: none closed at the step's start (or by its end), the
+        spikes at its middle. One uniform per event; a step where every entity is closed draws
+        by the other weights alone."""
+        if self._dirty:
+            self._refresh()
+        act = self._active_idx
+        n, m = len(times), len(act)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        base = self._activity[act]
+        if b is not None:
+            base = base * self.by_values(b, act, params)
+        step = openings.step
+        first = int(times.min())
+        k = (times - first) // step
+        ks, row = np.unique(k, return_inverse=True)
+        starts = (first + ks * step)[:, None]
+        factor = np.ones((len(ks), m))
+        for name, pk in openings.peaks.items():
+            at = self.instants[name][act][None, :]
+            age = (starts + step // 2 - at).astype(np.float64)
+            peak = params[f"{self._domain}.{pk.peak}"] if isinstance(pk.peak, str) else pk.peak
+            spike = peak * np.exp2(-np.maximum(age, 0.0) / pk.half_life)
+            factor += np.where((at != NOT_SET) & (age >= 0), spike, 0.0)
+        if openings.closed_until is not None:
+            at = self.instants[openings.closed_until][act][None, :]
+            factor *= ~((at != NOT_SET) & (at > starts))
+        if openings.closed_after is not None:
+            at = self.instants[openings.closed_after][act][None, :]
+            factor *= ~((at != NOT_SET) & (at < starts + step))
+        w = factor * base[None, :]
+        total = w.sum(axis=1)
+        w[total <= 0] = base  # nobody open: the other weights alone
+        cdf = np.cumsum(w, axis=1)
+        cdf = cdf / np.where(cdf[:, -1:] > 0, cdf[:, -1:], 1.0)
+        # rows laid end to end, row r shifted by r: one search serves every step
+        flat = (cdf + np.arange(len(ks))[:, None]).reshape(-1)
+        pos = np.searchsorted(flat, row + rng.random(n), side="right") - row * m
+        out: npt.NDArray[np.int64] = act[np.clip(pos, 0, m - 1)]
+        return out
 
     def candidates(self, pick: str, t0: int) -> npt.NDArray[np.int64]:
         """Indices a ``pick: inactive | idle`` draw may take at a tick starting at ``t0``."""
@@ -204,9 +305,12 @@ class EntityPool:
 
     def attribute(
         self, name: str, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64]
-    ) -> TableStrings:
-        """Attribute ``name`` of entities ``idx`` in events at ``at``: a drawn value, the
-        linked entity of a relation, or the cohort (month joined)."""
+    ) -> TableStrings | npt.NDArray[np.float64]:
+        """Attribute ``name`` of entities ``idx`` in events at ``at``: a drawn value (a
+        number, for a numeric one), the linked entity of a relation, or the cohort (month
+        joined)."""
+        if name in self.numbers:
+            return self.numbers[name][idx]
         if name in self.joined_attrs:
             months = self.joined(idx, at).astype("datetime64[ms]").astype("datetime64[M]")
             uniq, inv = np.unique(months, return_inverse=True)

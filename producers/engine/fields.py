@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from producers.engine.processes import Process
+from producers.laws import bounded_pareto
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
@@ -101,11 +102,13 @@ def by_column(
         if pool is None or not isinstance(col, TableStrings):
             raise DomainError(f"`by: {b.by}` table: field `{b.of}` does not hold entity ids")
         out = pool.by_values(b, col.idx, params)
+        if b.otherwise is None:
+            return out
         table, values = pool.attributes[b.by]
         codes = np.where(col.idx >= 0, values[np.maximum(col.idx, 0)], -1)
     if b.otherwise is None:
         return out
-    listed = np.asarray([v in b.values for v in table.values] + [False])
+    listed = np.asarray([v in b.listed for v in table.values] + [False])
     rest = ~listed[np.where(codes >= 0, codes, len(table))]
     if rest.any():
         out = np.where(rest, by_column(b.otherwise, cols, pool_of_table, params, domain), out)
@@ -176,10 +179,12 @@ def gen_number(
         v = rng.poisson(f.poisson, n).astype(np.float64)
     elif f.integers is not None:
         v = rng.integers(f.integers[0], f.integers[1] + 1, n).astype(np.float64)
+    elif f.pareto is not None:
+        v = bounded_pareto(rng, f.pareto.alpha, f.pareto.min, f.pareto.max, n)
     else:  # pragma: no cover - the spec validator guarantees one generator
         raise DomainError(f"field without generator: {f}")
-    if f.times is not None:
-        v = v * number(domain, f.times, params, given, pools)
+    for x in f.factors():
+        v = v * number(domain, x, params, given, pools)
     if f.min is not None or f.max is not None:
         v = np.clip(v, f.min, f.max)
     if ftype.kind == "bool":
@@ -338,6 +343,11 @@ class FieldMaker:
             among = self._among.get(f.entity)
             if among is not None:
                 col = TableStrings(pool.ids, among[rng.integers(0, len(among), n)])
+            elif f.openings is not None:
+                times = cols["occurred_at"]
+                assert isinstance(times, np.ndarray)
+                idx = pool.sample_open(rng, times, f.weight, f.openings, params)
+                col = TableStrings(pool.ids, idx)
             elif f.pick == "active" and f.weight is not None:
                 col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight, params))
             elif f.pick == "active":
@@ -354,6 +364,11 @@ class FieldMaker:
             times = cols["occurred_at"]
             assert isinstance(times, np.ndarray)
             col = pool.attribute(f.attr, src.idx, times)
+            if isinstance(col, np.ndarray):  # a numeric attribute
+                if ftype.kind == "int":
+                    col = np.rint(col).astype(np.int64)
+                elif f.round is not None:
+                    col = np.round(col, f.round)
         elif f.seq is not None:
             start = self.seq.get(f.seq, 0)
             self.seq[f.seq] = start + n
@@ -423,8 +438,8 @@ class FieldMaker:
     ) -> Column:
         """A field reading a process: its level, bid or ask, or a numeric law times the move."""
         factor: float | npt.NDArray[np.float64] = 1.0
-        if f.times is not None:
-            factor = number(self.domain, f.times, params, cols, self.pool_of_table)
+        for x in f.factors():
+            factor = factor * number(self.domain, x, params, cols, self.pool_of_table)
         if f.read == "move":
             law = gen_number(self.domain, _law_only(f), n, rng, params, _FLOAT)
             factor = factor * np.asarray(law, dtype=np.float64)

@@ -92,6 +92,13 @@ class ShardEngine:
                         owner, self.pools[attr.relation], attr.per[0], attr.per[1], rng
                     )
         self._start: int | None = None
+        # per stream: (entity field, its pool, the instants kept on it) of its `record`
+        self._record: dict[str, list[tuple[str, EntityPool, tuple[str, ...]]]] = {}
+        for name, s in domain.streams.items():
+            for fname, kept in s.record.items():
+                pool = self.pools[s.fields[fname].entity or ""]
+                pool.keep_instants(list(kept))
+                self._record.setdefault(name, []).append((fname, pool, kept))
         self._fields = FieldMaker(domain, shard, self.pools)
         self.processes = {
             name: Process(name, ps, self.pools[ps.entity], domain, seed, shard)
@@ -252,11 +259,12 @@ class ShardEngine:
         span = t1 - t0
         if span <= 0:
             return []
+        activations: lifecycle.Activations = []
         if self._start is None:
             self._start = t0
             for pool in self.pools.values():
                 pool.begin(t0)
-        activations: lifecycle.Activations = []
+            self._at_start(t0, params, out, activations)
         if self.processes:
             self._advance_processes(t0, t1, params, campaigns)
         mid = t0 + span // 2
@@ -323,6 +331,28 @@ class ShardEngine:
             n = len(journeyed["label"])
             batches.append(Batch(TRUTH_STREAM, topic, n, journeyed, "event_id"))
         return batches
+
+    def _at_start(
+        self,
+        t0: int,
+        params: Mapping[str, float],
+        out: dict[str, list[dict[str, Column]]],
+        activations: lifecycle.Activations,
+    ) -> None:
+        """At the run's first instant, the `at_start` events: one per initially active entity
+        of the stream's `activates` field (the shows announced before the run)."""
+        for name, s in self.domain.streams.items():
+            if s.at_start is None or s.activates is None:
+                continue
+            pool = self.pools[s.fields[s.activates].entity or ""]
+            idx = np.flatnonzero(pool.initially_active).astype(np.int64)
+            if len(idx) == 0:
+                continue
+            rt = self.streams[name]
+            carried: dict[str, Column] = {s.activates: TableStrings(pool.ids, idx)}
+            times = np.full(len(idx), t0, dtype=np.int64)
+            cols = self._fields.make(rt, times, carried, params, t0, None, s.at_start)
+            self._emit(rt, cols, out, activations, params)
 
     def _journey_events(
         self,
@@ -429,6 +459,12 @@ class ShardEngine:
         if n == 0:
             return
         out.setdefault(rt.name, []).append(cols)
+        for fname, pool, kept in self._record.get(rt.name, ()):
+            ent = lifecycle.entity_col(self._pool_of_table, rt.name, fname, cols).idx
+            for instant in kept:
+                at = cols[instant]
+                assert isinstance(at, np.ndarray)
+                pool.record(instant, ent, at)
         lifecycle.lifecycle(self._pool_of_table, rt, cols, activations)
         self._chains.schedule(rt.name, cols, n, params, rng)
         if rt.name in self._journeys.starts:

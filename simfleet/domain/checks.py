@@ -64,7 +64,18 @@ TOP = "(top level)"
 UNKNOWN = "?"  # the entity kind of a field whose entity is itself misspelt (reported once)
 _GENERATORS = ("entity", "attr", "seq", "choice", "const", "uniform", "normal", "lognormal")
 M = TypeVar("M", bound=BaseModel)
-_NUMERIC = ("uniform", "normal", "lognormal", "poisson", "integers", "param", "process", "sum_of")
+_NUMERIC = (
+    "uniform",
+    "normal",
+    "lognormal",
+    "poisson",
+    "integers",
+    "pareto",
+    "param",
+    "process",
+    "sum_of",
+)
+_ATTRIBUTE_LAWS = ("pareto", "uniform", "lognormal", "normal")  # numeric entity attributes
 
 
 def read_yaml_file(path: Path) -> tuple[Any, list[Problem]]:
@@ -447,8 +458,13 @@ def _entity_problems(spec: DomainSpec, file: Path) -> list[Problem]:
 
 
 def _drawn_attribute_problems(a: FieldSpec, where: str, file: Path) -> list[Problem]:
-    if a.choice is None:
-        fix = "use `choice: [...]` (with numeric `weights`) or `faker: <provider>`"
+    laws = [k for k in _ATTRIBUTE_LAWS if getattr(a, k) is not None]
+    if a.choice is None and (not laws or a.factors()):
+        fix = (
+            "use `choice: [...]` (with numeric `weights`), a numeric law (`pareto: {alpha, min, "
+            "max}`, `uniform`, `lognormal` or `normal`, with `min`, `max`, `round`; no `times`) "
+            "or `faker: <provider>`"
+        )
         return [Problem(file, where, "an entity attribute is drawn once per entity", fix)]
     if any(isinstance(w, str | ByAttr) for w in a.weights or ()):
         fix = "give numbers: attributes are drawn once, before any parameter moves"
@@ -513,6 +529,7 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         out += _label_refs(spec, name, s.label_of, f"{where}.label_of", file)
     for i, use in enumerate(s.stock):
         out += _stock_refs(spec, s, use, f"{where}.stock.{i}", file)
+    out += _record_problems(spec, name, s, file)
     return out
 
 
@@ -627,14 +644,21 @@ def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[
                 "name an entity of `entities`",
             )
         )
-    for key in ("param", "bernoulli", "times"):
+    for key in ("param", "bernoulli"):
         out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
+    many = isinstance(f.times, tuple)
+    for k, x in enumerate(f.factors()):
+        at = f"{where}.times.{k}" if many else f"{where}.times"
+        out += _param_problem(spec, at, x, file)
+        if isinstance(x, ByAttr):
+            out += _by_problems(spec, x, at, file)
+    out += _openings_problems(spec, f, where, file)
     if f.process is not None and f.process not in spec.processes:
         fix = "name a process of `processes`"
         out.append(_unknown(file, f"{where}.process", "process", f.process, spec.processes, fix))
     for k, w in enumerate(f.weights or ()):
         out += _param_problem(spec, f"{where}.weights.{k}", w, file)
-    for key in ("bernoulli", "times", "weight"):
+    for key in ("bernoulli", "weight"):
         b = getattr(f, key)
         if isinstance(b, ByAttr):
             kinds = [f.entity] if key == "weight" and f.entity in spec.entities else None
@@ -656,6 +680,121 @@ def _delay_table(chain: Chain) -> ByAttr:
     return ByAttr(by=by.by, of=by.of, values=dict.fromkeys(by.laws, 0.0), default=0.0)
 
 
+def _by_shape_problems(
+    spec: DomainSpec,
+    b: ByAttr,
+    where: str,
+    file: Path,
+    kinds: Iterable[str] | None,
+    over_choice: bool,
+) -> list[Problem] | None:
+    """The problems of a `by` table that needs no check of its listed values (`by: value`, a
+    numeric attribute, an unknown attribute, a missing `values`); None for a table over a
+    `choice` attribute (``over_choice``), whose values the caller checks."""
+    if b.by == "value":
+        fix = "list a number per value: `values: {a: 1, b: 2}`"
+        needs = [Problem(file, f"{where}.values", "`by: value` needs `values`", fix)]
+        return needs if b.numeric else []
+    kinds = None if kinds is None else list(kinds)
+    numeric = [k for k in _numeric_attrs(spec, kinds) if k.split(".", 1)[1] == b.by]
+    if numeric and not b.numeric:
+        fix = f"drop `values` (the number is {b.by} itself, or {b.by} ** `power`)"
+        return [Problem(file, f"{where}.values", f"{numeric[0]} is a numeric attribute", fix)]
+    if numeric:
+        return []
+    if not over_choice:
+        drawn = [*_choice_attrs(spec, kinds), *_numeric_attrs(spec, kinds)]
+        names = sorted({k.split(".", 1)[1] for k in drawn})
+        fix = (
+            "name an entity attribute drawn with `choice` (a persona, a segment) or a numeric "
+            "law (a popularity)"
+        )
+        return [_unknown(file, f"{where}.by", "drawn attribute", b.by, names, fix)]
+    if b.numeric:
+        fix = f"list a number per value of {b.by}: `values: {{...}}`"
+        return [Problem(file, f"{where}.values", f"`by: {b.by}` is not numeric", fix)]
+    return None
+
+
+def _numeric_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> list[str]:
+    """``kind.attr`` of the numeric attributes (a law, no `choice`) of ``kinds`` (all: None)."""
+    return [
+        f"{kind}.{aname}"
+        for kind, ent in spec.entities.items()
+        if kinds is None or kind in kinds
+        for aname, a in ent.attributes.items()
+        if isinstance(a, FieldSpec) and any(getattr(a, k) is not None for k in _ATTRIBUTE_LAWS)
+    ]
+
+
+def _recorded(spec: DomainSpec) -> dict[str, set[str]]:
+    """Entity kind -> the instants streams `record` on its entities."""
+    out: dict[str, set[str]] = {}
+    for s in spec.streams.values():
+        for fname, kept in s.record.items():
+            f = s.fields.get(fname)
+            if f is not None and f.entity is not None:
+                out.setdefault(f.entity, set()).update(kept)
+    return out
+
+
+def _openings_problems(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[Problem]:
+    """An `openings` weight reads instants some stream records on the entity kind it draws,
+    and its peaks name numbers or parameters of the pack."""
+    op = f.openings
+    if op is None or f.entity not in spec.entities:
+        return []
+    kept = _recorded(spec).get(f.entity or "", set())
+    out: list[Problem] = []
+    named = [("closed_until", op.closed_until), ("closed_after", op.closed_after)]
+    named += [(f"peaks.{k}", k) for k in op.peaks]
+    for key, instant in named:
+        if instant is not None and instant not in kept:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.openings.{key}",
+                    f"no stream records the instant `{instant}` on {f.entity} entities"
+                    + (f" (recorded: {', '.join(sorted(kept))})" if kept else ""),
+                    f"add `record: {{<{f.entity} field>: [{instant}]}}` to the stream that sets "
+                    f"it (the one announcing the {f.entity}), or name a recorded instant",
+                )
+            )
+    for k, pk in op.peaks.items():
+        out += _param_problem(spec, f"{where}.openings.peaks.{k}.peak", pk.peak, file)
+    return out
+
+
+def _record_problems(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list[Problem]:
+    """A stream's `record` names its own entity fields and, for each, instant fields it
+    makes; `at_start` names fields of the stream."""
+    where = f"streams.{name}"
+    out: list[Problem] = []
+    entity_fields = [k for k, f in s.fields.items() if f.entity is not None]
+    for fname, kept in s.record.items():
+        if fname not in entity_fields:
+            fix = "name a field drawn with `entity:` in this stream"
+            out.append(
+                _unknown(file, f"{where}.record.{fname}", "entity field", fname, entity_fields, fix)
+            )
+        for i, instant in enumerate(kept):
+            f = s.fields.get(instant)
+            if instant != "occurred_at" and (f is None or f.after is None):
+                fields = [k for k, x in s.fields.items() if x.after is not None]
+                fix = "name an instant the stream makes (`after: ...`) or occurred_at"
+                out.append(
+                    _unknown(
+                        file, f"{where}.record.{fname}.{i}", "instant field", instant, fields, fix
+                    )
+                )
+    for fname, f in (s.at_start or {}).items():
+        if fname not in s.fields:
+            fix = "name a field of the stream: `at_start` replaces its generators"
+            out.append(_unknown(file, f"{where}.at_start.{fname}", "field", fname, s.fields, fix))
+        out += _field_refs(spec, f, f"{where}.at_start.{fname}", file)
+    return out
+
+
 def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
     """``kind.attr`` -> values, for the drawn (`choice`) attributes of ``kinds`` (all: None)."""
     return {
@@ -674,24 +813,13 @@ def _by_problems(
     or that names no parameter; which entity field `of` names is checked with the stream's
     schema (``by: value``: a `choice` field of the event, checked there too)."""
     named = [p for v in b.params() for p in _param_problem(spec, f"{where}.values", v, file)]
-    if b.by == "value":
-        return named
     attrs = {k: v for k, v in _choice_attrs(spec, kinds).items() if k.split(".", 1)[1] == b.by}
-    if not attrs:
-        names = sorted({k.split(".", 1)[1] for k in _choice_attrs(spec, kinds)})
-        return [
-            _unknown(
-                file,
-                f"{where}.by",
-                "drawn attribute",
-                b.by,
-                names,
-                "name an entity attribute drawn with `choice` (a persona, a segment)",
-            )
-        ]
+    shape = _by_shape_problems(spec, b, where, file, kinds, bool(attrs))
+    if shape is not None:
+        return named + shape
     out: list[Problem] = named
     for attr, choices in attrs.items():
-        for v in b.values:
+        for v in b.listed:
             if v not in choices:
                 out.append(
                     _unknown(
@@ -703,7 +831,7 @@ def _by_problems(
                         f"list values of {attr}: {', '.join(choices)}",
                     )
                 )
-        unlisted = [c for c in choices if c not in b.values]
+        unlisted = [c for c in choices if c not in b.listed]
         if unlisted and b.default is None and b.otherwise is None:
             out.append(
                 Problem(
@@ -1047,7 +1175,7 @@ class _StreamChecks:
         out += [
             _type_problem(self.file, f"{where}.fields.{f}", fs, types[f], schema)
             for f, fs in s.fields.items()
-            if f in types and _mismatch(fs, types[f])
+            if f in types and _mismatch(fs, types[f], self._numeric_attr(name, fs))
         ]
         if s.key not in types:
             out.append(
@@ -1231,7 +1359,9 @@ class _StreamChecks:
                 lacking = [
                     k
                     for k in kinds
-                    if k is not None and f"{k}.{b.by}" not in _choice_attrs(self.spec, [k])
+                    if k is not None
+                    and f"{k}.{b.by}" not in _choice_attrs(self.spec, [k])
+                    and f"{k}.{b.by}" not in _numeric_attrs(self.spec, [k])
                 ]
                 out += [
                     Problem(
@@ -1280,13 +1410,20 @@ class _StreamChecks:
         choices = [str(c) for c in f.choice]
         return [
             _unknown(self.file, f"{where}.values.{v}", "value", v, choices, "list its values")
-            for v in b.values
+            for v in b.listed
             if v not in choices
         ]
 
     def _drawn(self, name: str, fname: str) -> bool:
         """Whether some way of making the stream's events does not carry ``fname``."""
         return any(fname not in w.given for w in self.ways[name])
+
+    def _numeric_attr(self, name: str, f: FieldSpec) -> bool:
+        """Whether ``f`` reads a numeric attribute of the entity in its `of` field."""
+        if f.attr is None:
+            return False
+        kinds = [k for k in self.kinds[name].get(f.of or "", frozenset()) if isinstance(k, str)]
+        return any(f"{k}.{f.attr}" in _numeric_attrs(self.spec, [k]) for k in kinds)
 
     def _attr_names(self, f: FieldSpec, kinds: Iterable[str | None], where: str) -> list[Problem]:
         out: list[Problem] = []
@@ -1400,15 +1537,17 @@ class _StreamChecks:
         return out
 
 
-def _mismatch(f: FieldSpec, t: FieldType) -> bool:
-    """Whether a generator cannot fill a field of type ``t``."""
+def _mismatch(f: FieldSpec, t: FieldType, numeric_attr: bool = False) -> bool:
+    """Whether a generator cannot fill a field of type ``t`` (``numeric_attr``: ``f`` reads a
+    numeric entity attribute)."""
     if t.kind == "other":
         return True
     values = (*(f.choice or ()), *((f.const,) if f.const is not None else ()))
-    textual = any(getattr(f, k) is not None for k in ("entity", "attr", "seq")) or any(
+    textual = any(getattr(f, k) is not None for k in ("entity", "seq")) or any(
         isinstance(v, str) and not _numeric(v) for v in values
     )
-    numeric = any(getattr(f, k) is not None for k in _NUMERIC)
+    textual = textual or (f.attr is not None and not numeric_attr)
+    numeric = numeric_attr or any(getattr(f, k) is not None for k in _NUMERIC)
     return (textual and t.kind != "str") or (numeric and t.kind == "str")
 
 
@@ -1563,6 +1702,9 @@ def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Pat
                     out.append(
                         _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
                     )
+                if isinstance(f.weight, ByAttr) and f.entity in spec.entities:
+                    out += _by_problems(spec, f.weight, f"{fwhere}.weight", file, [f.entity or ""])
+                out += _openings_problems(spec, f, fwhere, file)
                 if f.process is not None and f.process not in spec.processes:
                     fix = "name a process of the pack"
                     out.append(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from simfleet.scenarios import DurationMs
+from simfleet.timeutil import parse_duration_ms
 
 __all__ = [
     "After",
@@ -31,6 +32,9 @@ __all__ = [
     "JoinedSpec",
     "JourneySpec",
     "MetricSpec",
+    "Openings",
+    "Pareto",
+    "Peak",
     "ProcessSpec",
     "ProfileSpec",
     "RelationSpec",
@@ -47,16 +51,23 @@ class _Spec(BaseModel):
 
 class ByAttr(_Spec):
     """A number that depends on an entity's drawn attribute (a persona): the value listed for
-    the attribute's value of the entity in field ``of``, else ``default``.
+    the attribute's value of the entity in field ``of``, else ``default``; or, over a numeric
+    attribute (a show's popularity), the attribute's value raised to ``power``.
 
-    YAML: ``{by: persona, of: user_id, values: {casual: 0.4, scalper: 0.05}, default: 0.2}``;
-    in an entity field's ``weight`` ``of`` is left out (the entity is the one being drawn).
+    YAML: ``{by: persona, of: user_id, values: {casual: 0.4, scalper: 0.05}, default: 0.2}``,
+    ``{by: popularity, of: show_id, power: 0.3}``; in an entity field's ``weight`` ``of`` is
+    left out (the entity is the one being drawn).
     """
 
-    by: str = Field(description="a drawn (`choice`) attribute of the entity")
+    by: str = Field(description="a drawn (`choice` or numeric) attribute of the entity")
     of: str | None = Field(None, description="the event's field holding the entity id")
-    values: dict[str, float | str] = Field(
-        description="attribute value -> number, or a parameter path (its current value)"
+    values: dict[str, float | str] | None = Field(
+        None,
+        description="attribute value -> number, or a parameter path (its current value); "
+        "none over a numeric attribute",
+    )
+    power: float | None = Field(
+        None, description="over a numeric attribute: the number is the value ** power (1)"
     )
     default: float | str | None = Field(
         None,
@@ -76,6 +87,15 @@ class ByAttr(_Spec):
 
     @model_validator(mode="after")
     def _one_fallback(self) -> ByAttr:
+        if self.values is None and (self.default is not None or self.otherwise is not None):
+            raise ValueError(
+                f"`by: {self.by}` without `values` reads a numeric attribute: it takes no "
+                "`default` or `otherwise`"
+            )
+        if self.values is not None and self.power is not None:
+            raise ValueError(
+                f"`by: {self.by}`: `power` applies to a numeric attribute (no `values`)"
+            )
         if self.otherwise is not None and self.default is not None:
             raise ValueError(
                 f"`by: {self.by}`: give `default` or `otherwise` (a table for the values not "
@@ -88,9 +108,23 @@ class ByAttr(_Spec):
     ) -> tuple[float, ...]:
         """The number for each of ``choices`` (the attribute's values, in table order);
         parameter paths take their value in ``params`` (names relative to ``domain``)."""
-        return tuple(
-            self._number(self.values.get(c, self.default), params, domain) for c in choices
-        )
+        listed = self.listed
+        return tuple(self._number(listed.get(c, self.default), params, domain) for c in choices)
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the table reads a numeric attribute (no `values`)."""
+        return self.values is None
+
+    @property
+    def listed(self) -> dict[str, float | str]:
+        """The values listed (none over a numeric attribute)."""
+        return self.values or {}
+
+    @property
+    def exponent(self) -> float:
+        """The power a numeric attribute is raised to."""
+        return 1.0 if self.power is None else self.power
 
     def fallback(self, params: Mapping[str, float] | None = None, domain: str = "") -> float:
         """The number of events with no entity (or no listed value): ``default``, else 0."""
@@ -109,18 +143,75 @@ class ByAttr(_Spec):
 
     def params(self) -> list[str]:
         """The parameter paths the table names."""
-        found = [*self.values.values(), self.default]
+        found = [*self.listed.values(), self.default]
         return [v for v in found if isinstance(v, str)]
 
 
 Number = float | str | ByAttr  # a number, a parameter path, or a number by entity attribute
 
 
+def _signed_duration(v: object) -> object:
+    if isinstance(v, str) and v.startswith("-"):
+        return -parse_duration_ms(v[1:])
+    return parse_duration_ms(v) if isinstance(v, str) else v
+
+
+SignedDurationMs = Annotated[int, BeforeValidator(_signed_duration)]
+
+
 class After(_Spec):
-    """An instant after another: ``{of: presale_at, uniform: [1d, 7d]}``."""
+    """An instant after another: ``{of: presale_at, uniform: [1d, 7d]}``; a negative bound
+    (``-14d``) reaches before it (the openings of shows announced before a run)."""
 
     of: str = "occurred_at"
-    uniform: tuple[DurationMs, DurationMs]
+    uniform: tuple[SignedDurationMs, SignedDurationMs]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> After:
+        if self.uniform[0] > self.uniform[1]:
+            raise ValueError(f"`uniform: [lo, hi]` needs lo <= hi: {self.uniform}")
+        return self
+
+
+class Pareto(_Spec):
+    """A bounded Pareto law (a power law between ``min`` and ``max``): density proportional to
+    ``x ** -(alpha + 1)``; the top few percent of draws hold most of the total."""
+
+    alpha: float = Field(gt=0, description="the tail index: the smaller, the heavier the tail")
+    min: float = Field(gt=0)
+    max: float
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Pareto:
+        if not self.max > self.min:
+            raise ValueError(f"`pareto` needs max > min: {self.min}, {self.max}")
+        return self
+
+
+class Peak(_Spec):
+    """A pick weight's spike after an instant: ``1 + peak x 2 ** (-age / half_life)``."""
+
+    peak: float | str = Field(description="extra weight at the instant: a number or a parameter")
+    half_life: DurationMs = Field(gt=0)
+
+
+class Openings(_Spec):
+    """An `entity` pick weighted by the time since instants recorded on each entity (a show's
+    presale and general sale): zero before ``closed_until`` and from ``closed_after`` on, and
+    times ``1 + sum of peak x 2 ** (-age / half_life)`` over the ``peaks`` already passed.
+
+    The instants are those a stream's ``record`` keeps on the entity; an entity with none
+    recorded is open, at weight 1. Weights are evaluated every ``step`` within a tick."""
+
+    closed_until: str | None = Field(None, description="an instant: no pick before it")
+    closed_after: str | None = Field(None, description="an instant: no pick from it on")
+    peaks: dict[str, Peak] = Field(default_factory=dict, description="instant -> its spike")
+    step: DurationMs = Field(300_000, gt=0, description="how often weights are evaluated")
+
+    def instants(self) -> list[str]:
+        """Every instant the weights read."""
+        named = [self.closed_until, self.closed_after, *self.peaks]
+        return list(dict.fromkeys(n for n in named if n is not None))
 
 
 class FieldSpec(_Spec):
@@ -145,12 +236,20 @@ class FieldSpec(_Spec):
         description="an `entity` field: multiplies each entity's activity in this draw by the "
         "number of its attribute (scalpers buy ten times as often as casual fans)",
     )
+    openings: Openings | None = Field(
+        None,
+        description="an `entity` field: multiplies each entity's weight by a function of the "
+        "time since instants recorded on it (sales cluster just after a show's openings)",
+    )
     const: str | int | float | bool | None = None
     uniform: tuple[float, float] | None = None
     normal: tuple[float, float] | None = None
     lognormal: tuple[float, float] | None = None
     poisson: float | None = None
     integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
+    pareto: Pareto | None = Field(
+        None, description="a bounded power law: `{alpha: 1.2, min: 1, max: 1000}`"
+    )
     bernoulli: Number | None = Field(None, description="probability, parameter path or `by` table")
     param: str | None = Field(None, description="the current value of a parameter")
     after: After | None = Field(
@@ -164,10 +263,10 @@ class FieldSpec(_Spec):
         description="the sum of numeric fields made before, each times a number, a parameter "
         "or a `by` table (tokens x the model's price per token)",
     )
-    times: str | ByAttr | None = Field(
+    times: str | ByAttr | tuple[Number, ...] | None = Field(
         None,
         description="a parameter (its current value) or a `by` table that multiplies a "
-        "numeric draw",
+        "numeric draw, or a list of them (their product: price by tier and by popularity)",
     )
     round: int | None = None
     min: float | None = None
@@ -205,6 +304,7 @@ class FieldSpec(_Spec):
                 "lognormal",
                 "poisson",
                 "integers",
+                "pareto",
                 "bernoulli",
                 "param",
                 "after",
@@ -225,13 +325,15 @@ class FieldSpec(_Spec):
         if len(keys) != 1:
             raise ValueError(
                 f"a field needs exactly one generator (entity, attr, seq, choice, const, "
-                f"uniform, normal, lognormal, poisson, integers, bernoulli, param, after, "
-                f"product, process); found {keys}"
+                f"uniform, normal, lognormal, poisson, integers, pareto, bernoulli, param, "
+                f"after, product, process); found {keys}"
             )
         if self.attr is not None and self.of is None:
             raise ValueError("`attr` needs `of`: the field holding the entity id")
         if self.pick != "active" and self.entity is None:
             raise ValueError("`pick` applies to `entity` fields only")
+        if self.openings is not None and (self.entity is None or self.pick != "active"):
+            raise ValueError("`openings` applies to `entity` fields of active entities only")
         if self.weight is not None and (self.entity is None or self.weight.of is not None):
             raise ValueError(
                 "`weight` applies to `entity` fields only, and names no `of` (the entity is "
@@ -246,9 +348,15 @@ class FieldSpec(_Spec):
             raise ValueError("`weights` must have one weight per `choice` value")
         return self
 
+    def factors(self) -> tuple[Number, ...]:
+        """What ``times`` multiplies the draw by: none, one or several factors."""
+        if self.times is None:
+            return ()
+        return self.times if isinstance(self.times, tuple) else (self.times,)
+
     def by_tables(self) -> list[ByAttr]:
         """Every `by` table of the field."""
-        found = [self.weight, self.bernoulli, self.times, *(self.weights or ())]
+        found = [self.weight, self.bernoulli, *self.factors(), *(self.weights or ())]
         found += list((self.sum_of or {}).values())
         return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
 
@@ -506,6 +614,17 @@ class StreamSpec(_Spec):
     retires: str | None = Field(
         None, description="an entity field whose entity is drawn by no new event from now on"
     )
+    record: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="entity field -> instant fields of the event kept on that entity (a "
+        "show's openings), which `openings` weights read",
+    )
+    at_start: dict[str, FieldSpec] | None = Field(
+        None,
+        description="with `activates`: at a run's first instant, one event per initially "
+        "active entity (those announced before the run), with these generators over the "
+        "stream's own",
+    )
     aggregate: AggregateSpec | None = None
     stock: tuple[StockUse, ...] = Field(
         (), description="stocks these events fill, consume or restore, in this order"
@@ -519,6 +638,11 @@ class StreamSpec(_Spec):
 
     @model_validator(mode="after")
     def _aggregate_has_no_rate(self) -> StreamSpec:
+        if self.at_start is not None and self.activates is None:
+            raise ValueError(
+                "`at_start` makes one event per initially active entity of the `activates` "
+                "field: give `activates`"
+            )
         if self.aggregate is not None and self.rate is not None:
             raise ValueError("an aggregate stream fires at period boundaries; drop its `rate`")
         if self.label_of is not None and (self.rate or self.then or self.aggregate):

@@ -192,6 +192,69 @@ def test_seats_never_below_zero_and_some_show_sells_out(two_weeks: Data) -> None
     assert np.sum(inv["remaining"] == 0) > 0
 
 
+# -- popularity and openings -----------------------------------------------------------------
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (no ties to speak of in these columns)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_popularity_is_a_power_law_that_carts_capacity_and_prices_follow(two_weeks: Data) -> None:
+    """Popularity's tail is heavy (Hill estimate of its index on the top 10 % near the pack's
+    1.1; a uniform draw gives about 10); the top 5 % of shows take about 28 % of the cart
+    adds (capped by their sell-outs); capacity and Standard prices rise with it (Spearman
+    0.43 and 0.70 here; figures: `bench/ticketing_figures.py`)."""
+    shows, carts = two_weeks["show.announced"], two_weeks["cart.item_added"]
+    pop = shows["popularity"].astype(float)
+    top = np.sort(pop)[::-1]
+    k = len(top) // 10
+    hill = 1 / np.mean(np.log(top[:k] / top[k]))
+    assert 0.8 < hill < 1.5, hill
+    of_show = {s: i for i, s in enumerate(shows["show_id"])}
+    adds = np.bincount([of_show[s] for s in carts["show_id"]], minlength=len(pop))
+    share = adds[np.argsort(-pop)[: len(pop) // 20]].sum() / adds.sum()
+    assert 0.15 < share < 0.45, share
+    assert 0.3 < _spearman(shows["capacity"].astype(float), pop) < 0.6
+    std = carts["tier"] == "Standard"
+    price = np.zeros(len(pop))
+    np.add.at(price, [of_show[s] for s in carts["show_id"][std]], carts["unit_price"][std])
+    n = np.bincount([of_show[s] for s in carts["show_id"][std]], minlength=len(pop))
+    sold = n >= 20
+    assert 0.5 < _spearman(price[sold] / n[sold], pop[sold]) < 0.9
+
+
+def test_sales_cluster_just_after_the_openings(two_weeks: Data) -> None:
+    """No cart adds a show before its presale or once it has started; in the 24 h after its
+    general sale a show takes carts about ten times as fast as two days later (a flat rate
+    gives 1), and after its presale several times as fast (shows whose openings fall in the
+    run, with time left after them, none sold out)."""
+    shows, carts = two_weeks["show.announced"], two_weeks["cart.item_added"]
+    inv = two_weeks["inventory.changed"]
+    of_show = {s: i for i, s in enumerate(shows["show_id"])}
+    idx = np.asarray([of_show[s] for s in carts["show_id"]])
+    t = carts["occurred_at"].astype(np.int64)
+    presale, general, starts = (shows[k].astype(np.int64) for k in (
+        "presale_at", "general_sale_at", "starts_at"))  # fmt: skip
+    assert np.all(t >= presale[idx]) and np.all(t < starts[idx])
+    end = T0 + 14 * DAY
+    open_ = ~np.isin(shows["show_id"], inv["show_id"][inv["remaining"] == 0])
+
+    def burst(opened: np.ndarray) -> float:
+        """Carts per hour in the first 24 h after ``opened`` over those from 2 days after the
+        general sale on, pooled over the shows that qualify."""
+        ok = open_ & (opened >= T0) & (general + 3 * DAY <= end)
+        first = np.bincount(idx[(t >= opened[idx]) & (t < opened[idx] + DAY)], minlength=len(ok))
+        late = np.bincount(idx[t >= general[idx] + 2 * DAY], minlength=len(ok))
+        hours = (end - general - 2 * DAY) / H
+        assert ok.sum() > 100, ok.sum()
+        return float((first[ok] / 24).sum() / (late[ok] / hours[ok]).sum())
+
+    assert 6 < burst(general) < 20
+    assert 3 < burst(presale) < 15
+
+
 # -- personas ---------------------------------------------------------------------------------
 
 
