@@ -6,12 +6,18 @@ In one process, against an embedded broker started (and stopped) here:
     the scale, their ticks interleaved) -> ``AccountedProducer.send_batch`` for every merged
     batch -> flush; every record delivered. Run first, because its encoded output
     gives (a) its record sizes.
-(a) ceiling: random bytes with exactly the pipeline's record sizes, keys, timestamps and batch
-    boundaries, pre-built before the clock, through ``AccountedProducer.send_encoded`` with the
-    same producer configuration, to ``bench.raw.<topic>`` topics with the same partitions.
+(a) ceilings: random bytes with exactly the pipeline's record sizes, keys, timestamps and batch
+    boundaries, pre-built before the clock, with the same producer configuration, to
+    ``bench.raw.<topic>`` topics with the same partitions, three ways: ``produce()`` per record
+    with the produce-time header (``send_encoded``, as the pipeline), the same without the
+    header, and ``produce_batch()`` per batch (``send_untimed``: the call refuses timestamps
+    and drops headers). The pipeline's ratio is taken against the fastest.
 (c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
 (d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (JSON lines, written
     before the clock): read, encode, produce one by one, flush; compared with (a).
+(e) fleets (``fleet.py``): live fleets of one and two worker processes on fresh brokers, every
+    domain, saturated; events/s and CPU seconds of each process; then, with two workers, how
+    long after a scenario start the last worker reads the new control version.
 
 Run: ``make bench`` (or ``.venv/bin/python bench/bench.py [--quick] [--json FILE]``).
 """
@@ -38,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from fleet import LEAD_WALL_MS, SWITCH_TARGET_MS, run_fleet
 from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
@@ -76,6 +83,11 @@ TARGETS = {
     "replay_vs_raw_ratio": 0.5,
 }
 RSS_GROWTH_TARGET = 0.05  # of the realtime run, over its last minute
+# the live fleets: every domain at one scale (at 09:00 about 59 events per sim second), at a
+# speed that asks for about 420k events/s: more than two workers make on 2 cores
+FLEET_SCALE = 1.0
+FLEET_SPEED = 7200.0
+SWITCHES = 3
 
 
 @dataclass(frozen=True)
@@ -269,8 +281,21 @@ def _keys(col: Column) -> list[bytes | None]:
     raise TypeError(f"key column of type {type(col).__name__} is not a string column")
 
 
-def run_ceiling(settings: KafkaSettings, recorded: list[_Recorded], seed: int) -> Phase:
-    """(a): random bytes of the pipeline's record sizes and keys, pre-built, then produced."""
+# the ways (a) moves the bytes: what the pipeline does (produce(), timestamp, produce-time
+# header); the same without the header (its cost); the client's batch call (no timestamp, no
+# header: it refuses both)
+CEILINGS = {
+    "ceiling": "produce() per record, timestamp and produce-time header, as the pipeline",
+    "ceil_bare": "produce() per record, timestamp, no header: the header's cost",
+    "ceil_batch": "produce_batch() per pipeline batch: no timestamp, no header (refused)",
+}
+
+
+def run_ceiling(
+    settings: KafkaSettings, recorded: list[_Recorded], seed: int, how: str = "ceiling"
+) -> Phase:
+    """(a): random bytes of the pipeline's record sizes and keys, pre-built, then produced
+    the way ``how`` (a key of ``CEILINGS``) says."""
     rng = np.random.default_rng(seed)
     prepared = []
     for r in recorded:
@@ -291,12 +316,15 @@ def run_ceiling(settings: KafkaSettings, recorded: list[_Recorded], seed: int) -
     producer = AccountedProducer(settings)
     t0 = time.perf_counter()
     for topic, buf, offsets, keys, timestamps in prepared:
-        producer.send_encoded(topic, buf, offsets, keys, timestamps)
+        if how == "ceil_batch":
+            producer.send_untimed(topic, buf, offsets, keys)
+        else:
+            producer.send_encoded(topic, buf, offsets, keys, timestamps, stamp=how == "ceiling")
     t_flush = time.perf_counter()
     producer.flush(FLUSH_TIMEOUT_S)
     t1 = time.perf_counter()
-    _check_delivered(producer, events, "ceiling")
-    return Phase("ceiling", events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
+    _check_delivered(producer, events, how)
+    return Phase(how, events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
 
 
 def run_replay_phase(settings: KafkaSettings, sizes: Sizes, seed: int, tmp: Path) -> Phase:
@@ -349,7 +377,7 @@ def memory_speed() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the three phases, print the figures and ratios, optionally write them as JSON."""
+    """Run the phases, print the figures and ratios, optionally write them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
@@ -402,10 +430,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{d['untimed_first_tick_events'] / pipeline.events:.2%}, still encoded and "
                 f"produced inside the clock) {d['untimed_setup_s']:.2f} s"
             )
-            ceiling = run_ceiling(settings, recorded, args.seed)
+            ceilings: dict[str, Phase] = {}
+            for how, what in CEILINGS.items():
+                ceilings[how] = run_ceiling(settings, recorded, args.seed, how)
+                print(ceilings[how].line())
+                print(f"           {what}")
             del recorded
-            print(ceiling.line())
-            print("           random (incompressible) values; built before the clock")
+            print("           random (incompressible) values of the pipeline's sizes and keys")
+            ceiling = max(ceilings["ceiling"], ceilings["ceil_batch"], key=lambda p: p.events_per_s)
             replay = run_replay_phase(settings, sizes, args.seed, Path(tmp))
             print(replay.line())
             print(
@@ -425,9 +457,57 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             broker.stop()
+        fleet_seconds = 10.0 if args.quick else 40.0
+        fleets = [
+            run_fleet(
+                w,
+                domains=list(MIX),
+                scale=FLEET_SCALE,
+                speed=FLEET_SPEED,
+                shards=sizes.shards,
+                seconds=fleet_seconds,
+                switches=SWITCHES if w == 2 else 0,
+                log_dir=Path(tmp),
+            )
+            for w in (1, 2)
+        ]
+
+    header_cost = 1 - ceilings["ceiling"].events_per_s / ceilings["ceil_bare"].events_per_s
+    print(
+        f"ceiling: the faster of produce() and produce_batch() is {ceiling.name}; the "
+        f"produce-time header costs {header_cost:.1%} of produce()'s rate"
+    )
+    for f in fleets:
+        cpu = ", ".join(f"{n} {s:.1f}" for n, s in f.cpu_s.items())
+        lag = ", ".join(f"{n} {s:.0f} s" for n, s in f.lag_s.items())
+        print(
+            f"fleet_{f.workers}_worker: {f.rate:,.0f} events/s over {f.seconds:.0f} s "
+            f"({', '.join(f'{n} {r:,.0f}' for n, r in f.rates.items())}); CPU s: {cpu}; "
+            f"generation behind the clock at the end: {lag}"
+        )
+    one, two = fleets
+    switches = two.switches
+    worst = max(switches, key=lambda w: w.last_ms)
+    print(
+        f"fleet: {len(MIX)} domains at scale {FLEET_SCALE:g}, {sizes.shards} shards, "
+        f"{FLEET_SPEED:g}x (more than two workers make: each is saturated)"
+    )
+    for w in switches:
+        print(
+            f"switch v{w.version}: last of {two.workers} workers read it {w.last_ms} ms after "
+            f"the command was sent ({w.applied_wall - w.sent_wall} ms to the orchestrator, "
+            f"{w.last_after_apply_ms} ms from it); versions read late so far: {w.late}"
+        )
+    print(
+        f"scenario_switch_ms: {worst.last_ms} (worst of {len(switches)}; the lead is "
+        f"{LEAD_WALL_MS} ms, target < {SWITCH_TARGET_MS + LEAD_WALL_MS} ms)"
+    )
 
     ratios = {
         "pipeline_vs_raw_ratio": pipeline.events_per_s / ceiling.events_per_s,
+        "pipeline_vs_produce_ceiling_ratio": pipeline.events_per_s
+        / ceilings["ceiling"].events_per_s,
+        "two_vs_one_worker_ratio": two.rate / one.rate,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
         "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
     }
@@ -446,11 +526,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     passed = {name: ratios[name] >= target for name, target in TARGETS.items()}
     passed["realtime_rss_growth"] = memory.growth_last_half < RSS_GROWTH_TARGET
+    passed["scenario_switch"] = worst.last_ms < SWITCH_TARGET_MS + LEAD_WALL_MS
     for name, target in TARGETS.items():
         print(f"target: {name} >= {target:g} -> {'PASS' if passed[name] else 'FAIL'}")
     print(
         f"target: realtime_rss_growth_last_minute < {RSS_GROWTH_TARGET:.0%} -> "
         f"{'PASS' if passed['realtime_rss_growth'] else 'FAIL'}"
+    )
+    print(
+        f"target: scenario_switch_ms < {SWITCH_TARGET_MS + LEAD_WALL_MS} -> "
+        f"{'PASS' if passed['scenario_switch'] else 'FAIL'}"
     )
 
     if args.json is not None:
@@ -469,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
             },
             "environment": _environment(),
             "ceiling": ceiling.as_dict(),
+            "ceilings": {n: c.as_dict() for n, c in ceilings.items()},
+            "header_cost": header_cost,
+            "fleets": [
+                {**asdict(f), "rate": f.rate, "switches": [asdict(w) for w in f.switches]}
+                for f in fleets
+            ],
             "pipeline": {**pipeline.as_dict(), "events_per_domain": per_domain},
             "naive": naive_phase.as_dict(),
             "replay": replay.as_dict(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -50,12 +50,18 @@ from simfleet.scenarios import CampaignWindow, campaigns_at, chaos_at
 from simfleet.settings import KafkaSettings
 from simfleet.topology import truth_topic
 
-__all__ = ["ShardTally", "Worker"]
+__all__ = ["ShardTally", "Worker", "late_by"]
 
 log = structlog.get_logger()
 
 MAX_TICK_MS = 3_600_000  # catch-up after a stall is done in ticks of at most one sim hour
 PARK_TTL_MS = 300_000  # how long a revoked shard's engines wait to be given back
+
+
+def late_by(version: ControlState, cursors: Iterable[int]) -> int:
+    """How far (sim ms) the furthest of ``cursors`` had generated past ``version``'s
+    effective_at when the version was read; 0 when none had (it arrived in time)."""
+    return max(0, max(cursors, default=version.effective_at) - version.effective_at)
 
 
 class ShardTally:
@@ -127,6 +133,13 @@ class Worker:
         # the sim instant the fleet began (its first control version): a shard no worker has
         # held yet starts there, so that a slow group join loses no sim time at high speed
         self.origin: int | None = None
+        # the newest control version read, the wall instant it was first read, and how many
+        # versions came after a shard had already generated past their effective_at
+        self.seen_version = 0
+        self.seen_wall: int | None = None
+        self.control_late = 0
+        self._started_wall = 0
+        self._last_beat = 0
 
     def _on_assign(self, _c: Consumer, parts: list[TopicPartition]) -> None:
         self._membership += [("assign", p.partition) for p in parts]
@@ -218,9 +231,45 @@ class Worker:
             queued=producer.in_flight,
             tick_lag_ms=max(0, round(behind / clock.speed)),
             reached_ms=min(self.cursor.values(), default=None),
+            control_seen_wall_ms=self.seen_wall,
+            control_late=self.control_late,
         )
         self.last_heartbeat = hb  # what --metrics-port serves, read at scrape time
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
+
+    def _follow(
+        self, follower: ControlFollower, producer: AccountedProducer, sim: int
+    ) -> ControlState:
+        """Read what ``sim.control`` brought; a new version is stamped with the wall instant
+        it was read, checked against the shards' cursors and told on ``sim.fleet`` at once."""
+        follower.poll(0)
+        state = follower.latest
+        if state.version <= self.seen_version:
+            return state
+        wall = self.read_wall()
+        for version in follower.versions:
+            # a version issued before this worker started is history it reads on joining
+            if version.version <= self.seen_version or version.issued_at_wall < self._started_wall:
+                continue
+            lag = late_by(version, self.cursor.values())
+            if lag:
+                # its effective_at is behind a cursor: those records followed the old version
+                self.control_late += 1
+                log.warning(
+                    "control_late",
+                    worker=self.worker_id,
+                    version=version.version,
+                    lag_sim_ms=lag,
+                    lag_wall_ms=round(lag / version.clock.speed),
+                    read_after_wall_ms=wall - version.issued_at_wall,
+                )
+        self.seen_version, self.seen_wall = state.version, wall
+        self._beat(producer, state, sim, wall)
+        return state
+
+    def _beat(self, producer: AccountedProducer, state: ControlState, sim: int, wall: int) -> None:
+        self._last_beat = wall
+        self._heartbeat(producer, state, sim)
 
     def chaos_counts(self) -> dict[str, int]:
         """Chaos applications per action, over the shards this worker holds."""
@@ -263,7 +312,9 @@ class Worker:
     def run(self, stop: threading.Event) -> dict[str, Any]:
         """Produce until ``stop`` is set; flush; return the final counters."""
         follower = ControlFollower(self.settings)
+        self._started_wall = self.read_wall()
         state = follower.wait_first(30.0)
+        self.seen_version, self.seen_wall = state.version, self.read_wall()
         first = follower.versions[0]
         self.origin = first.effective_at if first.version == 1 else None
         watch = ClusterWatch(self.settings, worker_id=self.worker_id)  # a replaced cluster stops it
@@ -285,15 +336,14 @@ class Worker:
         )
         shards.subscribe([SHARDS_TOPIC], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("worker_started", worker=self.worker_id, control_version=state.version)
-        last_beat = 0
+        beat_ms = self.heartbeat_s * 1000
         mods_by_version: dict[int, ModifiersAt] = {}
         sim = state.clock.clock().sim_at(self.read_wall())
         try:
             while not stop.is_set():
                 watch.check(f"Worker {self.worker_id}", producer)
                 shards.poll(0)  # serves group membership; the topic itself carries no records
-                follower.poll(0)
-                state = follower.latest
+                state = self._follow(follower, producer, sim)
                 sim = state.clock.clock().sim_at(self.read_wall())
                 if self._membership or self._parked:
                     self._apply_membership(state, domains, sim, producer)
@@ -318,13 +368,19 @@ class Worker:
                                 params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
                             acting = campaigns_at(version.instances(), eng.domain.domain, t0, t1)
                             self._tick(producer, shard, eng, t0, t1, params, in_force, acting)
-                        t0 = t1
-                    self.cursor[shard] = t0
+                        t0 = self.cursor[shard] = t1
+                        # a long catch-up still reads control versions as they come (the next
+                        # tick applies them) and still reports itself
+                        state = self._follow(follower, producer, sim)
+                        wall = self.read_wall()
+                        if wall - self._last_beat >= beat_ms:
+                            self._beat(producer, state, sim, wall)
+                        if stop.is_set():
+                            break  # the cursor is where this tick ended: nothing is lost
                 producer.poll(0)
                 wall = self.read_wall()
-                if wall - last_beat >= self.heartbeat_s * 1000:
-                    last_beat = wall
-                    self._heartbeat(producer, state, sim)
+                if wall - self._last_beat >= beat_ms:
+                    self._beat(producer, state, sim, wall)
                 stop.wait(self.tick_s)  # pacing the loop to the clock, not synchronisation
         finally:
             watch.close(producer)  # on a replaced cluster: what is queued is written off

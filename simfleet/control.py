@@ -151,6 +151,14 @@ class Heartbeat(_Frozen):
     reached_ms: int | None = Field(
         None, description="sim instant every shard of this worker has generated up to"
     )
+    control_seen_wall_ms: int | None = Field(
+        None, description="wall epoch ms at which this worker first read control_version"
+    )
+    control_late: int = Field(
+        0,
+        description="control versions this worker read after one of its shards had generated "
+        "past their effective_at (that shard's records between the two follow the old version)",
+    )
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:
         """`stopped` (said goodbye), `stale` (silent past the timeout) or `live`."""
