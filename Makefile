@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/simctl up
 
-# Three test processes on two cores: the live tiers mostly wait on the sim clock. Each file
+# Four test processes on two cores: the live tiers mostly wait on the sim clock. Each file
 # stays on one process (its module fixtures are built once); the slow files start first.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
