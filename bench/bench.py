@@ -11,7 +11,9 @@ In one process, against an embedded broker started (and stopped) here:
     ``bench.raw.<topic>`` topics with the same partitions, three ways: ``produce()`` per record
     with the produce-time header (``send_encoded``, as the pipeline), the same without the
     header, and ``produce_batch()`` per batch (``send_untimed``: the call refuses timestamps
-    and drops headers). The pipeline's ratio is taken against the fastest.
+    and drops headers). ``pipeline_vs_raw_ratio`` is taken against the fastest ceiling that
+    carries the records' timestamps (produce_batch cannot, so it is printed, not used);
+    ``pipeline_vs_produce_ceiling_ratio`` against the same records with the same header.
 (c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
 (d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (JSON lines, written
     before the clock): read, encode, produce one by one, flush; compared with (a).
@@ -78,7 +80,10 @@ REPLAY_PREFIX = "bench.replay."
 FLUSH_TIMEOUT_S = 300.0
 # pipeline / ceiling is the figure the pipeline is held to; pipeline / naive is our own bar.
 TARGETS = {
-    "pipeline_vs_raw_ratio": 0.5,
+    # like for like (the same records, header and all): the floor the pipeline keeps
+    "pipeline_vs_produce_ceiling_ratio": 0.5,
+    # against the fastest way to move the same bytes, keys and timestamps: the goal
+    "pipeline_vs_raw_ratio": 0.7,
     "pipeline_vs_naive_ratio": 8.0,
     "replay_vs_raw_ratio": 0.5,
 }
@@ -437,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"           {what}")
             del recorded
             print("           random (incompressible) values of the pipeline's sizes and keys")
-            ceiling = max(ceilings["ceiling"], ceilings["ceil_batch"], key=lambda p: p.events_per_s)
+            # produce_batch() refuses timestamps: not a way to move these records
+            ceiling = max(ceilings["ceiling"], ceilings["ceil_bare"], key=lambda p: p.events_per_s)
             replay = run_replay_phase(settings, sizes, args.seed, Path(tmp))
             print(replay.line())
             print(
@@ -474,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header_cost = 1 - ceilings["ceiling"].events_per_s / ceilings["ceil_bare"].events_per_s
     print(
-        f"ceiling: the faster of produce() and produce_batch() is {ceiling.name}; the "
+        f"ceiling: the fastest that carries the timestamps is {ceiling.name}; the "
         f"produce-time header costs {header_cost:.1%} of produce()'s rate"
     )
     for f in fleets:
@@ -507,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_vs_raw_ratio": pipeline.events_per_s / ceiling.events_per_s,
         "pipeline_vs_produce_ceiling_ratio": pipeline.events_per_s
         / ceilings["ceiling"].events_per_s,
+        "pipeline_vs_batch_ceiling_ratio": pipeline.events_per_s
+        / ceilings["ceil_batch"].events_per_s,
         "two_vs_one_worker_ratio": two.rate / one.rate,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
         "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
