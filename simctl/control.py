@@ -271,7 +271,9 @@ def status(
         f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
         f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
     )
-    for r in data["scenarios"] or [{"id": "baseline", "state": "-", "phase": None, "progress": 0}]:
+    if not data["scenarios"]:
+        typer.echo("scenario: none (every domain at its baseline)")
+    for r in data["scenarios"]:
         typer.echo(
             f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
         )
