@@ -7,7 +7,6 @@ import io
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import SerializationError
 
 from simfleet.codec.catalog import SchemaSet
@@ -39,6 +38,9 @@ class Decoder:
                         "registry is configured; pass --schema-registry-url."
                     )
                 self._client = registry_client(self._registry_url)
+            # deferred, as in registry_client
+            from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: PLC0415
+
             self._confluent = AvroDeserializer(self._client)
         return self._confluent
 

@@ -37,8 +37,6 @@ from typing import Any, NamedTuple, TypeAlias
 import fastavro
 import numpy as np
 import numpy.typing as npt
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from simfleet.codec.catalog import SchemaEntry, SchemaSet
@@ -98,10 +96,16 @@ def confluent_prefix(schema_id: int) -> bytes:
 
 def registry_client(url: str) -> Any:
     """A schema registry client for ``url``; ``mock://...`` gives an in-memory mock."""
+    # deferred: the registry client pulls in an HTTP and JOSE stack (0.2 s at every process
+    # start) that runs without a registry never use
+    from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: PLC0415
+
     return SchemaRegistryClient.new_client({"url": url})
 
 
 def _register(client: Any, entry: SchemaEntry) -> int:
+    from confluent_kafka.schema_registry import Schema  # noqa: PLC0415 - see registry_client
+    from confluent_kafka.schema_registry.error import SchemaRegistryError  # noqa: PLC0415
 
     try:
         return int(client.register_schema(entry.subject, Schema(entry.raw, "AVRO")))
