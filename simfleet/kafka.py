@@ -494,7 +494,12 @@ class AccountedProducer:
         more: the cluster it was meant for is gone (``simfleet.cluster``)."""
         self.abandoned = True
         self._producer.purge(in_queue=True, in_flight=True)
-        self._producer.poll(0)  # serves the purged records' reports: they count as failed
+        # the purged records' reports count them failed; an in-flight one's report may come a
+        # moment after the purge (the client's broker thread makes it), so wait for them all
+        deadline = time.monotonic() + 5.0
+        self._producer.poll(0)
+        while len(self._producer) and time.monotonic() < deadline:
+            self._producer.poll(0.05)
 
     def drain(self, timeout: float = 5.0) -> int:
         """Wait for outstanding records without accounting (heartbeats); returns those left."""

@@ -109,3 +109,15 @@ def test_history_read_on_joining_is_not_late(producer: AccountedProducer) -> Non
     follower.versions.append(v2)
     worker._follow(follower, producer, worker.cursor[0])  # type: ignore[arg-type]
     assert (worker.seen_version, worker.control_late) == (2, 0)
+
+
+def test_abandon_counts_every_written_off_record_failed() -> None:
+    """Records queued for a cluster that is gone: after ``abandon`` each is failed, none is
+    left uncounted (produced = delivered + failed), and nothing more is produced."""
+    p = AccountedProducer(NOBODY)
+    buf, offsets = b"abcdef" * 50, list(range(0, 301, 3))
+    p.send_encoded("t", buf, offsets, [None] * 100, [SIM0] * 100)
+    p.abandon()
+    assert p.totals() == (100, 0, 100)
+    p.send_encoded("t", buf, offsets, [None] * 100, [SIM0] * 100)
+    assert p.totals() == (100, 0, 100)
