@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
-from producers.laws import bounded_pareto
+from producers.laws import draw_law
 from simfleet.columns import StrTable, TableStrings
 from simfleet.domain.spec import (
     ByAttr,
@@ -126,16 +126,8 @@ class EntityPool:
 
     def _draw_number(self, attr: FieldSpec, rng: np.random.Generator) -> npt.NDArray[np.float64]:
         """A numeric attribute: one draw of its law per entity, clipped and rounded."""
-        n = self.size
-        if attr.pareto is not None:
-            v = bounded_pareto(rng, attr.pareto.alpha, attr.pareto.min, attr.pareto.max, n)
-        elif attr.uniform is not None:
-            v = rng.uniform(attr.uniform[0], attr.uniform[1], n)
-        elif attr.lognormal is not None:
-            v = rng.lognormal(attr.lognormal[0], attr.lognormal[1], n)
-        elif attr.normal is not None:
-            v = rng.normal(attr.normal[0], attr.normal[1], n)
-        else:
+        v = draw_law(attr, rng, self.size)
+        if v is None:
             raise ValueError(
                 f"numeric entity attributes take pareto, uniform, lognormal or normal; "
                 f"{self.kind} has {attr}"

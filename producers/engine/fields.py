@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from producers.engine.processes import Process
-from producers.laws import bounded_pareto
+from producers.laws import draw_law
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
@@ -169,20 +169,11 @@ def gen_number(
         v = np.full(n, f.const)
     elif f.param is not None:
         v = np.full(n, params[domain.param_path(f.param)], dtype=np.float64)
-    elif f.uniform is not None:
-        v = rng.uniform(f.uniform[0], f.uniform[1], n)
-    elif f.normal is not None:
-        v = rng.normal(f.normal[0], f.normal[1], n)
-    elif f.lognormal is not None:
-        v = rng.lognormal(f.lognormal[0], f.lognormal[1], n)
-    elif f.poisson is not None:
-        v = rng.poisson(f.poisson, n).astype(np.float64)
-    elif f.integers is not None:
-        v = rng.integers(f.integers[0], f.integers[1] + 1, n).astype(np.float64)
-    elif f.pareto is not None:
-        v = bounded_pareto(rng, f.pareto.alpha, f.pareto.min, f.pareto.max, n)
-    else:  # pragma: no cover - the spec validator guarantees one generator
-        raise DomainError(f"field without generator: {f}")
+    else:
+        drawn = draw_law(f, rng, n)
+        if drawn is None:  # pragma: no cover - the spec validator guarantees one generator
+            raise DomainError(f"field without generator: {f}")
+        v = drawn
     for x in f.factors():
         v = v * number(domain, x, params, given, pools)
     if f.min is not None or f.max is not None:
