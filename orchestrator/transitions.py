@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.timeline import Outgoing, due, scenario_context, scheduled
-from simfleet.clock import SimClock
+from simfleet.clock import SimClock, quantum_for
 from simfleet.control import ClockState, Command, ControlState, Rejection
 from simfleet.domain.checks import campaign_problems, chaos_problems
 from simfleet.domain.pack import Project
@@ -168,6 +168,9 @@ def initial_state(
         external_events=external_events,
         external_scheduled_until=sim_start - sim_start % DAY_MS,
         published_until=sim_start,
+        run=f"{wall:x}-{seed}",
+        origin_ms=sim_start,
+        quantum_ms=quantum_for(speed),
     )
 
 

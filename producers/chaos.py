@@ -89,6 +89,10 @@ class Chaos:
         self._seq = 0
         self._match: dict[tuple[tuple[int, ...], str], InForce] = {}
 
+    def rebind(self) -> None:
+        """Forget the cache keyed by object identity (after a checkpoint was loaded)."""
+        self._match.clear()
+
     def actions_for(self, in_force: InForce, topic: str) -> InForce:
         """The actions in force that touch ``topic`` (cached: one lookup per batch)."""
         # actions are not hashable (``set`` is a dict); the specs outlive the cache entries

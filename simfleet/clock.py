@@ -42,3 +42,33 @@ class SimClock:
     def now(self, read_wall: Callable[[], int] = wall_ms) -> int:
         """The current sim instant."""
         return self.sim_at(read_wall())
+
+
+# Sim quanta a live fleet ticks in: divisors of an hour, so that quanta tile hours and days.
+QUANTA_MS = (
+    250,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    900_000,
+    1_800_000,
+    3_600_000,
+)
+QUANTUM_WALL_MS = 250  # a live quantum lasts about this long on the wall at the fleet's speed
+
+
+def quantum_for(speed: float) -> int:
+    """The sim quantum of a fleet running at ``speed``: the largest of ``QUANTA_MS`` that
+    lasts at most ``QUANTUM_WALL_MS`` on the wall (an hour at 14400x and above). A shard's
+    records depend on its state and the quanta it ticks, never on when a tick ran, so a
+    fixed quantum makes a shard's output the same whoever generates it, whenever."""
+    fit = [q for q in QUANTA_MS if q <= speed * QUANTUM_WALL_MS]
+    return fit[-1] if fit else QUANTA_MS[0]

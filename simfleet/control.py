@@ -33,6 +33,7 @@ __all__ = [
     "FLEET_TOPIC",
     "HEARTBEAT_TIMEOUT_MS",
     "SHARDS_TOPIC",
+    "SHARD_STATE_TOPIC",
     "ClockState",
     "Command",
     "ControlState",
@@ -46,6 +47,9 @@ COMMANDS_TOPIC = "sim.commands"
 FLEET_TOPIC = "sim.fleet"
 SHARDS_TOPIC = "sim.shards"
 COUNTS_TOPIC = "sim.counts"
+# compacted, one partition per shard (keyed by shard): each shard's checkpoint, written in the
+# transaction of the records it follows
+SHARD_STATE_TOPIC = "sim.shard_state"
 COUNTS_GRAIN_MS = 60_000  # tallies are per sim minute: any whole-minute interval sums them
 CONTROL_KEY = b"state"
 # a worker beats every 2 s; one silent for 5 beats is stale (dead, hung or cut off)
@@ -95,6 +99,9 @@ class ControlState(_Frozen):
     injections: tuple[Injection, ...] = ()
     external_scheduled_until: int = Field(0, description="sim ms: days before are scheduled")
     published_until: int = Field(0, description="sim ms: events and truth before are on topics")
+    run: str = Field("", description="this run of the fleet (a reset starts another)")
+    origin_ms: int | None = Field(None, description="sim ms at which the run began")
+    quantum_ms: int = Field(0, description="sim ms per tick of every shard (0: from the speed)")
 
     def instances(self) -> list[ScenarioInstance]:
         """Everything that applies modifiers: scenarios and causal external events."""
@@ -158,6 +165,14 @@ class Heartbeat(_Frozen):
         0,
         description="control versions this worker read after one of its shards had generated "
         "past their effective_at (that shard's records between the two follow the old version)",
+    )
+    counted_until: dict[int, int] = Field(
+        default_factory=dict,
+        description="per shard, the sim instant its counts on sim.counts reach (a shard's "
+        "next owner counts from there, so that live metrics count each record once)",
+    )
+    resumed_skipped: int = Field(
+        0, description="records a resumed shard found already written by its last owner"
     )
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:

@@ -464,13 +464,20 @@ class AccountedProducer:
         key: bytes | None,
         timestamp: int | None = None,
         on_delivery: Callable[[KafkaError | None, Any], None] | None = None,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Produce one record outside the accounted data path (heartbeats, commands)."""
+        """Produce one record outside the accounted data path (heartbeats, commands,
+        checkpoints)."""
         if self.abandoned:
             return
         kwargs: dict[str, Any] = {}
         if timestamp is not None:
             kwargs["timestamp"] = timestamp
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = headers
         self._producer.produce(topic, value, key, on_delivery=on_delivery, **kwargs)
 
     def poll(self, timeout: float = 0.0) -> None:
@@ -500,6 +507,13 @@ class AccountedProducer:
         self._producer.poll(0)
         while len(self._producer) and time.monotonic() < deadline:
             self._producer.poll(0.05)
+
+    def settle(self, timeout: float) -> int:
+        """Wait until every record handed over is acknowledged (or ``timeout``), raising
+        nothing; returns how many are still in flight."""
+        if self.abandoned:
+            return 0
+        return int(self._producer.flush(timeout))
 
     def drain(self, timeout: float = 5.0) -> int:
         """Wait for outstanding records without accounting (heartbeats); returns those left."""

@@ -9,6 +9,7 @@ from simfleet.control import (
     CONTROL_TOPIC,
     COUNTS_TOPIC,
     FLEET_TOPIC,
+    SHARD_STATE_TOPIC,
     SHARDS_TOPIC,
 )
 from simfleet.domain.pack import Project
@@ -89,6 +90,7 @@ def fleet_topics(project: Project, domains: tuple[str, ...], shards: int) -> lis
         TopicSpec(COMMANDS_TOPIC, 1),
         TopicSpec(FLEET_TOPIC, 1),
         TopicSpec(SHARDS_TOPIC, shards),
+        TopicSpec(SHARD_STATE_TOPIC, shards, {"cleanup.policy": "compact"}),
         TopicSpec(COUNTS_TOPIC, 1, _ANY_AHEAD),
     ]
     for d in domains:

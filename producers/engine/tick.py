@@ -194,6 +194,18 @@ class ShardEngine:
                     "one field per metric."
                 )
 
+    def rebind(self) -> None:
+        """Rebuild what is keyed by object identity, after a checkpoint was loaded (the
+        objects are new, their ids too)."""
+        by_table = {id(p.ids): p for p in self.pools.values()}
+        for d in (self._pool_of_table, self._fields.pool_of_table, self._chains.pool_of_table):
+            d.clear()  # type: ignore[attr-defined]
+            d.update(by_table)  # type: ignore[attr-defined]
+        for pool in self.pools.values():
+            pool._weighted.clear()
+        for stock in self.stocks.values():
+            stock._lookup.clear()
+
     @property
     def pending(self) -> int:
         """Follow-ups waiting in this shard."""

@@ -4,11 +4,9 @@ keeps its children, delivers everything it produced (read back by an outside rea
 read_committed, until idle) and prints its summary.
 
 Both pauses outlast the consumer group's session: every worker loses its shards and gets
-some back. A shard given back to the worker that held it resumes from its cursor (parked
-engines). A shard dealt to the other worker restarts from the seed at "now": ids drawn
-again and a hole in its sim time, which the second test (xfail until the exactly-once
-shard handoff) finds on what was written: each shard's reports on ``sim.counts`` must tile
-its sim time, and no ``event_id`` may occur twice."""
+some back, each resumed from its newest checkpoint on ``sim.shard_state`` (``producers.handoff``),
+by the worker that held it or by the other. The second test checks what was written: each
+shard's reports on ``sim.counts`` tile its sim time, and no ``event_id`` occurs twice."""
 
 from __future__ import annotations
 
@@ -190,12 +188,6 @@ def test_the_fleet_rides_out_a_10_s_and_a_60_s_broker_pause(paused: Run) -> None
     assert paused.worker_records == paused.delivered > 0
 
 
-@pytest.mark.xfail(
-    reason="after a pause longer than the group session, Kafka may deal a shard to the other "
-    "worker, which restarts it from the seed at 'now' (ids drawn again, a hole); the "
-    "exactly-once shard handoff (checkpoints on sim.shard_state) removes this",
-    strict=False,
-)
 @pytest.mark.timeout(420)
 def test_across_the_pauses_no_record_is_written_twice_and_no_shard_time_is_skipped(
     paused: Run,
