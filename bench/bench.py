@@ -52,6 +52,7 @@ from memory import run_realtime
 from naive import NaiveResult, run_naive
 from producers.backfill import DEFAULT_TICK_MS, backfill
 from producers.sinks import FileSink
+from producers.worker import CHECKPOINT_MS
 from simctl.replay import run_replay, source_of
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import TopicEncoder, encoders_for
@@ -490,6 +491,12 @@ def main(argv: list[str] | None = None) -> int:
             f"fleet_{f.workers}_worker: {f.rate:,.0f} events/s over {f.seconds:.0f} s "
             f"({', '.join(f'{n} {r:,.0f}' for n, r in f.rates.items())}); CPU s: {cpu}; "
             f"generation behind the clock at the end: {lag}"
+        )
+        share = ", ".join(f"{n} {v:.1%}" for n, v in f.checkpoint_share.items())
+        print(
+            f"fleet_{f.workers}_worker handoff cost: wall time on shard checkpoints (wait for "
+            f"acknowledgements, list offsets, pickle, produce; every "
+            f"{CHECKPOINT_MS // 1000} s): {share}"
         )
     one, two = fleets
     switches = two.switches

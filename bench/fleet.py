@@ -101,6 +101,8 @@ class FleetRun:
     rates: dict[str, float]  # worker -> events per wall second
     cpu_s: dict[str, float]  # process -> CPU seconds in the window
     lag_s: dict[str, float]  # worker -> how far its generation trails the clock at the end
+    # worker -> share of the window's wall time spent on shard checkpoints (the handoff)
+    checkpoint_share: dict[str, float] = field(default_factory=dict)
     switches: list[Switch] = field(default_factory=list)
 
     @property
@@ -238,6 +240,11 @@ def run_fleet(
                 rates=rates,
                 cpu_s={n: cpu1[n] - cpu0[n] for n in pids},
                 lag_s={n: watcher.workers[n].tick_lag_ms / 1000 for n in names},
+                checkpoint_share={
+                    n: (watcher.workers[n].checkpoint_wall_ms - first[n].checkpoint_wall_ms)
+                    / max(1, watcher.workers[n].wall_ms - first[n].wall_ms)
+                    for n in names
+                },
             )
             for _ in range(switches):
                 run.switches.append(switch_latency(settings, watcher, names))

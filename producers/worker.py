@@ -178,6 +178,7 @@ class Worker:
         self._started_wall = 0
         self._last_beat = 0
         self._last_checkpoint = 0
+        self.checkpoint_wall_ms = 0  # spent on checkpoints (the handoff's cost, in the bench)
         self._codec: CheckpointCodec | None = None
         self._admin: AdminClient | None = None
         self._holders: Holders | None = None
@@ -360,14 +361,19 @@ class Worker:
             return
         for shard in ready:
             self._report(producer, shard)
-        if producer.settle(FLUSH_S) != 0:
-            log.warning("checkpoint_postponed", worker=self.worker_id, in_flight=producer.in_flight)
-            return
-        ends = self._ends()
-        for shard in ready:
-            self.seq[shard] += 1
-            self._write(producer, self._state_of(shard), ends)
-        producer.poll(0)
+        try:
+            if producer.settle(FLUSH_S) != 0:
+                log.warning(
+                    "checkpoint_postponed", worker=self.worker_id, in_flight=producer.in_flight
+                )
+                return
+            ends = self._ends()
+            for shard in ready:
+                self.seq[shard] += 1
+                self._write(producer, self._state_of(shard), ends)
+            producer.poll(0)
+        finally:
+            self.checkpoint_wall_ms += self.read_wall() - wall
 
     # -- reports --------------------------------------------------------------------------
 

@@ -174,6 +174,11 @@ class Heartbeat(_Frozen):
     resumed_skipped: int = Field(
         0, description="records a resumed shard found already written by its last owner"
     )
+    checkpoint_wall_ms: int = Field(
+        0,
+        description="wall ms spent on shard checkpoints since the start (waiting for "
+        "acknowledgements, listing offsets, pickling, producing)",
+    )
 
     def liveness(self, now_wall: int, timeout_ms: int = HEARTBEAT_TIMEOUT_MS) -> str:
         """`stopped` (said goodbye), `stale` (silent past the timeout) or `live`."""
