@@ -64,7 +64,7 @@ from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
 from simfleet.scenarios import CampaignWindow, campaigns_at, chaos_at
 from simfleet.settings import KafkaSettings
-from simfleet.topology import truth_topic
+from simfleet.topology import stamped_topics, truth_topic
 
 __all__ = ["ShardTally", "Worker", "late_by"]
 
@@ -524,7 +524,9 @@ class Worker:
         self._admin = AdminClient(self.settings.client_config())
         self._partitions = self._data_partitions(state.domains)
         self._holders = Holders(self.settings, socket.gethostname(), os.getpid())
-        producer = AccountedProducer(self.settings, encoders)
+        producer = AccountedProducer(
+            self.settings, encoders, stamp_topics=stamped_topics(self.project, state.domains)
+        )
         shards = Consumer(
             {
                 **self.settings.client_config(),

@@ -284,6 +284,7 @@ class AccountedProducer:
         settings: KafkaSettings,
         encoders: Mapping[str, TopicEncoder] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        stamp_topics: frozenset[str] | None = None,
     ) -> None:
         conf = {**PRODUCER_DEFAULTS, **settings.client_config(), **(overrides or {})}
         try:
@@ -293,6 +294,8 @@ class AccountedProducer:
                 f"Cannot create a Kafka producer: {exc}. Check the settings."
             ) from exc
         self._encoders = dict(encoders or {})
+        # the topics whose records get the produce-time header (None: every topic)
+        self.stamp_topics = stamp_topics
         self.counters: dict[str, _Counter] = {}
         self.abandoned = False
 
@@ -336,13 +339,14 @@ class AccountedProducer:
         stamp: bool = True,
     ) -> None:
         """Produce records ``buf[offsets[i]:offsets[i+1]]``; the hot loop of the data plane.
-        Each carries the produce-time header (one instant per call: a call takes milliseconds)
-        unless ``stamp`` is False (the bench measures what the header costs)."""
+        Records of ``stamp_topics`` carry the produce-time header (one instant per call: a call
+        takes milliseconds) unless ``stamp`` is False (the bench measures what it costs)."""
         if self.abandoned:
             return
         counter = self._counter(topic)
+        stamped = stamp and (self.stamp_topics is None or topic in self.stamp_topics)
         headers: list[tuple[str, str | bytes | None]] | None = (
-            [*produced_at_header(wall_ms())] if stamp else None
+            [*produced_at_header(wall_ms())] if stamped else None
         )
         cb = counter.on_delivery
         produce = self._producer.produce

@@ -51,6 +51,17 @@ def truth_topic(domain: str) -> str:
     return f"{domain}.ground_truth"
 
 
+def stamped_topics(project: Project, domains: tuple[str, ...]) -> frozenset[str]:
+    """The topics whose records carry the produce-time header: the subjects of a domain's
+    labels (``label_of``), whose latency a model's decisions are scored on. The header costs
+    about a third of the client's produce rate, so records nothing measures go without it."""
+    out: set[str] = set()
+    for d in domains:
+        spec = project.spec(d)
+        out |= {spec.topic(s.label_of) for s in spec.streams.values() if s.label_of is not None}
+    return frozenset(out)
+
+
 def external_topic(domain: str) -> str:
     """Where a domain's external events are published."""
     return f"{domain}.external_events"

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
 from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
+from simfleet.kafka import PRODUCED_AT_HEADER
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 from tests.live import wait_generated
@@ -54,8 +56,12 @@ def ms(t: datetime) -> int:
     return round(t.timestamp() * 1000)
 
 
+STAMPED: Counter[str] = Counter()  # per topic, records read with the produce-time header
+
+
 def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
-    """(Kafka timestamp, decoded record) of every record of ``topics``."""
+    """(Kafka timestamp, decoded record) of every record of ``topics``; counts in ``STAMPED``
+    the records that carry the produce-time header."""
     decoder = Decoder(Project().schemas())
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "tk", "enable.auto.commit": False})
     parts = []
@@ -70,6 +76,8 @@ def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> d
             for m in c.consume(2000, 0.2):
                 assert m.error() is None, m.error()
                 out[m.topic()].append((m.timestamp()[1], decoder.decode(m.value())))
+                if any(k == PRODUCED_AT_HEADER for k, _ in m.headers() or []):
+                    STAMPED[m.topic()] += 1
                 last = time.monotonic()
     finally:
         c.close()
@@ -161,6 +169,9 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
     first = min(ms(r["occurred_at"]) for _, r in got["marketplace.booking.requested"])
     assert parse_instant_ms(START) <= first < parse_instant_ms(START) + H // 2, first
     paid = {r["transaction_id"]: ts for ts, r in got["ticketing.payment.attempted"]}
+    # the produce-time header is on the labels' subjects (every one) and on nothing else
+    assert STAMPED["ticketing.payment.attempted"] == len(paid) > 0
+    assert sum(STAMPED.values()) == len(paid), STAMPED
     labels = got["ticketing.labels"]
     assert len(labels) >= 10
     for ts, r in labels:
