@@ -148,8 +148,11 @@ def initial_state(
     project: Project,
     scenario: ScenarioSpec | None = None,
     external_events: bool = True,
+    backfill_ms: int = 0,
+    end_ms: int | None = None,
 ) -> ControlState:
-    """Version 1: the clock anchored now, optionally a scenario from the start."""
+    """Version 1: the clock anchored now, optionally a scenario from the start; with
+    ``backfill_ms``, shards begin that long before the start and write it at full speed."""
     scenarios: tuple[ScenarioInstance, ...] = ()
     if scenario is not None:
         check_scenario(scenario, project, domains)
@@ -169,8 +172,10 @@ def initial_state(
         external_scheduled_until=sim_start - sim_start % DAY_MS,
         published_until=sim_start,
         run=f"{wall:x}-{seed}",
-        origin_ms=sim_start,
+        origin_ms=sim_start - backfill_ms,
         quantum_ms=quantum_for(speed),
+        live_from_ms=sim_start,
+        end_ms=end_ms,
     )
 
 
@@ -320,7 +325,13 @@ def advance(
             scheduled_until = day_end
     lo = state.published_until
     out = due(project, state.domains, injections, state.scenarios, lo, now) if now > lo else []
-    settled = [i for i in state.scenarios if lifecycle_at(i, now).state is Lifecycle.SETTLED]
+    # a settled scenario leaves the state once every lagged effect of it has passed (the
+    # causal graph's horizon): dropping it then changes no parameter, so when the drop is
+    # noticed (a wall instant) leaves the records alone
+    horizon = max((project.graph(d).horizon_ms for d in state.domains), default=0)
+    settled = [
+        i for i in state.scenarios if lifecycle_at(i, now - horizon).state is Lifecycle.SETTLED
+    ]
     kept_inj = tuple(i for i in injections if i.ends_at >= now)  # published (at < now) and over
     if not (
         settled

@@ -27,10 +27,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from producers.backfill import change_instants
 from producers.chaos import Chaos, Encoded, InForce
 from producers.checkpoint import CheckpointCodec, ShardState
 from producers.engine import ShardEngine
@@ -75,6 +77,7 @@ CHECKPOINT_MS = 10_000  # wall ms between a worker's checkpoints of its shards
 FLUSH_S = 5.0  # how long a checkpoint waits for what came before it to be acknowledged
 # a shard whose holder never says it let go is taken anyway after this long (its worker hangs)
 HANDOFF_WAIT_MS = 30_000
+BACKFILL_TICK_MS = 3_600_000  # the history before a fleet's start is written in sim hours
 
 
 def late_by(version: ControlState, cursors: Iterable[int]) -> int:
@@ -547,9 +550,11 @@ class Worker:
         )
         beat_ms = self.heartbeat_s * 1000
         mods_by_version: dict[int, ModifiersAt] = {}
+        cuts_by: dict[tuple[int, str], npt.NDArray[np.int64]] = {}
         sim = state.clock.clock().sim_at(self.read_wall())
         self._last_checkpoint = self.read_wall()
         q = self.quantum
+        live_from = state.live_from_ms
         try:
             while not stop.is_set():
                 watch.check(f"Worker {self.worker_id}", producer)
@@ -563,27 +568,47 @@ class Worker:
                         self._beat(producer, state, sim, self.read_wall())  # tell it at once
                 # shards usually share t0: evaluate each control version's parameters once
                 params_at: dict[tuple[int, str, int], dict[str, float]] = {}
+                end = state.end_ms
+                limit = sim if end is None else min(sim, end)
                 for shard, engines in self.engines.items():
                     t0 = self.cursor[shard]
                     # whole quanta only: a shard's records depend on its quanta, not on when
-                    # the loop ran (so that its next owner regenerates the same records)
-                    while t0 + q <= sim:
+                    # the loop ran (so that its next owner regenerates the same records); the
+                    # backfill before live_from goes in hours
+                    while True:
                         t1 = t0 + q
+                        if live_from is not None and t0 < live_from:
+                            t1 = min(t0 + BACKFILL_TICK_MS, live_from)
+                        if end is not None and t0 < end < t1 and sim >= end:
+                            t1 = end  # the fleet's last quantum ends at its end
+                        if t1 > limit:
+                            break
                         version = follower.at(t0)
                         mods = mods_by_version.get(version.version)
                         if mods is None:
                             mods_by_version.clear()  # only the newest versions are still in use
+                            cuts_by.clear()
                             mods = mods_by_version[version.version] = modifiers_at(
                                 version.instances()
                             )
                         in_force = chaos_at(version.scenarios, t0)
                         for eng in engines:
-                            key = (version.version, eng.domain.domain, t0)
-                            params = params_at.get(key)
-                            if params is None:
-                                params = params_at[key] = graphs[key[1]].evaluate(t0, mods)
-                            acting = campaigns_at(version.instances(), eng.domain.domain, t0, t1)
-                            self._tick(producer, shard, eng, t0, t1, params, in_force, acting)
+                            d = eng.domain.domain
+                            cuts = cuts_by.get((version.version, d))
+                            if cuts is None:
+                                cuts = cuts_by[(version.version, d)] = change_instants(
+                                    version.instances(), d
+                                )
+                            # a scenario that moves within minutes cuts the quantum where it
+                            # moves, as `simctl generate` cuts its hours (the same records)
+                            inner = cuts[(cuts > t0) & (cuts < t1)].tolist()
+                            for a, b in zip([t0, *inner], [*inner, t1], strict=True):
+                                key = (version.version, d, a)
+                                params = params_at.get(key)
+                                if params is None:
+                                    params = params_at[key] = graphs[d].evaluate(a, mods)
+                                acting = campaigns_at(version.instances(), d, a, b)
+                                self._tick(producer, shard, eng, a, b, params, in_force, acting)
                         t0 = self.cursor[shard] = t1
                         if shard in self._dedupe:
                             self._caught_up(shard)

@@ -147,6 +147,8 @@ def orchestrator_run(
             project,
             spec,
             settings.external_events,
+            settings.backfill_ms,
+            instant(settings.until, "--until") if settings.until else None,
         ),
         reset=reset,
     )

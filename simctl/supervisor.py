@@ -4,7 +4,8 @@ A child that exits on its own (killed, crashed, or given up on a broker that wen
 restarted after a backoff (1 s, 2 s, 4 s ... 30 s), unless it failed five times within a
 minute: then the fleet stops and says why. A restarted worker keeps its name; the records
 its dead predecessor had handed to its producer but not seen acknowledged at its last
-heartbeat are counted as lost in the final summary, never silently dropped.
+heartbeat are counted in the final summary, never silently dropped (the shard handoff writes
+them again from the shards' last checkpoints).
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ class Summary:
             f"failed {self.failed:,}"
         )
         if self.lost:
-            text += f", lost {self.lost:,} (in flight in workers that died)"
+            # the shard handoff regenerates them from the shards' last checkpoints
+            text += (
+                f"; {self.lost:,} were in flight in workers that died (their shards' next "
+                "owners wrote them again, each once)"
+            )
         return text
 
 

@@ -102,6 +102,12 @@ class ControlState(_Frozen):
     run: str = Field("", description="this run of the fleet (a reset starts another)")
     origin_ms: int | None = Field(None, description="sim ms at which the run began")
     quantum_ms: int = Field(0, description="sim ms per tick of every shard (0: from the speed)")
+    live_from_ms: int | None = Field(
+        None,
+        description="sim ms before which shards tick in hours at full speed (the backfill: "
+        "origin_ms to here), and from which in quantum_ms paced by the clock",
+    )
+    end_ms: int | None = Field(None, description="sim ms at which every shard stops generating")
 
     def instances(self) -> list[ScenarioInstance]:
         """Everything that applies modifiers: scenarios and causal external events."""

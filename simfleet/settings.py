@@ -224,6 +224,12 @@ class Settings(BaseSettings):
     domains: tuple[str, ...] = Field((), description="none: every domain of the project")
     scenario: str | None = Field(None, description="a scenario from the start; none: baselines")
     start: str | None = Field(None, description="sim start instant, ISO UTC; none: now")
+    until: str | None = Field(
+        None, description="sim instant, ISO UTC, at which the fleet stops generating; none: never"
+    )
+    backfill_ms: int = Field(
+        0, ge=0, description="sim history written before the start at full speed (whole hours)"
+    )
     external_events: bool = True
     # where the project's packs and scenarios are, beyond the repository's own
     pack_dirs: tuple[Path, ...] = ()
@@ -268,11 +274,20 @@ class Settings(BaseSettings):
         finally:
             _CONFIG_FILE.reset(token)
 
-    @field_validator("start")
+    @field_validator("start", "until")
     @classmethod
     def _iso(cls, v: str | None) -> str | None:
         if v is not None:
             parse_instant_ms(v)  # a ValueError names the format
+        return v
+
+    @field_validator("backfill_ms")
+    @classmethod
+    def _whole_hours(cls, v: int) -> int:
+        if v % 3_600_000:
+            raise ValueError(
+                "the backfill is written in one-hour ticks: give whole hours (30d, 12h)"
+            )
         return v
 
     @classmethod

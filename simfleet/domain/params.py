@@ -110,6 +110,15 @@ class ParamGraph:
             visit(p, ())
         return order
 
+    @property
+    def horizon_ms(self) -> int:
+        """The longest sum of lags along a causal path: how long after a modifier stops a
+        parameter can still feel it."""
+        depth: dict[str, int] = {}
+        for p in self._order:  # sources come before their targets
+            depth[p] = max((depth[e.source] + e.lag for e in self._edges.get(p, ())), default=0)
+        return max(depth.values(), default=0)
+
     def matching(self, target: str) -> tuple[str, ...]:
         """Parameter paths a modifier target (path or glob) names."""
         hit = self._match_cache.get(target)

@@ -94,9 +94,8 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
         assert "worker-0 exited with code -9" in err
         assert "worker-0 restarted" in err
         assert "stopped: produced" in err  # the summary, whatever the exit
-        assert up.returncode in (0, 4), err  # 4: what the killed worker had in flight is lost
-        if up.returncode == 4:
-            assert "lost" in err
+        # what the killed worker had in flight is written again by its shards' next owners
+        assert up.returncode == 0, err
         # the fleet is gone: a new one may start, but not with other fixed settings ...
         other = simctl("up", "-b", bs, "--seed", "7", "--duration", "5s", state=first)
         assert other.returncode == 2, other.stderr

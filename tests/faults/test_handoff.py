@@ -1,11 +1,17 @@
-"""Exactly-once shard handoff, through one fleet run: `simctl up` with one worker, a second
-started by hand, SIGKILLed mid-run, then a third that joins. An outside reader
-(read_committed, until idle) then finds every record once, every old request resolved, and
-each shard's sim time covered without a hole; the membership changes moved only the shards
-that had to move."""
+"""Exactly-once shard handoff and fleet determinism, through two fleet runs side by side.
+
+Run B: `simctl up` with one worker, a second started by hand, SIGKILLed mid-run, then a third
+that joins. An outside reader (read_committed, until idle) then finds every record once, every
+old request resolved, and each shard's sim time covered without a hole; the membership
+changes moved only the shards that had to move.
+
+Run A: the same flags and the same command at the same sim instant, one worker, no fault. Both
+stop at `--until`; `simctl diff` of their recordings says identical, and so does a diff of B's
+recording against `simctl generate` of the same seed, range and scenario."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -33,6 +39,8 @@ from simfleet.timeutil import parse_instant_ms
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = "2026-03-03T00:00:00Z"
+UNTIL = "2026-03-06T00:00:00Z"  # 72 sim hours: 72 wall seconds at 3600x
+SCENARIO_AT = "2026-03-03T20:00:00Z"  # late enough for a busy machine to send it in time
 H = 3_600_000
 SHARDS = 4
 OUTCOMES = ("confirmed", "declined", "expired")
@@ -59,37 +67,88 @@ class Run:
     after_join: dict[str, set[int]]
     log_after_join: str  # worker-0's log from the join on
     log_survivor: str  # worker-0's whole log
+    recordings: dict[str, Path]  # A, B and G (the generate folder)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """One fleet: worker-0 (under `simctl up`) and `victim` share 4 shards; `victim` is
-    SIGKILLed; later `joiner` joins; then everything stops and is read back."""
-    tmp = tmp_path_factory.mktemp("handoff")
-    broker = EmbeddedBroker()
-    bs = broker.start(log_path=tmp / "tansu.log")
-    try:
-        return _drive(tmp, bs)
-    finally:
-        broker.stop()  # whatever failed
+def simctl(*args: str, env: dict[str, str], timeout: float = 120) -> str:
+    """Run simctl; its stdout; a failure fails the test with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "simctl.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+    return done.stdout
 
 
-def _drive(tmp: Path, bs: str) -> Run:
-    """The fleet run and the read back, on the broker at ``bs``."""
-    kafka = KafkaSettings(bootstrap_servers=bs)
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
-    up = subprocess.Popen(
+def fleet(bs: str, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
+    """`simctl up` on ``bs`` until UNTIL (both runs take exactly these flags but --workers)."""
+    return subprocess.Popen(
         [
             *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "3600"),
-            *("--scale", "0.02", "--shards", str(SHARDS), "--workers", "1", "--start", START),
-            *("--no-stats", "--no-external-events", "--no-admin", "--duration", "5m"),
-            *("--domain", "marketplace"),
+            *("--scale", "0.02", "--shards", str(SHARDS), "--workers", str(workers)),
+            *("--start", START, "--until", UNTIL, "--no-stats", "--no-external-events"),
+            *("--no-admin", "--domain", "marketplace"),
         ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def start_scenario(bs: str, env: dict[str, str]) -> None:
+    """Wait for the run's control state, then the same command at the same sim instant."""
+    kafka = KafkaSettings(bootstrap_servers=bs)
+    wait_for("a control state", lambda: read_latest_state(kafka, 1.0) is not None, 60)
+    simctl("scenario", "start", "supply-crisis", "--at", SCENARIO_AT, "-b", bs, env=env)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Run B (the faults) and run A (none) side by side, each on its own broker; then each
+    recorded, and the same range generated to files."""
+    tmp = tmp_path_factory.mktemp("handoff")
+    brokers = [EmbeddedBroker(), EmbeddedBroker()]
+    bs_b = brokers[0].start(log_path=tmp / "tansu-b.log")
+    bs_a = brokers[1].start(log_path=tmp / "tansu-a.log")
+    env_a = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state-a")}
+    try:
+        up_a = fleet(bs_a, env_a, 1)
+        try:
+            start_scenario(bs_a, env_a)
+            result = _drive(tmp, bs_b)
+        finally:
+            _, err_a = up_a.communicate(timeout=180)
+        assert up_a.returncode == 0 and f"every shard reached --until {UNTIL[:19]}" in err_a, err_a
+        for name, bs in (("A", bs_a), ("B", bs_b)):
+            simctl(
+                *("record", "--topics", "marketplace.*", "-b", bs, "--from-beginning"),
+                *("--idle", "3", "--out", str(tmp / name)),
+                env=env_a,
+            )
+    finally:
+        for b in brokers:
+            b.stop()  # whatever failed
+    simctl(
+        *("generate", "--start", START, "--duration", "72h", "--domain", "marketplace"),
+        *("--scale", "0.02", "--shards", str(SHARDS), "--no-external-events"),
+        *("--scenario", "supply-crisis", "--scenario-at", SCENARIO_AT, "--format", "avro"),
+        *("--out", str(tmp / "G")),
+        env=env_a,
+    )
+    result.recordings = {n: tmp / n for n in "ABG"}
+    return result
+
+
+def _drive(tmp: Path, bs: str) -> Run:
+    """The fleet run and the read back, on the broker at ``bs``."""
+    kafka = KafkaSettings(bootstrap_servers=bs)
+    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
+    up = fleet(bs, env, 1)
 
     def worker(name: str) -> subprocess.Popen[bytes]:
         with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
@@ -111,7 +170,7 @@ def _drive(tmp: Path, bs: str) -> Run:
         return {w: set(hb.shards) for w, hb in watcher.workers.items() if not hb.stopping}
 
     try:
-        wait_for("a control state", lambda: read_latest_state(kafka, 1.0) is not None, 60)
+        start_scenario(bs, env)
         victim = worker("victim")
         extra.append(victim)
         wait_for(
@@ -142,14 +201,15 @@ def _drive(tmp: Path, bs: str) -> Run:
         time.sleep(6)  # the run itself: after the join
     finally:
         watcher.close()
-        for p in extra:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=120)
-        for p in extra:
-            p.wait(60)
-    assert "stopped: produced" in err, err
+        try:
+            _, err = up.communicate(timeout=180)  # it stops by itself at --until
+        finally:
+            for p in extra:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in extra:
+                p.wait(60)
+    assert up.returncode == 0 and f"every shard reached --until {UNTIL[:19]}" in err, err
     project = Project()
     topics = {
         t: s.partitions
@@ -170,7 +230,7 @@ def _drive(tmp: Path, bs: str) -> Run:
     counts = [ShardCounts.model_validate_json(m.value or b"") for m in records.pop(COUNTS_TOPIC)]
     with log0.open("rb") as fh:
         whole = fh.read().decode(errors="replace")
-    return Run(records, counts, takeover_s, before, after, whole[mark:], whole)
+    return Run(records, counts, takeover_s, before, after, whole[mark:], whole, {})
 
 
 def test_no_record_is_written_twice(run: Run) -> None:
@@ -241,3 +301,25 @@ def test_a_join_moves_only_the_shards_given_to_the_new_worker(run: Run) -> None:
     assert moved and run.after_join["worker-0"] == set(range(SHARDS)) - moved
     revoked = [int(s) for s in re.findall(r"shard_revoked\s+shard=(\d+)", run.log_after_join)]
     assert sorted(revoked) == sorted(moved), revoked
+
+
+@pytest.mark.parametrize("pair", ["AB", "BG"])
+def test_runs_with_the_same_seed_and_commands_are_identical(run: Run, pair: str) -> None:
+    """`simctl diff` says identical: the run with a kill and a join against the one without
+    (AB), and against `simctl generate` of the same seed, range and scenario (BG); the
+    produce-time header, the one wall-clock field, is ignored."""
+    a, b = (run.recordings[n] for n in pair)
+    done = subprocess.run(
+        [sys.executable, "-m", "simctl.main", "diff", str(a), str(b), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    different = {
+        t: (r["count_a"], r["count_b"]) for t, r in doc["topics"].items() if not r["identical"]
+    }
+    assert doc["identical"] and not different, different
+    assert sum(r["count_a"] for r in doc["topics"].values()) > 5_000

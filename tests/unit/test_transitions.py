@@ -240,12 +240,18 @@ def test_speed_must_be_positive(bad: float | None) -> None:
 
 
 def test_housekeep_drops_a_settled_instance(crisis: ScenarioSpec) -> None:
-    """Once crisis settled (its phases + its settle) housekeep removes it and notes it."""
+    """Once crisis settled (its phases + its settle) and its lagged effects passed (the causal
+    graph's horizon), housekeep removes it and notes it; not before, since dropping it would
+    move parameters at whatever instant the orchestrator noticed (not reproducible)."""
     s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
     length = crisis.natural_length_ms
     assert length is not None
     settled_sim = s1.scenarios[0].started_at + length + crisis.settle.duration
-    wall = s1.clock.clock().wall_at(settled_sim) + 1
+    horizon = PROJECT.graph("marketplace").horizon_ms
+    assert horizon > 0
+    early = housekeep(s1, s1.clock.clock().wall_at(settled_sim + horizon // 2), PROJECT)
+    assert early is None or early.scenarios == s1.scenarios
+    wall = s1.clock.clock().wall_at(settled_sim + horizon) + 1
     s2 = housekeep(s1, wall, PROJECT)
     assert s2 is not None
     assert s2.scenarios == ()
