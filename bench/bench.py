@@ -15,8 +15,11 @@ In one process, against an embedded broker started (and stopped) here:
     carries the records' timestamps (produce_batch cannot, so it is printed, not used);
     ``pipeline_vs_produce_ceiling_ratio`` against the same records with the same header.
 (c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
-(d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (JSON lines, written
-    before the clock): read, encode, produce one by one, flush; compared with (a).
+(d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (Avro with its datum
+    index, written before the clock): read the datums as they lie, produce one by one with the
+    produce-time header, flush; compared with (a), both the fastest ceiling
+    (``replay_vs_raw_ratio``, no header) and the like-for-like one (header). Then a few days of
+    the same as JSON lines (parsed and encoded again), for its own figure.
 (e) fleets (``fleet.py``): live fleets of one and two worker processes on fresh brokers, every
     domain, saturated; events/s and CPU seconds of each process; then, with two workers, how
     long after a scenario start the last worker reads the new control version.
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -106,12 +110,27 @@ class Sizes:
     naive_count: int
     replay_days: float
     replay_scale: float
+    replay_jsonl_days: float
 
 
 FULL = Sizes(
-    scale=12.0, shards=8, days=2.0, naive_count=50_000, replay_days=30.0, replay_scale=0.25
+    scale=12.0,
+    shards=8,
+    days=2.0,
+    naive_count=50_000,
+    replay_days=30.0,
+    replay_scale=0.25,
+    replay_jsonl_days=3.0,
 )
-QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000, replay_days=2.0, replay_scale=0.25)
+QUICK = Sizes(
+    scale=1.0,
+    shards=2,
+    days=1.0,
+    naive_count=5_000,
+    replay_days=2.0,
+    replay_scale=0.25,
+    replay_jsonl_days=1.0,
+)
 
 
 @dataclass
@@ -363,14 +382,17 @@ def run_ceiling(settings: KafkaSettings, prepared: list[_Prepared], how: str = "
     return Phase(how, events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
 
 
-def write_month(sizes: Sizes, seed: int, tmp: Path, fmt: str) -> tuple[Path, int]:
+def write_month(
+    sizes: Sizes, seed: int, tmp: Path, fmt: str, days: float | None = None
+) -> tuple[Path, int]:
     """A ``simctl generate`` folder of ``DOMAIN`` (untimed): its path and record count."""
     project = Project()
     schemas = project.schemas()
     out = tmp / f"month-{fmt}"
-    sink = FileSink(out, fmt, schemas, seed, key_fields(project, (DOMAIN,)))  # type: ignore[arg-type]
+    keys = key_fields(project, (DOMAIN,))
+    sink = FileSink(out, fmt, schemas, seed, keys)  # type: ignore[arg-type]
     start_ms = int(START.timestamp() * 1000)
-    end_ms = start_ms + int(sizes.replay_days * 86_400_000)
+    end_ms = start_ms + int((sizes.replay_days if days is None else days) * 86_400_000)
     for batches in backfill(
         project.spec(DOMAIN), start_ms, end_ms, seed, sizes.replay_scale, sizes.shards,
         schemas=schemas,
@@ -478,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "--replay-format",
         choices=["avro", "jsonl"],
         default="avro",
-        help="the format of the generate folder the replay phase reads",
+        help="with --only replay: the format of the generate folder the replay reads",
     )
     args = parser.parse_args(argv)
     if args.partitions != "spec" and not args.partitions.isdigit():
@@ -536,15 +558,29 @@ def main(argv: list[str] | None = None) -> int:
             print("           random (incompressible) values of the pipeline's sizes and keys")
             # produce_batch() refuses timestamps: not a way to move these records
             ceiling = max(ceilings["ceiling"], ceilings["ceil_bare"], key=lambda p: p.events_per_s)
-            folder, expected = write_month(sizes, args.seed, Path(tmp), args.replay_format)
+            folder, expected = write_month(sizes, args.seed, Path(tmp), "avro")
             replay = run_replay_phase(settings, folder, expected, "replay")
             print(replay.line())
             print(
                 f"           simctl replay --max-speed of a generate folder: "
-                f"{sizes.replay_days:g} sim days at scale {sizes.replay_scale:g} (JSON lines, "
-                f"written before the clock); {replay.events_per_s / ceiling.events_per_s:.2f} "
-                "of the ceiling"
+                f"{sizes.replay_days:g} sim days at scale {sizes.replay_scale:g} (Avro with its "
+                "datum index, written before the clock), with the produce-time header; "
+                f"{replay.events_per_s / ceiling.events_per_s:.2f} of the ceiling, "
+                f"{replay.events_per_s / ceilings['ceiling'].events_per_s:.2f} of the one "
+                "with the header"
             )
+            shutil.rmtree(folder)
+            folder, expected = write_month(
+                sizes, args.seed, Path(tmp), "jsonl", sizes.replay_jsonl_days
+            )
+            replay_jsonl = run_replay_phase(settings, folder, expected, "replay_jsonl")
+            print(replay_jsonl.line())
+            print(
+                f"           the same from JSON lines ({sizes.replay_jsonl_days:g} sim days): "
+                "parsed and encoded again in chunks; "
+                f"{replay_jsonl.events_per_s / ceiling.events_per_s:.2f} of the ceiling"
+            )
+            shutil.rmtree(folder)
             naive: NaiveResult = run_naive(
                 settings, sizes.naive_count, args.seed, START, partitions=3
             )
@@ -611,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         "two_vs_one_worker_ratio": two.rate / one.rate,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
         "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
+        "replay_vs_produce_ceiling_ratio": replay.events_per_s / ceilings["ceiling"].events_per_s,
+        "replay_jsonl_vs_raw_ratio": replay_jsonl.events_per_s / ceiling.events_per_s,
     }
     if args.quick:
         # fewer records than the producer queue holds: the ceiling never waits for the broker
@@ -664,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline": {**pipeline.as_dict(), "events_per_domain": per_domain},
             "naive": naive_phase.as_dict(),
             "replay": replay.as_dict(),
+            "replay_jsonl": replay_jsonl.as_dict(),
             "realtime_memory": asdict(memory),
             "ratios": ratios,
             "targets": {n: {"min": t, "pass": passed[n]} for n, t in TARGETS.items()},

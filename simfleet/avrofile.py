@@ -160,6 +160,16 @@ class _Reader:
 def read_header(fh: IO[bytes], path: Path) -> ContainerHeader:
     """The header of an Avro object container file (magic, metadata map, sync marker)."""
     head = fh.read(1 << 16)
+    try:
+        return _parse_header(head, path)
+    except ConfigError:
+        if len(head) < 1 << 16:
+            raise
+    # the header is the schema and a little more: a schema this large is read in full
+    return _parse_header(head + fh.read(), path)
+
+
+def _parse_header(head: bytes, path: Path) -> ContainerHeader:
     r = _Reader(head, path)
     if r.take(4) != _CONTAINER_MAGIC:
         raise ConfigError(f"{path}: not an Avro object container file (no Obj\\x01 magic).")

@@ -15,10 +15,10 @@ with a ``manifest.json`` is complete whatever stopped the capture.
 Sources (``open_source``) give the same ``Message`` tuples from a recording, from a
 ``simctl generate`` folder (values encoded with the project's encoders, keyed by each stream's
 key field) or from records read off live topics. A generate folder also gives its records as
-encoded ``Chunk``s, what ``AccountedProducer.send_encoded`` takes: an Avro file with its datum
-index (``simfleet.avrofile``) and the project's schema is framed as it is, without decoding;
-other files (JSON lines, Avro without an index or of another schema) are parsed and encoded
-again.
+encoded ``Chunk``s, what ``AccountedProducer.send_framed`` takes: the datums of an Avro file
+with its datum index (``simfleet.avrofile``) and the project's schema as they lie, without
+decoding, the framing apart; other files (JSON lines, Avro without an index or of another
+schema) parsed and encoded again.
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ from typing import IO, Any, NamedTuple
 import fastavro
 import numpy as np
 import numpy.typing as npt
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.schema import (
+    SchemaParseException,
+    UnknownType,
+    fingerprint,
+    to_parsing_canonical_form,
+)
 from fastavro.write import Writer
 
 from simfleet.avrofile import (
@@ -481,7 +486,6 @@ CHUNK = 4096
 def _encoded_chunks(topic: str, path: Path, enc: TopicEncoder, key_field: str) -> Iterator[Chunk]:
     """A file's records parsed (JSON lines, Avro by fastavro) and encoded again."""
     first = 0
-    records: list[dict[str, Any]] = []
     it = _folder_records(path)
     while True:
         records = list(itertools.islice(it, CHUNK))
@@ -500,8 +504,13 @@ def _encoded_chunks(topic: str, path: Path, enc: TopicEncoder, key_field: str) -
         first += len(records)
 
 
-def _fingerprint(schema: Any) -> bytes:
-    pcf = to_parsing_canonical_form(fastavro.parse_schema(schema))
+def _fingerprint(schema: Any) -> bytes | None:
+    """The CRC-64-AVRO fingerprint of a file's writer schema; None when it does not parse
+    (decoding the file then says what is wrong)."""
+    try:
+        pcf = to_parsing_canonical_form(fastavro.parse_schema(schema))
+    except (SchemaParseException, UnknownType, KeyError, TypeError, ValueError):
+        return None
     return bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO"))
 
 
