@@ -15,8 +15,11 @@ In one process, against an embedded broker started (and stopped) here:
     carries the records' timestamps (produce_batch cannot, so it is printed, not used);
     ``pipeline_vs_produce_ceiling_ratio`` against the same records with the same header.
 (c) naive: per-event Faker calls, a dict and ``json.dumps``, produced one by one (``naive.py``).
-(d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (JSON lines, written
-    before the clock): read, encode, produce one by one, flush; compared with (a).
+(d) replay: ``simctl replay --max-speed`` of a ``simctl generate`` month (Avro with its datum
+    index, written before the clock): read the datums as they lie, produce one by one with the
+    produce-time header, flush; compared with (a), both the fastest ceiling
+    (``replay_vs_raw_ratio``, no header) and the like-for-like one (header). Then a few days of
+    the same as JSON lines (parsed and encoded again), for its own figure.
 (e) fleets (``fleet.py``): live fleets of one and two worker processes on fresh brokers, every
     domain, saturated; events/s and CPU seconds of each process; then, with two workers, how
     long after a scenario start the last worker reads the new control version.
@@ -32,6 +35,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -60,9 +64,10 @@ from simfleet.columns import Batch, Column, FixedStrings, TableStrings
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.recording import Source
 from simfleet.replay import Renamer
 from simfleet.settings import KafkaSettings
-from simfleet.topology import stamped_topics, truth_topic
+from simfleet.topology import key_fields, stamped_topics, truth_topic
 
 DOMAIN = "marketplace"  # the replay phase's and the realtime phase's domain
 # the pipeline's mix: each domain's scale as a share of Sizes.scale. Domains differ by orders
@@ -106,12 +111,27 @@ class Sizes:
     naive_count: int
     replay_days: float
     replay_scale: float
+    replay_jsonl_days: float
 
 
 FULL = Sizes(
-    scale=12.0, shards=8, days=2.0, naive_count=50_000, replay_days=30.0, replay_scale=0.25
+    scale=12.0,
+    shards=8,
+    days=2.0,
+    naive_count=50_000,
+    replay_days=30.0,
+    replay_scale=0.25,
+    replay_jsonl_days=3.0,
 )
-QUICK = Sizes(scale=1.0, shards=2, days=1.0, naive_count=5_000, replay_days=2.0, replay_scale=0.25)
+QUICK = Sizes(
+    scale=1.0,
+    shards=2,
+    days=1.0,
+    naive_count=5_000,
+    replay_days=2.0,
+    replay_scale=0.25,
+    replay_jsonl_days=1.0,
+)
 
 
 @dataclass
@@ -303,11 +323,12 @@ CEILINGS = {
 }
 
 
-def run_ceiling(
-    settings: KafkaSettings, recorded: list[_Recorded], seed: int, how: str = "ceiling"
-) -> Phase:
-    """(a): random bytes of the pipeline's record sizes and keys, pre-built, then produced
-    the way ``how`` (a key of ``CEILINGS``) says."""
+# (topic, value bytes, n + 1 offsets, keys, timestamps): one batch as the ceilings send it
+_Prepared = tuple[str, bytes, list[int], list[bytes | None], list[int]]
+
+
+def prepare_pipeline(recorded: list[_Recorded], seed: int) -> list[_Prepared]:
+    """Random bytes of the pipeline's record sizes, with its keys, timestamps and batches."""
     rng = np.random.default_rng(seed)
     prepared = []
     for r in recorded:
@@ -323,9 +344,43 @@ def run_ceiling(
                 ts.tolist(),
             )
         )
+    return prepared
+
+
+def prepare_source(source: Source, seed: int, batch: int = 4096) -> list[_Prepared]:
+    """Random bytes of a replay source's record sizes, with its keys and timestamps, in
+    batches of ``batch`` records per topic (``--only replay``'s own ceiling)."""
+    rng = np.random.default_rng(seed)
+    prepared: list[_Prepared] = []
+    for topic in source.topics:
+        it = iter(source.messages(topic))
+        while chunk := list(itertools.islice(it, batch)):
+            sizes = np.array([len(m.value or b"") for m in chunk], np.int64)
+            offsets = np.zeros(len(chunk) + 1, np.int64)
+            np.cumsum(sizes, out=offsets[1:])
+            prepared.append(
+                (
+                    RAW_PREFIX + topic,
+                    rng.bytes(int(offsets[-1])),
+                    offsets.tolist(),
+                    [m.key for m in chunk],
+                    [m.timestamp for m in chunk],
+                )
+            )
+    return prepared
+
+
+def run_ceiling(
+    settings: KafkaSettings,
+    prepared: list[_Prepared],
+    how: str = "ceiling",
+    stamp_topics: frozenset[str] | None = None,
+) -> Phase:
+    """(a): pre-built batches of random bytes, produced the way ``how`` (a key of
+    ``CEILINGS``) says; "ceiling" stamps ``stamp_topics`` (None: every record)."""
     events = sum(len(p[3]) for p in prepared)
     value_bytes = sum(len(p[1]) for p in prepared)
-    producer = AccountedProducer(settings, stamp_topics=stamped_topics(Project(), tuple(MIX)))
+    producer = AccountedProducer(settings, stamp_topics=stamp_topics)
     t0 = time.perf_counter()
     for topic, buf, offsets, keys, timestamps in prepared:
         if how == "ceil_batch":
@@ -339,27 +394,76 @@ def run_ceiling(
     return Phase(how, events, value_bytes, t1 - t0, {"flush_s": t1 - t_flush})
 
 
-def run_replay_phase(settings: KafkaSettings, sizes: Sizes, seed: int, tmp: Path) -> Phase:
-    """(d): a generate month written to JSON lines (untimed), then replayed at full speed."""
+def write_month(
+    sizes: Sizes, seed: int, tmp: Path, fmt: str, days: float | None = None
+) -> tuple[Path, int]:
+    """A ``simctl generate`` folder of ``DOMAIN`` (untimed): its path and record count."""
     project = Project()
     schemas = project.schemas()
-    out = tmp / "month"
-    sink = FileSink(out, "jsonl", schemas, seed)
+    out = tmp / f"month-{fmt}"
+    keys = key_fields(project, (DOMAIN,))
+    sink = FileSink(out, fmt, schemas, seed, keys)  # type: ignore[arg-type]
     start_ms = int(START.timestamp() * 1000)
-    end_ms = start_ms + int(sizes.replay_days * 86_400_000)
+    end_ms = start_ms + int((sizes.replay_days if days is None else days) * 86_400_000)
     for batches in backfill(
         project.spec(DOMAIN), start_ms, end_ms, seed, sizes.replay_scale, sizes.shards,
         schemas=schemas,
     ):  # fmt: skip
         sink.write(batches)
     sink.close(True)
-    source = source_of(out, project, None)
+    return out, sum(sink.counts.values())
+
+
+def run_replay_phase(settings: KafkaSettings, folder: Path, expected: int, name: str) -> Phase:
+    """(d): ``run_replay`` of a generate folder at full speed, every record delivered."""
+    project = Project()
+    source = source_of(folder, project, None)
     res = run_replay(source, settings, project, Renamer(prefix=REPLAY_PREFIX), None, "original",
                      progress=False)  # fmt: skip
-    expected = sum(sink.counts.values())
     if res.records != expected:
         raise SystemExit(f"replay: expected {expected} records, delivered {res.records}")
-    return Phase("replay", res.records, res.value_bytes, res.seconds)
+    return Phase(name, res.records, res.value_bytes, res.seconds)
+
+
+def replay_only(sizes: Sizes, seed: int, fmt: str) -> int:
+    """``--only replay``: the replay phase against ceilings of its own records (the same
+    sizes, keys, timestamps and topics, random values), with and without the header."""
+    print(
+        f"simfleet bench, replay only: {DOMAIN}, {sizes.replay_days:g} sim days at scale "
+        f"{sizes.replay_scale:g}, {sizes.shards} shards, {fmt}, seed {seed}"
+    )
+    broker = EmbeddedBroker()
+    with tempfile.TemporaryDirectory(prefix="simfleet-bench-") as tmp:
+        bootstrap = broker.start(log_path=Path(tmp) / "broker.log")
+        try:
+            settings = KafkaSettings(bootstrap_servers=bootstrap)
+            t0 = time.perf_counter()
+            folder, expected = write_month(sizes, seed, Path(tmp), fmt)
+            print(f"generate folder: {expected:,} records in {time.perf_counter() - t0:.1f} s")
+            prepared = prepare_source(source_of(folder, Project(), None), seed)
+            spec = Project().spec(DOMAIN)
+            parts = {spec.topic(n): s.partitions for n, s in spec.streams.items()}
+            ensure_topics(settings, [TopicSpec(RAW_PREFIX + t, p) for t, p in parts.items()])
+            # produce_batch() cannot carry the timestamps: not a ceiling of the replay
+            hows = [h for h in CEILINGS if h != "ceil_batch"]
+            ceilings = {how: run_ceiling(settings, prepared, how) for how in hows}
+            del prepared
+            for how, what in CEILINGS.items():
+                if how not in ceilings:
+                    continue
+                print(ceilings[how].line())
+                print(f"           {what} (the replay's own records)")
+            replay = run_replay_phase(settings, folder, expected, "replay")
+            print(replay.line())
+        finally:
+            broker.stop()
+    ceiling = max(ceilings["ceiling"], ceilings["ceil_bare"], key=lambda p: p.events_per_s)
+    print(f"replay_vs_raw_ratio: {replay.events_per_s / ceiling.events_per_s:.2f}")
+    print(
+        "replay_vs_produce_ceiling_ratio: "
+        f"{replay.events_per_s / ceilings['ceiling'].events_per_s:.2f}"
+    )
+    return 0
 
 
 def _partitions(domains: list[DomainSpec], choice: str) -> dict[str, int]:
@@ -399,12 +503,25 @@ def main(argv: list[str] | None = None) -> int:
         help="partitions per topic: `spec` (each stream's StreamSpec.partitions) or a number",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--only",
+        choices=["replay"],
+        help="run one phase: `replay` against ceilings made of its own records",
+    )
+    parser.add_argument(
+        "--replay-format",
+        choices=["avro", "jsonl"],
+        default="avro",
+        help="with --only replay: the format of the generate folder the replay reads",
+    )
     args = parser.parse_args(argv)
     if args.partitions != "spec" and not args.partitions.isdigit():
         parser.error("--partitions takes `spec` or a positive number")
     sizes = QUICK if args.quick else FULL
     # the broker logs its start and stop at info; the bench's output is the figures
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.only == "replay":
+        return replay_only(sizes, args.seed, args.replay_format)
 
     domains = [load_domain(d) for d in MIX]
     parts = _partitions(domains, args.partitions)
@@ -443,26 +560,45 @@ def main(argv: list[str] | None = None) -> int:
                 f"produced inside the clock) {d['untimed_setup_s']:.2f} s"
             )
             ceilings: dict[str, Phase] = {}
-            for how, what in CEILINGS.items():
-                ceilings[how] = run_ceiling(settings, recorded, args.seed, how)
-                print(ceilings[how].line())
-                print(f"           {what}")
             stamped = stamped_topics(Project(), tuple(MIX))
             stamped_share = sum(len(r.offsets) - 1 for r in recorded if r.topic in stamped) / max(
                 1, sum(len(r.offsets) - 1 for r in recorded)
             )
+            prepared = prepare_pipeline(recorded, args.seed)
             del recorded
+            for how, what in CEILINGS.items():
+                # the header where the pipeline puts it (the ceiling's topics are prefixed)
+                stamp = frozenset(RAW_PREFIX + t for t in stamped)
+                ceilings[how] = run_ceiling(settings, prepared, how, stamp)
+                print(ceilings[how].line())
+                print(f"           {what}")
+            del prepared
             print("           random (incompressible) values of the pipeline's sizes and keys")
             # produce_batch() refuses timestamps: not a way to move these records
             ceiling = max(ceilings["ceiling"], ceilings["ceil_bare"], key=lambda p: p.events_per_s)
-            replay = run_replay_phase(settings, sizes, args.seed, Path(tmp))
+            folder, expected = write_month(sizes, args.seed, Path(tmp), "avro")
+            replay = run_replay_phase(settings, folder, expected, "replay")
             print(replay.line())
             print(
                 f"           simctl replay --max-speed of a generate folder: "
-                f"{sizes.replay_days:g} sim days at scale {sizes.replay_scale:g} (JSON lines, "
-                f"written before the clock); {replay.events_per_s / ceiling.events_per_s:.2f} "
-                "of the ceiling"
+                f"{sizes.replay_days:g} sim days at scale {sizes.replay_scale:g} (Avro with its "
+                "datum index, written before the clock), with the produce-time header; "
+                f"{replay.events_per_s / ceiling.events_per_s:.2f} of the ceiling, "
+                f"{replay.events_per_s / ceilings['ceiling'].events_per_s:.2f} of the one "
+                "with the header"
             )
+            shutil.rmtree(folder)
+            folder, expected = write_month(
+                sizes, args.seed, Path(tmp), "jsonl", sizes.replay_jsonl_days
+            )
+            replay_jsonl = run_replay_phase(settings, folder, expected, "replay_jsonl")
+            print(replay_jsonl.line())
+            print(
+                f"           the same from JSON lines ({sizes.replay_jsonl_days:g} sim days): "
+                "parsed and encoded again in chunks; "
+                f"{replay_jsonl.events_per_s / ceiling.events_per_s:.2f} of the ceiling"
+            )
+            shutil.rmtree(folder)
             naive: NaiveResult = run_naive(
                 settings, sizes.naive_count, args.seed, START, partitions=3
             )
@@ -536,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         "two_vs_one_worker_ratio": two.rate / one.rate,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
         "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
+        "replay_vs_produce_ceiling_ratio": replay.events_per_s / ceilings["ceiling"].events_per_s,
+        "replay_jsonl_vs_raw_ratio": replay_jsonl.events_per_s / ceiling.events_per_s,
     }
     if args.quick:
         # fewer records than the producer queue holds: the ceiling never waits for the broker
@@ -589,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline": {**pipeline.as_dict(), "events_per_domain": per_domain},
             "naive": naive_phase.as_dict(),
             "replay": replay.as_dict(),
+            "replay_jsonl": replay_jsonl.as_dict(),
             "realtime_memory": asdict(memory),
             "ratios": ratios,
             "targets": {n: {"min": t, "pass": passed[n]} for n, t in TARGETS.items()},

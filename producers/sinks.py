@@ -1,5 +1,10 @@
 """File sinks for ``simctl generate``: one file per topic, JSON lines or Avro container files.
 
+Avro files are written by the pipeline's vectorised encoder, one block per batch, with a datum
+index beside each (``<topic>.avro.index``: each record's length, key and timestamp, see
+``simfleet.avrofile``) so that ``simctl replay`` sends the datums without decoding them. A topic
+whose key field is not known gets no index (and is decoded on replay).
+
 Files are written as ``<name>.partial`` and renamed when the run completes, so an interrupted
 run leaves no half-written file under a final name; an aborted run removes its partial files,
 and a new run removes any an earlier, killed one left.
@@ -7,34 +12,53 @@ and a new run removes any an earlier, killed one left.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import numpy as np
 from fastavro.write import Writer
 
 from producers.chaos import Encoded, plain
-from simfleet.codec import Decoder, SchemaSet
-from simfleet.columns import Batch
+from simfleet.avrofile import IndexWriter, index_path, write_block
+from simfleet.codec import Decoder, RecordEncoder, SchemaSet, records_to_columns
+from simfleet.columns import Batch, Column
 from simfleet.errors import SchemaError
 
 __all__ = ["FileSink"]
 
 Format = Literal["jsonl", "avro"]
+# the field every generated record's Kafka timestamp comes from
+TIMESTAMP_FIELD = "occurred_at"
 
 
 class FileSink:
     """Writes batches to ``<out>/<topic>.jsonl`` or ``<out>/<topic>.avro``."""
 
-    def __init__(self, out: Path, fmt: Format, schemas: SchemaSet, seed: int) -> None:
+    def __init__(
+        self,
+        out: Path,
+        fmt: Format,
+        schemas: SchemaSet,
+        seed: int,
+        key_fields: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = out
         self.fmt = fmt
         self.schemas = schemas
         self.seed = seed
+        # the field each topic's Kafka key comes from (``topology.key_fields``): the index keys
+        self.key_fields = dict(key_fields or {})
         self.counts: dict[str, int] = {}
         self._files: dict[str, IO[Any]] = {}
-        self._writers: dict[str, Writer] = {}
+        self._syncs: dict[str, bytes] = {}
+        self._encoders: dict[str, RecordEncoder] = {}
+        self._indexes: dict[str, IndexWriter | None] = {}
+        self._index_files: dict[str, IO[bytes]] = {}
         self._corrupt: dict[str, IO[str]] = {}
         self._decoder = Decoder(schemas)
         out.mkdir(parents=True, exist_ok=True)
@@ -51,19 +75,50 @@ class FileSink:
             if self.fmt == "jsonl":
                 fh = partial.open("w", encoding="utf-8")
             else:
+                entry = self.schemas.for_topic(topic)
                 fh = partial.open("wb")
                 # a sync marker from (seed, topic) keeps container files byte-identical
                 marker = zlib.crc32(f"{self.seed}:{topic}".encode()).to_bytes(4, "little") * 4
-                self._writers[topic] = Writer(
-                    fh, self.schemas.for_topic(topic).parsed, codec="null", sync_marker=marker
-                )
+                Writer(fh, entry.parsed, codec="null", sync_marker=marker)  # the header only
+                self._syncs[topic] = marker
+                self._encoders[topic] = RecordEncoder(entry.parsed)
+                key_field = self.key_fields.get(topic)
+                index = None
+                if key_field is not None and TIMESTAMP_FIELD in entry.fields:
+                    ifh = self._index_partial(topic).open("wb")
+                    self._index_files[topic] = ifh
+                    index = IndexWriter(ifh, marker, key_field, TIMESTAMP_FIELD)
+                self._indexes[topic] = index
             self._files[topic] = fh
         return fh
 
+    def _index_partial(self, topic: str) -> Path:
+        return index_path(self._final(topic)).with_suffix(".index.partial")
+
     def write(self, batches: list[Batch]) -> None:
-        """Append batches (records converted to dicts: files are an edge, not the hot path)."""
+        """Append batches: Avro encoded from the columns, JSON lines through dicts."""
         for b in batches:
-            self.write_records(b.topic, b.to_records())
+            if self.fmt == "jsonl":
+                self.write_records(b.topic, b.to_records())
+            elif b.n:
+                self._write_columns(b.topic, b.columns, b.n, functools.partial(_batch_keys, b))
+
+    def _write_columns(
+        self,
+        topic: str,
+        columns: Mapping[str, Column],
+        n: int,
+        keys_of: Callable[[str], list[bytes | None]],
+    ) -> None:
+        """One Avro block of ``n`` records, and its index entry (``keys_of(field)``: keys)."""
+        fh = self._open(topic)
+        datums, offsets = self._encoders[topic].encode(columns, n)
+        write_block(fh, datums, n, self._syncs[topic])
+        index = self._indexes[topic]
+        if index is not None:
+            ts = columns[TIMESTAMP_FIELD]
+            index.add(np.diff(offsets), np.asarray(ts), keys_of(self.key_fields[topic]))
+        self.counts[topic] = self.counts.get(topic, 0) + n
 
     def write_encoded(self, encoded: list[Encoded]) -> None:
         """Append framed records (chaos output): decoded back to records; those that do not
@@ -101,31 +156,50 @@ class FileSink:
         """Append records of one topic (external events, ground truth)."""
         if not records:
             return
+        if self.fmt == "avro":
+            schema = self.schemas.for_topic(topic).parsed
+            self._write_columns(
+                topic,
+                records_to_columns(schema, records),
+                len(records),
+                lambda kf: [None if r.get(kf) is None else str(r[kf]).encode() for r in records],
+            )
+            return
         fh = self._open(topic)
-        if self.fmt == "jsonl":
-            fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-        else:
-            w = self._writers[topic]
-            for r in records:
-                w.write(r)
+        fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
         self.counts[topic] = self.counts.get(topic, 0) + len(records)
 
     def close(self, complete: bool = True) -> list[Path]:
         """Flush and close; rename to final names only when ``complete``."""
         done = []
         for topic, fh in self._files.items():
-            if topic in self._writers:
-                self._writers[topic].flush()
             fh.close()
             partial = self._final(topic).with_suffix(f".{self.fmt}.partial")
+            ifh = self._index_files.get(topic)
+            if ifh is not None:
+                ifh.close()
             if complete:
                 partial.replace(self._final(topic))
                 done.append(self._final(topic))
+                # the index last: an index beside a file always describes all of it
+                if ifh is not None:
+                    self._index_partial(topic).replace(index_path(self._final(topic)))
             else:
                 partial.unlink(missing_ok=True)
+                self._index_partial(topic).unlink(missing_ok=True)
         for topic, fh in self._corrupt.items():
             fh.close()
             if complete:
                 self._corrupt_path(topic, True).replace(self._corrupt_path(topic, False))
                 done.append(self._corrupt_path(topic, False))
         return done
+
+
+def _batch_keys(batch: Batch, key_field: str) -> list[bytes | None]:
+    """A batch's Kafka keys from ``key_field`` (the batch's own key field, as a rule); a
+    field the batch lacks gives no keys, as the record read back would."""
+    if key_field == batch.key_field:
+        return batch.keys()
+    if key_field not in batch.columns:
+        return [None] * batch.n
+    return dataclasses.replace(batch, key_field=key_field).keys()

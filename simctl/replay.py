@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import fastavro
 import typer
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -17,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -30,6 +30,7 @@ from simctl.options import (
     connect,
     project_of,
 )
+from simfleet.avrofile import count_records
 from simfleet.clock import wall_ms
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
@@ -90,7 +91,7 @@ def folder_total(source: Source) -> int | None:
                         block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")
                     )
                 else:
-                    total += sum(b.num_records for b in fastavro.block_reader(fh))
+                    total += count_records(path)
     return total
 
 
@@ -100,6 +101,51 @@ def _target_partitions(kafka: KafkaSettings, topics: list[str]) -> dict[str, int
     except KafkaException as exc:
         raise BrokerError(f"Cannot list the topics at {kafka.bootstrap_servers}: {exc}.") from exc
     return {t: len(meta.topics[t].partitions) for t in topics if t in meta.topics}
+
+
+def _replay_messages(
+    source: Source,
+    producer: AccountedProducer,
+    pacer: Pacer,
+    target: dict[str, str],
+    keep: dict[str, bool],
+    shift: int | None,
+    restamp: bool,
+    bar: Progress,
+    task: TaskID,
+) -> tuple[int, int]:
+    """Message by message (paced, or a recording): (records sent, value bytes)."""
+    sent = 0
+    value_bytes = 0
+    send = producer.send_message
+    # unpaced, topics go one after the other: the order within each is all that is kept
+    ordered = (
+        merged(source, source.topics)
+        if pacer.speed is not None
+        else itertools.chain.from_iterable(source.messages(t) for t in source.topics)
+    )
+    for m in ordered:
+        pacer.pace(m.timestamp)
+        if shift is None:
+            shift = wall_ms() - m.timestamp
+        headers = list(m.headers)
+        if restamp or not any(k == PRODUCED_AT_HEADER for k, _ in headers):
+            # handed to Kafka now: a consumer's latency counts from here
+            headers = [h for h in headers if h[0] != PRODUCED_AT_HEADER]
+            headers += produced_at_header(wall_ms())
+        send(
+            target[m.topic],
+            m.value,
+            m.key,
+            m.timestamp + shift,
+            m.partition if keep[m.topic] else None,
+            headers,
+        )
+        sent += 1
+        value_bytes += len(m.value) if m.value is not None else 0
+        if sent & 0x3FF == 0:
+            bar.update(task, completed=sent)
+    return sent, value_bytes
 
 
 def run_replay(
@@ -146,34 +192,33 @@ def run_replay(
         transient=True,
     ) as bar:
         task = bar.add_task("replay", total=total)
-        send = producer.send_message
-        # unpaced, topics go one after the other: the order within each is all that is kept
-        ordered = (
-            merged(source, source.topics)
-            if speed is not None
-            else itertools.chain.from_iterable(source.messages(t) for t in source.topics)
-        )
-        for m in ordered:
-            pacer.pace(m.timestamp)
-            if shift is None:
-                shift = wall_ms() - m.timestamp
-            headers = list(m.headers)
-            if restamp or not any(k == PRODUCED_AT_HEADER for k, _ in headers):
-                # handed to Kafka now: a consumer's latency counts from here
-                headers = [h for h in headers if h[0] != PRODUCED_AT_HEADER]
-                headers += produced_at_header(wall_ms())
-            send(
-                target[m.topic],
-                m.value,
-                m.key,
-                m.timestamp + shift,
-                m.partition if keep[m.topic] else None,
-                headers,
+        if speed is None and source.chunked:
+            # a generate folder at full speed: whole chunks, one produce-time instant each,
+            # topics one after the other (the order within each is all that is kept)
+            for topic in source.topics:
+                dest = target[topic]
+                for c in source.chunks(topic):
+                    n = len(c.keys)
+                    if not n:
+                        continue
+                    ts = c.timestamps
+                    if shift is None:
+                        shift = wall_ms() - int(ts[0])
+                    producer.send_framed(
+                        dest,
+                        c.prefix,
+                        c.buf,
+                        c.offsets.tolist(),
+                        c.keys,
+                        (ts + shift if shift else ts).tolist(),
+                    )
+                    sent += n
+                    value_bytes += int(c.offsets[-1] - c.offsets[0]) + n * len(c.prefix)
+                    bar.update(task, completed=sent)
+        else:
+            sent, value_bytes = _replay_messages(
+                source, producer, pacer, target, keep, shift, restamp, bar, task
             )
-            sent += 1
-            value_bytes += len(m.value) if m.value is not None else 0
-            if sent & 0x3FF == 0:
-                bar.update(task, completed=sent)
         bar.update(task, completed=sent)
         producer.flush(_FLUSH_TIMEOUT_S)
     _produced, delivered, failed = producer.totals()

@@ -389,6 +389,67 @@ class AccountedProducer:
         counter.produced += n
         poll(0)
 
+    def send_framed(
+        self,
+        topic: str,
+        prefix: bytes,
+        buf: bytes,
+        offsets: list[int],
+        keys: list[bytes | None],
+        timestamps: list[int],
+        stamp: bool = True,
+    ) -> None:
+        """Produce records ``prefix + buf[offsets[i]:offsets[i+1]]`` (replay: datums read as
+        they lie in a file, the framing given apart), accounted like ``send_encoded``, with
+        the produce-time header unless ``stamp`` is False."""
+        if self.abandoned:
+            return
+        counter = self._counter(topic)
+        headers: list[tuple[str, str | bytes | None]] | None = (
+            [*produced_at_header(wall_ms())] if stamp else None
+        )
+        cb = counter.on_delivery
+        produce = self._producer.produce
+        poll = self._producer.poll
+        n = len(keys)
+        i = 0
+        start = offsets[0]
+        try:
+            for i in range(n):
+                end = offsets[i + 1]
+                value = prefix + buf[start:end]
+                try:
+                    produce(
+                        topic,
+                        value,
+                        keys[i],
+                        on_delivery=cb,
+                        timestamp=timestamps[i],
+                        headers=headers,
+                    )
+                except BufferError:
+                    # the local queue is full: serve delivery reports until there is room
+                    while True:
+                        poll(0.05)
+                        try:
+                            produce(
+                                topic,
+                                value,
+                                keys[i],
+                                on_delivery=cb,
+                                timestamp=timestamps[i],
+                                headers=headers,
+                            )
+                            break
+                        except BufferError:
+                            continue
+                start = end
+        except KafkaException as exc:
+            counter.produced += i
+            raise DeliveryError(f"Producing to {topic} failed: {exc.args[0].str()}.") from exc
+        counter.produced += n
+        poll(0)
+
     def send_untimed(
         self, topic: str, buf: bytes, offsets: list[int], keys: list[bytes | None]
     ) -> None:

@@ -14,13 +14,18 @@ with a ``manifest.json`` is complete whatever stopped the capture.
 
 Sources (``open_source``) give the same ``Message`` tuples from a recording, from a
 ``simctl generate`` folder (values encoded with the project's encoders, keyed by each stream's
-key field) or from records read off live topics.
+key field) or from records read off live topics. A generate folder also gives its records as
+encoded ``Chunk``s, what ``AccountedProducer.send_framed`` takes: the datums of an Avro file
+with its datum index (``simfleet.avrofile``) and the project's schema as they lie, without
+decoding, the framing apart; other files (JSON lines, Avro without an index or of another
+schema) parsed and encoded again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,19 +35,37 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import fastavro
+import numpy as np
+import numpy.typing as npt
+from fastavro.schema import (
+    SchemaParseException,
+    UnknownType,
+    fingerprint,
+    to_parsing_canonical_form,
+)
 from fastavro.write import Writer
 
+from simfleet.avrofile import (
+    ContainerHeader,
+    DatumIndex,
+    IndexBlock,
+    index_path,
+    read_blocks,
+    read_header,
+)
 from simfleet.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, SchemaSet, TopicEncoder
 from simfleet.codec import records_to_columns as _to_columns
 from simfleet.errors import ConfigError, SchemaError
 from simfleet.kafka import PRODUCED_AT_HEADER
 
 __all__ = [
+    "CHUNK",
     "FORMAT",
     "MANIFEST",
     "RECORD_SCHEMA",
     "TIMESTAMP_TYPES",
     "WALL_CLOCK_HEADER",
+    "Chunk",
     "Message",
     "RecordingWriter",
     "SchemaBook",
@@ -93,6 +116,21 @@ RECORD_SCHEMA: dict[str, Any] = {
     ],
 }
 _PARSED = fastavro.parse_schema(RECORD_SCHEMA)
+
+
+class Chunk(NamedTuple):
+    """Encoded records of one topic, as ``AccountedProducer.send_framed`` takes them: record
+    i's value is ``prefix + buf[offsets[i]:offsets[i + 1]]`` (the framing apart from the
+    datums: an indexed Avro file's datums are sent as they lie), its key ``keys[i]``, its
+    timestamp ``timestamps[i]``; ``first`` is the ordinal of its first record in the topic."""
+
+    topic: str
+    prefix: bytes
+    buf: bytes
+    offsets: npt.NDArray[np.int64]
+    keys: list[bytes | None]
+    timestamps: npt.NDArray[np.int64]
+    first: int
 
 
 class Message(NamedTuple):
@@ -325,10 +363,23 @@ class Source:
     counts: dict[str, int]
     book: SchemaBook
     _read: Any
+    _chunks: Any = None
 
     def messages(self, topic: str) -> Iterator[Message]:
         """Every message of a topic, in the order it was read (or written)."""
         it: Iterator[Message] = self._read(topic)
+        return it
+
+    @property
+    def chunked(self) -> bool:
+        """Whether ``chunks`` serves this source (generate folders)."""
+        return self._chunks is not None
+
+    def chunks(self, topic: str) -> Iterator[Chunk]:
+        """Every record of a topic as encoded chunks, in order (generate folders only)."""
+        if self._chunks is None:
+            raise ValueError(f"a {self.kind} has no encoded chunks")
+        it: Iterator[Chunk] = self._chunks(topic)
         return it
 
     def decode(self, value: bytes) -> dict[str, Any] | None:
@@ -427,7 +478,124 @@ def encode_folder_topic(
     return buf, offsets.tolist(), keys, [int(r["occurred_at"]) for r in records]
 
 
-_CHUNK = 4096
+# records per chunk: enough that a chunk's fixed costs (numpy calls, one produce-time
+# instant) vanish, few enough that the progress bar moves
+CHUNK = 4096
+
+
+def _encoded_chunks(topic: str, path: Path, enc: TopicEncoder, key_field: str) -> Iterator[Chunk]:
+    """A file's records parsed (JSON lines, Avro by fastavro) and encoded again."""
+    first = 0
+    it = _folder_records(path)
+    while True:
+        records = list(itertools.islice(it, CHUNK))
+        if not records:
+            return
+        try:
+            buf, offsets, keys, ts = encode_folder_topic(enc, key_field, records)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(
+                f"cannot encode records of {topic} from the generate folder: {exc!r}. The "
+                "folder was written by another version of the schemas; regenerate it."
+            ) from exc
+        yield Chunk(
+            topic, b"", buf, np.asarray(offsets, np.int64), keys, np.asarray(ts, np.int64), first
+        )
+        first += len(records)
+
+
+def _fingerprint(schema: Any) -> bytes | None:
+    """The CRC-64-AVRO fingerprint of a file's writer schema; None when it does not parse
+    (decoding the file then says what is wrong)."""
+    try:
+        pcf = to_parsing_canonical_form(fastavro.parse_schema(schema))
+    except (SchemaParseException, UnknownType, KeyError, TypeError, ValueError):
+        return None
+    return bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO"))
+
+
+def _usable_index(path: Path, enc: TopicEncoder, key_field: str) -> DatumIndex | None:
+    """The datum index of an Avro file, when its datums can go out as they are: the file is
+    uncompressed, of the schema the project encodes the topic with, and indexed by the
+    topic's key field; None otherwise (the file is then decoded and encoded again)."""
+    ipath = index_path(path)
+    if path.suffix != ".avro" or not ipath.is_file():
+        return None
+    header = read_header_of(path)
+    index = DatumIndex(ipath)
+    if header.codec != "null" or index.key_field != key_field:
+        return None
+    if (
+        index.timestamp_field != "occurred_at"
+        or _fingerprint(header.schema) != enc.schema.fingerprint
+    ):
+        return None
+    if index.sync != header.sync:
+        raise ConfigError(
+            f"{ipath} belongs to another {path.name} (sync markers differ). Delete it to "
+            "replay the folder by decoding it, or regenerate the folder."
+        )
+    return index
+
+
+def _indexed_chunks(topic: str, path: Path, index: DatumIndex, prefix: bytes) -> Iterator[Chunk]:
+    """An indexed Avro file's datums as they lie, in chunks of about ``CHUNK`` records
+    (small blocks gathered); each block checked against its index entry."""
+    header = read_header_of(path)
+    entries = index.blocks()
+    datums: list[bytes] = []
+    parts: list[IndexBlock] = []
+    held = 0
+    first = 0
+    for block in itertools.chain(read_blocks(path, header), [None]):
+        if block is not None:
+            entry = next(entries, None)
+            if (
+                entry is None
+                or len(entry.lengths) != block.count
+                or int(entry.lengths.sum()) != len(block.data)
+            ):
+                raise ConfigError(
+                    f"{index.path} does not match {path.name} (a block's records or bytes "
+                    "differ). Delete it to replay the folder by decoding it, or regenerate "
+                    "the folder."
+                )
+            if not block.count:
+                continue
+            datums.append(block.data)
+            parts.append(entry)
+            held += block.count
+            if held < CHUNK:
+                continue
+        elif not held:
+            break
+        offsets = np.zeros(held + 1, np.int64)
+        np.cumsum(np.concatenate([e.lengths for e in parts]), out=offsets[1:])
+        keys = [k for e in parts for k in e.kafka_keys()]
+        ts = np.concatenate([e.timestamps for e in parts])
+        yield Chunk(topic, prefix, b"".join(datums), offsets, keys, ts, first)
+        first += held
+        datums, parts, held = [], [], 0
+    if next(entries, None) is not None:
+        raise ConfigError(
+            f"{index.path} lists more blocks than {path.name} holds. Delete it to replay the "
+            "folder by decoding it, or regenerate the folder."
+        )
+
+
+def read_header_of(path: Path) -> ContainerHeader:
+    """The header of an Avro container file."""
+    with path.open("rb") as fh:
+        return read_header(fh, path)
+
+
+def _chunk_messages(chunks: Iterator[Chunk]) -> Iterator[Message]:
+    for c in chunks:
+        off = c.offsets.tolist()
+        ts = c.timestamps.tolist()
+        pre, buf = c.prefix, c.buf
+        for i, key in enumerate(c.keys):
+            yield Message(c.topic, -1, c.first + i, ts[i], 1, key, pre + buf[off[i] : off[i + 1]])
 
 
 def _read_folder(
@@ -437,40 +605,24 @@ def _read_folder(
     key_fields: Mapping[str, str],
 ) -> Source:
     book = SchemaBook()
-    for topic in files:
+    indexes: dict[str, DatumIndex | None] = {}
+    for topic, path in files.items():
         enc = encoders[topic]
         key = schema_key(enc.prefix + b"\x00" * 8)
         if key is not None:
             book.see(key, topic, enc.schema.raw, enc.schema.name)
+        indexes[topic] = _usable_index(path, enc, key_fields[topic])
+
+    def chunks(topic: str) -> Iterator[Chunk]:
+        enc, index = encoders[topic], indexes[topic]
+        if index is not None:
+            return _indexed_chunks(topic, files[topic], index, enc.prefix)
+        return _encoded_chunks(topic, files[topic], enc, key_fields[topic])
 
     def read(topic: str) -> Iterator[Message]:
-        enc, kf = encoders[topic], key_fields[topic]
-        offset = 0
-        chunk: list[dict[str, Any]] = []
-        for rec in _folder_records(files[topic]):
-            chunk.append(rec)
-            if len(chunk) == _CHUNK:
-                yield from _chunk_messages(topic, enc, kf, chunk, offset)
-                offset += len(chunk)
-                chunk = []
-        if chunk:
-            yield from _chunk_messages(topic, enc, kf, chunk, offset)
+        return _chunk_messages(chunks(topic))
 
-    return Source("generate folder", str(folder), sorted(files), {}, {}, book, read)
-
-
-def _chunk_messages(
-    topic: str, enc: TopicEncoder, key_field: str, chunk: list[dict[str, Any]], first: int
-) -> Iterator[Message]:
-    try:
-        buf, offsets, keys, ts = encode_folder_topic(enc, key_field, chunk)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SchemaError(
-            f"cannot encode records of {topic} from the generate folder: {exc!r}. The folder was "
-            "written by another version of the schemas; regenerate it."
-        ) from exc
-    for i in range(len(chunk)):
-        yield Message(topic, -1, first + i, ts[i], 1, keys[i], buf[offsets[i] : offsets[i + 1]])
+    return Source("generate folder", str(folder), sorted(files), {}, {}, book, read, chunks)
 
 
 def open_source(

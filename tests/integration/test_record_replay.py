@@ -164,3 +164,50 @@ def test_replay_at_speed_takes_the_recorded_span_over_speed(bootstrap: str, tmp_
     assert found is not None, res.output
     # from the first record sent to the last delivery report (topic creation before it)
     assert 2.7 <= float(found.group(1)) <= 3.3, res.output
+
+
+def test_a_jsonl_folder_replays_at_full_speed_with_retime_now(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """JSON lines, parsed and encoded in chunks: every record, each key in order in one
+    partition, timestamps shifted by one constant so that the first is now, and each record
+    stamped with the produce-time header."""
+    gen, rec = tmp_path / "gen", tmp_path / "rec"
+    cli(
+        "generate", "--domain", "marketplace", "--start", START, "--duration", "3h",
+        "--out", str(gen), "--shards", "2", "--format", "jsonl", "--scale", "0.3",
+    )  # fmt: skip
+    prefix = f"rj{uuid.uuid4().hex[:8]}."
+    before_ms = int(time.time() * 1000)
+    cli("replay", str(gen), "-b", bootstrap, "--max-speed", "--retime", "now",
+        "--topic-prefix", prefix)  # fmt: skip
+    cli("record", "-b", bootstrap, "--topics", f"{prefix}*", "--from-beginning", "--idle", "3",
+        "--out", str(rec))  # fmt: skip
+    folder = open_source(
+        gen,
+        encoders=encoders_for(Project().schemas(), None),
+        key_fields=key_fields(Project(), ("marketplace",)),
+    )
+    want: dict[tuple[str, bytes | None], list[tuple[bytes | None, int]]] = {}
+    # topics go out one after the other: the first record sent is the first topic's first
+    first_ts = next(iter(folder.messages(folder.topics[0]))).timestamp
+    for topic in folder.topics:
+        for m in folder.messages(topic):
+            want.setdefault((topic, m.key), []).append((m.value, m.timestamp))
+    got: dict[tuple[str, bytes | None], list[tuple[bytes | None, int]]] = {}
+    shifts: set[int] = set()
+    recording = open_source(rec)
+    for topic in recording.topics:
+        parts: dict[bytes | None, set[int]] = {}
+        for m in sorted(recording.messages(topic), key=lambda m: (m.partition, m.offset)):
+            assert any(k == WALL_CLOCK_HEADER for k, _ in m.headers), topic
+            parts.setdefault(m.key, set()).add(m.partition)
+            got.setdefault((topic.removeprefix(prefix), m.key), []).append((m.value, m.timestamp))
+        assert all(len(p) == 1 for p in parts.values()), topic
+    for key, records in got.items():
+        assert [v for v, _ in records] == [v for v, _ in want[key]], key
+        shifts |= {ts - w for (_, ts), (_, w) in zip(records, want[key], strict=True)}
+    assert set(got) == set(want)
+    assert len(shifts) == 1
+    (shift,) = shifts
+    assert before_ms <= first_ts + shift <= int(time.time() * 1000) + 60_000

@@ -67,13 +67,18 @@ def reported_counts(result: Result) -> dict[str, int]:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "avro"])
 def test_same_arguments_write_byte_identical_files(tmp_path: Path, fmt: str) -> None:
-    """Two runs with one seed write the same files, byte for byte; no .partial is left."""
+    """Two runs with one seed write the same files, byte for byte (an Avro file's datum index
+    too); no .partial is left."""
     a, b = generate(tmp_path / "a", fmt=fmt), generate(tmp_path / "b", fmt=fmt)
     assert a.exit_code == 0, a.output
     assert b.exit_code == 0, b.output
     files_a, files_b = contents(tmp_path / "a"), contents(tmp_path / "b")
     assert "marketplace.booking.requested." + fmt in files_a
-    assert all(name.endswith("." + fmt) for name in files_a)
+    kinds = ("." + fmt, ".avro.index") if fmt == "avro" else ("." + fmt,)
+    assert all(name.endswith(kinds) for name in files_a)
+    if fmt == "avro":
+        indexed = {n.removesuffix(".index") for n in files_a if n.endswith(".index")}
+        assert indexed == {n for n in files_a if n.endswith(".avro")}
     assert files_a == files_b
 
 
