@@ -425,6 +425,59 @@ def run_replay_phase(settings: KafkaSettings, folder: Path, expected: int, name:
     return Phase(name, res.records, res.value_bytes, res.seconds)
 
 
+def pipeline_only(sizes: Sizes, seed: int, partitions: str, repeat: int) -> int:
+    """``--only pipeline``: the pipeline and its ceilings, ``repeat`` times in a row on one
+    broker; each run's ratios, then their spread (the goal holds on every run, not one)."""
+    domains = [load_domain(d) for d in MIX]
+    parts = _partitions(domains, partitions)
+    stamped = stamped_topics(Project(), tuple(MIX))
+    print(
+        f"simfleet bench, pipeline only: every domain, {sizes.days:g} day(s), shards "
+        f"{sizes.shards}, seed {seed}, {repeat} run(s)"
+    )
+    ratios: list[float] = []
+    like: list[float] = []
+    broker = EmbeddedBroker()
+    with tempfile.TemporaryDirectory(prefix="simfleet-bench-") as tmp:
+        bootstrap = broker.start(log_path=Path(tmp) / "broker.log")
+        try:
+            settings = KafkaSettings(bootstrap_servers=bootstrap)
+            ensure_topics(
+                settings,
+                [TopicSpec(t, p) for t, p in parts.items()]
+                + [TopicSpec(RAW_PREFIX + t, p) for t, p in parts.items()],
+            )
+            for i in range(repeat):
+                pipeline, recorded, _ = run_pipeline(settings, domains, sizes, seed)
+                prepared = prepare_pipeline(recorded, seed)
+                del recorded
+                stamp = frozenset(RAW_PREFIX + t for t in stamped)
+                ceil = {
+                    h: run_ceiling(settings, prepared, h, stamp) for h in ("ceiling", "ceil_bare")
+                }
+                del prepared
+                fastest = max(ceil.values(), key=lambda p: p.events_per_s)
+                ratios.append(pipeline.events_per_s / fastest.events_per_s)
+                like.append(pipeline.events_per_s / ceil["ceiling"].events_per_s)
+                print(
+                    f"run {i + 1}: pipeline {pipeline.events_per_s:,.0f} events/s, ceiling "
+                    f"(as the pipeline) {ceil['ceiling'].events_per_s:,.0f}, ceiling (no header) "
+                    f"{ceil['ceil_bare'].events_per_s:,.0f}; pipeline_vs_raw_ratio "
+                    f"{ratios[-1]:.2f}, pipeline_vs_produce_ceiling_ratio {like[-1]:.2f}"
+                )
+        finally:
+            broker.stop()
+    goal = TARGETS["pipeline_vs_raw_ratio"]
+    print(
+        f"pipeline_vs_raw_ratio over {repeat} consecutive run(s): min {min(ratios):.2f}, max "
+        f"{max(ratios):.2f} (spread {max(ratios) - min(ratios):.2f}); like for like: min "
+        f"{min(like):.2f}, max {max(like):.2f}"
+    )
+    ok = min(ratios) >= goal
+    print(f"target: pipeline_vs_raw_ratio >= {goal} on every run -> {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
 def replay_only(sizes: Sizes, seed: int, fmt: str) -> int:
     """``--only replay``: the replay phase against ceilings of its own records (the same
     sizes, keys, timestamps and topics, random values), with and without the header."""
@@ -505,8 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["replay"],
-        help="run one phase: `replay` against ceilings made of its own records",
+        choices=["replay", "pipeline"],
+        help="run one phase: `replay` against ceilings made of its own records; `pipeline` "
+        "and its ceilings (with --repeat)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="with --only pipeline: consecutive runs"
     )
     parser.add_argument(
         "--replay-format",
@@ -522,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.only == "replay":
         return replay_only(sizes, args.seed, args.replay_format)
+    if args.only == "pipeline":
+        return pipeline_only(sizes, args.seed, args.partitions, args.repeat)
 
     domains = [load_domain(d) for d in MIX]
     parts = _partitions(domains, args.partitions)
