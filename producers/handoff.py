@@ -63,9 +63,22 @@ def record_hash(topic: str, key: bytes | None, value: bytes) -> int:
 
 def write_checkpoint(
     producer: AccountedProducer, shard: int, blob: bytes, seq: int, cursor: int, run: str
-) -> None:
-    """Produce a shard's checkpoint to its partition of ``sim.shard_state``, in parts."""
+) -> Callable[[float], bool]:
+    """Produce a shard's checkpoint to its partition of ``sim.shard_state``, in parts; returns
+    a wait: called with a timeout, it serves delivery reports until every part is
+    acknowledged and says whether they were."""
     parts = [blob[i : i + CHECKPOINT_PART] for i in range(0, len(blob), CHECKPOINT_PART)] or [b""]
+    acked: list[bool] = []
+
+    def on_delivery(err: KafkaError | None, _msg: object) -> None:
+        acked.append(err is None)
+
+    def wait(timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(acked) < len(parts) and time.monotonic() < deadline:
+            producer.poll(0.05)
+        return len(acked) == len(parts) and all(acked)
+
     for i, part in enumerate(parts):
         producer.send_raw(
             SHARD_STATE_TOPIC,
@@ -79,7 +92,9 @@ def write_checkpoint(
                 ("part", str(i).encode()),
                 ("parts", str(len(parts)).encode()),
             ],
+            on_delivery=on_delivery,
         )
+    return wait
 
 
 def _parts_of_last(records: Parts) -> Parts | None:

@@ -305,16 +305,18 @@ class Worker:
         tally.floor = max(tally.floor, self._counted_elsewhere(shard))
         self.tallies[shard] = tally
         skipped = 0
-        if not st.released:
+        if how == "resumed" and not st.released:
+            # its last owner may have written past the checkpoint: read what it did
             written = scan_written(self.settings, self._partitions, st.scan_from)
             if written:
                 self._dedupe[shard] = Dedupe(producer, self.encoders, written, now)
                 skipped = sum(written.values())
         if shard not in self._dedupe:
-            # a checkpoint of its own before it produces: a later owner reads what this one
-            # writes from here on (the one it resumed from may say "released")
+            # a checkpoint of its own, acknowledged before it produces: a later owner reads
+            # what this one writes from here on (the one it resumed from may say "released";
+            # a shard with none would otherwise be read from the start of every partition)
             self.seq[shard] = st.seq + 1
-            self._write(producer, self._state_of(shard), self._ends())
+            self._write(producer, self._state_of(shard), self._ends(), wait=True)
         log.info(
             f"shard_{how}",
             worker=self.worker_id,
@@ -349,11 +351,19 @@ class Worker:
         return listed_ends(self._admin, self._partitions)
 
     def _write(
-        self, producer: AccountedProducer, st: ShardState, ends: dict[tuple[str, int], int]
+        self,
+        producer: AccountedProducer,
+        st: ShardState,
+        ends: dict[tuple[str, int], int],
+        wait: bool = False,
     ) -> None:
         assert self._codec is not None
         st.scan_from = ends
-        write_checkpoint(producer, st.shard, self._codec.dump(st), st.seq, st.cursor, self.run_id)
+        done = write_checkpoint(
+            producer, st.shard, self._codec.dump(st), st.seq, st.cursor, self.run_id
+        )
+        if wait and not done(FLUSH_S * 2):
+            log.warning("checkpoint_unacknowledged", worker=self.worker_id, shard=st.shard)
 
     def _checkpoint(self, producer: AccountedProducer, wall: int) -> None:
         """Every shard's state, once what it produced so far is acknowledged (a shard still
@@ -618,6 +628,8 @@ class Worker:
                         wall = self.read_wall()
                         if wall - self._last_beat >= beat_ms:
                             self._beat(producer, state, sim, wall)
+                        if wall - self._last_checkpoint >= self.checkpoint_ms:
+                            self._checkpoint(producer, wall)  # each shard at its own cursor
                         if stop.is_set():
                             break  # the cursor is where this tick ended: nothing is lost
                 producer.poll(0)
