@@ -459,3 +459,81 @@ def test_a_metadata_request_creates_the_topic_it_names_unless_told_not_to(
         assert meta.error is None and len(meta.partitions) == 4
     finally:
         admin.delete_topics([asked])[asked].result(_DEADLINE)
+
+
+def _values_until_eof(bootstrap: str, topic: str) -> list[bytes]:
+    """read_committed, partition 0, from the beginning to the consumer's own end."""
+    with _consumer(
+        bootstrap, **{"isolation.level": "read_committed", "enable.partition.eof": True}
+    ) as consumer:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        out: list[bytes] = []
+        deadline = time.monotonic() + _DEADLINE
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
+                return out
+            out.append(msg.value())
+        raise AssertionError(f"no end of partition within {_DEADLINE} s")
+
+
+@pytest.mark.integration
+def test_an_open_transaction_holds_readers_until_its_id_is_taken_over(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Why the shard handoff uses no transactions (docs/ARCHITECTURE.md). A transaction left
+    open (its worker was killed) stops read_committed readers at its first record, even
+    records committed after it by another producer; the transaction timeout does not end it
+    on Tansu 0.6.0. The next producer with the same transactional id settles it, and on Tansu
+    the records it had already sent become visible (Apache Kafka aborts them): the broker
+    cannot make a tick's records atomic."""
+    topic = topic_factory("open")
+    transactional_id = f"txn-{uuid.uuid4().hex[:12]}"
+    dead = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": 2000,
+        }
+    )
+    dead.init_transactions(10)
+    dead.begin_transaction()
+    dead.produce(topic, value=b"left-open", partition=0)
+    assert dead.flush(10) == 0
+    other = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
+    other.begin_transaction()
+    other.produce(topic, value=b"committed-after", partition=0)
+    other.commit_transaction(10)
+    time.sleep(3)  # past the transaction timeout: what is pinned is that nothing changed
+    assert _values_until_eof(bootstrap, topic) == []
+    heir = _transactional(bootstrap, transactional_id)
+    assert _values_until_eof(bootstrap, topic) == [b"left-open", b"committed-after"]
+    dead.produce(topic, value=b"zombie", partition=0)
+    with pytest.raises(KafkaException):
+        dead.commit_transaction(10)
+    heir.begin_transaction()
+    heir.produce(topic, value=b"heir", partition=0)
+    heir.commit_transaction(10)
+    assert _values_until_eof(bootstrap, topic) == [b"left-open", b"committed-after", b"heir"]
+
+
+@pytest.mark.integration
+def test_aborted_records_that_reached_the_broker_stay_visible(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """Tansu 0.6.0 hides an aborted transaction's records only if they never reached it:
+    once sent (flushed), they are read even with read_committed (Apache Kafka hides them).
+    So an abort cannot undo a tick either: the handoff regenerates and drops instead."""
+    topic = topic_factory("abort-sent")
+    producer = _transactional(bootstrap, f"txn-{uuid.uuid4().hex[:12]}")
+    producer.begin_transaction()
+    producer.produce(topic, value=b"sent-then-aborted", partition=0)
+    assert producer.flush(10) == 0
+    producer.abort_transaction(10)
+    producer.begin_transaction()
+    producer.produce(topic, value=b"marker", partition=0)
+    producer.commit_transaction(10)
+    assert _values_until_eof(bootstrap, topic) == [b"sent-then-aborted", b"marker"]
