@@ -1,6 +1,8 @@
 """Entity pools: the population of one shard, made once from (seed, shard) with Faker.
 
-Ids are ``<prefix>-<shard>-<n>`` so they are unique across shards and join across topics.
+Ids are ``<prefix>-<shard>-<n>`` so they are unique across shards and join across topics. An
+entity is its index in the pool's arrays; its id is never held as a string (``EntityIds``
+renders the ids of a batch's indices when they are encoded or written).
 Each entity has an activity weight (lognormal), so some students search far more than others.
 
 Entities have a lifecycle: a share starts inactive (``initial_active``); streams that
@@ -19,7 +21,7 @@ import numpy.typing as npt
 from faker import Faker
 
 from producers.laws import draw_law
-from simfleet.columns import StrTable, TableStrings
+from simfleet.columns import EntityIds, StrTable, TableStrings
 from simfleet.domain.spec import (
     ByAttr,
     EntitySpec,
@@ -58,7 +60,8 @@ class EntityPool:
         self._domain = domain
         base = max(1, round(spec.count * scale / shards))
         self.size = base + round(base * spec.reserve)
-        self.ids = StrTable(tuple(f"{spec.prefix}-{shard:03d}-{i:06d}" for i in range(self.size)))
+        # an entity is its index; its id is rendered from it only where it leaves as text
+        self.ids = EntityIds(f"{spec.prefix}-{shard:03d}-", self.size)
         rng = np.random.default_rng([seed, shard, stable_hash("pool", domain, kind)])
         activity = (
             rng.lognormal(0.0, spec.activity_sigma, self.size)

@@ -179,7 +179,7 @@ def _moved(col: TableStrings, level: npt.NDArray[np.int64], levels: StrTable) ->
     table = col.table
     missing = [v for v in levels.values if v not in table.lookup]
     if missing:
-        table = StrTable(table.values + tuple(missing))
+        table = StrTable((*table.values, *missing))
     to_orig = np.asarray([table.lookup[v] for v in levels.values], dtype=np.int64)
     idx = np.where(level >= 0, to_orig[np.maximum(level, 0)], col.idx)
     return TableStrings(table, idx.astype(np.int64))
