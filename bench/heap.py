@@ -1,9 +1,11 @@
 """Where a worker's memory goes: the realtime run's engines (marketplace, 8 shards, at a scale
 given on the command line: ``bench/memory.py`` prints the one it calibrated) built and ticked in
 this process under tracemalloc, each batch encoded and keyed as the producer does; then the
-live Python allocations grouped by the source line that made them, and the process's RSS.
+live Python allocations grouped by the source line that made them, what grew over the run's
+second half, and the process's RSS.
 
-Run: ``.venv/bin/python bench/heap.py [scale] [sim minutes]`` (defaults 88 and 10).
+Run: ``.venv/bin/python bench/heap.py [scale] [sim minutes]`` (defaults 88 and 10; the
+realtime run covers 120 sim minutes).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def main(scale: float, minutes: float) -> None:
     end = t + int(minutes * 60_000)
     events = 0
     tick = TICK_MS * 60  # one wall second of the realtime run: a sim minute
+    half = t + (end - t) // 2
+    mid: tracemalloc.Snapshot | None = None
     while t < end:
         params = graph.evaluate(t, mods)
         for eng in engines:
@@ -55,6 +59,8 @@ def main(scale: float, minutes: float) -> None:
                     b.keys()
                     events += b.n
         t += tick
+        if mid is None and t >= half:
+            mid = tracemalloc.take_snapshot()
     snap = tracemalloc.take_snapshot()
     total = sum(s.size for s in snap.statistics("filename"))
     print(
@@ -66,6 +72,13 @@ def main(scale: float, minutes: float) -> None:
         frame = stat.traceback[0]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
         print(f"  {stat.size / 2**20:8.1f} MB {stat.count:>10,} blocks  {where}")
+    if mid is not None:
+        grew = snap.compare_to(mid, "lineno")
+        print(f"growth over the second half: {sum(d.size_diff for d in grew) / 2**20:+.1f} MB")
+        for d in grew[:8]:
+            frame = d.traceback[0]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            print(f"  {d.size_diff / 2**20:+8.1f} MB {d.count_diff:>+10,} blocks  {where}")
 
 
 if __name__ == "__main__":
