@@ -94,6 +94,7 @@ TARGETS = {
     "replay_vs_raw_ratio": 0.5,
 }
 RSS_GROWTH_TARGET = 0.05  # of the realtime run, over its last minute
+RSS_PEAK_TARGET_MB = 400.0  # the realtime worker at about 20k events/s
 # the live fleets: every domain at one scale (at 09:00 about 59 events per sim second), at a
 # speed that asks for about 420k events/s: more than two workers make on 2 cores
 FLEET_SCALE = 1.0
@@ -749,9 +750,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     passed = {name: ratios[name] >= target for name, target in TARGETS.items()}
     passed["realtime_rss_growth"] = memory.growth_last_half < RSS_GROWTH_TARGET
+    passed["realtime_peak_rss"] = memory.peak_rss_mb < RSS_PEAK_TARGET_MB
     passed["scenario_switch"] = worst.last_ms < SWITCH_TARGET_MS + LEAD_WALL_MS
     for name, target in TARGETS.items():
         print(f"target: {name} >= {target:g} -> {'PASS' if passed[name] else 'FAIL'}")
+    print(
+        f"target: realtime_peak_rss_mb < {RSS_PEAK_TARGET_MB:g} -> "
+        f"{'PASS' if passed['realtime_peak_rss'] else 'FAIL'}"
+    )
     print(
         f"target: realtime_rss_growth_last_minute < {RSS_GROWTH_TARGET:.0%} -> "
         f"{'PASS' if passed['realtime_rss_growth'] else 'FAIL'}"

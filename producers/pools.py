@@ -1,6 +1,8 @@
 """Entity pools: the population of one shard, made once from (seed, shard) with Faker.
 
-Ids are ``<prefix>-<shard>-<n>`` so they are unique across shards and join across topics.
+Ids are ``<prefix>-<shard>-<n>`` so they are unique across shards and join across topics. An
+entity is its index in the pool's arrays; its id is never held as a string (``EntityIds``
+renders the ids of a batch's indices when they are encoded or written).
 Each entity has an activity weight (lognormal), so some students search far more than others.
 
 Entities have a lifecycle: a share starts inactive (``initial_active``); streams that
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from faker import Faker
 
 from producers.laws import draw_law
-from simfleet.columns import StrTable, TableStrings
+from simfleet.columns import EntityIds, StrTable, TableStrings
 from simfleet.domain.spec import (
     ByAttr,
     EntitySpec,
@@ -58,7 +61,8 @@ class EntityPool:
         self._domain = domain
         base = max(1, round(spec.count * scale / shards))
         self.size = base + round(base * spec.reserve)
-        self.ids = StrTable(tuple(f"{spec.prefix}-{shard:03d}-{i:06d}" for i in range(self.size)))
+        # an entity is its index; its id is rendered from it only where it leaves as text
+        self.ids = EntityIds(f"{spec.prefix}-{shard:03d}-", self.size)
         rng = np.random.default_rng([seed, shard, stable_hash("pool", domain, kind)])
         activity = (
             rng.lognormal(0.0, spec.activity_sigma, self.size)
@@ -84,7 +88,8 @@ class EntityPool:
         self._weighted: dict[
             int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]]
         ] = {}
-        self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.int64]]] = {}
+        # per attribute: its table of values and each entity's index into it (small integers)
+        self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.signedinteger[Any]]]] = {}
         self.numbers: dict[str, npt.NDArray[np.float64]] = {}  # numeric attributes
         # instants events record on the entity (``record``): NOT_SET until one does
         self.instants: dict[str, npt.NDArray[np.int64]] = {}
@@ -103,18 +108,21 @@ class EntityPool:
                 self.numbers[name] = self._draw_number(attr, rng)
                 continue
             if isinstance(attr, FieldSpec):
-                values = self._draw_choice(attr, rng)
-                table = StrTable(tuple(dict.fromkeys(values)))
-                idx = np.fromiter((table.lookup[v] for v in values), np.int64, count=self.size)
+                table, idx = self._draw_choice(attr, rng)
             else:
                 # Faker is slow (tens of µs a call): draw a bounded vocabulary, then assign it
                 provider = getattr(fake, attr["faker"])
                 vocab = [str(provider()) for _ in range(min(self.size, FAKER_VOCABULARY))]
                 table = StrTable(tuple(dict.fromkeys(vocab)))
                 idx = rng.integers(0, len(table), self.size, dtype=np.int64)
-            self.attributes[name] = (table, idx)
+            # codes of a table of a few values: the smallest integers that hold them (and -1)
+            self.attributes[name] = (table, idx.astype(np.min_scalar_type(-len(table) - 1)))
 
-    def _draw_choice(self, attr: FieldSpec, rng: np.random.Generator) -> list[str]:
+    def _draw_choice(
+        self, attr: FieldSpec, rng: np.random.Generator
+    ) -> tuple[StrTable, npt.NDArray[np.int64]]:
+        """A choice per entity: the table of the values drawn, in the order they first come
+        (as a table built value by value), and each entity's index into it."""
         if attr.choice is None:
             raise ValueError(f"entity attributes take `choice` or `faker`; {self.kind} has {attr}")
         p = None
@@ -122,7 +130,14 @@ class EntityPool:
             w = np.asarray(attr.weights, dtype=np.float64)
             p = w / w.sum()
         picks = rng.choice(len(attr.choice), size=self.size, p=p)
-        return [str(attr.choice[i]) for i in picks]
+        texts = [str(c) for c in attr.choice]
+        distinct = list(dict.fromkeys(texts))  # two choices may read the same (1 and "1")
+        code = np.asarray([distinct.index(t) for t in texts], np.int64)[picks]
+        seen, first = np.unique(code, return_index=True)
+        order = seen[np.argsort(first)]
+        rank = np.zeros(len(distinct), np.int64)
+        rank[order] = np.arange(len(order))
+        return StrTable(tuple(distinct[c] for c in order.tolist())), rank[code]
 
     def _draw_number(self, attr: FieldSpec, rng: np.random.Generator) -> npt.NDArray[np.float64]:
         """A numeric attribute: one draw of its law per entity, clipped and rounded."""
@@ -311,7 +326,7 @@ class EntityPool:
         if rel is not None:
             return TableStrings(rel.target.ids, rel.resolve(idx))
         table, values = self.attributes[name]
-        return TableStrings(table, values[idx])
+        return TableStrings(table, values[idx].astype(np.int64))
 
     def activate(self, idx: npt.NDArray[np.int64], at: npt.NDArray[np.int64] | None = None) -> None:
         """Make entities active (from the next draw on); they joined at ``at``."""
@@ -358,7 +373,7 @@ class Relation:
         self.target = target
         self.lo, self.hi = lo, hi
         self.rng = rng  # its own stream: repairs never shift the draws of the streams using it
-        self.of = np.full(owner.size, -1, dtype=np.int64)
+        self.of = np.full(owner.size, -1, dtype=np.int32)  # an index per owner: millions
         self.load = np.zeros(target.size, dtype=np.int64)
         owners = rng.permutation(np.flatnonzero(owner.active)).astype(np.int64)
         firsts = rng.permutation(np.flatnonzero(target.active)).astype(np.int64)[: len(owners)]
@@ -373,12 +388,12 @@ class Relation:
     def resolve(self, owners: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The targets of ``owners`` (``-1`` stays ``-1``), repairing links that need it."""
         ok = owners >= 0
-        linked = np.where(ok, self.of[np.maximum(owners, 0)], -1)
+        linked = np.where(ok, self.of[np.maximum(owners, 0)], -1).astype(np.int64)
         stale = ok & ((linked < 0) | ~self.target.active[np.maximum(linked, 0)])
         if stale.any():
             for o in np.unique(owners[stale]).tolist():  # a handful per tick
                 self._move(o)
-            linked = np.where(ok, self.of[np.maximum(owners, 0)], -1)
+            linked = np.where(ok, self.of[np.maximum(owners, 0)], -1).astype(np.int64)
         return linked
 
     def _move(self, owner: int) -> None:

@@ -5,8 +5,9 @@ per-event dicts. Numeric Avro types are plain arrays (``int64`` for int, long an
 timestamp-millis; ``float64`` for double and float; ``bool`` for boolean). Strings come in
 two shapes, both vectorisable:
 
-- ``TableStrings``: indices into a ``StrTable`` of distinct values (entity ids of a pool,
-  categories, names). Encoding gathers pre-encoded rows of the table.
+- ``TableStrings``: indices into a ``StrTable`` of distinct values (categories, names) or into
+  a pool's ``EntityIds``. Encoding gathers pre-encoded rows of a table; a pool's ids are not
+  held as strings but rendered from the indices (head + zero-padded number), vectorised.
 - ``FixedStrings``: a ``(n, width)`` uint8 matrix of ASCII characters (uuids, sequence ids).
 
 A null is ``-1`` in ``TableStrings.idx`` or ``True`` in ``FixedStrings.null`` /
@@ -16,10 +17,10 @@ Avro container files and tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ __all__ = [
     "TRUTH_STREAM",
     "Batch",
     "Column",
+    "EntityIds",
     "FixedStrings",
     "MaskedNumbers",
     "StrTable",
@@ -39,11 +41,22 @@ __all__ = [
 IntArray: TypeAlias = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, eq=False)
 class StrTable:
     """A table of distinct strings, referenced by index; encoded once, gathered many times."""
 
-    values: tuple[str, ...]
+    def __init__(self, values: Sequence[str]) -> None:
+        self._values = tuple(values)
+
+    @property
+    def values(self) -> Sequence[str]:
+        """The strings, in index order."""
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} values)"
 
     @cached_property
     def utf8(self) -> list[bytes]:
@@ -65,12 +78,185 @@ class StrTable:
         return np.frombuffer("".join(self.values).encode("ascii"), np.uint8).reshape(-1, width)
 
     @cached_property
-    def lookup(self) -> dict[str, int]:
+    def lookup(self) -> Mapping[str, int]:
         """Value -> index."""
         return {v: i for i, v in enumerate(self.values)}
 
+    @property
+    def width(self) -> int | None:
+        """The one length of every value when they are all ASCII of one length, else None."""
+        fixed = self.fixed
+        return None if fixed is None else int(fixed.shape[1])
+
+    def chars(self, idx: IntArray) -> npt.NDArray[np.uint8]:
+        """Rows ``idx`` (none null) as a (n, width) ASCII matrix; only when ``width`` is set."""
+        fixed = self.fixed
+        if fixed is None:
+            raise ValueError("chars() needs a table of ASCII values of one width")
+        return fixed[idx]
+
+    def texts(self, idx: IntArray) -> list[str | None]:
+        """The values of rows ``idx`` (``-1``: None)."""
+        vals = self.values
+        return [None if i < 0 else vals[i] for i in idx.tolist()]
+
+    def utf8_of(self, idx: IntArray) -> list[bytes | None]:
+        """The UTF-8 bytes of rows ``idx`` (``-1``: None)."""
+        utf8 = self.utf8
+        return [None if i < 0 else utf8[i] for i in idx.tolist()]
+
+
+class EntityIds(StrTable):
+    """The ids of one entity pool, ``<head><n>`` with ``n`` zero-padded to ``digits`` for each
+    index ``n`` below ``size``: held as that rule, rendered from the indices where they leave
+    as text (encoding, keys, files), so a pool of millions costs no string per entity."""
+
+    def __init__(self, head: str, size: int, digits: int = 6) -> None:
+        super().__init__(())
+        self.head = head
+        self.size = size
+        self.digits = digits
+        self._head = np.frombuffer(head.encode("utf-8"), np.uint8)
+
+    def value(self, i: int) -> str:
+        """The id of entity ``i``."""
+        return f"{self.head}{i:0{self.digits}d}"
+
+    @property
+    def values(self) -> Sequence[str]:
+        """Every id, rendered one by one when read (tests and the edges, not the hot path)."""
+        return _RenderedIds(self)
+
     def __len__(self) -> int:
-        return len(self.values)
+        return self.size
+
+    @property
+    def utf8(self) -> list[bytes]:
+        """Every id as UTF-8 (not kept: a pool's ids are rendered per use)."""
+        return [v.encode("utf-8") for v in self.values]
+
+    @property
+    def fixed(self) -> npt.NDArray[np.uint8] | None:
+        """Every id as a (size, width) ASCII matrix, not kept; None if widths differ."""
+        if self.width is None or self.size == 0:
+            return None
+        return self.chars(np.arange(self.size, dtype=np.int64))
+
+    @property
+    def lookup(self) -> Mapping[str, int]:
+        """Id -> index, by parsing the id (no dict of millions)."""
+        return _IdLookup(self)
+
+    def find(self, value: str) -> int:
+        """The index of id ``value``, or -1 when the pool has no such id."""
+        rest = value[len(self.head) :]
+        if not value.startswith(self.head) or not rest.isascii() or not rest.isdigit():
+            return -1
+        i = int(rest)
+        return i if i < self.size and self.value(i) == value else -1
+
+    @property
+    def width(self) -> int | None:
+        """Ids have one width while every index fits ``digits`` and the head is ASCII."""
+        if self.size > 10**self.digits or len(self._head) != len(self.head):
+            return None
+        return len(self.head) + self.digits
+
+    def render(self, idx: IntArray) -> tuple[npt.NDArray[np.uint8], IntArray]:
+        """The UTF-8 bytes of ids ``idx`` (none null) as a zero-padded (n, w) matrix and each
+        row's length: the head, then the index's decimal digits, one numpy pass per digit."""
+        i = np.asarray(idx, dtype=np.int64)
+        n, h = len(i), len(self._head)
+        most = max(self.digits, len(str(int(i.max())))) if n else self.digits
+        out = np.zeros((n, h + most), np.uint8)
+        out[:, :h] = self._head
+        if most == self.digits:  # every index fits: one column per digit
+            v = i.copy()
+            for col in range(h + most - 1, h - 1, -1):
+                out[:, col] = v % 10 + 48
+                v //= 10
+            return out, np.full(n, h + most, np.int64)
+        digits = np.full(n, self.digits, np.int64)
+        for k in range(self.digits, most):
+            digits += i >= 10**k
+        rows, v = np.arange(n), i.copy()
+        last = h + digits - 1
+        for p in range(most):
+            keep = p < digits
+            out[rows[keep], last[keep] - p] = v[keep] % 10 + 48
+            v //= 10
+        return out, h + digits
+
+    def chars(self, idx: IntArray) -> npt.NDArray[np.uint8]:
+        """Rows ``idx`` as a (n, width) ASCII matrix; only when ``width`` is set."""
+        if self.width is None:
+            raise ValueError("chars() needs ids of one width")
+        return self.render(idx)[0]
+
+    def _bytes(self, idx: IntArray) -> list[bytes]:
+        mat, _ = self.render(np.maximum(idx, 0))
+        # ids hold no NUL, so the zero padding of a numpy bytes row is exactly its end
+        out: list[bytes] = np.ascontiguousarray(mat).view(f"S{mat.shape[1]}").ravel().tolist()
+        return out
+
+    def utf8_of(self, idx: IntArray) -> list[bytes | None]:
+        """The UTF-8 bytes of ids ``idx`` (``-1``: None), rendered in one pass."""
+        out: list[bytes | None] = list(self._bytes(idx))
+        for k in np.flatnonzero(idx < 0).tolist():
+            out[k] = None
+        return out
+
+    def texts(self, idx: IntArray) -> list[str | None]:
+        """The ids ``idx`` (``-1``: None)."""
+        return [None if b is None else b.decode("utf-8") for b in self.utf8_of(idx)]
+
+    def __reduce__(self) -> tuple[type[EntityIds], tuple[str, int, int]]:
+        return (EntityIds, (self.head, self.size, self.digits))
+
+
+class _RenderedIds(Sequence[str]):
+    """A pool's ids as a read-only sequence, each rendered when read."""
+
+    def __init__(self, ids: EntityIds) -> None:
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return self._ids.size
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self._ids.value(k) for k in range(*i.indices(self._ids.size))]
+        if i < 0:
+            i += self._ids.size
+        if not 0 <= i < self._ids.size:
+            raise IndexError(i)
+        return self._ids.value(i)
+
+
+class _IdLookup(Mapping[str, int]):
+    """Id -> index of a pool, by parsing: the mapping interface without a dict."""
+
+    def __init__(self, ids: EntityIds) -> None:
+        self._ids = ids
+
+    def __getitem__(self, value: str) -> int:
+        i = self._ids.find(value)
+        if i < 0:
+            raise KeyError(value)
+        return i
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and self._ids.find(value) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.values)
+
+    def __len__(self) -> int:
+        return self._ids.size
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,13 +271,11 @@ class TableStrings:
 
     def to_list(self) -> list[str | None]:
         """Python strings, for the edges only."""
-        vals = self.table.values
-        return [None if i < 0 else vals[i] for i in self.idx.tolist()]
+        return self.table.texts(self.idx)
 
     def to_bytes_list(self) -> list[bytes | None]:
         """UTF-8 bytes per row (Kafka keys)."""
-        utf8 = self.table.utf8
-        return [None if i < 0 else utf8[i] for i in self.idx.tolist()]
+        return self.table.utf8_of(self.idx)
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,12 +369,19 @@ def _concat_tables(ts: list[TableStrings]) -> Column:
     tables = tuple(dict.fromkeys(c.table for c in ts))
     if len(tables) == 1:
         return TableStrings(ts[0].table, np.concatenate([c.idx for c in ts]))
-    fixed = [t.fixed for t in tables]
-    if all(f is not None for f in fixed) and len({f.shape[1] for f in fixed if f is not None}) == 1:
+    widths = {t.width for t in tables}
+    if len(widths) == 1 and None not in widths:
         # ids of several shards' pools: gather their characters, no union table to encode
-        chars = np.concatenate([c.table.fixed[np.maximum(c.idx, 0)] for c in ts])  # type: ignore[index]
+        chars = np.concatenate([c.table.chars(np.maximum(c.idx, 0)) for c in ts])
         null = np.concatenate([c.idx < 0 for c in ts])
         return FixedStrings(chars, null if null.any() else None)
+    if any(isinstance(t, EntityIds) for t in tables):
+        # a pool holds millions of ids: a union of the values the rows use, not of the pools
+        texts = [v for c in ts for v in c.table.texts(c.idx)]
+        table = StrTable(tuple(dict.fromkeys(v for v in texts if v is not None)))
+        look = table.lookup
+        idx = np.fromiter((-1 if v is None else look[v] for v in texts), np.int64, len(texts))
+        return TableStrings(table, idx)
     union, remaps = _union(tables)
     where = {t: r for t, r in zip(tables, remaps, strict=True)}
     return TableStrings(union, np.concatenate([where[c.table][c.idx] for c in ts]))
@@ -205,10 +396,10 @@ def _as_fixed(cols: Sequence[Column]) -> Sequence[Column]:
     w = widths.pop()
     out: list[Column] = []
     for c in cols:
-        fixed = c.table.fixed if isinstance(c, TableStrings) and not _all_null(c) else None
-        if isinstance(c, TableStrings) and fixed is not None and fixed.shape[1] == w:
+        if isinstance(c, TableStrings) and not _all_null(c) and c.table.width == w:
             null = c.idx < 0
-            out.append(FixedStrings(fixed[np.maximum(c.idx, 0)], null if null.any() else None))
+            chars = c.table.chars(np.maximum(c.idx, 0))
+            out.append(FixedStrings(chars, null if null.any() else None))
         else:
             out.append(c)
     return out

@@ -28,7 +28,57 @@ from simfleet.columns import (
 from simfleet.domain.spec import AggregateSpec
 from simfleet.errors import DomainError
 
-__all__ = ["AggRuntime", "agg_runtime", "aggregate", "summarise"]
+__all__ = ["AggRuntime", "Held", "agg_runtime", "aggregate", "summarise"]
+
+
+I32 = np.iinfo(np.int32)
+
+
+@dataclass(frozen=True)
+class Held:
+    """One tick's events of a source, held until their periods are summarised (a day's worth
+    for a daily aggregate): times as int32 offsets from the chunk's first, string columns as
+    int32 indices, so a held event costs half what the tick's columns do."""
+
+    base: int
+    at: npt.NDArray[np.signedinteger[Any]]  # occurred_at - base
+    cols: dict[str, Column]  # the columns not narrowed
+    codes: dict[str, tuple[StrTable, npt.NDArray[np.int32]]]  # string columns, narrowed
+
+    @staticmethod
+    def of(times: npt.NDArray[np.int64], cols: Mapping[str, Column]) -> Held:
+        """Hold these events (``times`` sorted ascending, as a batch's ``occurred_at``)."""
+        base = int(times[0]) if len(times) else 0
+        span = int(times[-1]) - base if len(times) else 0
+        at: npt.NDArray[np.signedinteger[Any]] = (times - base).astype(
+            np.int32 if span <= I32.max else np.int64
+        )
+        codes = {
+            k: (c.table, c.idx.astype(np.int32))
+            for k, c in cols.items()
+            if isinstance(c, TableStrings) and len(c.table) <= I32.max
+        }
+        return Held(base, at, {k: c for k, c in cols.items() if k not in codes}, codes)
+
+    def times(self) -> npt.NDArray[np.int64]:
+        """The events' occurred_at."""
+        return self.at.astype(np.int64) + self.base
+
+    def columns(self, sel: npt.NDArray[np.bool_] | None = None) -> dict[str, Column]:
+        """The held columns (rows ``sel``) as the tick made them."""
+        out = {k: c if sel is None else take_column(c, sel) for k, c in self.cols.items()}
+        for k, (table, idx) in self.codes.items():
+            out[k] = TableStrings(table, (idx if sel is None else idx[sel]).astype(np.int64))
+        return out
+
+    def keep(self, sel: npt.NDArray[np.bool_]) -> Held:
+        """The rows ``sel`` only."""
+        return Held(
+            self.base,
+            self.at[sel],
+            {k: take_column(c, sel) for k, c in self.cols.items()},
+            {k: (t, idx[sel]) for k, (t, idx) in self.codes.items()},
+        )
 
 
 @dataclass
@@ -37,8 +87,7 @@ class AggRuntime:
 
     spec: AggregateSpec
     offset: int
-    # per source stream: chunks of (occurred_at, {needed field: column})
-    seen: dict[str, list[tuple[npt.NDArray[np.int64], dict[str, Column]]]]
+    seen: dict[str, list[Held]]  # per source stream: the events held, a chunk per tick
     needs: dict[str, list[str]]
     shard_table: StrTable
 
@@ -89,7 +138,7 @@ def aggregate(
         for cols in out.get(src, ()):
             times = cols["occurred_at"]
             assert isinstance(times, np.ndarray)
-            agg.seen[src].append((times, {f: cols[f] for f in fields}))
+            agg.seen[src].append(Held.of(times, {f: cols[f] for f in fields}))
     every = agg.spec.every
     first = ((t0 - agg.offset) // every + (1 if (t0 - agg.offset) % every else 0)) * every
     emitted: list[tuple[npt.NDArray[np.int64], dict[str, Column]]] = []
@@ -105,12 +154,12 @@ def aggregate(
     horizon = b - every
     for src, chunks in agg.seen.items():
         kept = []
-        for times, cols in chunks:
-            keep = times >= horizon
+        for held in chunks:
+            keep = held.times() >= horizon
             if keep.all():
-                kept.append((times, cols))
+                kept.append(held)
             elif keep.any():
-                kept.append((times[keep], {k: take_column(c, keep) for k, c in cols.items()}))
+                kept.append(held.keep(keep))
         agg.seen[src] = kept
     return emitted
 
@@ -124,12 +173,13 @@ def summarise(
     for src, chunks in agg.seen.items():
         n = 0
         parts = []
-        for times, cols in chunks:
+        for held in chunks:
+            times = held.times()
             sel = (times >= lo) & (times < hi)
             k = int(sel.sum())
             if k:
                 n += k
-                parts.append({f: take_column(c, sel) for f, c in cols.items()})
+                parts.append(held.columns(sel))
         merged = {f: concat_columns([p[f] for p in parts]) for f in agg.needs[src]} if n else {}
         rows[src] = (n, merged)
     out: dict[str, Column] = {}

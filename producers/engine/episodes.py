@@ -349,7 +349,7 @@ class Episodes:
                 per.mult[idx].tolist(),
                 strict=True,
             ):
-                entity = p.pool.ids.values[i]
+                entity = p.pool.ids.value(i)
                 detail = {"entity": p.pool.kind, "multiplier": round(m, 4), "period": per.start}
                 rows.append(
                     (

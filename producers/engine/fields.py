@@ -19,7 +19,14 @@ from producers.laws import draw_law
 from producers.pools import EntityPool
 from producers.profiles import RateProfile
 from simfleet.codec.catalog import FieldType
-from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
+from simfleet.columns import (
+    Column,
+    EntityIds,
+    FixedStrings,
+    MaskedNumbers,
+    StrTable,
+    TableStrings,
+)
 from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, Number, StreamSpec
 from simfleet.errors import DomainError
 
@@ -234,15 +241,32 @@ def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
         return tag  # carried whole, as any carried field
     if isinstance(made, TableStrings):
         # keep the generated column's table (an entity pool's ids) when it holds every tag
-        if made.table is tag.table:
-            lut = np.arange(len(tag.table), dtype=np.int64)
-        else:
-            lut = np.asarray([made.table.lookup.get(v, -1) for v in tag.table.values], np.int64)
-        mapped = lut[np.maximum(tag.idx, 0)]
+        mapped = tag.idx
+        if made.table is not tag.table:
+            used = np.unique(tag.idx[hit])  # only the tags used: a table may be a whole pool
+            look = made.table.lookup
+            found = np.asarray(
+                [-1 if v is None else look.get(v, -1) for v in tag.table.texts(used)], np.int64
+            )
+            mapped = np.full(len(tag.idx), -1, np.int64)
+            mapped[hit] = found[np.searchsorted(used, tag.idx[hit])]
         if np.all(mapped[hit] >= 0):
             return TableStrings(made.table, np.where(hit, mapped, made.idx).astype(np.int64))
-    if isinstance(made, TableStrings):
-        table = StrTable(made.table.values + tag.table.values)
+        if isinstance(made.table, EntityIds) or isinstance(tag.table, EntityIds):
+            # a table of the values the rows hold, not of every id of a pool
+            rows = [
+                t if h else m
+                for h, m, t in zip(
+                    hit.tolist(), made.table.texts(made.idx), tag.table.texts(tag.idx), strict=True
+                )
+            ]
+            table = StrTable(tuple(dict.fromkeys(v for v in rows if v is not None)))
+            look = table.lookup
+            return TableStrings(
+                table,
+                np.fromiter((-1 if v is None else look[v] for v in rows), np.int64, len(rows)),
+            )
+        table = StrTable((*made.table.values, *tag.table.values))
         idx = np.where(hit, len(made.table) + tag.idx, made.idx)
         return TableStrings(table, idx.astype(np.int64))
     if not isinstance(made, np.ndarray):

@@ -9,6 +9,7 @@ are added to the events for their chains (inventory events).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -33,16 +34,28 @@ class Stock:
         self.shares = np.asarray([spec.levels[k] for k in self.levels], dtype=np.float64)
         self.remaining = np.zeros((pool.size, len(self.levels)), dtype=np.int64)
         self.sold = np.zeros((pool.size, len(self.levels)), dtype=np.int64)
-        self._lookup: dict[int, npt.NDArray[np.int64]] = {}  # id(StrTable) -> level per value
+        # level per value of each level table seen: weak, so the tables of past batches (and
+        # their ids, which Python reuses) do not stay in it
+        self._lookup: weakref.WeakKeyDictionary[StrTable, npt.NDArray[np.int64]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __getstate__(self) -> dict[str, object]:
+        # engines are pickled (checkpoints); a weak cache is rebuilt, not saved
+        return {k: v for k, v in self.__dict__.items() if k != "_lookup"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lookup = weakref.WeakKeyDictionary()
 
     def level_of(self, col: TableStrings) -> npt.NDArray[np.int64]:
         """The stock level of each value of a level column (-1: not a level)."""
         table = col.table
-        lut = self._lookup.get(id(table))
+        lut = self._lookup.get(table)
         if lut is None:
             index = {v: i for i, v in enumerate(self.levels)}
             lut = np.asarray([index.get(v, -1) for v in table.values] + [-1], dtype=np.int64)
-            self._lookup[id(table)] = lut
+            self._lookup[table] = lut
         return lut[np.where(col.idx >= 0, col.idx, len(table))]
 
     def fill(self, ent: npt.NDArray[np.int64], amount: npt.NDArray[np.float64]) -> None:
@@ -179,7 +192,7 @@ def _moved(col: TableStrings, level: npt.NDArray[np.int64], levels: StrTable) ->
     table = col.table
     missing = [v for v in levels.values if v not in table.lookup]
     if missing:
-        table = StrTable(table.values + tuple(missing))
+        table = StrTable((*table.values, *missing))
     to_orig = np.asarray([table.lookup[v] for v in levels.values], dtype=np.int64)
     idx = np.where(level >= 0, to_orig[np.maximum(level, 0)], col.idx)
     return TableStrings(table, idx.astype(np.int64))

@@ -40,7 +40,14 @@ import numpy.typing as npt
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from simfleet.codec.catalog import SchemaEntry, SchemaSet
-from simfleet.columns import Column, FixedStrings, MaskedNumbers, StrTable, TableStrings
+from simfleet.columns import (
+    Column,
+    EntityIds,
+    FixedStrings,
+    MaskedNumbers,
+    StrTable,
+    TableStrings,
+)
 from simfleet.errors import BrokerError, SchemaError
 
 __all__ = [
@@ -320,6 +327,11 @@ def _compile_table_gather(
 
 def _gather(ctx: _Ctx, rows: _TableRows, col: TableStrings) -> _Part:
     mat, lens = rows.get(col.table)
+    _check_indices(ctx, col)
+    return _Part(mat[col.idx], lens[col.idx])
+
+
+def _check_indices(ctx: _Ctx, col: TableStrings) -> None:
     idx = col.idx
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
@@ -327,7 +339,24 @@ def _gather(ctx: _Ctx, rows: _TableRows, col: TableStrings) -> _Part:
             raise ctx.fail(f"table indices must lie in [-1, {len(col.table) - 1}]")
         if lo < 0 and not ctx.nullable:
             raise ctx.fail("has nulls (index -1) but the field is not nullable")
-    return _Part(mat[idx], lens[idx])
+
+
+def _rendered(ctx: _Ctx, branches: tuple[int, int], col: TableStrings, ids: EntityIds) -> _Part:
+    """Entity ids rendered from their indices: the length's varint, then the id's bytes."""
+    _check_indices(ctx, col)
+    null = col.idx < 0
+    chars, lens = ids.render(np.maximum(col.idx, 0))
+    head, head_lens = _varint(_zigzag(lens))
+    n, hw, cw = len(lens), head.shape[1], chars.shape[1]
+    block = np.zeros((n, hw + cw), np.uint8)
+    block[:, :hw] = head
+    if n and int(head_lens.min()) == hw:
+        block[:, hw:] = chars
+    else:  # lengths whose varints differ in width: each id starts right after its own
+        at = np.arange(cw)
+        keep = at < lens[:, None]
+        block[np.nonzero(keep)[0], (head_lens[:, None] + at)[keep]] = chars[keep]
+    return _with_branch(ctx, block, head_lens + lens, null if null.any() else None, branches)
 
 
 def _compile_string(ctx: _Ctx, branches: tuple[int, int]) -> _FieldEncoder:
@@ -336,6 +365,8 @@ def _compile_string(ctx: _Ctx, branches: tuple[int, int]) -> _FieldEncoder:
     )
 
     def encode(col: Column, n: int) -> _Part:
+        if isinstance(col, TableStrings) and isinstance(col.table, EntityIds):
+            return _rendered(ctx, branches, col, col.table)
         if isinstance(col, TableStrings):
             return _gather(ctx, rows, col)
         if isinstance(col, FixedStrings):

@@ -7,7 +7,7 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -104,7 +104,7 @@ class ByAttr(_Spec):
         return self
 
     def table(
-        self, choices: tuple[str, ...], params: Mapping[str, float] | None = None, domain: str = ""
+        self, choices: Sequence[str], params: Mapping[str, float] | None = None, domain: str = ""
     ) -> tuple[float, ...]:
         """The number for each of ``choices`` (the attribute's values, in table order);
         parameter paths take their value in ``params`` (names relative to ``domain``)."""
