@@ -559,9 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--only",
-        choices=["replay", "pipeline"],
+        choices=["replay", "pipeline", "fleet"],
         help="run one phase: `replay` against ceilings made of its own records; `pipeline` "
-        "and its ceilings (with --repeat)",
+        "and its ceilings (with --repeat); `fleet`: the live fleets and the handoff's cost",
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="with --only pipeline: consecutive runs"
@@ -582,6 +582,24 @@ def main(argv: list[str] | None = None) -> int:
         return replay_only(sizes, args.seed, args.replay_format)
     if args.only == "pipeline":
         return pipeline_only(sizes, args.seed, args.partitions, args.repeat)
+    if args.only == "fleet":
+        with tempfile.TemporaryDirectory(prefix="simfleet-bench-") as tmp:
+            for w in (1, 2):
+                f = run_fleet(
+                    w,
+                    domains=list(MIX),
+                    scale=FLEET_SCALE,
+                    speed=FLEET_SPEED,
+                    shards=sizes.shards,
+                    seconds=10.0 if args.quick else 40.0,
+                    log_dir=Path(tmp),
+                )
+                share = ", ".join(f"{n} {v:.1%}" for n, v in f.checkpoint_share.items())
+                print(
+                    f"fleet_{f.workers}_worker: {f.rate:,.0f} events/s over {f.seconds:.0f} s; "
+                    f"wall time on shard checkpoints (every {CHECKPOINT_MS // 1000} s): {share}"
+                )
+        return 0
 
     domains = [load_domain(d) for d in MIX]
     parts = _partitions(domains, args.partitions)

@@ -425,6 +425,7 @@ class Worker:
             # shards given up too: their next owner counts from there
             counted_until=dict(self.counted_until),
             resumed_skipped=self.resumed_skipped + sum(d.skipped for d in self._dedupe.values()),
+            checkpoint_wall_ms=self.checkpoint_wall_ms,
         )
         self.last_heartbeat = hb  # what --metrics-port serves, read at scrape time
         producer.send_raw(FLEET_TOPIC, hb.model_dump_json().encode(), self.worker_id.encode())
