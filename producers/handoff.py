@@ -26,8 +26,6 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
-from producers.chaos import Encoded
-from simfleet.codec import TopicEncoder, records_to_columns
 from simfleet.columns import Batch
 from simfleet.control import HEARTBEAT_TIMEOUT_MS, SHARD_STATE_TOPIC
 from simfleet.control_io import FleetWatcher
@@ -257,39 +255,19 @@ class Dedupe:
     """A producer for one resumed shard that drops what its last owner already wrote: each
     regenerated record found in ``written`` is dropped once per copy found."""
 
-    def __init__(
-        self,
-        producer: AccountedProducer,
-        encoders: Mapping[str, TopicEncoder],
-        written: Counter[int],
-        until: int,
-    ) -> None:
+    def __init__(self, producer: AccountedProducer, written: Counter[int], until: int) -> None:
         self.producer = producer
-        self.encoders = encoders
         self.written = written
         self.until = until  # sim ms: past it, nothing of the last owner's can be regenerated
         self.skipped = 0
 
     def send_batch(self, batch: Batch) -> None:
-        if batch.n == 0:
-            return
-        buf, offsets = self.encoders[batch.topic].encode(batch.columns, batch.n)
-        self.send_encoded(
-            batch.topic, buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist()
-        )
+        if batch.n:
+            self.send_encoded(batch.topic, *self.producer.encode_batch(batch))
 
     def send_records(self, topic: str, records: list[dict[str, Any]], key_field: str) -> None:
-        if not records:
-            return
-        enc = self.encoders[topic]
-        buf, offsets = enc.encode(records_to_columns(enc.schema.parsed, records), len(records))
-        self.send_encoded(
-            topic,
-            buf,
-            offsets.tolist(),
-            [str(r[key_field]).encode() for r in records],
-            [int(r["occurred_at"]) for r in records],
-        )
+        if records:
+            self.send_encoded(topic, *self.producer.encode_records(topic, records, key_field))
 
     def send_encoded(
         self,
@@ -321,13 +299,6 @@ class Dedupe:
         self.producer.send_encoded(
             topic, joined, starts, [keys[i] for i in keep], [timestamps[i] for i in keep]
         )
-
-    def send(self, encoded: list[Encoded]) -> None:
-        """Chaos output."""
-        for e in encoded:
-            if e.values:
-                buf, offsets = e.framed()
-                self.send_encoded(e.topic, buf, offsets, e.keys, e.timestamps)
 
 
 class Holders:

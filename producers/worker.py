@@ -309,7 +309,7 @@ class Worker:
             # its last owner may have written past the checkpoint: read what it did
             written = scan_written(self.settings, self._partitions, st.scan_from)
             if written:
-                self._dedupe[shard] = Dedupe(producer, self.encoders, written, now)
+                self._dedupe[shard] = Dedupe(producer, written, now)
                 skipped = sum(written.values())
         if shard not in self._dedupe:
             # a checkpoint of its own, acknowledged before it produces: a later owner reads

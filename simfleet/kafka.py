@@ -272,6 +272,10 @@ class _Counter:
             self.last_error = err.str()
 
 
+# what ``send_encoded`` takes after the topic: buffer, offsets, keys, timestamps
+EncodedArgs = tuple[bytes, list[int], list[bytes | None], list[int]]
+
+
 class AccountedProducer:
     """A confluent-kafka producer that encodes batches and counts every delivery report.
 
@@ -305,29 +309,30 @@ class AccountedProducer:
             c = self.counters[topic] = _Counter()
         return c
 
+    def encode_batch(self, batch: Batch) -> EncodedArgs:
+        """A batch as ``send_encoded``'s arguments: key = entity id, ts = occurred_at."""
+        buf, offsets = self._encoders[batch.topic].encode(batch.columns, batch.n)
+        return buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist()
+
+    def encode_records(
+        self, topic: str, records: list[dict[str, Any]], key_field: str
+    ) -> EncodedArgs:
+        """Records given as dicts as ``send_encoded``'s arguments (the edges, not the hot
+        path)."""
+        enc = self._encoders[topic]
+        buf, offsets = enc.encode(records_to_columns(enc.schema.parsed, records), len(records))
+        keys: list[bytes | None] = [str(r[key_field]).encode() for r in records]
+        return buf, offsets.tolist(), keys, [int(r["occurred_at"]) for r in records]
+
     def send_batch(self, batch: Batch) -> None:
         """Encode a batch and produce one record per event: key = entity id, ts = occurred_at."""
-        if batch.n == 0:
-            return
-        enc = self._encoders[batch.topic]
-        buf, offsets = enc.encode(batch.columns, batch.n)
-        self.send_encoded(
-            batch.topic, buf, offsets.tolist(), batch.keys(), batch.occurred_at.tolist()
-        )
+        if batch.n:
+            self.send_encoded(batch.topic, *self.encode_batch(batch))
 
     def send_records(self, topic: str, records: list[dict[str, Any]], key_field: str) -> None:
         """Encode and produce records given as dicts (the edges: metrics, not the hot path)."""
-        if not records:
-            return
-        enc = self._encoders[topic]
-        buf, offsets = enc.encode(records_to_columns(enc.schema.parsed, records), len(records))
-        self.send_encoded(
-            topic,
-            buf,
-            offsets.tolist(),
-            [str(r[key_field]).encode() for r in records],
-            [int(r["occurred_at"]) for r in records],
-        )
+        if records:
+            self.send_encoded(topic, *self.encode_records(topic, records, key_field))
 
     def send_encoded(
         self,
