@@ -41,7 +41,6 @@ __all__ = [
     "ControlFollower",
     "FleetWatcher",
     "read_latest_state",
-    "reported_shards",
     "send_command",
     "wait_for_request",
 ]
@@ -219,7 +218,6 @@ class FleetWatcher:
         self.workers: dict[str, Heartbeat] = {}
         # every process's newest beat: a restarted worker keeps its id, not its counters
         self.processes: dict[tuple[str, str, int], Heartbeat] = {}
-        self.held: set[int] = set()  # every shard a heartbeat read so far listed
 
     def poll(self, timeout: float = 0.0) -> int:
         """Read what has arrived; returns how many heartbeats."""
@@ -234,7 +232,6 @@ class FleetWatcher:
                 continue
             self.workers[hb.worker_id] = hb
             self.processes[(hb.worker_id, hb.host, hb.pid)] = hb
-            self.held.update(hb.shards)
             n += 1
         return n
 
@@ -254,18 +251,3 @@ class FleetWatcher:
     def close(self) -> None:
         """Leave the topic."""
         self._c.close()
-
-
-def reported_shards(settings: KafkaSettings, history: int = 2000, timeout: float = 5.0) -> set[int]:
-    """The shards some worker said it held in the newest ``history`` heartbeats of
-    ``sim.fleet``: shards produced before. A worker given one of the others starts it at the
-    fleet's start; one of these, where the fleet is now (it lived elsewhere until then)."""
-    try:
-        watcher = FleetWatcher(settings, history=history)
-    except KafkaException:
-        return set()
-    try:
-        watcher.read_to_end(timeout)
-        return watcher.held
-    finally:
-        watcher.close()
