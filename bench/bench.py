@@ -39,7 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from fleet import LEAD_WALL_MS, SWITCH_TARGET_MS, run_fleet
+from fleet import LEAD_WALL_MS, SWITCH_TARGET_MS, cpu_seconds, run_fleet
 from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
@@ -66,6 +66,7 @@ from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
 from simfleet.recording import Source
 from simfleet.replay import Renamer
+from simfleet.sender import SenderProcess
 from simfleet.settings import KafkaSettings
 from simfleet.topology import key_fields, stamped_topics, truth_topic
 
@@ -235,9 +236,15 @@ def _mixed(
 
 
 def run_pipeline(
-    settings: KafkaSettings, domains: list[DomainSpec], sizes: Sizes, seed: int
+    settings: KafkaSettings,
+    domains: list[DomainSpec],
+    sizes: Sizes,
+    seed: int,
+    producer_type: Callable[..., AccountedProducer] = SenderProcess,
 ) -> tuple[Phase, list[_Recorded], dict[str, int]]:
-    """(b): backfill -> encode -> produce -> flush, timed from the first tick's produce."""
+    """(b): backfill -> encode -> produce -> flush, timed from the first tick's produce.
+    The produce loop runs in a child process, as a worker's does (``SenderProcess``);
+    ``bench/overlap.py`` passes other ``producer_type``s."""
     start_ms = int(START.timestamp() * 1000)
     end_ms = start_ms + int(sizes.days * 86_400_000)
     recorded: list[_Recorded] = []
@@ -254,9 +261,9 @@ def run_pipeline(
         for d in domains
     }
     # the produce-time header goes where the fleet puts it: the labels' subjects
-    producer = AccountedProducer(
+    producer = producer_type(
         settings,
-        encoders,  # type: ignore[arg-type]
+        encoders,
         stamp_topics=stamped_topics(Project(), tuple(d.domain for d in domains)),
     )
     gen = _mixed(domains, start_ms, end_ms, seed, sizes)
@@ -287,6 +294,8 @@ def run_pipeline(
     producer.flush(FLUSH_TIMEOUT_S)
     t1 = time.perf_counter()
     _check_delivered(producer, events, "pipeline")
+    sender_cpu = cpu_seconds(producer.child_pid) if isinstance(producer, SenderProcess) else 0.0
+    producer.close()
 
     encode_s = sum(e.seconds for e in encoders.values())
     value_bytes = sum(int(r.offsets[-1]) for r in recorded)
@@ -302,6 +311,7 @@ def run_pipeline(
             "encode_s": encode_s,
             "keys_and_produce_s": (t_flush - t0) - gen_s - encode_s,
             "flush_s": t1 - t_flush,
+            "sender_cpu_s": sender_cpu,  # the producing process, setup included
         },
     )
     return phase, recorded, per_domain

@@ -41,6 +41,7 @@ __all__ = [
     "SWITCH_TARGET_MS",
     "FleetRun",
     "Switch",
+    "children",
     "cpu_seconds",
     "rate_between",
     "run_fleet",
@@ -54,6 +55,19 @@ def cpu_seconds(pid: int) -> float:
     # the command name (field 2) may hold spaces: count fields after its closing parenthesis
     rest = stat[stat.rindex(")") + 2 :].split()
     return (int(rest[11]) + int(rest[12])) / _CLK_TCK  # utime, stime: fields 14 and 15
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a worker's producing process)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone between the listing and the read
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _produced(hb: Heartbeat) -> int:
@@ -217,6 +231,8 @@ def run_fleet(
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError(f"workers did not start; see {log_dir}/fleet{workers}-*")
             first = {n: watcher.workers[n] for n in names}
+            for n in names:  # each worker's producing process (simfleet.sender), on its own
+                pids |= {f"{n}-sender": c for c in children(pids[n])}
             cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
             t0 = time.monotonic()
             while time.monotonic() - t0 < seconds:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet import children
 from producers.backfill import backfill
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.domain.pack import load_domain
@@ -64,6 +65,18 @@ def _rss_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
+def _tree_kb(pid: int, field: str) -> int:
+    """``field`` summed over ``pid`` and its children (peaks summed: at least the peak of the
+    sum)."""
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            total += _rss_kb(p, field)
+        except (OSError, RuntimeError):
+            continue  # gone between the listing and the read
+    return total
+
+
 def run_realtime(
     bootstrap: str,
     target_rate: float = 20_000.0,
@@ -71,7 +84,8 @@ def run_realtime(
     shards: int = 8,
     log_dir: Path | None = None,
 ) -> MemoryResult:
-    """Orchestrator + one worker on ``bootstrap`` for ``seconds``; sample the worker's RSS."""
+    """Orchestrator + one worker on ``bootstrap`` for ``seconds``; sample the RSS of the worker
+    and its producing process, summed."""
     scale = calibrate_scale(target_rate, shards)
     env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
     cli = [sys.executable, "-m", "simctl.main"]
@@ -127,9 +141,9 @@ def run_realtime(
         began, first = time.monotonic(), produced()
         samples: list[tuple[float, int]] = []
         while (elapsed := time.monotonic() - began) < seconds:
-            samples.append((elapsed, _rss_kb(worker.pid, "VmRSS")))
+            samples.append((elapsed, _tree_kb(worker.pid, "VmRSS")))
             watcher.poll(1.0)
-        peak = _rss_kb(worker.pid, "VmHWM")
+        peak = _tree_kb(worker.pid, "VmHWM")
         events = produced() - first
         watcher.close()
     finally:

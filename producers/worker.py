@@ -65,6 +65,7 @@ from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
 from simfleet.scenarios import CampaignWindow, campaigns_at, chaos_at
+from simfleet.sender import data_producer
 from simfleet.settings import KafkaSettings
 from simfleet.topology import stamped_topics, truth_topic
 
@@ -139,8 +140,11 @@ class Worker:
         read_wall: Callable[[], int] = wall_ms,
         group_id: str = "simfleet-workers",
         checkpoint_ms: int = CHECKPOINT_MS,
+        sender: str = "process",
     ) -> None:
         self.settings = settings
+        # where the data records are produced: a child process (`simfleet.sender`) or inline
+        self.sender = sender
         self.project = project
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.tick_s = tick_s
@@ -538,8 +542,11 @@ class Worker:
         self._admin = AdminClient(self.settings.client_config())
         self._partitions = self._data_partitions(state.domains)
         self._holders = Holders(self.settings, socket.gethostname(), os.getpid())
-        producer = AccountedProducer(
-            self.settings, encoders, stamp_topics=stamped_topics(self.project, state.domains)
+        producer = data_producer(
+            self.settings,
+            encoders,
+            stamped_topics(self.project, state.domains),
+            self.sender,
         )
         shards = Consumer(
             {
@@ -658,6 +665,7 @@ class Worker:
                 self._heartbeat(producer, state, sim, stopping=True)
                 producer.poll(0)
                 producer.drain(10.0)  # the last heartbeat and checkpoints
+                producer.close()
                 shards.close()
                 follower.close()
                 self._holders.close()

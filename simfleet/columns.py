@@ -296,8 +296,14 @@ class FixedStrings:
     def to_bytes_list(self) -> list[bytes | None]:
         """ASCII bytes per row (Kafka keys)."""
         n, w = self.chars.shape
-        flat = np.ascontiguousarray(self.chars).tobytes()
-        out: list[bytes | None] = [flat[i * w : (i + 1) * w] for i in range(n)]
+        chars = np.ascontiguousarray(self.chars)
+        out: list[bytes | None]
+        if w and not (chars[:, -1] == 0).any():
+            # numpy's fixed-width bytes drop trailing NULs: none here, so each row is whole
+            out = chars.view(f"S{w}").ravel().tolist()
+        else:
+            flat = chars.tobytes()
+            out = [flat[i * w : (i + 1) * w] for i in range(n)]
         if self.null is not None:
             for i in np.flatnonzero(self.null).tolist():
                 out[i] = None
@@ -333,6 +339,8 @@ def take_column(
     col: Column, index: npt.NDArray[np.int64] | npt.NDArray[np.bool_] | slice
 ) -> Column:
     """Rows of a column selected by an index array or a boolean mask."""
+    if type(col) is np.ndarray:  # the common case first: this runs per column per event kind
+        return col[index]
     if isinstance(col, TableStrings):
         return TableStrings(col.table, col.idx[index])
     if isinstance(col, FixedStrings):
@@ -414,6 +422,8 @@ def concat_columns(cols: Sequence[Column]) -> Column:
     first = cols[0]
     if len(cols) == 1:
         return first
+    if all(type(c) is np.ndarray for c in cols):  # plain numbers: the common case
+        return np.concatenate(cols)  # type: ignore[arg-type]
     if any(isinstance(c, FixedStrings) for c in cols):
         cols = _as_fixed(cols)
         widths = {c.width for c in cols if isinstance(c, FixedStrings) and not _all_null(c)}

@@ -591,6 +591,10 @@ class AccountedProducer:
             return 0
         return int(self._producer.flush(timeout))
 
+    def close(self) -> None:
+        """Release what this producer holds besides the client (``SenderProcess``: its
+        child); after ``flush``."""
+
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every delivery report; raise ``DeliveryError`` if any failed or is missing
         (unless the producer was abandoned: what it wrote off is told by whoever did that)."""

@@ -164,6 +164,20 @@ def aggregate(
     return emitted
 
 
+def unique_inverse(
+    idx: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(idx, return_inverse=True)`` as int64 arrays; by counting, not sorting,
+    when the indices are non-negative and dense (a table's rows, the usual case)."""
+    n = len(idx)
+    if n and int(idx.min()) >= 0 and int(idx.max()) < 4 * n + 1024:
+        present = np.bincount(idx) > 0
+        rank = np.cumsum(present) - 1
+        return np.flatnonzero(present).astype(np.int64), rank[idx].astype(np.int64)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    return uniq.astype(np.int64), inv.reshape(-1).astype(np.int64)
+
+
 def summarise(
     name: str, agg: AggRuntime, lo: int, hi: int, types: Mapping[str, FieldType]
 ) -> dict[str, Column] | None:
@@ -196,8 +210,7 @@ def summarise(
         allg = concat_columns([c for _, c in keyed])
         if not isinstance(allg, TableStrings):
             raise DomainError(f"aggregate {name}: group_by must be a string column of ids")
-        uniq, inv = np.unique(allg.idx, return_inverse=True)
-        inv = inv.reshape(-1).astype(np.int64)
+        uniq, inv = unique_inverse(allg.idx)
         groups = len(uniq)
         pos = 0
         for src, c in keyed:

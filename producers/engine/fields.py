@@ -43,7 +43,13 @@ __all__ = [
 
 VALUE = "value"  # `by: value`: a table over the values of a `choice` field of the event
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_POS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
+# byte -> its two hex digits, as one uint16 (memory order: high digit first)
+_HEX_PAIRS = (
+    np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 0x0F]], axis=1)
+    .astype(np.uint8)
+    .view(np.uint16)
+    .ravel()
+)
 
 
 def uuid_column(rng: np.random.Generator, n: int) -> FixedStrings:
@@ -51,11 +57,14 @@ def uuid_column(rng: np.random.Generator, n: int) -> FixedStrings:
     raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hx = np.empty((n, 32), dtype=np.uint8)
-    hx[:, 0::2] = _HEX[raw >> 4]
-    hx[:, 1::2] = _HEX[raw & 0x0F]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    out[:, _UUID_POS] = hx
+    hx = _HEX_PAIRS.take(raw).view(np.uint8)  # (n, 32) hex digits
+    out = np.empty((n, 36), dtype=np.uint8)
+    out[:, 0:8] = hx[:, 0:8]
+    out[:, 9:13] = hx[:, 8:12]
+    out[:, 14:18] = hx[:, 12:16]
+    out[:, 19:23] = hx[:, 16:20]
+    out[:, 24:36] = hx[:, 20:32]
+    out[:, [8, 13, 18, 23]] = ord("-")
     return FixedStrings(out)
 
 

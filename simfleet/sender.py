@@ -1,0 +1,360 @@
+"""The data path's produce loop in a process of its own.
+
+A worker's main thread generates and encodes; calling ``produce()`` once per record is the other
+half of its time, and both hold the GIL. ``SenderProcess`` hands each encoded batch (values,
+offsets, keys, timestamps) through a pipe to a child process that runs an ``AccountedProducer``,
+so that generation of the next tick and the produce of this one each have a core
+(``bench/overlap.py`` measures it beside a produce thread and the serial loop).
+
+The parent keeps what needs it: the encoders (``Dedupe`` encodes to compare), and an in-process
+producer for the control records (heartbeats, counts, checkpoints: they need delivery callbacks).
+Invariants:
+
+- records go to the child in the order they were handed over; one writer thread sends them,
+  so that the main thread goes on generating while the child reads;
+- ``produced`` is counted in the parent when a record is handed over; ``delivered`` and
+  ``failed`` are the child's counts, which it pushes every 100 ms and with every answer; so
+  produced = delivered + failed + in flight, as for ``AccountedProducer``;
+- ``settle`` returns when the child has acknowledged every record handed over before it, so a
+  checkpoint written after it follows its records (the shard handoff);
+- the child dies with its parent (``PR_SET_PDEATHSIG``, and a parent-pid check), so a killed
+  worker's records stop coming at once, before a shard's next owner reads the partitions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import structlog
+
+from simfleet.codec import TopicEncoder
+from simfleet.columns import Batch
+from simfleet.errors import DeliveryError
+from simfleet.kafka import AccountedProducer
+from simfleet.settings import KafkaSettings
+
+__all__ = ["SENDERS", "SenderProcess", "data_producer"]
+
+log = structlog.get_logger()
+
+SENDERS = ("process", "inline")
+QUEUE_BATCHES = 256  # handed over, not yet in the pipe: about two hour-ticks of every domain
+REPORT_S = 0.1  # how often the child pushes its counts
+START_TIMEOUT_S = 30.0
+
+
+def data_producer(
+    settings: KafkaSettings,
+    encoders: Mapping[str, TopicEncoder],
+    stamp_topics: frozenset[str] | None,
+    sender: str = "process",
+) -> AccountedProducer:
+    """The producer of a worker's data path: the produce loop in a child process, or inline."""
+    if sender == "process":
+        return SenderProcess(settings, encoders, stamp_topics=stamp_topics)
+    if sender == "inline":
+        return AccountedProducer(settings, encoders, stamp_topics=stamp_topics)
+    raise ValueError(f"sender {sender!r}: expected one of {', '.join(SENDERS)}")
+
+
+class SenderProcess(AccountedProducer):
+    """An ``AccountedProducer`` whose data records are produced by a child process."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        encoders: Mapping[str, TopicEncoder] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        stamp_topics: frozenset[str] | None = None,
+    ) -> None:
+        # the in-process producer: control records (send_raw) and the encoders
+        super().__init__(settings, encoders, overrides, stamp_topics)
+        data_r, data_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "simfleet.sender", str(data_r), str(reply_w), str(os.getpid())],
+            pass_fds=(data_r, reply_w),
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(data_r)
+        os.close(reply_w)
+        self._out = Connection(data_w, readable=False)
+        self._in = Connection(reply_r, writable=False)
+        self._out.send((settings, dict(overrides or {}), stamp_topics))
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_BATCHES)
+        self._lock = threading.Condition()
+        self._answers: dict[int, tuple[Any, ...]] = {}
+        self._tokens = itertools.count(1)
+        self._error: str | None = None
+        self._closed = False
+        self._writer = threading.Thread(target=self._write, name="sender-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="sender-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+        if self._ask("ready", timeout=START_TIMEOUT_S) is None:
+            self._fail("the sender process did not start")
+            raise DeliveryError(
+                f"The producing process did not start within {START_TIMEOUT_S:g} s"
+                f"{'' if self._error is None else ': ' + self._error}."
+            )
+
+    @property
+    def child_pid(self) -> int:
+        """The producing process."""
+        return self._child.pid
+
+    # -- the two threads ------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Hand the queue to the child, in order."""
+        while True:
+            msg = self._queue.get()
+            if msg[0] == "exit":
+                return
+            try:
+                self._out.send_bytes(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
+            except OSError as exc:
+                self._fail(f"the pipe to the producing process broke ({exc})")
+                return
+
+    def _read(self) -> None:
+        """The child's counts and answers, as they come."""
+        while True:
+            try:
+                msg = self._in.recv()
+            except (EOFError, OSError):
+                if not self._closed:
+                    self._fail(f"the producing process exited (status {self._child.poll()})")
+                return
+            kind = msg[0]
+            with self._lock:
+                if kind == "error":
+                    self._error = self._error or msg[1]
+                else:
+                    self._merge(msg[-1])
+                    if kind == "answer":
+                        self._answers[msg[1]] = msg
+                self._lock.notify_all()
+
+    def _merge(self, counts: dict[str, tuple[int, int, str | None]]) -> None:
+        for topic, (delivered, failed, last_error) in counts.items():
+            c = self.counters.get(topic)  # made when its first record was handed over
+            if c is None:
+                continue
+            c.delivered, c.failed = delivered, failed
+            if last_error is not None:
+                c.last_error = last_error
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            self._error = self._error or why
+            self._lock.notify_all()
+
+    def _ask(self, what: str, *args: Any, timeout: float) -> tuple[Any, ...] | None:
+        """Put a request behind everything handed over; its answer, or None at ``timeout``."""
+        token = next(self._tokens)
+        deadline = time.monotonic() + timeout
+        self._put((what, token, *args), deadline)
+        with self._lock:
+            while token not in self._answers and self._error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._lock.wait(min(left, 0.5))
+            return self._answers.pop(token, None)
+
+    def _put(self, msg: tuple[Any, ...], deadline: float | None = None) -> None:
+        while True:
+            if self._error is not None:
+                return
+            try:
+                self._queue.put(msg, timeout=0.5)
+                return
+            except queue.Full:
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+
+    def _raise_if_broken(self) -> None:
+        if self._error is not None and not self.abandoned:
+            raise DeliveryError(f"Producing failed: {self._error}.")
+
+    # -- the data path --------------------------------------------------------------------
+
+    def send_batch(self, batch: Batch) -> None:
+        """Encode here; the child produces: key = entity id, ts = occurred_at."""
+        if batch.n and not self.abandoned:
+            buf, offsets = self._encoders[batch.topic].encode(batch.columns, batch.n)
+            self._hand(batch.topic, buf, offsets, batch.keys(), batch.occurred_at, True)
+
+    def send_encoded(
+        self,
+        topic: str,
+        buf: bytes,
+        offsets: Any,
+        keys: list[bytes | None],
+        timestamps: Any,
+        stamp: bool = True,
+    ) -> None:
+        """Hand records ``buf[offsets[i]:offsets[i+1]]`` to the child (lists or arrays)."""
+        if keys and not self.abandoned:
+            self._hand(topic, buf, offsets, keys, timestamps, stamp)
+
+    def _hand(self, topic: str, buf: bytes, offsets: Any, keys: Any, ts: Any, stamp: bool) -> None:
+        self._raise_if_broken()
+        self._counter(topic).produced += len(keys)
+        self._put(("records", topic, buf, offsets, keys, ts, stamp))
+
+    # -- accounting -----------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Records handed over and not yet reported, here and in the child."""
+        p, d, f = self.totals()
+        return p - d - f + len(self._producer)
+
+    def settle(self, timeout: float) -> int:
+        """Wait until every record handed over is acknowledged (or ``timeout``)."""
+        if self.abandoned:
+            return 0
+        self._ask("settle", timeout, timeout=timeout + 5.0)
+        p, d, f = self.totals()
+        return p - d - f
+
+    def drain(self, timeout: float = 5.0) -> int:
+        """Wait for the control records and the data records; returns those left."""
+        if self.abandoned:
+            return 0
+        left = int(self._producer.flush(timeout))
+        return left + self.settle(timeout)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """As ``AccountedProducer.flush``, over both processes."""
+        if self.abandoned:
+            self._producer.poll(0)
+            return
+        self._producer.flush(timeout)
+        remaining = self.settle(timeout)
+        produced, delivered, failed = self.totals()
+        if remaining or failed or self._error is not None:
+            errors = {t: c.last_error for t, c in self.counters.items() if c.last_error}
+            raise DeliveryError(
+                f"{failed} record(s) failed and {remaining} were still in flight after {timeout} s "
+                f"(produced {produced}, delivered {delivered}). Last errors: {errors or 'none'}"
+                f"{'' if self._error is None else '; ' + self._error}. "
+                "Check that the broker is up and the topics exist."
+            )
+
+    def abandon(self) -> None:
+        """Write off what is queued here, in the pipe or in the child; produce nothing more."""
+        self.abandoned = True
+        while True:  # what the writer has not sent yet
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] == "records":
+                c = self._counter(msg[1])
+                c.produced -= len(msg[4])
+        self._ask("abandon", timeout=10.0)
+        super().abandon()
+
+    def close(self) -> None:
+        """Stop the child (after ``flush``: what it holds is written off) and the threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self._put(("stop",), time.monotonic() + 5.0)
+        self._put(("exit",), time.monotonic() + 5.0)
+        try:
+            self._child.wait(10.0)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait(5.0)
+        self._out.close()
+        self._reader.join(5.0)
+        self._in.close()
+
+
+# -- the child ------------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies (Linux); the pid check covers the rest."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _counts(producer: AccountedProducer) -> dict[str, tuple[int, int, str | None]]:
+    return {t: (c.delivered, c.failed, c.last_error) for t, c in producer.counters.items()}
+
+
+def _child(data_fd: int, reply_fd: int, parent: int) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it flushes us
+    data = Connection(data_fd, writable=False)
+    reply = Connection(reply_fd, readable=False)
+    settings, overrides, stamp_topics = data.recv()
+    producer = AccountedProducer(settings, overrides=overrides, stamp_topics=stamp_topics)
+    last = 0.0
+    while True:
+        if data.poll(REPORT_S):
+            try:
+                msg = data.recv()
+            except EOFError:
+                # the parent is gone: what is queued is written off with us, at once
+                producer.abandon()
+                os._exit(0)
+            kind = msg[0]
+            if kind == "records":
+                _, topic, buf, offsets, keys, ts, stamp = msg
+                if isinstance(offsets, np.ndarray):
+                    offsets = offsets.tolist()
+                if isinstance(ts, np.ndarray):
+                    ts = ts.tolist()
+                try:
+                    producer.send_encoded(topic, buf, offsets, keys, ts, stamp)
+                except DeliveryError as exc:
+                    reply.send(("error", str(exc)))
+            elif kind == "ready":
+                reply.send(("answer", msg[1], _counts(producer)))
+            elif kind == "settle":
+                producer.settle(msg[2])
+                reply.send(("answer", msg[1], _counts(producer)))
+            elif kind == "abandon":
+                producer.abandon()
+                reply.send(("answer", msg[1], _counts(producer)))
+            elif kind == "stop":
+                break
+        else:
+            producer.poll(0)
+            if os.getppid() != parent:
+                producer.abandon()
+                os._exit(0)
+        now = time.monotonic()
+        if now - last >= REPORT_S:
+            last = now
+            producer.poll(0)
+            reply.send(("counts", _counts(producer)))
+    reply.close()
+
+
+if __name__ == "__main__":
+    _child(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
