@@ -25,6 +25,13 @@ from simfleet.clock import wall_ms
 from simfleet.codec import TopicEncoder, records_to_columns
 from simfleet.columns import Batch
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
+from simfleet.produce_loop import (
+    PRODUCED_AT_HEADER,
+    Counter,
+    ProduceRefusedError,
+    produce_each,
+    produced_at_header,
+)
 from simfleet.settings import KafkaSettings
 
 __all__ = [
@@ -48,17 +55,6 @@ _log = structlog.get_logger()
 TIMESTAMP_AHEAD_CONFIG = "message.timestamp.after.max.ms"
 ANY_AHEAD_MS = 2**63 - 1  # Long.MAX_VALUE: no limit
 
-# every data record carries the wall-clock instant it was handed to Kafka (epoch ms, ASCII):
-# a consumer's latency is its own output's timestamp minus this (`simctl score`)
-PRODUCED_AT_HEADER = "simfleet-produced-at"
-
-
-def produced_at_header(ms: int) -> list[tuple[str, bytes | None]]:
-    """The headers of a record handed to Kafka at wall-clock ``ms``."""
-    return [(PRODUCED_AT_HEADER, str(ms).encode())]
-
-
-# Idempotent, acks=all, lz4, lingering batches; murmur2 so keys land where Java clients put them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
@@ -255,21 +251,7 @@ def check_timestamp_headroom(
     )
 
 
-class _Counter:
-    __slots__ = ("delivered", "failed", "last_error", "produced")
-
-    def __init__(self) -> None:
-        self.produced = 0
-        self.delivered = 0
-        self.failed = 0
-        self.last_error: str | None = None
-
-    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
-        if err is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
-            self.last_error = err.str()
+_Counter = Counter  # the name the rest of simfleet knows
 
 
 # what ``send_encoded`` takes after the topic: buffer, offsets, keys, timestamps
@@ -353,46 +335,13 @@ class AccountedProducer:
         headers: list[tuple[str, str | bytes | None]] | None = (
             [*produced_at_header(wall_ms())] if stamped else None
         )
-        cb = counter.on_delivery
-        produce = self._producer.produce
-        poll = self._producer.poll
-        n = len(keys)
-        i = 0
-        start = offsets[0]
         try:
-            for i in range(n):
-                end = offsets[i + 1]
-                try:
-                    produce(
-                        topic,
-                        buf[start:end],
-                        keys[i],
-                        on_delivery=cb,
-                        timestamp=timestamps[i],
-                        headers=headers,
-                    )
-                except BufferError:
-                    # the local queue is full: serve delivery reports until there is room
-                    while True:
-                        poll(0.05)
-                        try:
-                            produce(
-                                topic,
-                                buf[start:end],
-                                keys[i],
-                                on_delivery=cb,
-                                timestamp=timestamps[i],
-                                headers=headers,
-                            )
-                            break
-                        except BufferError:
-                            continue
-                start = end
-        except KafkaException as exc:
-            counter.produced += i
-            raise DeliveryError(f"Producing to {topic} failed: {exc.args[0].str()}.") from exc
-        counter.produced += n
-        poll(0)
+            counter.produced += produce_each(
+                self._producer, topic, buf, offsets, keys, timestamps, headers, counter.on_delivery
+            )
+        except ProduceRefusedError as exc:
+            counter.produced += exc.handed
+            raise DeliveryError(f"Producing to {topic} failed: {exc.error}.") from exc
 
     def send_framed(
         self,
@@ -413,47 +362,21 @@ class AccountedProducer:
         headers: list[tuple[str, str | bytes | None]] | None = (
             [*produced_at_header(wall_ms())] if stamp else None
         )
-        cb = counter.on_delivery
-        produce = self._producer.produce
-        poll = self._producer.poll
-        n = len(keys)
-        i = 0
-        start = offsets[0]
         try:
-            for i in range(n):
-                end = offsets[i + 1]
-                value = prefix + buf[start:end]
-                try:
-                    produce(
-                        topic,
-                        value,
-                        keys[i],
-                        on_delivery=cb,
-                        timestamp=timestamps[i],
-                        headers=headers,
-                    )
-                except BufferError:
-                    # the local queue is full: serve delivery reports until there is room
-                    while True:
-                        poll(0.05)
-                        try:
-                            produce(
-                                topic,
-                                value,
-                                keys[i],
-                                on_delivery=cb,
-                                timestamp=timestamps[i],
-                                headers=headers,
-                            )
-                            break
-                        except BufferError:
-                            continue
-                start = end
-        except KafkaException as exc:
-            counter.produced += i
-            raise DeliveryError(f"Producing to {topic} failed: {exc.args[0].str()}.") from exc
-        counter.produced += n
-        poll(0)
+            counter.produced += produce_each(
+                self._producer,
+                topic,
+                buf,
+                offsets,
+                keys,
+                timestamps,
+                headers,
+                counter.on_delivery,
+                prefix,
+            )
+        except ProduceRefusedError as exc:
+            counter.produced += exc.handed
+            raise DeliveryError(f"Producing to {topic} failed: {exc.error}.") from exc
 
     def send_untimed(
         self, topic: str, buf: bytes, offsets: list[int], keys: list[bytes | None]

@@ -2,13 +2,14 @@
 
 A worker's main thread generates and encodes; calling ``produce()`` once per record is the other
 half of its time, and both hold the GIL. ``SenderProcess`` hands each encoded batch (values,
-offsets, keys, timestamps) through a pipe to a child process that runs an ``AccountedProducer``,
-so that generation of the next tick and the produce of this one each have a core
-(``bench/overlap.py`` measures it beside a produce thread and the serial loop).
+offsets, keys, timestamps) through a pipe to a child process (``simfleet.sender_child``) that
+runs the same produce loop, so that generation of the next tick and the produce of this one
+each have a core (``bench/overlap.py`` measures it beside a produce thread and the serial loop).
 
-The parent keeps what needs it: the encoders (``Dedupe`` encodes to compare), and an in-process
-producer for the control records (heartbeats, counts, checkpoints: they need delivery callbacks).
-Invariants:
+The child imports the client and ``simfleet.produce_loop`` only (its memory is the interpreter
+and the client). The parent keeps what needs it: the encoders (``Dedupe`` encodes to compare),
+and an in-process producer for the control records (heartbeats, counts, checkpoints: they need
+delivery callbacks). Invariants:
 
 - records go to the child in the order they were handed over; one writer thread sends them,
   so that the main thread goes on generating while the child reads;
@@ -23,12 +24,10 @@ Invariants:
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
 import pickle
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -37,13 +36,12 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-import numpy as np
 import structlog
 
 from simfleet.codec import TopicEncoder
 from simfleet.columns import Batch
 from simfleet.errors import DeliveryError
-from simfleet.kafka import AccountedProducer
+from simfleet.kafka import PRODUCER_DEFAULTS, AccountedProducer
 from simfleet.settings import KafkaSettings
 
 __all__ = ["SENDERS", "SenderProcess", "data_producer"]
@@ -52,7 +50,6 @@ log = structlog.get_logger()
 
 SENDERS = ("process", "inline")
 QUEUE_BATCHES = 256  # handed over, not yet in the pipe: about two hour-ticks of every domain
-REPORT_S = 0.1  # how often the child pushes its counts
 START_TIMEOUT_S = 30.0
 
 
@@ -84,8 +81,9 @@ class SenderProcess(AccountedProducer):
         super().__init__(settings, encoders, overrides, stamp_topics)
         data_r, data_w = os.pipe()
         reply_r, reply_w = os.pipe()
+        args = [str(data_r), str(reply_w), str(os.getpid())]
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "simfleet.sender", str(data_r), str(reply_w), str(os.getpid())],
+            [sys.executable, "-m", "simfleet.sender_child", *args],
             pass_fds=(data_r, reply_w),
             stdin=subprocess.DEVNULL,
         )
@@ -93,7 +91,8 @@ class SenderProcess(AccountedProducer):
         os.close(reply_w)
         self._out = Connection(data_w, readable=False)
         self._in = Connection(reply_r, writable=False)
-        self._out.send((settings, dict(overrides or {}), stamp_topics))
+        conf = {**PRODUCER_DEFAULTS, **settings.client_config(), **(overrides or {})}
+        self._out.send((conf, stamp_topics))
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_BATCHES)
         self._lock = threading.Condition()
         self._answers: dict[int, tuple[Any, ...]] = {}
@@ -196,19 +195,18 @@ class SenderProcess(AccountedProducer):
     def send_batch(self, batch: Batch) -> None:
         """Encode here; the child produces: key = entity id, ts = occurred_at."""
         if batch.n and not self.abandoned:
-            buf, offsets = self._encoders[batch.topic].encode(batch.columns, batch.n)
-            self._hand(batch.topic, buf, offsets, batch.keys(), batch.occurred_at, True)
+            self._hand(batch.topic, *self.encode_batch(batch), True)
 
     def send_encoded(
         self,
         topic: str,
         buf: bytes,
-        offsets: Any,
+        offsets: list[int],
         keys: list[bytes | None],
-        timestamps: Any,
+        timestamps: list[int],
         stamp: bool = True,
     ) -> None:
-        """Hand records ``buf[offsets[i]:offsets[i+1]]`` to the child (lists or arrays)."""
+        """Hand records ``buf[offsets[i]:offsets[i+1]]`` to the child."""
         if keys and not self.abandoned:
             self._hand(topic, buf, offsets, keys, timestamps, stamp)
 
@@ -286,75 +284,3 @@ class SenderProcess(AccountedProducer):
         self._out.close()
         self._reader.join(5.0)
         self._in.close()
-
-
-# -- the child ------------------------------------------------------------------------------
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL this process when its parent dies (Linux); the pid check covers the rest."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
-
-
-def _counts(producer: AccountedProducer) -> dict[str, tuple[int, int, str | None]]:
-    return {t: (c.delivered, c.failed, c.last_error) for t, c in producer.counters.items()}
-
-
-def _child(data_fd: int, reply_fd: int, parent: int) -> None:
-    _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it flushes us
-    data = Connection(data_fd, writable=False)
-    reply = Connection(reply_fd, readable=False)
-    settings, overrides, stamp_topics = data.recv()
-    producer = AccountedProducer(settings, overrides=overrides, stamp_topics=stamp_topics)
-    last = 0.0
-    while True:
-        if data.poll(REPORT_S):
-            try:
-                msg = data.recv()
-            except EOFError:
-                # the parent is gone: what is queued is written off with us, at once
-                producer.abandon()
-                os._exit(0)
-            kind = msg[0]
-            if kind == "records":
-                _, topic, buf, offsets, keys, ts, stamp = msg
-                if isinstance(offsets, np.ndarray):
-                    offsets = offsets.tolist()
-                if isinstance(ts, np.ndarray):
-                    ts = ts.tolist()
-                try:
-                    producer.send_encoded(topic, buf, offsets, keys, ts, stamp)
-                except DeliveryError as exc:
-                    reply.send(("error", str(exc)))
-            elif kind == "ready":
-                reply.send(("answer", msg[1], _counts(producer)))
-            elif kind == "settle":
-                producer.settle(msg[2])
-                reply.send(("answer", msg[1], _counts(producer)))
-            elif kind == "abandon":
-                producer.abandon()
-                reply.send(("answer", msg[1], _counts(producer)))
-            elif kind == "stop":
-                break
-        else:
-            producer.poll(0)
-            if os.getppid() != parent:
-                producer.abandon()
-                os._exit(0)
-        now = time.monotonic()
-        if now - last >= REPORT_S:
-            last = now
-            producer.poll(0)
-            reply.send(("counts", _counts(producer)))
-    reply.close()
-
-
-if __name__ == "__main__":
-    _child(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

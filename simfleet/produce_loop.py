@@ -1,0 +1,115 @@
+"""The per-record produce loop of the data path, and its delivery counter.
+
+In a module of its own, with no import but the client's: ``AccountedProducer`` runs it in a
+worker, and the producing child process (``simfleet.sender_child``) runs it with nothing else of
+simfleet loaded, so that the child's memory is the interpreter and the client.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+__all__ = [
+    "PRODUCED_AT_HEADER",
+    "Counter",
+    "ProduceRefusedError",
+    "produce_each",
+    "produced_at_header",
+]
+
+# every record of a label's subject carries the wall-clock instant it was handed to Kafka
+# (epoch ms, ASCII): a consumer's latency is its own output's timestamp minus this
+PRODUCED_AT_HEADER = "simfleet-produced-at"
+
+
+def produced_at_header(ms: int | None = None) -> list[tuple[str, bytes | None]]:
+    """The headers of a record handed to Kafka at wall-clock ``ms`` (default: now)."""
+    if ms is None:
+        ms = time.time_ns() // 1_000_000
+    return [(PRODUCED_AT_HEADER, str(ms).encode())]
+
+
+class Counter:
+    """Records of one topic: handed over, delivered, failed, and the last error."""
+
+    __slots__ = ("delivered", "failed", "last_error", "produced")
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self.delivered = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            self.last_error = err.str()
+
+
+class ProduceRefusedError(Exception):
+    """The client refused a record: ``handed`` records of the call were handed over."""
+
+    def __init__(self, handed: int, error: str) -> None:
+        super().__init__(error)
+        self.handed = handed
+        self.error = error
+
+
+def produce_each(
+    producer: Producer,
+    topic: str,
+    buf: bytes,
+    offsets: list[int],
+    keys: list[bytes | None],
+    timestamps: list[int],
+    headers: list[tuple[str, str | bytes | None]] | None,
+    on_delivery: Any,
+    prefix: bytes = b"",
+) -> int:
+    """Produce records ``prefix + buf[offsets[i]:offsets[i+1]]``, one ``produce()`` each, key
+    ``keys[i]``, timestamp ``timestamps[i]``; wait for room when the local queue is full.
+    Returns how many were handed over; raises ``ProduceRefusedError`` if the client refuses one."""
+    produce = producer.produce
+    poll = producer.poll
+    n = len(keys)
+    i = 0
+    start = offsets[0]
+    try:
+        for i in range(n):
+            end = offsets[i + 1]
+            value = prefix + buf[start:end] if prefix else buf[start:end]
+            try:
+                produce(
+                    topic,
+                    value,
+                    keys[i],
+                    on_delivery=on_delivery,
+                    timestamp=timestamps[i],
+                    headers=headers,
+                )
+            except BufferError:
+                # the local queue is full: serve delivery reports until there is room
+                while True:
+                    poll(0.05)
+                    try:
+                        produce(
+                            topic,
+                            value,
+                            keys[i],
+                            on_delivery=on_delivery,
+                            timestamp=timestamps[i],
+                            headers=headers,
+                        )
+                        break
+                    except BufferError:
+                        continue
+            start = end
+    except KafkaException as exc:
+        raise ProduceRefusedError(i, exc.args[0].str()) from exc
+    poll(0)
+    return n
