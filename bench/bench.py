@@ -309,7 +309,8 @@ def run_pipeline(
             "untimed_first_tick_events": first_events,
             "generate_s": gen_s,
             "encode_s": encode_s,
-            "keys_and_produce_s": (t_flush - t0) - gen_s - encode_s,
+            # keys, and the hand-over to the producing process (waiting when it is behind)
+            "keys_and_hand_over_s": (t_flush - t0) - gen_s - encode_s,
             "flush_s": t1 - t_flush,
             "sender_cpu_s": sender_cpu,  # the producing process, setup included
         },
@@ -639,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
             d = pipeline.detail
             print(
                 f"           generate {d['generate_s']:.2f} s, encode {d['encode_s']:.2f} s, "
-                f"keys+produce {d['keys_and_produce_s']:.2f} s, flush {d['flush_s']:.2f} s"
+                f"keys+hand-over {d['keys_and_hand_over_s']:.2f} s, flush {d['flush_s']:.2f} s; "
+                f"the producing process (produce() per record) used {d['sender_cpu_s']:.1f} CPU s"
             )
             print(
                 f"           untimed: shard engine construction + generation of the first tick "
