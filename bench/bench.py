@@ -760,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline_vs_batch_ceiling_ratio": pipeline.events_per_s
         / ceilings["ceil_batch"].events_per_s,
         "two_vs_one_worker_ratio": two.rate / one.rate,
+        # the live worker with the handoff on (checkpoints every 10 s, per-shard batches,
+        # heartbeats), against the same ceiling: not a target, the fleet's distance from it
+        "fleet_vs_raw_ratio": one.rate / ceiling.events_per_s,
         "pipeline_vs_naive_ratio": pipeline.events_per_s / naive_phase.events_per_s,
         "replay_vs_raw_ratio": replay.events_per_s / ceiling.events_per_s,
         "replay_vs_produce_ceiling_ratio": replay.events_per_s / ceilings["ceiling"].events_per_s,

@@ -106,6 +106,11 @@ class StrTable:
         return [None if i < 0 else utf8[i] for i in idx.tolist()]
 
 
+# rows up to which one 2-d pass over the digits beats a pass per digit
+_SMALL = 256
+_POW10 = 10 ** np.arange(18, -1, -1, dtype=np.int64)  # 10**18 .. 1
+
+
 class EntityIds(StrTable):
     """The ids of one entity pool, ``<head><n>`` with ``n`` zero-padded to ``digits`` for each
     index ``n`` below ``size``: held as that rule, rendered from the indices where they leave
@@ -170,6 +175,9 @@ class EntityIds(StrTable):
         most = max(self.digits, len(str(int(i.max())))) if n else self.digits
         out = np.zeros((n, h + most), np.uint8)
         out[:, :h] = self._head
+        if most == self.digits and n <= _SMALL:  # every index fits, few rows: one pass
+            out[:, h:] = i[:, None] // _POW10[_POW10.size - most :] % 10 + 48
+            return out, np.full(n, h + most, np.int64)
         if most == self.digits:  # every index fits: one column per digit
             v = i.copy()
             for col in range(h + most - 1, h - 1, -1):

@@ -142,18 +142,30 @@ def _zigzag(v: I64) -> U64:
     return ((v << 1) ^ (v >> 63)).view(np.uint64)
 
 
+# values below 2**(7k) take k bytes: the k-th threshold is 2**(7k)
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], np.uint64)
+_VARINT_SHIFTS = np.arange(0, 70, 7, dtype=np.uint64)
+_VARINT_COLUMNS = np.arange(10, dtype=np.int64)
+_VARINT_SMALL = 256  # rows up to which one 2-d pass beats a pass per byte
+
+
 def _varint(z: U64, lead: int | None = None) -> tuple[U8, I64]:
     """Unsigned LEB128 of each value as an (n, width) block; ``lead`` is a first byte to add."""
     n = z.shape[0]
-    lens = np.ones(n, np.int64)
-    for k in range(1, 10):
-        lens += z >= np.uint64(1 << (7 * k))
+    lens = np.searchsorted(_VARINT_LIMITS, z, side="right").astype(np.int64) + 1
     width = int(lens.max()) if n else 1
     off = 0 if lead is None else 1
     block = np.empty((n, width + off), np.uint8)
     if lead is not None:
         block[:, 0] = lead
-    for k in range(width):
+    if n <= _VARINT_SMALL:
+        # every group of every row in one pass: fewer calls (a live worker's batches are small)
+        groups = ((z[:, None] >> _VARINT_SHIFTS[:width]) & np.uint64(0x7F)).astype(np.uint8)
+        # a continuation bit on every group but a value's last
+        groups |= (_VARINT_COLUMNS[:width] < (lens[:, None] - 1)).astype(np.uint8) << 7
+        block[:, off:] = groups
+        return block, lens + off
+    for k in range(width):  # column by column: numpy's broadcast shift is slow on many rows
         group = ((z >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
         if k < width - 1:
             group |= (lens > k + 1).astype(np.uint8) << 7

@@ -54,3 +54,38 @@ def test_plain_arrays_take_and_concatenate_as_numpy_does() -> None:
     a, b = np.arange(5), np.arange(5, 9)
     assert concat_columns([a, b]).tolist() == list(range(9))  # type: ignore[union-attr]
     assert take_column(a, np.array([4, 0])).tolist() == [4, 0]  # type: ignore[union-attr]
+
+
+def test_varints_of_few_rows_and_of_many_are_the_same_bytes() -> None:
+    """Up to 256 rows take one 2-d pass, more a pass per byte: the same bytes either way."""
+    from simfleet.codec.encoder import _varint
+
+    rng = np.random.default_rng(11)
+    z = np.concatenate(
+        [
+            np.array([0, 127, 128, 16_383, 16_384, 2**63, 2**64 - 1], np.uint64),
+            rng.integers(0, 2**62, 300).astype(np.uint64),
+            rng.integers(0, 300, 300).astype(np.uint64),
+        ]
+    )
+    whole, lens = _varint(z, lead=2)
+    for lo in range(0, len(z), 100):
+        part, plens = _varint(z[lo : lo + 100], lead=2)
+        assert plens.tolist() == lens[lo : lo + 100].tolist()
+        for i in range(len(plens)):
+            assert part[i, : plens[i]].tobytes() == whole[lo + i, : lens[lo + i]].tobytes()
+    # the first values, against their textbook LEB128 (after the lead byte)
+    assert whole[1, : lens[1]].tobytes() == b"\x02\x7f"
+    assert whole[2, : lens[2]].tobytes() == b"\x02\x80\x01"
+    assert whole[4, : lens[4]].tobytes() == b"\x02\x80\x80\x01"
+
+
+def test_ids_of_few_rows_and_of_many_render_alike() -> None:
+    from simfleet.columns import EntityIds
+
+    ids = EntityIds("tutor-", 2_000_000, 7)
+    idx = np.random.default_rng(3).integers(0, 2_000_000, 600)
+    many, _ = ids.render(idx)
+    few = [ids.render(idx[lo : lo + 50]) for lo in range(0, 600, 50)]
+    assert np.concatenate([m for m, _ in few]).tolist() == many.tolist()
+    assert ids.texts(idx[:3]) == [f"tutor-{int(i):07d}" for i in idx[:3]]
