@@ -96,6 +96,9 @@ TARGETS = {
 }
 RSS_GROWTH_TARGET = 0.05  # of the realtime run, over its last minute
 RSS_PEAK_TARGET_MB = 400.0  # the realtime worker at about 20k events/s
+# the realtime run: its first two minutes are a cold start (follow-up queues filling), the
+# last minute is the growth measured
+MEMORY_SECONDS = 180.0
 # the live fleets: every domain at one scale (at 09:00 about 59 events per sim second), at a
 # speed that asks for about 420k events/s: more than two workers make on 2 cores
 FLEET_SCALE = 1.0
@@ -696,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             print(naive_phase.line())
             print("           per event: Faker uuid4/name/email, random choices, dict, json.dumps")
             memory = run_realtime(
-                bootstrap, seconds=30.0 if args.quick else 120.0, log_dir=Path(tmp)
+                bootstrap, seconds=30.0 if args.quick else MEMORY_SECONDS, log_dir=Path(tmp)
             )
         finally:
             broker.stop()
@@ -778,11 +781,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"realtime_peak_rss_mb: {memory.peak_rss_mb:.0f}")
     print(
-        f"realtime_rss_growth_last_minute: {memory.growth_last_half:.2%} "
-        f"({memory.rss_at_half_mb:.0f} MB at the half, {memory.rss_at_end_mb:.0f} MB at the end)"
+        f"realtime_rss_growth_last_minute: {memory.growth_last_minute:.2%} "
+        f"({memory.rss_minute_before_end_mb:.0f} MB a minute before the end, "
+        f"{memory.rss_at_end_mb:.0f} MB at the end)"
     )
     passed = {name: ratios[name] >= target for name, target in TARGETS.items()}
-    passed["realtime_rss_growth"] = memory.growth_last_half < RSS_GROWTH_TARGET
+    passed["realtime_rss_growth"] = memory.growth_last_minute < RSS_GROWTH_TARGET
     passed["realtime_peak_rss"] = memory.peak_rss_mb < RSS_PEAK_TARGET_MB
     passed["scenario_switch"] = worst.last_ms < SWITCH_TARGET_MS + LEAD_WALL_MS
     for name, target in TARGETS.items():

@@ -39,9 +39,9 @@ class MemoryResult:
     events: int
     rate: float
     peak_rss_mb: float
-    rss_at_half_mb: float
+    rss_minute_before_end_mb: float
     rss_at_end_mb: float
-    growth_last_half: float
+    growth_last_minute: float
 
 
 def calibrate_scale(target_rate: float, shards: int) -> float:
@@ -154,7 +154,9 @@ def run_realtime(
                     p.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    half = min(samples, key=lambda s: abs(s[0] - seconds / 2))[1]
+    # the last minute (the whole second half of a run of two minutes or less)
+    mark = max(seconds - 60.0, seconds / 2)
+    before = min(samples, key=lambda s: abs(s[0] - mark))[1]
     end = samples[-1][1]
     return MemoryResult(
         target_rate=target_rate,
@@ -163,9 +165,9 @@ def run_realtime(
         events=events,
         rate=events / seconds,
         peak_rss_mb=peak / 1024,
-        rss_at_half_mb=half / 1024,
+        rss_minute_before_end_mb=before / 1024,
         rss_at_end_mb=end / 1024,
-        growth_last_half=(end - half) / half,
+        growth_last_minute=(end - before) / before,
     )
 
 

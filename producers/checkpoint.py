@@ -71,11 +71,30 @@ def _models(obj: object, path: tuple[object, ...]) -> Iterator[tuple[tuple[objec
             yield from _models(v, (*path, i))
 
 
+class _Compressing:
+    """A write-only file that deflates what is written to it (level 1: a third of the size for
+    about a millisecond; numpy state compresses well)."""
+
+    def __init__(self) -> None:
+        self._z = zlib.compressobj(1)
+        self._parts: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)  # bytes, or a pickle.PickleBuffer of a large array
+        self._parts.append(self._z.compress(view))
+        return view.nbytes
+
+    def finish(self) -> bytes:
+        """The compressed stream (``zlib.decompress`` reads it)."""
+        self._parts.append(self._z.flush())
+        return b"".join(self._parts)
+
+
 class _Pickler(pickle.Pickler):
     def __init__(
-        self, buf: io.BytesIO, fixed: dict[int, tuple[tuple[object, ...], object]]
+        self, out: _Compressing, fixed: dict[int, tuple[tuple[object, ...], object]]
     ) -> None:
-        super().__init__(buf, protocol=5)
+        super().__init__(out, protocol=5)
         self._fixed = fixed
 
     def persistent_id(self, obj: Any) -> tuple[object, ...] | None:
@@ -128,11 +147,11 @@ class CheckpointCodec:
         return out
 
     def dump(self, state: ShardState) -> bytes:
-        """The shard's state as bytes (a pickle whose fixed parts are references)."""
-        buf = io.BytesIO()
-        _Pickler(buf, self._fixed(state.engines)).dump((_FORMAT, state))
-        # level 1: a third of the size for about a millisecond (numpy state compresses well)
-        return zlib.compress(buf.getvalue(), 1)
+        """The shard's state as bytes (a pickle whose fixed parts are references), compressed
+        as it is pickled: the whole pickle is never held (a worker's memory peaks here)."""
+        out = _Compressing()
+        _Pickler(out, self._fixed(state.engines)).dump((_FORMAT, state))
+        return out.finish()
 
     def load(self, blob: bytes, reference: list[ShardEngine]) -> ShardState:
         """A shard's state from ``dump``'s bytes; ``reference``: engines of the same shard
