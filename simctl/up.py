@@ -64,8 +64,14 @@ from simfleet.topology import prepare_topics
 console = Console(stderr=True)
 
 
+# a counter unchanged this long is idle (heartbeats come every 2 s: a read between two beats
+# sees no change, which is not a rate of 0)
+IDLE_S = 5.0
+
+
 class _Rates:
-    """Events/s per topic from successive heartbeat counters."""
+    """Events/s per topic from successive heartbeat counters: a rate is taken when a counter
+    moved, over the time since it last moved; one that stands still for ``IDLE_S`` is 0."""
 
     def __init__(self) -> None:
         self.prev: dict[str, tuple[float, int]] = {}
@@ -74,10 +80,13 @@ class _Rates:
     def update(self, totals: dict[str, int], now: float) -> None:
         for topic, count in totals.items():
             before = self.prev.get(topic)
-            if before is not None and now - before[0] >= 1.0:
+            if before is None:
+                self.prev[topic] = (now, count)
+            elif count != before[1] and now - before[0] >= 1.0:
                 self.rates[topic] = (count - before[1]) / (now - before[0])
                 self.prev[topic] = (now, count)
-            elif before is None:
+            elif count == before[1] and now - before[0] >= IDLE_S:
+                self.rates[topic] = 0.0
                 self.prev[topic] = (now, count)
 
 
