@@ -83,31 +83,19 @@ def produce_each(
         for i in range(n):
             end = offsets[i + 1]
             value = prefix + buf[start:end] if prefix else buf[start:end]
-            try:
-                produce(
-                    topic,
-                    value,
-                    keys[i],
-                    on_delivery=on_delivery,
-                    timestamp=timestamps[i],
-                    headers=headers,
-                )
-            except BufferError:
-                # the local queue is full: serve delivery reports until there is room
-                while True:
-                    poll(0.05)
-                    try:
-                        produce(
-                            topic,
-                            value,
-                            keys[i],
-                            on_delivery=on_delivery,
-                            timestamp=timestamps[i],
-                            headers=headers,
-                        )
-                        break
-                    except BufferError:
-                        continue
+            while True:
+                try:
+                    produce(
+                        topic,
+                        value,
+                        keys[i],
+                        on_delivery=on_delivery,
+                        timestamp=timestamps[i],
+                        headers=headers,
+                    )
+                    break
+                except BufferError:
+                    poll(0.05)  # the local queue is full: serve delivery reports first
             start = end
     except KafkaException as exc:
         raise ProduceRefusedError(i, exc.args[0].str()) from exc

@@ -113,3 +113,22 @@ def test_batch_path_accounts_for_every_record_through_a_full_queue(
     producer.flush(30)
     assert producer.totals() == (n, n, 0)
     assert len(_partition_of_key(bootstrap, topic, n)) == n
+
+
+def test_per_record_path_waits_for_room_in_a_full_queue(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """``produce()`` per record (the data path) through a local queue of 50 records: each
+    refused record waits for reports and goes again; all delivered, each counted once."""
+    topic = topic_factory("per-record-full", PARTITIONS)
+    n = 2000
+    keys: list[bytes | None] = [f"k{i}".encode() for i in range(n)]
+    buf, offsets = _framed(n)
+    producer = AccountedProducer(
+        KafkaSettings(bootstrap_servers=bootstrap),
+        overrides={"queue.buffering.max.messages": 50},
+    )
+    producer.send_encoded(topic, buf, offsets, keys, [1_772_409_600_000 + i for i in range(n)])
+    producer.flush(30)
+    assert producer.totals() == (n, n, 0)
+    assert len(_partition_of_key(bootstrap, topic, n)) == n
