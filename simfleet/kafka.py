@@ -31,6 +31,7 @@ from simfleet.produce_loop import (
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    write_off,
 )
 from simfleet.settings import KafkaSettings
 
@@ -251,9 +252,6 @@ def check_timestamp_headroom(
     )
 
 
-_Counter = Counter  # the name the rest of simfleet knows
-
-
 # what ``send_encoded`` takes after the topic: buffer, offsets, keys, timestamps
 EncodedArgs = tuple[bytes, list[int], list[bytes | None], list[int]]
 
@@ -282,13 +280,13 @@ class AccountedProducer:
         self._encoders = dict(encoders or {})
         # the topics whose records get the produce-time header (None: every topic)
         self.stamp_topics = stamp_topics
-        self.counters: dict[str, _Counter] = {}
+        self.counters: dict[str, Counter] = {}
         self.abandoned = False
 
-    def _counter(self, topic: str) -> _Counter:
+    def _counter(self, topic: str) -> Counter:
         c = self.counters.get(topic)
         if c is None:
-            c = self.counters[topic] = _Counter()
+            c = self.counters[topic] = Counter()
         return c
 
     def encode_batch(self, batch: Batch) -> EncodedArgs:
@@ -493,13 +491,7 @@ class AccountedProducer:
         """Write off what is queued or in flight (each counted failed) and produce nothing
         more: the cluster it was meant for is gone (``simfleet.cluster``)."""
         self.abandoned = True
-        self._producer.purge(in_queue=True, in_flight=True)
-        # the purged records' reports count them failed; an in-flight one's report may come a
-        # moment after the purge (the client's broker thread makes it), so wait for them all
-        deadline = time.monotonic() + 5.0
-        self._producer.poll(0)
-        while len(self._producer) and time.monotonic() < deadline:
-            self._producer.poll(0.05)
+        write_off(self._producer)  # the purged records' reports count them failed
 
     def settle(self, timeout: float) -> int:
         """Wait until every record handed over is acknowledged (or ``timeout``), raising

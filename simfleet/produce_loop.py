@@ -18,6 +18,7 @@ __all__ = [
     "ProduceRefusedError",
     "produce_each",
     "produced_at_header",
+    "write_off",
 ]
 
 # every record of a label's subject carries the wall-clock instant it was handed to Kafka
@@ -101,3 +102,14 @@ def produce_each(
         raise ProduceRefusedError(i, exc.args[0].str()) from exc
     poll(0)
     return n
+
+
+def write_off(producer: Producer, timeout: float = 5.0) -> None:
+    """Purge what is queued or in flight (each reported failed) and wait for those reports:
+    an in-flight record's report may come a moment after the purge (the client's broker
+    thread makes it)."""
+    producer.purge(in_queue=True, in_flight=True)
+    deadline = time.monotonic() + timeout
+    producer.poll(0)
+    while len(producer) and time.monotonic() < deadline:
+        producer.poll(0.05)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import queue
 import subprocess
 import sys
@@ -36,8 +35,6 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-import structlog
-
 from simfleet.codec import TopicEncoder
 from simfleet.columns import Batch
 from simfleet.errors import DeliveryError
@@ -45,8 +42,6 @@ from simfleet.kafka import PRODUCER_DEFAULTS, AccountedProducer
 from simfleet.settings import KafkaSettings
 
 __all__ = ["SENDERS", "SenderProcess", "data_producer"]
-
-log = structlog.get_logger()
 
 SENDERS = ("process", "inline")
 QUEUE_BATCHES = 256  # handed over, not yet in the pipe: about two hour-ticks of every domain
@@ -124,7 +119,7 @@ class SenderProcess(AccountedProducer):
             if msg[0] == "exit":
                 return
             try:
-                self._out.send_bytes(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
+                self._out.send(msg)
             except OSError as exc:
                 self._fail(f"the pipe to the producing process broke ({exc})")
                 return

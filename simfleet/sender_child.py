@@ -26,10 +26,15 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from simfleet.produce_loop import Counter, ProduceRefusedError, produce_each, produced_at_header
+from simfleet.produce_loop import (
+    Counter,
+    ProduceRefusedError,
+    produce_each,
+    produced_at_header,
+    write_off,
+)
 
 REPORT_S = 0.1  # how often the counts go to the parent
-ABANDON_S = 5.0  # how long a write-off waits for the purged records' reports
 
 
 def _die_with_parent(parent: int) -> None:
@@ -83,11 +88,7 @@ class _Child:
 
     def abandon(self) -> None:
         self.abandoned = True
-        self.producer.purge(in_queue=True, in_flight=True)
-        deadline = time.monotonic() + ABANDON_S
-        self.producer.poll(0)
-        while len(self.producer) and time.monotonic() < deadline:
-            self.producer.poll(0.05)
+        write_off(self.producer)
 
 
 def main(data_fd: int, reply_fd: int, parent: int) -> None:
