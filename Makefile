@@ -2,17 +2,23 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` installs what running needs; the test, bench and lint targets add the dev extras.
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint fmt clean
+.PHONY: run test test-fast bench lint fmt clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml hatch_build.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/simctl up
 
 # Four test processes on two cores: the live tiers mostly wait on the sim clock. Each file
@@ -22,17 +28,22 @@ TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
+# The fast tier: unit, codec, validate and CLI tests; no broker, no live fleet (under 2 minutes).
+FAST_TIERS := tests/unit tests/codec tests/validate tests/cli tests/packs tests/scenarios
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=10 -n 2 -m "not integration and not slow and not docker" $(FAST_TIERS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check simfleet producers orchestrator simctl admin tests bench examples
-	$(BIN)/ruff format --check simfleet producers orchestrator simctl admin tests bench examples
+	$(BIN)/ruff check simfleet tests bench examples hatch_build.py
+	$(BIN)/ruff format --check simfleet tests bench examples hatch_build.py
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format simfleet producers orchestrator simctl admin tests bench examples
-	$(BIN)/ruff check --fix simfleet producers orchestrator simctl admin tests bench examples
+	$(BIN)/ruff format simfleet tests bench examples hatch_build.py
+	$(BIN)/ruff check --fix simfleet tests bench examples hatch_build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

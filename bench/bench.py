@@ -54,16 +54,16 @@ from fleet import LEAD_WALL_MS, SWITCH_TARGET_MS, cpu_seconds, run_fleet
 from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
-from producers.backfill import DEFAULT_TICK_MS, backfill
-from producers.sinks import FileSink
-from producers.worker import CHECKPOINT_MS
-from simctl.replay import run_replay, source_of
 from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.cli.replay import run_replay, source_of
 from simfleet.codec import TopicEncoder, encoders_for
 from simfleet.columns import Batch, Column, FixedStrings, TableStrings
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.producers.backfill import DEFAULT_TICK_MS, backfill
+from simfleet.producers.sinks import FileSink
+from simfleet.producers.worker import CHECKPOINT_MS
 from simfleet.recording import Source
 from simfleet.replay import Renamer
 from simfleet.sender import SenderProcess

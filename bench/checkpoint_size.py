@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 import time
 
-from producers.chaos import Chaos
-from producers.checkpoint import CheckpointCodec, ShardState
-from producers.engine import ShardEngine
-from producers.runtime import modifiers_at
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
+from simfleet.producers.chaos import Chaos
+from simfleet.producers.checkpoint import CheckpointCodec, ShardState
+from simfleet.producers.engine import ShardEngine
+from simfleet.producers.runtime import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000

@@ -22,13 +22,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.catalog import get_scenario
-from orchestrator.transitions import LEAD_WALL_MS
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.clock import wall_ms
 from simfleet.control import Command, Heartbeat
 from simfleet.control_io import FleetWatcher, read_latest_state, send_command, wait_for_request
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.transitions import LEAD_WALL_MS
 from simfleet.settings import KafkaSettings
 
 START = "2026-03-03T09:00:00Z"  # a Tuesday morning: every domain near its daytime rates
@@ -190,7 +190,7 @@ def run_fleet(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
-        cli = [sys.executable, "-m", "simctl.main"]
+        cli = [sys.executable, "-m", "simfleet.cli.main"]
         settings = KafkaSettings(bootstrap_servers=bootstrap)
         flags = ["--speed", str(speed), "--scale", str(scale), "--shards", str(shards)]
         flags += ["--start", START, "--no-external-events"]

@@ -15,11 +15,11 @@ import tracemalloc
 from pathlib import Path
 
 from memory import START
-from producers.engine import ShardEngine
-from producers.runtime import modifiers_at
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
+from simfleet.producers.engine import ShardEngine
+from simfleet.producers.runtime import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 SHARDS = 8

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import children
-from producers.backfill import backfill
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.domain.pack import load_domain
+from simfleet.producers.backfill import backfill
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 
@@ -88,7 +88,7 @@ def run_realtime(
     and its producing process, summed."""
     scale = calibrate_scale(target_rate, shards)
     env = {**os.environ, "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
-    cli = [sys.executable, "-m", "simctl.main"]
+    cli = [sys.executable, "-m", "simfleet.cli.main"]
     logs = log_dir or Path(tempfile.gettempdir())
     orch = subprocess.Popen(
         [

@@ -43,7 +43,7 @@ def main() -> int:
         try:
             out = subprocess.run(
                 [
-                    *(sys.executable, "-m", "simctl.main", "replay", str(rec), "-b", bs),
+                    *(sys.executable, "-m", "simfleet.cli.main", "replay", str(rec), "-b", bs),
                     *("--speed", f"{args.speed:g}"),
                 ],
                 capture_output=True,

@@ -8,8 +8,8 @@ The layout, in a source checkout (the repository's top level) and in ``SIMCTL_HO
     schemas/_shared/*.avsc              records every domain has (ground truth, ...)
     scenarios/<domain>/*.yaml           scenarios, ids unique across the project
 
-In a wheel the schemas and scenarios are packaged under ``simfleet/_data`` and the packs sit
-inside the ``producers`` package itself.
+In a wheel the same three folders are packaged under one data root, ``simfleet/_data``; in a
+checkout the top-level ``producers`` entry links to ``simfleet/producers``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_root() -> Path:
-    """The folder holding ``schemas/`` and ``scenarios/``."""
+    """The folder holding ``producers/``, ``schemas/`` and ``scenarios/``."""
     override = os.environ.get("SIMCTL_HOME")
     if override:
         return Path(override)
@@ -45,10 +45,7 @@ def scenarios_dir() -> Path:
 
 def packs_dir() -> Path:
     """Domain packs: ``<packs>/<domain>/streams.yaml`` (the ``producers`` folder)."""
-    override = os.environ.get("SIMCTL_HOME")
-    if override:
-        return Path(override) / "producers"
-    return _PACKAGE.parent / "producers"
+    return data_root() / "producers"
 
 
 def state_dir() -> Path:

@@ -28,10 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from orchestrator.catalog import list_scenarios
 from simfleet.broker import EmbeddedBroker, free_port
 from simfleet.control_io import FleetWatcher
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.catalog import list_scenarios
 from simfleet.settings import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -76,7 +76,7 @@ class Fleet:
 
     def simctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "simctl.main", *args],
+            [sys.executable, "-m", "simfleet.cli.main", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -100,7 +100,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     baseline = tmp / "baseline.json"
     # made while the fleet starts; the token-guarded server normalises /api/history with it
     making = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "baseline", "--domain", "marketplace",
+        [sys.executable, "-m", "simfleet.cli.main", "baseline", "--domain", "marketplace",
          "--days", "1", "--start", "2026-03-09T00:00:00Z", "--scale", "0.1", "--shards", "2",
          "--seed", "3", "--out",
          str(baseline)],
@@ -111,7 +111,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     env["SIMCTL_BOOTSTRAP_SERVERS"] = bootstrap
     port, guarded_port = free_port(), free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "up", "--speed", "3600", "--scale", "0.3",
+        [sys.executable, "-m", "simfleet.cli.main", "up", "--speed", "3600", "--scale", "0.3",
          "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
          "--duration", "10m", "--admin-port", str(port), "--domain", "marketplace",
          "--scenario", "normal-operations"],
@@ -119,8 +119,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     )  # fmt: skip
     assert making.wait(timeout=120) == 0, "simctl baseline failed"
     standalone = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "admin", "run", "--admin-port", str(guarded_port),
-         "--baseline", str(baseline)],
+        [sys.executable, "-m", "simfleet.cli.main", "admin", "run",
+         "--admin-port", str(guarded_port), "--baseline", str(baseline)],
         env={**env, "SIMCTL_ADMIN_TOKEN": TOKEN},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -537,7 +537,7 @@ def test_metrics_parse_with_prometheus_client(fleet: Fleet) -> None:
 def test_a_worker_serves_its_own_metrics(fleet: Fleet) -> None:
     port = free_port()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "worker", "run", "--worker-id", "extra",
+        [sys.executable, "-m", "simfleet.cli.main", "worker", "run", "--worker-id", "extra",
          "--metrics-port", str(port)],
         env=fleet.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -13,15 +13,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.websockets import WebSocketDisconnect
 
-from admin.app import AdminApp, create_app
-from admin.security import TOKEN_ENV, authorized, check_bind
-from orchestrator.catalog import get_scenario
-from orchestrator.transitions import initial_state
+from simfleet.admin.app import AdminApp, create_app
+from simfleet.admin.security import TOKEN_ENV, authorized, check_bind
 from simfleet.broker import free_port
 from simfleet.clock import wall_ms
 from simfleet.control import Heartbeat, StreamCounters
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.transitions import initial_state
 from simfleet.settings import KafkaSettings
 from simfleet.telemetry import FleetCollector, Snapshot
 
@@ -80,7 +80,7 @@ def test_the_cli_refuses_to_bind_everywhere_without_a_token(command: list[str]) 
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     env["SIMCTL_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
     done = subprocess.run(
-        [sys.executable, "-m", "simctl.main", *command, "--admin-host", "0.0.0.0"],
+        [sys.executable, "-m", "simfleet.cli.main", *command, "--admin-host", "0.0.0.0"],
         env=env,
         capture_output=True,
         text=True,

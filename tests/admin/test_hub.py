@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from admin.hub import ANOMALIES, Hub, matches
+from simfleet.admin.hub import ANOMALIES, Hub, matches
 
 CADENCE = {
     "marketplace.customer.search": "high",

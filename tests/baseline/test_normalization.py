@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.baseline import normalize
-from simctl.main import app
+from simfleet.cli.main import app
+from simfleet.orchestrator.baseline import normalize
 from simfleet.timeutil import format_ms, parse_instant_ms
 
 pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist

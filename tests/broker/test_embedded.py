@@ -16,7 +16,6 @@ import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from simctl.broker import app
 from simfleet.broker import (
     BrokerInfo,
     EmbeddedBroker,
@@ -27,6 +26,7 @@ from simfleet.broker import (
     state_path,
     stop_detached,
 )
+from simfleet.cli.broker import app
 from simfleet.errors import BrokerError
 
 runner = CliRunner()

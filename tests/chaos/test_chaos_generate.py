@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from simctl.main import app
+from simfleet.cli.main import app
 from tests.chaos.effects import (
     CHECKS,
     CORRUPT,

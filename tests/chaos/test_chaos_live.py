@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from producers.chaos import plain
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
 from simfleet.control import FLEET_TOPIC, Heartbeat
 from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.errors import SchemaError
+from simfleet.producers.chaos import plain
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 from tests.chaos.effects import CHECKS, SCENARIO, H, Observed
@@ -85,7 +85,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bootstrap, "--speed", "3600"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bootstrap, "--speed", "3600"),
             *("--scale", "1", "--shards", "2", "--workers", "2", "--start", START),
             *("--no-stats", "--duration", "5m", "--no-external-events", "--seed", "11"),
             *("--scenario", str(SCENARIO), "--domain", "marketplace"),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog import load_scenario_file
-from orchestrator.transitions import check_scenario
-from orchestrator.validate import validate_paths
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError
+from simfleet.orchestrator.catalog import load_scenario_file
+from simfleet.orchestrator.transitions import check_scenario
+from simfleet.orchestrator.validate import validate_paths
 from tests.chaos.effects import SCENARIO
 
 BAD = """\

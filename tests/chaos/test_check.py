@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simctl.main import app
 from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.cli.main import app
 
 HERE = Path(__file__).parent
 KINDS = {"count", "sequence", "absence", "ratio", "latency", "custom"}

@@ -28,7 +28,7 @@ def test_pause_broker_hangs_then_resumes(tmp_path: Path, monkeypatch: pytest.Mon
         env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
         began = time.monotonic()
         pause = subprocess.Popen(
-            [sys.executable, "-m", "simctl.main", "chaos", "pause-broker", "--for", "3s"],
+            [sys.executable, "-m", "simfleet.cli.main", "chaos", "pause-broker", "--for", "3s"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -52,7 +52,7 @@ def test_pause_broker_hangs_then_resumes(tmp_path: Path, monkeypatch: pytest.Mon
 def test_no_recorded_broker_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "simctl.main", "chaos", "pause-broker", "--for", "1s"],
+        [sys.executable, "-m", "simfleet.cli.main", "chaos", "pause-broker", "--for", "1s"],
         env=env,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.scoring import Decision, Label, Subject, scorecard
 from tests.chaos.effects import SCENARIO
 

@@ -18,7 +18,15 @@ PLANS = Path(__file__).parent / "plans"
 
 def _run(plan: str, xml: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", "run", str(PLANS / plan), "--junit-xml", str(xml)],
+        [
+            sys.executable,
+            "-m",
+            "simfleet.cli.main",
+            "run",
+            str(PLANS / plan),
+            "--junit-xml",
+            str(xml),
+        ],
         capture_output=True,
         text=True,
         timeout=240,

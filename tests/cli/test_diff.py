@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from orchestrator.catalog import get_scenario
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.orchestrator.catalog import get_scenario
 
 START = "2026-03-02T00:00:00Z"
 

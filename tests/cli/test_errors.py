@@ -21,7 +21,7 @@ def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
     env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

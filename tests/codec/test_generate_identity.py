@@ -19,10 +19,10 @@ from pathlib import Path
 import fastavro
 from typer.testing import CliRunner
 
-from producers.backfill import backfill
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
+from simfleet.producers.backfill import backfill
 from simfleet.timeutil import parse_instant_ms
 
 START = "2026-03-03T08:00:00Z"

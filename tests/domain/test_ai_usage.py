@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pytest
 from fastavro import reader
 
-from simctl.generate import generate
+from simfleet.cli.generate import generate
 
 H = 3_600_000
 DAY = 24 * H

@@ -17,9 +17,9 @@ import pytest
 from fastavro import reader
 from typer.testing import CliRunner
 
-from orchestrator.catalog import get_scenario
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.catalog import get_scenario
 
 MIN = 60_000
 H = 60 * MIN

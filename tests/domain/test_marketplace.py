@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers.backfill import backfill
-from producers.pools import EntityPool
-from producers.profiles import RateProfile
 from simfleet.domain.pack import load_domain
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.paths import schemas_dir
+from simfleet.producers.backfill import backfill
+from simfleet.producers.pools import EntityPool
+from simfleet.producers.profiles import RateProfile
 from simfleet.scenarios import Modifier
 from simfleet.timeutil import parse_instant_ms
 

@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from producers.engine.processes import Process
-from producers.pools import EntityPool
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.domain.pack import load_domain
+from simfleet.producers.engine.processes import Process
+from simfleet.producers.pools import EntityPool
 from simfleet.timeutil import parse_instant_ms
 
 M = 60_000

@@ -18,9 +18,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
-from producers.pools import EntityPool
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.domain.pack import Project
+from simfleet.producers.pools import EntityPool
 
 pytestmark = pytest.mark.slow  # minutes of generation: started first under xdist
 

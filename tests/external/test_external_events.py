@@ -8,12 +8,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from orchestrator.baseline import count_intervals
-from producers.backfill import backfill
-from producers.runtime import modifiers_at
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.params import ParamGraph
 from simfleet.external import DAY_MS, Injection, schedule_range
+from simfleet.orchestrator.baseline import count_intervals
+from simfleet.producers.backfill import backfill
+from simfleet.producers.runtime import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 START = parse_instant_ms("2026-03-02T00:00:00Z")

@@ -17,7 +17,7 @@ def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
     env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -117,8 +117,8 @@ def test_unknown_domain_lists_only_real_domains(tmp_path: Path) -> None:
 def test_an_interrupted_generate_leaves_no_partial_files_behind(tmp_path: Path) -> None:
     """A later run cleans `.partial` files an interrupted one left; an aborted one removes its
     own (FileSink.close(complete=False))."""
-    from producers.sinks import FileSink
     from simfleet.domain.pack import Project
+    from simfleet.producers.sinks import FileSink
 
     out = tmp_path / "out"
     out.mkdir()

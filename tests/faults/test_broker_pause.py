@@ -97,7 +97,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     kafka = KafkaSettings(bootstrap_servers=bs)
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "600"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "600"),
             *("--scale", "0.02", "--shards", str(SHARDS), "--workers", "2", "--start", START),
             *("--domain", "marketplace", "--no-admin"),
             *("--no-stats", "--no-external-events", "--duration", "6m"),

@@ -43,7 +43,7 @@ def test_a_replaced_broker_stops_the_fleet_with_one_paragraph_and_its_counts(
     state = tmp_path / "state"
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "3600"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "3600"),
             *("--scale", "0.02", "--shards", "2", "--workers", "2", "--start", START),
             *("--domain", "marketplace", "--no-admin"),
             *("--no-stats", "--no-external-events", "--duration", "3m"),

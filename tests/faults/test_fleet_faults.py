@@ -26,7 +26,7 @@ START = "2026-03-03T00:00:00Z"
 def simctl(*args: str, state: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIMCTL_STATE_DIR": str(state)}
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -51,7 +51,7 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
     first = tmp_path / "first"
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "3600"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "3600"),
             *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
             *("--no-stats", "--no-external-events", "--duration", "3m"),
         ],

@@ -73,7 +73,7 @@ class Run:
 def simctl(*args: str, env: dict[str, str], timeout: float = 120) -> str:
     """Run simctl; its stdout; a failure fails the test with its stderr."""
     done = subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -88,7 +88,7 @@ def fleet(bs: str, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
     """`simctl up` on ``bs`` until UNTIL (both runs take exactly these flags but --workers)."""
     return subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bs, "--speed", "3600"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "3600"),
             *("--scale", "0.02", "--shards", str(SHARDS), "--workers", str(workers)),
             *("--start", START, "--until", UNTIL, "--no-stats", "--no-external-events"),
             *("--no-admin", "--domain", "marketplace"),
@@ -154,7 +154,7 @@ def _drive(tmp: Path, bs: str) -> Run:
         with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
             return subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "simctl.main", "worker", "run", "-b", bs),
+                    *(sys.executable, "-m", "simfleet.cli.main", "worker", "run", "-b", bs),
                     *("--worker-id", name),
                 ],
                 env=env,
@@ -310,7 +310,7 @@ def test_runs_with_the_same_seed_and_commands_are_identical(run: Run, pair: str)
     produce-time header, the one wall-clock field, is ignored."""
     a, b = (run.recordings[n] for n in pair)
     done = subprocess.run(
-        [sys.executable, "-m", "simctl.main", "diff", str(a), str(b), "--json"],
+        [sys.executable, "-m", "simfleet.cli.main", "diff", str(a), str(b), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -36,7 +36,7 @@ def simctl(
     *args: str, env: dict[str, str], timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -40,7 +40,7 @@ START = "2026-03-03T00:00:00Z"
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -87,7 +87,16 @@ def test_every_domain_runs_side_by_side_in_one_live_fleet(tmp_path: Path) -> Non
     )
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "--no-admin", *common, "--speed", "3600"),
+            *(
+                sys.executable,
+                "-m",
+                "simfleet.cli.main",
+                "up",
+                "--no-admin",
+                *common,
+                "--speed",
+                "3600",
+            ),
             *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
             *("--no-stats", "--duration", "5m"),
         ],

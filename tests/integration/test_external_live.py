@@ -60,7 +60,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "simctl.main",
+            "simfleet.cli.main",
             "orchestrator",
             "run",
             "--speed",
@@ -85,7 +85,7 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
             [
                 sys.executable,
                 "-m",
-                "simctl.main",
+                "simfleet.cli.main",
                 "inject",
                 "cloud-outage",
                 "--param",

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from orchestrator.catalog import get_scenario
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
 from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.catalog import get_scenario
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 
@@ -43,7 +43,7 @@ def simctl(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -118,7 +118,7 @@ def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) 
         [
             sys.executable,
             "-m",
-            "simctl.main",
+            "simfleet.cli.main",
             "up",
             "--no-admin",
             "--speed",

@@ -16,11 +16,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from typer.testing import CliRunner
 
-from orchestrator.baseline import BaselineStats
-from simctl.main import app
 from simfleet.broker.embedded import EmbeddedBroker
+from simfleet.cli.main import app
 from simfleet.codec import Decoder
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.baseline import BaselineStats
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +74,10 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
         "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "simctl.main", "up", "--no-admin", "--speed", "3600", "--scale",
-         "0.1", "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z", "--no-stats",
-         "--baseline", str(baseline), "--duration", "300s", "--domain", "marketplace"],
+        [sys.executable, "-m", "simfleet.cli.main", "up", "--no-admin", "--speed", "3600",
+         "--scale", "0.1", "--shards", "2", "--workers", "2", "--start", "2026-03-10T00:00:00Z",
+         "--no-stats", "--baseline", str(baseline), "--duration", "300s",
+         "--domain", "marketplace"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -45,7 +45,7 @@ def fleet_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def orchestrator(env: dict[str, str]) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "simctl.main",
+            "simfleet.cli.main",
             "orchestrator",
             "run",
             "--speed",

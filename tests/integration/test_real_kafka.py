@@ -150,7 +150,6 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
     from pydantic import SecretStr
     from testcontainers.core.network import Network
 
-    from producers.backfill import backfill
     from simfleet.clock import wall_ms
     from simfleet.codec import CONFLUENT_MAGIC, encoders_for
     from simfleet.domain.pack import Project
@@ -161,6 +160,7 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
         check_timestamp_headroom,
         ensure_topics,
     )
+    from simfleet.producers.backfill import backfill
     from simfleet.settings import KafkaSettings
     from simfleet.topology import domain_topics
 

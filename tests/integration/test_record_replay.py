@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner, Result
 
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
 from simfleet.recording import WALL_CLOCK_HEADER, Message, RecordingWriter, open_source

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from producers.backfill import backfill
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project, load_domain
 from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
+from simfleet.producers.backfill import backfill
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 
@@ -41,7 +41,7 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
         [
             sys.executable,
             "-m",
-            "simctl.main",
+            "simfleet.cli.main",
             "tail",
             topic,
             "--from-beginning",
@@ -72,7 +72,7 @@ def test_tail_of_a_misspelt_topic_suggests_the_right_one(bootstrap: str, tmp_pat
         KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec("marketplace.booking.requested", 3)]
     )
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "simctl.main", "tail", "marketplace.booking.requestd"]
+    cmd = [sys.executable, "-m", "simfleet.cli.main", "tail", "marketplace.booking.requestd"]
     out = subprocess.run(
         [*cmd, "-b", bootstrap, "--timeout", "1"],
         env=env,
@@ -85,7 +85,7 @@ def test_tail_of_a_misspelt_topic_suggests_the_right_one(bootstrap: str, tmp_pat
     assert "did you mean `marketplace.booking.requested`?" in out.stderr
     assert "`simctl topics`" in out.stderr
     listed = subprocess.run(
-        [sys.executable, "-m", "simctl.main", "topics", "-b", bootstrap],
+        [sys.executable, "-m", "simfleet.cli.main", "topics", "-b", bootstrap],
         env=env,
         capture_output=True,
         text=True,
@@ -110,7 +110,7 @@ def test_tail_takes_kafka_properties(
     one paragraph naming the file and the key, never a traceback, never a secret."""
     props = tmp_path / "client.properties"
     props.write_text(lines)
-    cmd = [sys.executable, "-m", "simctl.main", "tail", "marketplace.booking.requested"]
+    cmd = [sys.executable, "-m", "simfleet.cli.main", "tail", "marketplace.booking.requested"]
     out = subprocess.run(
         [*cmd, "-b", bootstrap, "--kafka-properties", str(props), "--timeout", "1"],
         env={**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)},

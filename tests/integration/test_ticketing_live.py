@@ -42,7 +42,7 @@ DECISIONS = "fraud.decisions"
 
 def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simctl.main", *args],
+        [sys.executable, "-m", "simfleet.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -90,7 +90,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
     env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
     up = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simctl.main", "up", "-b", bootstrap, "--speed", "7200"),
+            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bootstrap, "--speed", "7200"),
             *("--domain", "ticketing", "--domain", "marketplace", "--scale", "0.2"),
             *("--shards", "2", "--workers", "1", "--start", START, "--no-stats"),
             *("--duration", "5m"),

@@ -17,11 +17,11 @@ from functools import cache
 import numpy as np
 import pytest
 
-from orchestrator.baseline import IntervalCounts, count_intervals
-from orchestrator.catalog import list_scenarios
-from producers.backfill import backfill
 from simfleet.domain.pack import Project, load_domain
 from simfleet.external import schedule_range
+from simfleet.orchestrator.baseline import IntervalCounts, count_intervals
+from simfleet.orchestrator.catalog import list_scenarios
+from simfleet.producers.backfill import backfill
 from simfleet.scenarios import ScenarioInstance, ScenarioSpec
 from simfleet.timeutil import parse_instant_ms
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from producers.backfill import backfill
 from simfleet.columns import Batch, FixedStrings, TableStrings
 from simfleet.domain.pack import Project
+from simfleet.producers.backfill import backfill
 from simfleet.scenarios import ScenarioInstance
 
 TS = {"type": "long", "logicalType": "timestamp-millis"}

@@ -15,12 +15,12 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from producers.backfill import backfill
-from producers.sinks import FileSink
 from simfleet.avrofile import INDEX_SUFFIX, DatumIndex, count_records, index_path
 from simfleet.codec import TopicEncoder, encoders_for
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.producers.backfill import backfill
+from simfleet.producers.sinks import FileSink
 from simfleet.recording import Message, Source, _plain, open_source
 from simfleet.topology import key_fields
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from producers.engine import ShardEngine
 from simfleet.columns import Batch, TableStrings
 from simfleet.domain.checks import check_pack, stream_problems
 from simfleet.domain.pack import Project
+from simfleet.producers.engine import ShardEngine
 
 DAY = 86_400_000
 START = 1_772_409_600_000  # 2026-03-02T00:00:00Z

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
-from orchestrator.transitions import check_scenario
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError
+from simfleet.orchestrator.catalog import get_scenario, list_scenarios, load_scenario_file
+from simfleet.orchestrator.transitions import check_scenario
 from simfleet.paths import scenarios_dir
 
 VALID = """\

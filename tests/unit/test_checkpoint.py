@@ -8,12 +8,12 @@ import pickle
 
 import pytest
 
-from producers.chaos import Chaos
-from producers.checkpoint import CheckpointCodec, ShardState
-from producers.engine import ShardEngine
-from producers.runtime import modifiers_at
 from simfleet.codec import encoders_for
 from simfleet.domain.pack import Project
+from simfleet.producers.chaos import Chaos
+from simfleet.producers.checkpoint import CheckpointCodec, ShardState
+from simfleet.producers.engine import ShardEngine
+from simfleet.producers.runtime import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000
@@ -86,7 +86,7 @@ def test_a_checkpoint_refers_to_the_pools_tables_instead_of_copying_them(
 def test_the_last_checkpoint_is_joined_from_its_parts_and_an_unfinished_one_is_not_read() -> None:
     """A checkpoint larger than a record travels in parts (headers seq, part, parts): the
     reader joins the last seq's parts, and asks to read further back when some are missing."""
-    from producers.handoff import checkpoint_of
+    from simfleet.producers.handoff import checkpoint_of
 
     def rec(seq: int, part: int, parts: int, value: bytes) -> tuple[bytes, dict[str, bytes]]:
         heads = {"seq": str(seq).encode(), "part": str(part).encode()}

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers.backfill import backfill
-from producers.profiles import RateProfile
 from simfleet.columns import Batch
 from simfleet.domain.pack import load_domain
 from simfleet.domain.spec import DomainSpec
+from simfleet.producers.backfill import backfill
+from simfleet.producers.profiles import RateProfile
 from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000
@@ -305,8 +305,8 @@ def test_a_relation_deals_1_to_max_owners_per_target_and_repairs_links_at_use() 
     """Every active target starts with 1..hi owners; a link to a retired target moves, at its
     next use, to a target below the minimum first (a newly active one); retiring owners free
     their places; no use ever names an inactive target."""
-    from producers.pools import EntityPool, Relation
     from simfleet.domain.spec import EntitySpec
+    from simfleet.producers.pools import EntityPool, Relation
 
     students = EntityPool("student", EntitySpec(count=400, prefix="s"), 0, 1, 1, 1.0, "t")
     tutors = EntityPool(

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
-from orchestrator.catalog import get_scenario
-from producers.backfill import backfill
-from producers.engine import ShardEngine
-from producers.profiles import RateProfile
 from simfleet.domain.checks import reference_problems
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec, ProfileSpec
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.producers.backfill import backfill
+from simfleet.producers.engine import ShardEngine
+from simfleet.producers.profiles import RateProfile
 from simfleet.scenarios import ScenarioInstance
 
 H = 3_600_000

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from producers.engine.aggregates import unique_inverse
-from producers.engine.fields import uuid_column
 from simfleet.columns import FixedStrings, concat_columns, take_column
+from simfleet.producers.engine.aggregates import unique_inverse
+from simfleet.producers.engine.fields import uuid_column
 
 
 @pytest.mark.parametrize(

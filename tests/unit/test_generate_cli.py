@@ -12,8 +12,8 @@ import fastavro
 import pytest
 from typer.testing import CliRunner, Result
 
-from simctl import main as cli_main
-from simctl.main import app
+from simfleet.cli import main as cli_main
+from simfleet.cli.main import app
 from simfleet.errors import ConfigError
 
 START = "2026-03-02T00:00:00Z"

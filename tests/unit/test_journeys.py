@@ -8,13 +8,13 @@ import pickle
 import shutil
 from pathlib import Path
 
-from orchestrator.baseline import count_intervals
-from producers.engine import ShardEngine
 from simfleet.codec import Decoder, encoders_for
 from simfleet.columns import Batch
 from simfleet.domain.checks import check_pack
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
+from simfleet.orchestrator.baseline import count_intervals
+from simfleet.producers.engine import ShardEngine
 
 H = 3_600_000
 T0 = 1_772_409_600_000

@@ -14,13 +14,13 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
-from producers.backfill import LABELS_ALL, backfill
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.columns import Batch, TableStrings
 from simfleet.domain.checks import check_pack
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DelaySpec, StreamSpec
 from simfleet.errors import ConfigError
+from simfleet.producers.backfill import LABELS_ALL, backfill
 
 DAY = 86_400_000
 START = 1_772_409_600_000  # 2026-03-02T00:00:00Z

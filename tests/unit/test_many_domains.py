@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from orchestrator.catalog import get_scenario
-from orchestrator.timeline import due, scheduled
-from orchestrator.transitions import advance, apply_command, initial_state
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.control import Command
 from simfleet.domain.pack import Project
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.timeline import due, scheduled
+from simfleet.orchestrator.transitions import advance, apply_command, initial_state
 
 PACKS = Path(__file__).resolve().parents[1] / "packs"
 START = "2026-03-02T00:00:00Z"

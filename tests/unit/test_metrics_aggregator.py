@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.metrics import MetricsAggregator
-from producers.worker import ShardTally
 from simfleet.columns import Batch
 from simfleet.control import COUNTS_GRAIN_MS, ShardCounts
 from simfleet.errors import ConfigError
+from simfleet.orchestrator.metrics import MetricsAggregator
+from simfleet.producers.worker import ShardTally
 
 M = COUNTS_GRAIN_MS
 H = 60 * M

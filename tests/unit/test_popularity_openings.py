@@ -14,10 +14,10 @@ import pytest
 from pack_helpers import run_pack, write_pack
 from pydantic import ValidationError
 
-from producers.laws import bounded_pareto
-from producers.pools import EntityPool
 from simfleet.domain.checks import check_pack
 from simfleet.domain.spec import EntitySpec, FieldSpec, Openings, StreamSpec
+from simfleet.producers.laws import bounded_pareto
+from simfleet.producers.pools import EntityPool
 
 H = 3_600_000
 DAY = 24 * H

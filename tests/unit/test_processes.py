@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from producers.engine.processes import Override, Process
-from producers.pools import EntityPool
 from simfleet.domain.checks import campaign_problems, reference_problems
 from simfleet.domain.pack import load_domain
 from simfleet.domain.spec import DomainSpec, FieldSpec, ProcessSpec
+from simfleet.producers.engine.processes import Override, Process
+from simfleet.producers.pools import EntityPool
 from simfleet.scenarios import Campaign
 
 S = 1_000

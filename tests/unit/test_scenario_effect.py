@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.catalog import get_scenario
-from producers.backfill import backfill
 from simfleet.domain.pack import Project, load_domain
 from simfleet.domain.spec import DomainSpec
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.producers.backfill import backfill
 from simfleet.scenarios import ScenarioInstance, ScenarioSpec
 from simfleet.timeutil import parse_instant_ms
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from simctl.score import label_plan, load_targets, parse_decision
+from simfleet.cli.score import label_plan, load_targets, parse_decision
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.scoring import Decision, Label, Subject, Targets, average_precision, scorecard

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simctl.main import app
+from simfleet.cli.main import app
 from simfleet.errors import ConfigError
 from simfleet.settings import CHILD_ENV, KafkaSettings, Settings, is_secret, redact_url
 

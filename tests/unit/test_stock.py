@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pack_helpers import run_pack, write_pack
 
-from producers.engine.stock import Stock, apply_stock
-from producers.pools import EntityPool
 from simfleet.columns import StrTable, TableStrings
 from simfleet.domain.checks import check_pack
 from simfleet.domain.spec import EntitySpec, StockSpec, StockUse
+from simfleet.producers.engine.stock import Stock, apply_stock
+from simfleet.producers.pools import EntityPool
 
 DAY = 86_400_000
 START = 1_772_409_600_000  # 2026-03-02T00:00:00Z

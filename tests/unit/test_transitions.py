@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator.catalog import get_scenario
-from orchestrator.transitions import (
+from simfleet.clock import SimClock
+from simfleet.control import Command, ControlState
+from simfleet.domain.pack import Project
+from simfleet.errors import ScenarioError
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.orchestrator.transitions import (
     LEAD_WALL_MS,
     advance,
     apply_command,
@@ -16,10 +20,6 @@ from orchestrator.transitions import (
     initial_state,
     scenario_rows,
 )
-from simfleet.clock import SimClock
-from simfleet.control import Command, ControlState
-from simfleet.domain.pack import Project
-from simfleet.errors import ScenarioError
 from simfleet.scenarios import ScenarioSpec
 
 PROJECT = Project()

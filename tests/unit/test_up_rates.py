@@ -3,7 +3,7 @@ second; a read between two beats is not a rate of 0."""
 
 from __future__ import annotations
 
-from simctl.up import _Rates
+from simfleet.cli.up import _Rates
 
 
 def test_a_read_between_two_heartbeats_keeps_the_rate() -> None:

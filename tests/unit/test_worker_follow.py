@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.transitions import LEAD_WALL_MS, initial_state
-from producers.worker import Worker, late_by
 from simfleet.control import ControlState
 from simfleet.domain.pack import Project
 from simfleet.kafka import AccountedProducer
+from simfleet.orchestrator.transitions import LEAD_WALL_MS, initial_state
+from simfleet.producers.worker import Worker, late_by
 from simfleet.settings import KafkaSettings
 
 WALL0 = 1_800_000_000_000

@@ -10,10 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from orchestrator.validate import check_paths, validate_paths, validate_project
-from simctl.validate import validate
+from simfleet.cli.validate import validate
 from simfleet.domain.pack import Project, load_pack
 from simfleet.errors import DomainError
+from simfleet.orchestrator.validate import check_paths, validate_paths, validate_project
 from simfleet.problems import Problem
 
 STREAMS = """\

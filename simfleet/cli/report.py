@@ -1,0 +1,379 @@
+"""`simctl report`: one self-contained HTML file about a run (a `generate` folder or live topics):
+events per sim minute per topic with scenario phases and external events shaded, chaos counts,
+the assertions, the run's settings. Plotly with its JavaScript embedded: it opens offline.
+
+The scorecard's charts (latency histogram, confusion matrix, recall per attack pattern) have
+their places here and are filled once `simctl score` exists; until then they say so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import plotly.graph_objects as go
+import typer
+
+from simfleet.cli.assertions import Events, Outcome, evaluate, read_folder, read_topics
+from simfleet.cli.check import origin_of
+from simfleet.cli.options import (
+    BootstrapOpt,
+    ConfigOpt,
+    DomainOpt,
+    PackDirOpt,
+    PropertiesOpt,
+    ScenariosDirOpt,
+    build_settings,
+    kafka_of,
+    project_of,
+)
+from simfleet.control_io import read_latest_state
+from simfleet.errors import ConfigError
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.timeutil import format_ms
+
+__all__ = ["build_report", "report"]
+
+MINUTE = 60_000
+DAY = 86_400_000
+_SCORECARD_HOOK = (
+    "No model scorecard was given: <code>simctl score --out score.json</code>, then "
+    "<code>--score score.json</code> puts its {what} here."
+)
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+.pass { color: #17803d; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; }
+.hook { color: #666; font-style: italic; border: 1px dashed #bbb; padding: 0.8em; }
+"""
+
+
+def _span(events: Events) -> tuple[int, int]:
+    """The run's sim span, from the bulk of its records: a poisoned timestamp (1970) or a far
+    future one must not stretch the time axis over decades."""
+    stamps = sorted(int(r["occurred_at"]) for rs in events.values() for r in rs)
+    cut = len(stamps) // 200  # 0.5 % each side, then widened by a day
+    return stamps[cut] - DAY, stamps[-1 - cut] + DAY
+
+
+def _events_chart(
+    events: Events, truth: Sequence[dict[str, Any]], span: tuple[int, int]
+) -> go.Figure:
+    """Records per sim minute per topic, scenario windows and external events shaded."""
+    lo, hi = span
+    fig = go.Figure()
+    for topic in sorted(events):
+        recs = [r for r in events[topic] if lo <= int(r["occurred_at"]) <= hi]
+        if not recs:
+            continue
+        per = Counter(int(r["occurred_at"]) // MINUTE * MINUTE for r in recs)
+        xs = sorted(per)
+        fig.add_trace(
+            go.Scattergl(
+                x=[format_ms(x) for x in xs],
+                y=[per[x] for x in xs],
+                mode="lines",
+                name=topic,
+                line={"width": 1},
+            )
+        )
+    for t in truth:
+        if t.get("kind") not in ("scenario", "external_event") or t.get("label") == "stopped":
+            continue
+        scenario = t["kind"] == "scenario"
+        # clipped to the records: a scenario may run on long after the data ends
+        x0 = max(int(t["window_start"]), lo + DAY)
+        x1 = min(max(int(t["window_end"]), x0 + MINUTE), hi - DAY)
+        if x1 <= x0:
+            continue
+        fig.add_vrect(
+            x0=format_ms(x0),
+            x1=format_ms(x1),
+            fillcolor="orange" if scenario else "royalblue",
+            opacity=0.12 if scenario else 0.08,
+            line_width=0,
+            annotation_text=f"{'scenario' if scenario else 'external'}: {t['subject_id']}",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title="Events per sim minute per topic (orange: scenarios, blue: external events)",
+        xaxis_title="sim time (UTC)",
+        yaxis_title="events per minute",
+        height=560,
+        legend={"font": {"size": 9}},
+    )
+    return fig
+
+
+def _chaos_chart(truth: Sequence[dict[str, Any]]) -> go.Figure | None:
+    """Chaos applications per action and topic, from ground truth."""
+    per = Counter((t["action"], t["topic"]) for t in truth if t.get("kind") == "chaos")
+    if not per:
+        return None
+    fig = go.Figure()
+    for topic in sorted({tp for _, tp in per}):
+        actions = sorted({a for a, tp in per if tp == topic})
+        fig.add_trace(go.Bar(x=actions, y=[per[(a, topic)] for a in actions], name=topic))
+    fig.update_layout(
+        title="Chaos applications per action (ground truth)",
+        barmode="stack",
+        yaxis_title="records",
+        height=420,
+    )
+    return fig
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], raw_last: bool = False) -> str:
+    out = ["<table><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr>"]
+    for row in rows:
+        cells = [html.escape(c) for c in row[:-1]] if raw_last else [html.escape(c) for c in row]
+        if raw_last:
+            cells.append(row[-1])
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _latency_chart(card: Mapping[str, Any]) -> go.Figure | None:
+    """Decision time minus produce time, binned (bars: the counts are the data)."""
+    lat = card.get("latencies_ms") or []
+    if not lat:
+        return None
+    counts, edges = np.histogram(np.asarray(lat, dtype=np.float64), bins=min(50, len(lat)))
+    fig = go.Figure(go.Bar(x=((edges[:-1] + edges[1:]) / 2).tolist(), y=counts.tolist()))
+    q = card.get("latency_ms") or {}
+    fig.update_layout(
+        title=" / ".join(f"{k} {v:,.0f} ms" for k, v in q.items()),
+        xaxis_title="latency (ms)",
+        yaxis_title="decisions",
+        height=320,
+        bargap=0.05,
+    )
+    return fig
+
+
+def _confusion_chart(card: Mapping[str, Any]) -> go.Figure:
+    c = card["confusion"]
+    z = [[c["tp"], c["fn"]], [c["fp"], c["tn"]]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=["alerted", "not alerted"],
+            y=["fraud", "legit"],
+            text=[[f"{v:,}" for v in row] for row in z],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+        )
+    )
+    fig.update_layout(height=300, yaxis_autorange="reversed", title="labelled subjects")
+    return fig
+
+
+def _recall_chart(card: Mapping[str, Any]) -> go.Figure | None:
+    per = card.get("recall_by_pattern") or {}
+    if not per:
+        return None
+    names = sorted(per)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[per[n]["recall"] or 0.0 for n in names],
+            text=[f"{per[n]['caught']}/{per[n]['frauds']}" for n in names],
+        )
+    )
+    fig.update_layout(height=320, yaxis_range=[0, 1], yaxis_title="recall")
+    return fig
+
+
+def build_report(
+    title: str,
+    events: Events,
+    truth: Sequence[dict[str, Any]],
+    outcomes: Sequence[Outcome] | None,
+    settings: Mapping[str, Any],
+    card: Mapping[str, Any] | None = None,
+) -> str:
+    """The report as one HTML document, plotly's JavaScript included once."""
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    first = True
+
+    def figure(fig: go.Figure, div: str) -> str:
+        nonlocal first
+        out = fig.to_html(full_html=False, include_plotlyjs=first, div_id=div)
+        first = False
+        return str(out)
+
+    span = _span(events)
+    parts += ["<h2>Events</h2>", figure(_events_chart(events, truth, span), "events-chart")]
+    outside = sum(
+        not span[0] <= int(r["occurred_at"]) <= span[1] for rs in events.values() for r in rs
+    )
+    if outside:
+        parts.append(
+            f"<p id='outside'>{outside} record(s) with a timestamp far outside the run "
+            "(poisoned or corrupt) are left out of this chart.</p>"
+        )
+    parts.append("<h2>Chaos</h2>")
+    chaos = _chaos_chart(truth)
+    parts.append(
+        figure(chaos, "chaos-chart") if chaos is not None else "<p>No chaos was applied.</p>"
+    )
+    parts.append("<h2>Assertions</h2>")
+    if outcomes is None:
+        parts.append("<p>No assertions were checked (give <code>--check SCENARIO</code>).</p>")
+    else:
+        rows = [
+            (
+                o.name,
+                o.kind,
+                o.expected,
+                o.actual,
+                "<span class='pass'>pass</span>" if o.passed else "<span class='fail'>FAIL</span>",
+            )
+            for o in outcomes
+        ]
+        heads = ("assertion", "kind", "expected", "actual", "result")
+        parts.append(f"<div id='assertions'>{_table(heads, rows, raw_last=True)}</div>")
+    charts = {
+        "latency": _latency_chart(card) if card else None,
+        "confusion": _confusion_chart(card) if card else None,
+        "recall": _recall_chart(card) if card else None,
+    }
+    for name, what in (
+        ("latency", "latency histogram (decision time minus produce time)"),
+        ("confusion", "confusion matrix"),
+        ("recall", "recall per attack pattern"),
+    ):
+        parts.append(f"<h2>{what.split(' (')[0].capitalize()}</h2>")
+        fig = charts[name]
+        if fig is not None:
+            parts.append(f"<div id='{name}-hook'>{figure(fig, f'{name}-chart')}</div>")
+        else:
+            hook = _SCORECARD_HOOK.format(what=what)
+            parts.append(f"<p class='hook' id='{name}-hook'>{hook}</p>")
+    parts.append("<h2>Run</h2>")
+    counts = sorted((t, str(len(r))) for t, r in events.items() if r)
+    setting_rows = [
+        (k, json.dumps(v) if not isinstance(v, str) else v) for k, v in settings.items()
+    ]
+    parts.append(f"<div id='settings'>{_table(('setting', 'value'), setting_rows)}</div>")
+    parts.append("<h3>Records per topic</h3>" + _table(("topic", "records"), counts))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="A folder of `simctl generate` output (default: live topics)."),
+    ] = None,
+    check: Annotated[
+        str | None,
+        typer.Option(help="Also judge this scenario's assertions (an id or a file)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Origin of the assertions' windows, ISO UTC.")
+    ] = None,
+    score: Annotated[
+        Path | None,
+        typer.Option(
+            help="A scorecard written by `simctl score --out FILE`: its latency "
+            "histogram, confusion matrix and recall per pattern join the report."
+        ),
+    ] = None,
+    domain: DomainOpt = None,
+    bootstrap: BootstrapOpt = None,
+    properties: PropertiesOpt = None,
+    config: ConfigOpt = None,
+    pack_dir: PackDirOpt = None,
+    scenarios_dir: ScenariosDirOpt = None,
+) -> None:
+    """Write one self-contained HTML report of a run: events per minute, scenario and external
+    event windows, chaos counts, assertions, settings. Opens offline (no CDN).
+
+    Example: simctl report --data out/ --check my-scenario.yaml --score score.json --out r.html
+    """
+    settings = build_settings(
+        config=config,
+        bootstrap_servers=bootstrap,
+        kafka_properties=properties,
+        domains=domain,
+        pack_dirs=pack_dir,
+        scenarios_dirs=scenarios_dir,
+    )
+    project = project_of(settings)
+    run: dict[str, Any] = {}
+    if data is not None:
+        events = read_folder(data)
+        domains = sorted({t.split(".", 1)[0] for t in events})
+        run["source"] = str(data)
+    else:
+        kafka = kafka_of(settings)
+        state = read_latest_state(kafka, 5.0)
+        domains = list(state.domains if state else project.resolve_domains(settings.domains))
+        topics = [e.topic for e in project.schemas() if e.topic.split(".", 1)[0] in domains]
+        events = read_topics(kafka, project.schemas(), topics)
+        run["source"] = kafka.bootstrap_servers
+        if state is not None:
+            run |= {
+                "seed": state.seed,
+                "scale": state.scale,
+                "shards": state.shards,
+                "speed": state.clock.speed,
+                "control version": state.version,
+                "scenarios": [i.spec.id for i in state.scenarios],
+            }
+    if domain:
+        domains = [d for d in domains if d in domain]
+    if not any(events.values()):
+        raise ConfigError(f"No records to report on in {run['source']}; check --data or -b.")
+    truth = [r for d in domains for r in events.pop(f"{d}.ground_truth", [])]
+    for d in domains:
+        events.pop(f"{d}.metrics", None)
+    lo, hi = _span(events)
+    run |= {"domains": domains, "from": format_ms(lo + DAY), "until": format_ms(hi - DAY)}
+    outcomes = None
+    if check is not None:
+        spec = get_scenario(check, project)
+        all_events = {**events, f"{spec.domain}.ground_truth": truth}
+        outcomes = evaluate(spec.assertions, all_events, origin_of(all_events, spec, since))
+        run["checked"] = spec.id
+    card = _read_score(score) if score is not None else None
+    page = build_report(
+        f"simfleet run report: {', '.join(domains)}", events, truth, outcomes, run, card
+    )
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({exc.strerror}).") from exc
+    typer.echo(f"wrote {out} ({len(page) // 1024} kB)", err=True)
+
+
+def _read_score(path: Path) -> dict[str, Any]:
+    """A scorecard file of `simctl score --out`, or a clear error."""
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"--score {path}: cannot read it as a scorecard ({exc}). Write one with "
+            "`simctl score --decisions TOPIC --out score.json`."
+        ) from exc
+    if not isinstance(card, dict) or "confusion" not in card:
+        raise ConfigError(
+            f"--score {path}: no `confusion` in it, so it is not a scorecard. Write one with "
+            "`simctl score --decisions TOPIC --out score.json`."
+        )
+    return card
