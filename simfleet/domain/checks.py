@@ -23,6 +23,14 @@ from faker import Faker
 from pydantic import BaseModel, ValidationError
 
 from simfleet.codec.catalog import FieldType
+from simfleet.domain.mechanisms import generators
+from simfleet.domain.mechanisms.fields.choice import ChoiceField
+from simfleet.domain.mechanisms.fields.entity import EntityField
+from simfleet.domain.mechanisms.refs import by_problems as _by_problems
+from simfleet.domain.mechanisms.refs import choice_attrs as _choice_attrs
+from simfleet.domain.mechanisms.refs import numeric_attrs as _numeric_attrs
+from simfleet.domain.mechanisms.refs import param_problem as _param_problem
+from simfleet.domain.mechanisms.refs import unknown as _unknown
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import (
     AggregateSpec,
@@ -62,20 +70,7 @@ EXTERNAL_FILE = "external.yaml"
 IMPLICIT = ("event_id", "occurred_at")
 TOP = "(top level)"
 UNKNOWN = "?"  # the entity kind of a field whose entity is itself misspelt (reported once)
-_GENERATORS = ("entity", "attr", "seq", "choice", "const", "uniform", "normal", "lognormal")
 M = TypeVar("M", bound=BaseModel)
-_NUMERIC = (
-    "uniform",
-    "normal",
-    "lognormal",
-    "poisson",
-    "integers",
-    "pareto",
-    "param",
-    "process",
-    "sum_of",
-)
-_ATTRIBUTE_LAWS = ("pareto", "uniform", "lognormal", "normal")  # numeric entity attributes
 
 
 def read_yaml_file(path: Path) -> tuple[Any, list[Problem]]:
@@ -223,14 +218,6 @@ def target_problems(
 
 def _topics(spec: DomainSpec) -> list[str]:
     return [spec.topic(s) for s in spec.streams]
-
-
-def _unknown(
-    file: Path | None, where: str, what: str, name: str, known: Iterable[str], fix: str
-) -> Problem:
-    """``unknown <what> 'name' (did you mean `x`?)``."""
-    known = list(known)
-    return Problem(file, where, f"unknown {what} {name!r}{did_you_mean(name, known)}", fix)
 
 
 def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
@@ -458,12 +445,11 @@ def _entity_problems(spec: DomainSpec, file: Path) -> list[Problem]:
 
 
 def _drawn_attribute_problems(a: FieldSpec, where: str, file: Path) -> list[Problem]:
-    laws = [k for k in _ATTRIBUTE_LAWS if getattr(a, k) is not None]
-    if a.choice is None and (not laws or a.factors()):
+    if not isinstance(a, ChoiceField) and (not a.numeric_law or a.factors()):
+        laws = [f"`{k}`" for k, g in generators().items() if g.numeric_law]
         fix = (
-            "use `choice: [...]` (with numeric `weights`), a numeric law (`pareto: {alpha, min, "
-            "max}`, `uniform`, `lognormal` or `normal`, with `min`, `max`, `round`; no `times`) "
-            "or `faker: <provider>`"
+            f"use `choice: [...]` (with numeric `weights`), a numeric law ({', '.join(laws)}; "
+            "with `min`, `max`, `round`; no `times`) or `faker: <provider>`"
         )
         return [Problem(file, where, "an entity attribute is drawn once per entity", fix)]
     if any(isinstance(w, str | ByAttr) for w in a.weights or ()):
@@ -579,10 +565,7 @@ def _made_before(
 ) -> list[Problem]:
     """The fields `after`, `product` and `null_if` read: made before this one, or carried by
     a chain into the stream (a stream no chain reaches must generate them)."""
-    reads = [(f"{where}.after.of", f.after.of)] if f.after is not None else []
-    reads += [(f"{where}.product", x) for x in f.product or ()]
-    reads += [(f"{where}.sum_of", x) for x in f.sum_of or {}]
-    reads += [(f"{where}.null_if", f.null_if)] if f.null_if is not None else []
+    reads = [(f"{where}.{at}", x) for at, x in f.reads()]
     reached = any(name in c.targets() for st in spec.streams.values() for c in st.then)
     order = list(s.fields)
     out: list[Problem] = []
@@ -616,61 +599,21 @@ def _label_refs(spec: DomainSpec, name: str, of: str, where: str, file: Path) ->
     return []
 
 
-def _param_problem(spec: DomainSpec, where: str, value: object, file: Path) -> list[Problem]:
-    if isinstance(value, str) and value not in spec.parameters:
-        return [
-            _unknown(
-                file,
-                where,
-                "parameter",
-                value,
-                spec.parameters,
-                "name a parameter of `parameters` (without the domain prefix)",
-            )
-        ]
-    return []
-
-
 def _field_refs(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[Problem]:
-    out: list[Problem] = []
-    if f.entity is not None and f.entity not in spec.entities:
-        out.append(
-            _unknown(
-                file,
-                f"{where}.entity",
-                "entity",
-                f.entity,
-                spec.entities,
-                "name an entity of `entities`",
-            )
-        )
-    for key in ("param", "bernoulli"):
-        out += _param_problem(spec, f"{where}.{key}", getattr(f, key), file)
+    """The names a field uses: its generator's own checks, then its `times` factors."""
+    out = f.problems(spec, where, file)
     many = isinstance(f.times, tuple)
     for k, x in enumerate(f.factors()):
         at = f"{where}.times.{k}" if many else f"{where}.times"
         out += _param_problem(spec, at, x, file)
         if isinstance(x, ByAttr):
             out += _by_problems(spec, x, at, file)
-    out += _openings_problems(spec, f, where, file)
-    if f.process is not None and f.process not in spec.processes:
-        fix = "name a process of `processes`"
-        out.append(_unknown(file, f"{where}.process", "process", f.process, spec.processes, fix))
-    for k, w in enumerate(f.weights or ()):
-        out += _param_problem(spec, f"{where}.weights.{k}", w, file)
-    for key in ("bernoulli", "weight"):
-        b = getattr(f, key)
-        if isinstance(b, ByAttr):
-            kinds = [f.entity] if key == "weight" and f.entity in spec.entities else None
-            out += _by_problems(spec, b, f"{where}.{key}", file, kinds)
-    for k, w in enumerate(f.weights or ()):
-        if isinstance(w, ByAttr):
-            out += _by_problems(spec, w, f"{where}.weights.{k}", file)
-    for x, w in (f.sum_of or {}).items():
-        out += _param_problem(spec, f"{where}.sum_of.{x}", w, file)
-        if isinstance(w, ByAttr):
-            out += _by_problems(spec, w, f"{where}.sum_of.{x}", file)
     return out
+
+
+def _openings_problems(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[Problem]:
+    """An `entity` field's `openings` read instants recorded on its kind."""
+    return f.openings_problems(spec, where, file) if isinstance(f, EntityField) else []
 
 
 def _delay_table(chain: Chain) -> ByAttr:
@@ -678,91 +621,6 @@ def _delay_table(chain: Chain) -> ByAttr:
     by = chain.delay_by
     assert by is not None
     return ByAttr(by=by.by, of=by.of, values=dict.fromkeys(by.laws, 0.0), default=0.0)
-
-
-def _by_shape_problems(
-    spec: DomainSpec,
-    b: ByAttr,
-    where: str,
-    file: Path,
-    kinds: Iterable[str] | None,
-    over_choice: bool,
-) -> list[Problem] | None:
-    """The problems of a `by` table that needs no check of its listed values (`by: value`, a
-    numeric attribute, an unknown attribute, a missing `values`); None for a table over a
-    `choice` attribute (``over_choice``), whose values the caller checks."""
-    if b.by == "value":
-        fix = "list a number per value: `values: {a: 1, b: 2}`"
-        needs = [Problem(file, f"{where}.values", "`by: value` needs `values`", fix)]
-        return needs if b.numeric else []
-    kinds = None if kinds is None else list(kinds)
-    numeric = [k for k in _numeric_attrs(spec, kinds) if k.split(".", 1)[1] == b.by]
-    if numeric and not b.numeric:
-        fix = f"drop `values` (the number is {b.by} itself, or {b.by} ** `power`)"
-        return [Problem(file, f"{where}.values", f"{numeric[0]} is a numeric attribute", fix)]
-    if numeric:
-        return []
-    if not over_choice:
-        drawn = [*_choice_attrs(spec, kinds), *_numeric_attrs(spec, kinds)]
-        names = sorted({k.split(".", 1)[1] for k in drawn})
-        fix = (
-            "name an entity attribute drawn with `choice` (a persona, a segment) or a numeric "
-            "law (a popularity)"
-        )
-        return [_unknown(file, f"{where}.by", "drawn attribute", b.by, names, fix)]
-    if b.numeric:
-        fix = f"list a number per value of {b.by}: `values: {{...}}`"
-        return [Problem(file, f"{where}.values", f"`by: {b.by}` is not numeric", fix)]
-    return None
-
-
-def _numeric_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> list[str]:
-    """``kind.attr`` of the numeric attributes (a law, no `choice`) of ``kinds`` (all: None)."""
-    return [
-        f"{kind}.{aname}"
-        for kind, ent in spec.entities.items()
-        if kinds is None or kind in kinds
-        for aname, a in ent.attributes.items()
-        if isinstance(a, FieldSpec) and any(getattr(a, k) is not None for k in _ATTRIBUTE_LAWS)
-    ]
-
-
-def _recorded(spec: DomainSpec) -> dict[str, set[str]]:
-    """Entity kind -> the instants streams `record` on its entities."""
-    out: dict[str, set[str]] = {}
-    for s in spec.streams.values():
-        for fname, kept in s.record.items():
-            f = s.fields.get(fname)
-            if f is not None and f.entity is not None:
-                out.setdefault(f.entity, set()).update(kept)
-    return out
-
-
-def _openings_problems(spec: DomainSpec, f: FieldSpec, where: str, file: Path) -> list[Problem]:
-    """An `openings` weight reads instants some stream records on the entity kind it draws,
-    and its peaks name numbers or parameters of the pack."""
-    op = f.openings
-    if op is None or f.entity not in spec.entities:
-        return []
-    kept = _recorded(spec).get(f.entity or "", set())
-    out: list[Problem] = []
-    named = [("closed_until", op.closed_until), ("closed_after", op.closed_after)]
-    named += [(f"peaks.{k}", k) for k in op.peaks]
-    for key, instant in named:
-        if instant is not None and instant not in kept:
-            out.append(
-                Problem(
-                    file,
-                    f"{where}.openings.{key}",
-                    f"no stream records the instant `{instant}` on {f.entity} entities"
-                    + (f" (recorded: {', '.join(sorted(kept))})" if kept else ""),
-                    f"add `record: {{<{f.entity} field>: [{instant}]}}` to the stream that sets "
-                    f"it (the one announcing the {f.entity}), or name a recorded instant",
-                )
-            )
-    for k, pk in op.peaks.items():
-        out += _param_problem(spec, f"{where}.openings.peaks.{k}.peak", pk.peak, file)
-    return out
 
 
 def _record_problems(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list[Problem]:
@@ -792,55 +650,6 @@ def _record_problems(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> 
             fix = "name a field of the stream: `at_start` replaces its generators"
             out.append(_unknown(file, f"{where}.at_start.{fname}", "field", fname, s.fields, fix))
         out += _field_refs(spec, f, f"{where}.at_start.{fname}", file)
-    return out
-
-
-def _choice_attrs(spec: DomainSpec, kinds: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
-    """``kind.attr`` -> values, for the drawn (`choice`) attributes of ``kinds`` (all: None)."""
-    return {
-        f"{kind}.{aname}": tuple(str(c) for c in a.choice)
-        for kind, ent in spec.entities.items()
-        if kinds is None or kind in kinds
-        for aname, a in ent.attributes.items()
-        if isinstance(a, FieldSpec) and a.choice is not None
-    }
-
-
-def _by_problems(
-    spec: DomainSpec, b: ByAttr, where: str, file: Path, kinds: Iterable[str] | None = None
-) -> list[Problem]:
-    """A `by` table whose attribute is not drawn by `choice`, or whose values it never takes,
-    or that names no parameter; which entity field `of` names is checked with the stream's
-    schema (``by: value``: a `choice` field of the event, checked there too)."""
-    named = [p for v in b.params() for p in _param_problem(spec, f"{where}.values", v, file)]
-    attrs = {k: v for k, v in _choice_attrs(spec, kinds).items() if k.split(".", 1)[1] == b.by}
-    shape = _by_shape_problems(spec, b, where, file, kinds, bool(attrs))
-    if shape is not None:
-        return named + shape
-    out: list[Problem] = named
-    for attr, choices in attrs.items():
-        for v in b.listed:
-            if v not in choices:
-                out.append(
-                    _unknown(
-                        file,
-                        f"{where}.values.{v}",
-                        f"value of {attr}",
-                        v,
-                        choices,
-                        f"list values of {attr}: {', '.join(choices)}",
-                    )
-                )
-        unlisted = [c for c in choices if c not in b.listed]
-        if unlisted and b.default is None and b.otherwise is None:
-            out.append(
-                Problem(
-                    file,
-                    f"{where}.values",
-                    f"lists no number for {', '.join(unlisted)} of {attr}",
-                    "list every value, or give a `default` (or an `otherwise` table)",
-                )
-            )
     return out
 
 
@@ -1543,11 +1352,9 @@ def _mismatch(f: FieldSpec, t: FieldType, numeric_attr: bool = False) -> bool:
     if t.kind == "other":
         return True
     values = (*(f.choice or ()), *((f.const,) if f.const is not None else ()))
-    textual = any(getattr(f, k) is not None for k in ("entity", "seq")) or any(
-        isinstance(v, str) and not _numeric(v) for v in values
-    )
-    textual = textual or (f.attr is not None and not numeric_attr)
-    numeric = numeric_attr or any(getattr(f, k) is not None for k in _NUMERIC)
+    textual = f.fills == "text" or any(isinstance(v, str) and not _numeric(v) for v in values)
+    textual = textual or (f.fills == "attribute" and not numeric_attr)
+    numeric = numeric_attr or f.fills == "number"
     return (textual and t.kind != "str") or (numeric and t.kind == "str")
 
 
@@ -1560,11 +1367,10 @@ def _numeric(text: str) -> bool:
 
 
 def _type_problem(file: Path, where: str, f: FieldSpec, t: FieldType, schema: Path) -> Problem:
-    gen = next((k for k in (*_GENERATORS, *_NUMERIC) if getattr(f, k, None) is not None), "?")
     return Problem(
         file,
         where,
-        f"a `{gen}` generator cannot fill a field of Avro kind {t.kind} in {schema}",
+        f"a `{f.key}` generator cannot fill a field of Avro kind {t.kind} in {schema}",
         "change the generator or the schema type",
     )
 

@@ -7,13 +7,15 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from simfleet.domain.mechanisms import ByAttr, FieldSpec, Number, SignedDurationMs, Spec
+from simfleet.domain.mechanisms.fields.after import After
+from simfleet.domain.mechanisms.fields.entity import Openings, Peak
+from simfleet.domain.mechanisms.fields.pareto import Pareto
 from simfleet.scenarios import DurationMs
-from simfleet.timeutil import parse_duration_ms
 
 __all__ = [
     "After",
@@ -38,6 +40,7 @@ __all__ = [
     "ProcessSpec",
     "ProfileSpec",
     "RelationSpec",
+    "SignedDurationMs",
     "SpikeSpec",
     "StockSpec",
     "StockUse",
@@ -45,323 +48,7 @@ __all__ = [
 ]
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-class ByAttr(_Spec):
-    """A number that depends on an entity's drawn attribute (a persona): the value listed for
-    the attribute's value of the entity in field ``of``, else ``default``; or, over a numeric
-    attribute (a show's popularity), the attribute's value raised to ``power``.
-
-    YAML: ``{by: persona, of: user_id, values: {casual: 0.4, scalper: 0.05}, default: 0.2}``,
-    ``{by: popularity, of: show_id, power: 0.3}``; in an entity field's ``weight`` ``of`` is
-    left out (the entity is the one being drawn).
-    """
-
-    by: str = Field(description="a drawn (`choice` or numeric) attribute of the entity")
-    of: str | None = Field(None, description="the event's field holding the entity id")
-    values: dict[str, float | str] | None = Field(
-        None,
-        description="attribute value -> number, or a parameter path (its current value); "
-        "none over a numeric attribute",
-    )
-    power: float | None = Field(
-        None, description="over a numeric attribute: the number is the value ** power (1)"
-    )
-    default: float | str | None = Field(
-        None,
-        description="for attribute values not listed (a number or a parameter path); without "
-        "it every value is listed",
-    )
-    otherwise: ByAttr | None = Field(
-        None,
-        description="for events whose value is not listed (or that have none): this table's "
-        "number instead of `default`; in a chain, `by: value` over a carried campaign tag "
-        "falls back to the entity's table (ATO-tagged payments reach a chargeback)",
-    )
-
-    def tables(self) -> list[ByAttr]:
-        """This table and those it falls back to."""
-        return [self, *(self.otherwise.tables() if self.otherwise is not None else [])]
-
-    @model_validator(mode="after")
-    def _one_fallback(self) -> ByAttr:
-        if self.values is None and (self.default is not None or self.otherwise is not None):
-            raise ValueError(
-                f"`by: {self.by}` without `values` reads a numeric attribute: it takes no "
-                "`default` or `otherwise`"
-            )
-        if self.values is not None and self.power is not None:
-            raise ValueError(
-                f"`by: {self.by}`: `power` applies to a numeric attribute (no `values`)"
-            )
-        if self.otherwise is not None and self.default is not None:
-            raise ValueError(
-                f"`by: {self.by}`: give `default` or `otherwise` (a table for the values not "
-                "listed), not both"
-            )
-        return self
-
-    def table(
-        self, choices: Sequence[str], params: Mapping[str, float] | None = None, domain: str = ""
-    ) -> tuple[float, ...]:
-        """The number for each of ``choices`` (the attribute's values, in table order);
-        parameter paths take their value in ``params`` (names relative to ``domain``)."""
-        listed = self.listed
-        return tuple(self._number(listed.get(c, self.default), params, domain) for c in choices)
-
-    @property
-    def numeric(self) -> bool:
-        """Whether the table reads a numeric attribute (no `values`)."""
-        return self.values is None
-
-    @property
-    def listed(self) -> dict[str, float | str]:
-        """The values listed (none over a numeric attribute)."""
-        return self.values or {}
-
-    @property
-    def exponent(self) -> float:
-        """The power a numeric attribute is raised to."""
-        return 1.0 if self.power is None else self.power
-
-    def fallback(self, params: Mapping[str, float] | None = None, domain: str = "") -> float:
-        """The number of events with no entity (or no listed value): ``default``, else 0."""
-        return self._number(self.default, params, domain)
-
-    def _number(
-        self, v: float | str | None, params: Mapping[str, float] | None, domain: str
-    ) -> float:
-        if v is None:
-            return 0.0
-        if isinstance(v, str):
-            if params is None:
-                raise ValueError(f"`by: {self.by}`: {v} is a parameter; give its value")
-            return params[f"{domain}.{v}"]
-        return float(v)
-
-    def params(self) -> list[str]:
-        """The parameter paths the table names."""
-        found = [*self.listed.values(), self.default]
-        return [v for v in found if isinstance(v, str)]
-
-
-Number = float | str | ByAttr  # a number, a parameter path, or a number by entity attribute
-
-
-def _signed_duration(v: object) -> object:
-    if isinstance(v, str) and v.startswith("-"):
-        return -parse_duration_ms(v[1:])
-    return parse_duration_ms(v) if isinstance(v, str) else v
-
-
-SignedDurationMs = Annotated[int, BeforeValidator(_signed_duration)]
-
-
-class After(_Spec):
-    """An instant after another: ``{of: presale_at, uniform: [1d, 7d]}``; a negative bound
-    (``-14d``) reaches before it (the openings of shows announced before a run)."""
-
-    of: str = "occurred_at"
-    uniform: tuple[SignedDurationMs, SignedDurationMs]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> After:
-        if self.uniform[0] > self.uniform[1]:
-            raise ValueError(f"`uniform: [lo, hi]` needs lo <= hi: {self.uniform}")
-        return self
-
-
-class Pareto(_Spec):
-    """A bounded Pareto law (a power law between ``min`` and ``max``): density proportional to
-    ``x ** -(alpha + 1)``; the top few percent of draws hold most of the total."""
-
-    alpha: float = Field(gt=0, description="the tail index: the smaller, the heavier the tail")
-    min: float = Field(gt=0)
-    max: float
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Pareto:
-        if not self.max > self.min:
-            raise ValueError(f"`pareto` needs max > min: {self.min}, {self.max}")
-        return self
-
-
-class Peak(_Spec):
-    """A pick weight's spike after an instant: ``1 + peak x 2 ** (-age / half_life)``."""
-
-    peak: float | str = Field(description="extra weight at the instant: a number or a parameter")
-    half_life: DurationMs = Field(gt=0)
-
-
-class Openings(_Spec):
-    """An `entity` pick weighted by the time since instants recorded on each entity (a show's
-    presale and general sale): zero before ``closed_until`` and from ``closed_after`` on, and
-    times ``1 + sum of peak x 2 ** (-age / half_life)`` over the ``peaks`` already passed.
-
-    The instants are those a stream's ``record`` keeps on the entity; an entity with none
-    recorded is open, at weight 1. Weights are evaluated every ``step`` within a tick."""
-
-    closed_until: str | None = Field(None, description="an instant: no pick before it")
-    closed_after: str | None = Field(None, description="an instant: no pick from it on")
-    peaks: dict[str, Peak] = Field(default_factory=dict, description="instant -> its spike")
-    step: DurationMs = Field(300_000, gt=0, description="how often weights are evaluated")
-
-    def instants(self) -> list[str]:
-        """Every instant the weights read."""
-        named = [self.closed_until, self.closed_after, *self.peaks]
-        return list(dict.fromkeys(n for n in named if n is not None))
-
-
-class FieldSpec(_Spec):
-    """How one field is generated. Exactly one generator key is set."""
-
-    entity: str | None = Field(None, description="an entity id drawn from the shard's pool")
-    pick: Literal["active", "inactive", "idle"] = Field(
-        "active",
-        description="which entities an `entity` field draws: active ones (by activity), "
-        "inactive ones not picked before (reserved from then on), or active ones that no "
-        "pending follow-up refers to",
-    )
-    attr: str | None = Field(None, description="an attribute of the entity in field `of`")
-    of: str | None = None
-    seq: str | None = Field(None, description="a new id `<seq>-<shard>-<n>`")
-    choice: tuple[str | int | float, ...] | None = None
-    weights: tuple[Number, ...] | None = Field(
-        None, description="one per choice: a number, a parameter path or a `by` table"
-    )
-    weight: ByAttr | None = Field(
-        None,
-        description="an `entity` field: multiplies each entity's activity in this draw by the "
-        "number of its attribute (scalpers buy ten times as often as casual fans)",
-    )
-    openings: Openings | None = Field(
-        None,
-        description="an `entity` field: multiplies each entity's weight by a function of the "
-        "time since instants recorded on it (sales cluster just after a show's openings)",
-    )
-    const: str | int | float | bool | None = None
-    uniform: tuple[float, float] | None = None
-    normal: tuple[float, float] | None = None
-    lognormal: tuple[float, float] | None = None
-    poisson: float | None = None
-    integers: tuple[int, int] | None = Field(None, description="inclusive bounds")
-    pareto: Pareto | None = Field(
-        None, description="a bounded power law: `{alpha: 1.2, min: 1, max: 1000}`"
-    )
-    bernoulli: Number | None = Field(None, description="probability, parameter path or `by` table")
-    param: str | None = Field(None, description="the current value of a parameter")
-    after: After | None = Field(
-        None, description="an instant: a timestamp field (or occurred_at) plus a uniform delay"
-    )
-    product: tuple[str, ...] | None = Field(
-        None, description="the product of numeric fields made before (unit price x quantity)"
-    )
-    sum_of: dict[str, Number] | None = Field(
-        None,
-        description="the sum of numeric fields made before, each times a number, a parameter "
-        "or a `by` table (tokens x the model's price per token)",
-    )
-    times: str | ByAttr | tuple[Number, ...] | None = Field(
-        None,
-        description="a parameter (its current value) or a `by` table that multiplies a "
-        "numeric draw, or a list of them (their product: price by tier and by popularity)",
-    )
-    round: int | None = None
-    min: float | None = None
-    max: float | None = None
-    null_rate: float = Field(0.0, ge=0.0, le=1.0)
-    null_if: str | None = Field(
-        None,
-        description="a boolean field made before: null where it is true (no failure "
-        "reason on a successful login)",
-    )
-    process: str | None = Field(
-        None,
-        description="a process of the pack (`processes`): its value for the entity in field "
-        "`of` at the event's instant",
-    )
-    read: Literal["level", "bid", "ask", "move"] = Field(
-        "level",
-        description="what a `process` field reads: the level, the level less or plus half its "
-        "spread, or (`move`, a multiplier of the field's numeric law) 1 + the size of the "
-        "latest move in standard deviations of normal times",
-    )
-
-    @model_validator(mode="after")
-    def _one_generator(self) -> FieldSpec:
-        keys = [
-            k
-            for k in (
-                "entity",
-                "attr",
-                "seq",
-                "choice",
-                "const",
-                "uniform",
-                "normal",
-                "lognormal",
-                "poisson",
-                "integers",
-                "pareto",
-                "bernoulli",
-                "param",
-                "after",
-                "product",
-                "process",
-                "sum_of",
-            )
-            if getattr(self, k) is not None
-        ]
-        if self.read == "move" and "process" in keys:
-            keys.remove("process")  # a multiplier of the numeric law, not a generator
-            if not keys:
-                raise ValueError("`read: move` multiplies a numeric law: add one, e.g. lognormal")
-        if self.process is not None and self.of is None:
-            raise ValueError("`process` needs `of`: the field holding the entity id")
-        if self.read != "level" and self.process is None:
-            raise ValueError("`read` applies to `process` fields only")
-        if len(keys) != 1:
-            raise ValueError(
-                f"a field needs exactly one generator (entity, attr, seq, choice, const, "
-                f"uniform, normal, lognormal, poisson, integers, pareto, bernoulli, param, "
-                f"after, product, process); found {keys}"
-            )
-        if self.attr is not None and self.of is None:
-            raise ValueError("`attr` needs `of`: the field holding the entity id")
-        if self.pick != "active" and self.entity is None:
-            raise ValueError("`pick` applies to `entity` fields only")
-        if self.openings is not None and (self.entity is None or self.pick != "active"):
-            raise ValueError("`openings` applies to `entity` fields of active entities only")
-        if self.weight is not None and (self.entity is None or self.weight.of is not None):
-            raise ValueError(
-                "`weight` applies to `entity` fields only, and names no `of` (the entity is "
-                "the one drawn)"
-            )
-        for b in self.by_tables():
-            if b is not self.weight and b.of is None:
-                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
-        if self.weights is not None and (
-            self.choice is None or len(self.weights) != len(self.choice)
-        ):
-            raise ValueError("`weights` must have one weight per `choice` value")
-        return self
-
-    def factors(self) -> tuple[Number, ...]:
-        """What ``times`` multiplies the draw by: none, one or several factors."""
-        if self.times is None:
-            return ()
-        return self.times if isinstance(self.times, tuple) else (self.times,)
-
-    def by_tables(self) -> list[ByAttr]:
-        """Every `by` table of the field."""
-        found = [self.weight, self.bernoulli, *self.factors(), *(self.weights or ())]
-        found += list((self.sum_of or {}).values())
-        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
-
-
-class DelaySpec(_Spec):
+class DelaySpec(Spec):
     """The delay law of a follow-up."""
 
     uniform: tuple[DurationMs, DurationMs] | None = None
@@ -418,7 +105,7 @@ class DelaySpec(_Spec):
         return self.min, self.max
 
 
-class DelayBy(_Spec):
+class DelayBy(Spec):
     """Delay laws by an entity's drawn attribute: the law of the attribute's value of the entity
     in field ``of``; values not listed keep the chain's ``delay``.
 
@@ -429,7 +116,7 @@ class DelayBy(_Spec):
     laws: dict[str, DelaySpec]
 
 
-class Chain(_Spec):
+class Chain(Spec):
     """Follow-ups an event schedules on the same entities.
 
     Either ``one_of`` (exactly one target per event, weights are numbers or parameter paths)
@@ -483,7 +170,7 @@ class Chain(_Spec):
 _METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
 
 
-class MetricSpec(_Spec):
+class MetricSpec(Spec):
     """One column of an aggregate: ``count`` (of a stream's events) or an op over a field.
 
     YAML: ``count`` (events of the aggregate's source), ``{count: <stream>}``,
@@ -518,7 +205,7 @@ class MetricSpec(_Spec):
         return self
 
 
-class AggregateSpec(_Spec):
+class AggregateSpec(Spec):
     """A low-frequency stream that summarises what the shard's source stream(s) emitted.
 
     At each period boundary b (multiples of ``every`` since the epoch, UTC) plus a per-stream
@@ -542,7 +229,7 @@ class AggregateSpec(_Spec):
         )
 
 
-class StockSpec(_Spec):
+class StockSpec(Spec):
     """A finite stock per entity and level (a show's seats per tier), filled by one stream's
     events and consumed by another's; it never goes below zero.
 
@@ -559,7 +246,7 @@ class StockSpec(_Spec):
         return self
 
 
-class StockUse(_Spec):
+class StockUse(Spec):
     """How a stream's events touch a stock: ``fill`` it (``amount``: the entity's total),
     ``consume`` from it (``amount`` units of level ``level``) or ``restore`` to it.
 
@@ -588,7 +275,7 @@ class StockUse(_Spec):
         return [c for c in (self.sold, self.remaining) if c is not None]
 
 
-class StreamSpec(_Spec):
+class StreamSpec(Spec):
     """One event type: one topic, one schema, one rate, one generator recipe."""
 
     description: str = ""
@@ -653,7 +340,7 @@ class StreamSpec(_Spec):
         return self
 
 
-class RelationSpec(_Spec):
+class RelationSpec(Spec):
     """An entity's standing link to one entity of another kind (a student's regular tutor).
 
     Each active target holds between ``per[0]`` and ``per[1]`` of them: links are dealt so at
@@ -670,7 +357,7 @@ class RelationSpec(_Spec):
         return self
 
 
-class JoinedSpec(_Spec):
+class JoinedSpec(Spec):
     """When the entity joined, as its cohort: the month (``YYYY-MM``). Initially active
     entities joined ``joined_before_start`` before the run; the others when a stream
     ``activates`` them (the activating event itself already carries the new cohort)."""
@@ -678,7 +365,7 @@ class JoinedSpec(_Spec):
     joined: Literal["month"]
 
 
-class EntitySpec(_Spec):
+class EntitySpec(Spec):
     """A population: made once per shard from the seed; Faker fills its attributes."""
 
     count: int = Field(gt=0, description="fleet-wide at scale 1")
@@ -705,7 +392,7 @@ class EntitySpec(_Spec):
     ] = Field(default_factory=dict)
 
 
-class CalendarRule(_Spec):
+class CalendarRule(Spec):
     """A calendar multiplier: by months, or by a day-of-year range (MM-DD, inclusive)."""
 
     months: tuple[int, ...] | None = None
@@ -715,7 +402,7 @@ class CalendarRule(_Spec):
     name: str = ""
 
 
-class SpikeSpec(_Spec):
+class SpikeSpec(Spec):
     """Variance spikes: in a share of intervals a stream's rate is x (1 +- U(magnitude))."""
 
     share: float = Field(ge=0, le=1)
@@ -730,7 +417,7 @@ class SpikeSpec(_Spec):
         return self
 
 
-class CycleSpec(_Spec):
+class CycleSpec(Spec):
     """A sine on a rate: x (1 + amplitude x sin(2 pi (t - reference - phase) / period)), with
     t from the pack's ``growth_reference`` (a 30-day usage cycle)."""
 
@@ -741,7 +428,7 @@ class CycleSpec(_Spec):
     phase: DurationMs = 0
 
 
-class ProfileSpec(_Spec):
+class ProfileSpec(Spec):
     """Time shape of a rate: diurnal x weekly x calendar x growth (each averages to 1)."""
 
     diurnal: tuple[float, ...] = (1.0,) * 24
@@ -763,7 +450,7 @@ class ProfileSpec(_Spec):
         return self
 
 
-class ProcessSpec(_Spec):
+class ProcessSpec(Spec):
     """A random process per entity, evolving in sim time (an instrument's price): geometric
     Brownian motion on a grid of ``step``, exact in the step, so the realized volatility of
     any sampling of it is ``volatility`` whatever the tick.
@@ -811,7 +498,7 @@ class ProcessSpec(_Spec):
         return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
 
 
-class CausalEdge(_Spec):
+class CausalEdge(Spec):
     """to = base(to) x (from(t - lag) / default(from)) ^ elasticity."""
 
     source: str = Field(alias="from")
@@ -820,7 +507,7 @@ class CausalEdge(_Spec):
     lag: DurationMs = 0
 
 
-class EpisodeSpec(_Spec):
+class EpisodeSpec(Spec):
     """Episodes per entity and period (a customer's burst, its churn): in each period
     (multiples of ``every`` since the epoch, UTC), each entity of kind ``entity`` has one with
     probability ``probability``, lasting ``duration`` (uniform, inside the period; the whole
@@ -860,7 +547,7 @@ class EpisodeSpec(_Spec):
         }
 
 
-class FloorSpec(_Spec):
+class FloorSpec(Spec):
     """At least ``at_least`` events of ``stream`` per active entity and period: an entity
     short of it at an instant drawn uniformly in the period gets the missing events there."""
 
@@ -870,14 +557,14 @@ class FloorSpec(_Spec):
     at_least: float | str = Field(description="a count or a parameter path (0: no floor)")
 
 
-class Span(_Spec):
+class Span(Spec):
     """A range ``[min, max]`` whose ends are numbers or parameter paths."""
 
     min: float | str
     max: float | str
 
 
-class DwellSpec(_Spec):
+class DwellSpec(Spec):
     """Time spent in a state, in seconds: a Weibull law (``shape`` < 1: most visits short, a
     long tail) truncated to ``[min, max]`` by drawing its inverse CDF on the truncated range
     (no mass piles up at the bounds). Every value is a number or a parameter path."""
@@ -888,7 +575,7 @@ class DwellSpec(_Spec):
     max: float | str
 
 
-class JourneyEmit(_Spec):
+class JourneyEmit(Spec):
     """Events a state brings once per episode, at its first visit, with a probability: at one
     instant within the visit's dwell, one event per stream (1 ms apart, in this order)."""
 
@@ -899,7 +586,7 @@ class JourneyEmit(_Spec):
     )
 
 
-class JourneyState(_Spec):
+class JourneyState(Spec):
     """One state of a path (a page): the actions possible in it, what it emits, and whether
     it can be entered only by episodes that emitted a stream before (the cart after an add)."""
 
@@ -910,7 +597,7 @@ class JourneyState(_Spec):
     )
 
 
-class JourneyPath(_Spec):
+class JourneyPath(Spec):
     """One kind of episode (a shopping journey): drawn with ``weight``; ``forward`` walks its
     states in order (each step advances with probability ``advance`` or stays), ``any`` draws
     a state at each step."""
@@ -921,7 +608,7 @@ class JourneyPath(_Spec):
     states: dict[str, JourneyState] = Field(min_length=1)
 
 
-class JourneyActions(_Spec):
+class JourneyActions(Spec):
     """Actions during each visit: ``count`` of them (uniform integers), at uniform instants
     within the dwell, each an event of one of ``streams`` (by weight) named from the state's
     ``actions`` (written to ``field`` where the stream's schema has it)."""
@@ -931,7 +618,7 @@ class JourneyActions(_Spec):
     field: str | None = None
 
 
-class JourneySpec(_Spec):
+class JourneySpec(Spec):
     """A per-episode state machine started by each event of ``start``: the episode draws a
     path (by weight), a number of steps and a time budget, then walks the path's states:
     ``enter`` at each state, actions during the dwell, ``leave`` after it, and ``end`` after
@@ -995,7 +682,7 @@ class JourneySpec(_Spec):
         return [(w, v) for w, v in out if isinstance(v, str)]
 
 
-class DomainSpec(_Spec):
+class DomainSpec(Spec):
     """A pack of related streams sharing entities.
 
     This model checks structure only; the names it uses (profiles, entities, parameters, chain

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from faker import Faker
 
 from simfleet.columns import EntityIds, StrTable, TableStrings
+from simfleet.domain.mechanisms import generators
 from simfleet.domain.spec import (
     ByAttr,
     EntitySpec,
@@ -144,7 +145,8 @@ class EntityPool:
         v = draw_law(attr, rng, self.size)
         if v is None:
             raise ValueError(
-                f"numeric entity attributes take pareto, uniform, lognormal or normal; "
+                "numeric entity attributes take a numeric law "
+                f"({', '.join(k for k, g in generators().items() if g.numeric_law)}); "
                 f"{self.kind} has {attr}"
             )
         if attr.min is not None or attr.max is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,10 +22,13 @@ from simfleet.columns import (
     StrTable,
     TableStrings,
 )
-from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, Number, StreamSpec
+from simfleet.domain.mechanisms import DrawContext, Number
+from simfleet.domain.mechanisms.fields.choice import row_choice
+from simfleet.domain.mechanisms.fields.product import numbers_of
+from simfleet.domain.mechanisms.fields.seq import seq_column
+from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, StreamSpec
 from simfleet.errors import DomainError
 from simfleet.producers.engine.processes import Process
-from simfleet.producers.laws import draw_law
 from simfleet.producers.pools import EntityPool
 from simfleet.producers.profiles import RateProfile
 
@@ -34,8 +36,8 @@ __all__ = [
     "FieldMaker",
     "StreamRuntime",
     "by_column",
-    "gen_number",
     "number",
+    "row_choice",
     "seq_column",
     "uuid_column",
     "weight",
@@ -66,15 +68,6 @@ def uuid_column(rng: np.random.Generator, n: int) -> FixedStrings:
     out[:, 24:36] = hx[:, 20:32]
     out[:, [8, 13, 18, 23]] = ord("-")
     return FixedStrings(out)
-
-
-def seq_column(prefix: str, shard: int, start: int, n: int) -> FixedStrings:
-    """``<prefix>-<shard:03>-<seq:010>`` ids for sequence numbers start .. start+n-1."""
-    head = np.frombuffer(f"{prefix}-{shard:03d}-".encode(), dtype=np.uint8)
-    values = np.arange(start, start + n, dtype=np.int64)
-    pow10 = 10 ** np.arange(9, -1, -1, dtype=np.int64)
-    digits = ((values[:, None] // pow10) % 10 + 48).astype(np.uint8)
-    return FixedStrings(np.hstack([np.broadcast_to(head, (n, len(head))), digits]))
 
 
 @dataclass
@@ -142,72 +135,6 @@ def number(
     if isinstance(w, ByAttr):
         return by_column(w, cols, pool_of_table, params, domain.domain)
     return weight(domain, w, params)
-
-
-def row_choice(
-    rng: np.random.Generator, w: list[float | npt.NDArray[np.float64]], n: int
-) -> npt.NDArray[np.int64]:
-    """One index per event into ``w`` (weights, scalars or one per event); one uniform draw
-    per event either way, so scalar weights draw exactly as before."""
-    u = rng.random(n)
-    if all(np.ndim(x) == 0 for x in w):
-        ws = np.asarray(w, dtype=np.float64)
-        total = ws.sum()
-        cdf = np.cumsum(ws) / total if total > 0 else np.linspace(0, 1, len(ws) + 1)[1:]
-        return np.searchsorted(cdf, u, side="right").astype(np.int64)
-    m = np.column_stack([np.broadcast_to(np.asarray(x, np.float64), (n,)) for x in w])
-    cum = np.cumsum(m, axis=1)
-    total = cum[:, -1]
-    safe = np.where(total > 0, total, 1.0)
-    pick: npt.NDArray[np.int64] = (cum / safe[:, None] <= u[:, None]).sum(axis=1)
-    return np.minimum(pick, len(w) - 1).astype(np.int64)
-
-
-def gen_number(
-    domain: DomainSpec,
-    f: FieldSpec,
-    n: int,
-    rng: np.random.Generator,
-    params: Mapping[str, float],
-    ftype: FieldType,
-    cols: Mapping[str, Column] | None = None,
-    pool_of_table: Mapping[int, EntityPool] | None = None,
-) -> npt.NDArray[Any]:
-    """``n`` values of a numeric (or boolean) field from its law (``cols``: the fields made so
-    far, which `by` tables read)."""
-    v: npt.NDArray[Any]
-    given = cols or {}
-    pools = pool_of_table or {}
-    if f.bernoulli is not None:
-        v = rng.random(n) < number(domain, f.bernoulli, params, given, pools)
-        return v if ftype.kind == "bool" else v.astype(np.int64)
-    if f.const is not None:
-        v = np.full(n, f.const)
-    elif f.param is not None:
-        v = np.full(n, params[domain.param_path(f.param)], dtype=np.float64)
-    else:
-        drawn = draw_law(f, rng, n)
-        if drawn is None:  # pragma: no cover - the spec validator guarantees one generator
-            raise DomainError(f"field without generator: {f}")
-        v = drawn
-    for x in f.factors():
-        v = v * number(domain, x, params, given, pools)
-    if f.min is not None or f.max is not None:
-        v = np.clip(v, f.min, f.max)
-    if ftype.kind == "bool":
-        return v.astype(np.bool_)
-    if ftype.kind == "int":
-        return np.rint(v).astype(np.int64)
-    v = v.astype(np.float64)
-    return np.round(v, f.round) if f.round is not None else v
-
-
-def _numbers(col: Column) -> npt.NDArray[Any]:
-    if isinstance(col, MaskedNumbers):
-        return col.values
-    if not isinstance(col, np.ndarray):
-        raise DomainError("a numeric field was expected")
-    return col
 
 
 def _nulled(col: Column, null: npt.NDArray[np.bool_]) -> Column:
@@ -289,24 +216,6 @@ def tagged(tag: Column, made: Column, ftype: FieldType) -> Column:
     return out
 
 
-def _law_only(f: FieldSpec) -> FieldSpec:
-    """The numeric law of a field that a process ``move`` multiplies, unscaled and unrounded."""
-    return f.model_copy(
-        update={
-            "process": None,
-            "read": "level",
-            "of": None,
-            "times": None,
-            "round": None,
-            "min": None,
-            "max": None,
-        }
-    )
-
-
-_FLOAT = FieldType("float", False)
-
-
 class FieldMaker:
     """Makes the columns of a shard's events; holds the shard's id sequence counters."""
 
@@ -358,89 +267,18 @@ class FieldMaker:
         params: Mapping[str, float],
         t0: int,
     ) -> Column:
-        """``n`` values of field ``fname`` (``cols``: the fields made so far)."""
+        """``n`` values of field ``fname`` (``cols``: the fields made so far): the draw of
+        the field's generator, then its nulls."""
         ftype = rt.types[fname]
-        rng = rt.rng
-        col: Column
-        if f.entity is not None:
-            pool = self.pools[f.entity]
-            among = self._among.get(f.entity)
-            if among is not None:
-                col = TableStrings(pool.ids, among[rng.integers(0, len(among), n)])
-            elif f.openings is not None:
-                times = cols["occurred_at"]
-                assert isinstance(times, np.ndarray)
-                idx = pool.sample_open(rng, times, f.weight, f.openings, params)
-                col = TableStrings(pool.ids, idx)
-            elif f.pick == "active" and f.weight is not None:
-                col = TableStrings(pool.ids, pool.sample_weighted(rng, n, f.weight, params))
-            elif f.pick == "active":
-                col = TableStrings(pool.ids, pool.sample(rng, n))
-            else:
-                col = TableStrings(pool.ids, pool.take(rng, f.pick, t0, n))
-        elif f.attr is not None:
-            src = cols[f.of or ""]
-            if not isinstance(src, TableStrings):
-                raise DomainError(
-                    f"stream {rt.name} field {fname}: `of: {f.of}` is not an entity field"
-                )
-            pool = next(p for p in self.pools.values() if p.ids is src.table)
-            times = cols["occurred_at"]
-            assert isinstance(times, np.ndarray)
-            col = pool.attribute(f.attr, src.idx, times)
-            if isinstance(col, np.ndarray):  # a numeric attribute
-                if ftype.kind == "int":
-                    col = np.rint(col).astype(np.int64)
-                elif f.round is not None:
-                    col = np.round(col, f.round)
-        elif f.seq is not None:
-            start = self.seq.get(f.seq, 0)
-            self.seq[f.seq] = start + n
-            col = seq_column(f.seq, self.shard, start, n)
-        elif fname in rt.tables:
-            table = rt.tables[fname]
-            if f.weights is not None:
-                w = [number(self.domain, x, params, cols, self.pool_of_table) for x in f.weights]
-                idx = row_choice(rng, w, n)
-            elif len(table) > 1:
-                idx = rng.integers(0, len(table), n, dtype=np.int64)
-            else:
-                idx = np.zeros(n, dtype=np.int64)
-            if ftype.kind != "str":
-                values = np.asarray([float(v) for v in table.values])[idx]
-                col = np.rint(values).astype(np.int64) if ftype.kind == "int" else values
-            else:
-                col = TableStrings(table, idx)
-        elif f.after is not None:
-            base = np.asarray(_numbers(cols[f.after.of]), dtype=np.int64)
-            lo, hi = f.after.uniform
-            col = base + rng.integers(lo, hi + 1, n, dtype=np.int64)
-        elif f.sum_of is not None:
-            v = np.zeros(n)
-            for name, term in f.sum_of.items():
-                x = number(self.domain, term, params, cols, self.pool_of_table)
-                v = v + np.asarray(_numbers(cols[name]), dtype=np.float64) * x
-            if ftype.kind == "int":
-                col = np.rint(v).astype(np.int64)
-            else:
-                col = np.round(v, f.round) if f.round is not None else v
-        elif f.product is not None:
-            v = np.ones(n)
-            for name in f.product:
-                v = v * np.asarray(_numbers(cols[name]), dtype=np.float64)
-            if ftype.kind == "int":
-                col = np.rint(v).astype(np.int64)
-            else:
-                col = np.round(v, f.round) if f.round is not None else v
-        elif f.process is not None:
-            col = self._process_field(f, n, rng, cols, params, ftype)
-        else:
-            col = gen_number(self.domain, f, n, rng, params, ftype, cols, self.pool_of_table)
+        ctx = DrawContext(
+            self, rt.name, fname, ftype, rt.rng, n, cols, params, t0, rt.tables.get(fname)
+        )
+        col = f.draw(ctx)
         if f.null_if is not None:
-            flag = np.asarray(_numbers(cols[f.null_if]), dtype=np.bool_)
+            flag = np.asarray(numbers_of(cols[f.null_if]), dtype=np.bool_)
             col = _nulled(col, flag)
         if f.null_rate > 0:
-            null = rng.random(n) < f.null_rate
+            null = rt.rng.random(n) < f.null_rate
             if isinstance(col, TableStrings):
                 idx = col.idx.copy()
                 idx[null] = -1
@@ -451,20 +289,36 @@ class FieldMaker:
                 col = MaskedNumbers(col, null)
         return col
 
-    def _process_field(
-        self,
-        f: FieldSpec,
-        n: int,
-        rng: np.random.Generator,
-        cols: Mapping[str, Column],
-        params: Mapping[str, float],
-        ftype: FieldType,
-    ) -> Column:
-        """A field reading a process: its level, bid or ask, or a numeric law times the move."""
-        factor: float | npt.NDArray[np.float64] = 1.0
-        for x in f.factors():
-            factor = factor * number(self.domain, x, params, cols, self.pool_of_table)
-        if f.read == "move":
-            law = gen_number(self.domain, _law_only(f), n, rng, params, _FLOAT)
-            factor = factor * np.asarray(law, dtype=np.float64)
-        return self.processes[f.process or ""].column(f, cols, params, ftype, factor)
+    # -- what a generator's draw asks of the engine (simfleet.domain.mechanisms.FieldEngine)
+
+    def pool(self, kind: str) -> EntityPool:
+        """The shard's pool of ``kind`` entities."""
+        return self.pools[kind]
+
+    def pool_holding(self, col: Column) -> EntityPool:
+        """The pool whose ids ``col`` holds."""
+        return next(p for p in self.pools.values() if p.ids is getattr(col, "table", None))
+
+    def among(self, kind: str) -> npt.NDArray[np.int64] | None:
+        """A campaign's actors of ``kind`` (None outside campaigns)."""
+        return self._among.get(kind)
+
+    def next_seq(self, prefix: str, n: int) -> int:
+        """The first of ``n`` new sequence numbers of ``prefix``."""
+        start = self.seq.get(prefix, 0)
+        self.seq[prefix] = start + n
+        return start
+
+    def process(self, name: str) -> Process:
+        """The shard's process ``name``."""
+        return self.processes[name]
+
+    def number(
+        self, w: Number, cols: Mapping[str, Column], params: Mapping[str, float]
+    ) -> float | npt.NDArray[np.float64]:
+        """A number, a parameter's value or (a `by` table) one number per event."""
+        return number(self.domain, w, params, cols, self.pool_of_table)
+
+    def param(self, name: str, params: Mapping[str, float]) -> float:
+        """The current value of the pack's parameter ``name``."""
+        return params[self.domain.param_path(name)]
