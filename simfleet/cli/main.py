@@ -63,6 +63,7 @@ def _register() -> None:
         record,
         replay,
         report,
+        schema,
         score,
         tail,
         up,
@@ -94,6 +95,7 @@ def _register() -> None:
     app.add_typer(fleet.worker_app, name="worker")
     app.add_typer(fleet.metrics_app, name="metrics")
     app.add_typer(admin.app, name="admin")
+    app.add_typer(schema.app, name="schema")
 
 
 _register()

@@ -7,9 +7,9 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from simfleet.domain.mechanisms import ByAttr, FieldSpec, Number, SignedDurationMs, Spec
 from simfleet.domain.mechanisms.fields.after import After
@@ -170,6 +170,23 @@ class Chain(Spec):
 _METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
 
 
+def _metric_short_forms(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a metric: its short forms (what packs write) or the long one."""
+    long = dict(schema)
+    schema.clear()
+    rest = {"source": {"type": "string"}, "round": {"type": "integer"}}
+    short = [
+        {
+            "type": "object",
+            "properties": {op: {"type": "string"}, **rest},
+            "required": [op],
+            "additionalProperties": False,
+        }
+        for op in _METRIC_OPS
+    ]
+    schema["anyOf"] = [{"const": "count"}, *short, long]
+
+
 class MetricSpec(Spec):
     """One column of an aggregate: ``count`` (of a stream's events) or an op over a field.
 
@@ -177,6 +194,8 @@ class MetricSpec(Spec):
     ``{sum: <field>}``, ``{mean: ...}``, ``{min: ...}``, ``{max: ...}``, ``{distinct: <field>}``,
     each optionally with ``source: <stream>`` (default: the aggregate's source) and ``round``.
     """
+
+    model_config = ConfigDict(json_schema_extra=_metric_short_forms)
 
     op: Literal["count", "sum", "mean", "min", "max", "distinct"]
     field: str | None = None
