@@ -12,9 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from simfleet.domain.mechanisms import ByAttr, FieldSpec, Number, SignedDurationMs, Spec
+from simfleet.domain.mechanisms.episodes import EpisodeSpec, FloorSpec
 from simfleet.domain.mechanisms.fields.after import After
 from simfleet.domain.mechanisms.fields.entity import Openings, Peak
 from simfleet.domain.mechanisms.fields.pareto import Pareto
+from simfleet.domain.mechanisms.journeys import DwellSpec, JourneySpec, Span
+from simfleet.domain.mechanisms.processes import ProcessSpec
 from simfleet.scenarios import DurationMs
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "DelayBy",
     "DelaySpec",
     "DomainSpec",
+    "DwellSpec",
     "EntitySpec",
     "EpisodeSpec",
     "FieldSpec",
@@ -41,6 +45,7 @@ __all__ = [
     "ProfileSpec",
     "RelationSpec",
     "SignedDurationMs",
+    "Span",
     "SpikeSpec",
     "StockSpec",
     "StockUse",
@@ -469,54 +474,6 @@ class ProfileSpec(Spec):
         return self
 
 
-class ProcessSpec(Spec):
-    """A random process per entity, evolving in sim time (an instrument's price): geometric
-    Brownian motion on a grid of ``step``, exact in the step, so the realized volatility of
-    any sampling of it is ``volatility`` whatever the tick.
-
-    ``drift``, ``decline`` (subtracted from it: parameters never go below zero) and
-    ``volatility`` are per ``per`` (a year by default): numbers, parameter paths or `by` tables
-    over an attribute of the entity (no `of`: the entity is the process's own)."""
-
-    entity: str = Field(description="the entity kind each path belongs to")
-    start: float | ByAttr = Field(description="the median starting level, per entity")
-    start_spread: float = Field(0.0, ge=0, description="lognormal spread of starting levels")
-    drift: Number = 0.0
-    decline: Number = 0.0
-    volatility: Number = 0.0
-    spread: Number = Field(0.0, description="bid-ask spread, relative to the level")
-    per: DurationMs = Field(365 * 86_400_000, gt=0, description="the unit of drift, volatility")
-    step: DurationMs = Field(1_000, gt=0, description="the grid the path is drawn on")
-    window: DurationMs = Field(60_000, gt=0, description="the span a `move` is measured over")
-
-    @model_validator(mode="after")
-    def _shape(self) -> ProcessSpec:
-        for b in self.by_tables():
-            if b.of is not None:
-                raise ValueError(
-                    f"`by: {b.by}` in a process names no `of`: the entity is the process's own"
-                )
-        if self.window < self.step:
-            raise ValueError("`window` must be at least one `step`")
-        if isinstance(self.start, float) and self.start <= 0:
-            raise ValueError("`start` must be above 0 (levels are positive)")
-        return self
-
-    def numbers(self) -> dict[str, Number]:
-        """The process's numbers by name."""
-        return {
-            "drift": self.drift,
-            "decline": self.decline,
-            "volatility": self.volatility,
-            "spread": self.spread,
-        }
-
-    def by_tables(self) -> list[ByAttr]:
-        """Every `by` table of the process."""
-        found = [self.start, *self.numbers().values()]
-        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
-
-
 class CausalEdge(Spec):
     """to = base(to) x (from(t - lag) / default(from)) ^ elasticity."""
 
@@ -524,181 +481,6 @@ class CausalEdge(Spec):
     target: str = Field(alias="to")
     elasticity: float
     lag: DurationMs = 0
-
-
-class EpisodeSpec(Spec):
-    """Episodes per entity and period (a customer's burst, its churn): in each period
-    (multiples of ``every`` since the epoch, UTC), each entity of kind ``entity`` has one with
-    probability ``probability``, lasting ``duration`` (uniform, inside the period; the whole
-    period without it). During it the entity's own rate on ``streams`` is multiplied by a
-    uniform draw in ``multiplier``; in periods without one, by ``otherwise``. ``emit`` names a
-    stream given one event at the episode's start (it may retire the entity), ``truth`` puts
-    each episode on the domain's ground truth. Numbers may be parameter paths."""
-
-    entity: str
-    field: str = Field(description="the field holding the entity id in `streams` and `emit`")
-    every: DurationMs = Field(gt=0)
-    probability: float | str
-    duration: tuple[DurationMs, DurationMs] | None = None
-    multiplier: tuple[float | str, float | str] = (1.0, 1.0)
-    otherwise: float | str = 1.0
-    streams: tuple[str, ...] = Field((), description="rate-driven streams it multiplies")
-    emit: str | None = Field(None, description="a stream reached only by this episode's start")
-    truth: bool = False
-
-    @model_validator(mode="after")
-    def _shape(self) -> EpisodeSpec:
-        if self.duration is not None and not 0 <= self.duration[0] <= self.duration[1] <= (
-            self.every
-        ):
-            raise ValueError("`duration: [lo, hi]` needs 0 <= lo <= hi <= every")
-        if not self.streams and self.emit is None:
-            raise ValueError("an episode multiplies `streams`, `emit`s a stream, or both")
-        return self
-
-    def numbers(self) -> dict[str, float | str]:
-        """Every number of the episode (parameter paths among them), by field path."""
-        return {
-            "probability": self.probability,
-            "multiplier.0": self.multiplier[0],
-            "multiplier.1": self.multiplier[1],
-            "otherwise": self.otherwise,
-        }
-
-
-class FloorSpec(Spec):
-    """At least ``at_least`` events of ``stream`` per active entity and period: an entity
-    short of it at an instant drawn uniformly in the period gets the missing events there."""
-
-    stream: str
-    field: str = Field(description="the stream's `entity` field")
-    every: DurationMs = Field(gt=0)
-    at_least: float | str = Field(description="a count or a parameter path (0: no floor)")
-
-
-class Span(Spec):
-    """A range ``[min, max]`` whose ends are numbers or parameter paths."""
-
-    min: float | str
-    max: float | str
-
-
-class DwellSpec(Spec):
-    """Time spent in a state, in seconds: a Weibull law (``shape`` < 1: most visits short, a
-    long tail) truncated to ``[min, max]`` by drawing its inverse CDF on the truncated range
-    (no mass piles up at the bounds). Every value is a number or a parameter path."""
-
-    shape: float | str
-    scale: float | str = Field(description="seconds, added to `min`")
-    min: float | str
-    max: float | str
-
-
-class JourneyEmit(Spec):
-    """Events a state brings once per episode, at its first visit, with a probability: at one
-    instant within the visit's dwell, one event per stream (1 ms apart, in this order)."""
-
-    probability: float | str
-    streams: tuple[str, ...] = Field(min_length=1)
-    action: str | None = Field(
-        None, description="the name written to the journey's action field (add_to_cart)"
-    )
-
-
-class JourneyState(Spec):
-    """One state of a path (a page): the actions possible in it, what it emits, and whether
-    it can be entered only by episodes that emitted a stream before (the cart after an add)."""
-
-    actions: tuple[str, ...] = ()
-    emit: tuple[JourneyEmit, ...] = ()
-    requires: str | None = Field(
-        None, description="a stream emitted by an earlier state of the path (`emit`)"
-    )
-
-
-class JourneyPath(Spec):
-    """One kind of episode (a shopping journey): drawn with ``weight``; ``forward`` walks its
-    states in order (each step advances with probability ``advance`` or stays), ``any`` draws
-    a state at each step."""
-
-    weight: float | str
-    order: Literal["forward", "any"] = "forward"
-    advance: float | str = 0.5
-    states: dict[str, JourneyState] = Field(min_length=1)
-
-
-class JourneyActions(Spec):
-    """Actions during each visit: ``count`` of them (uniform integers), at uniform instants
-    within the dwell, each an event of one of ``streams`` (by weight) named from the state's
-    ``actions`` (written to ``field`` where the stream's schema has it)."""
-
-    count: Span
-    streams: dict[str, float | str] = Field(min_length=1)
-    field: str | None = None
-
-
-class JourneySpec(Spec):
-    """A per-episode state machine started by each event of ``start``: the episode draws a
-    path (by weight), a number of steps and a time budget, then walks the path's states:
-    ``enter`` at each state, actions during the dwell, ``leave`` after it, and ``end`` after
-    the last one, either explicitly (a share ``end_explicit``) or ``idle_timeout`` after the
-    last activity. The path's name goes only to ground truth (``truth``)."""
-
-    start: str = Field(description="the stream whose events begin an episode")
-    id: str = Field(description="the start event's field naming the episode, carried along")
-    paths: dict[str, JourneyPath] = Field(min_length=1)
-    steps: Span = Field(description="states visited: uniform integers, cut by the budget")
-    budget: Span = Field(
-        description="seconds: the walk stops at the last step that ends within it (never "
-        "below `steps.min` steps)"
-    )
-    dwell: DwellSpec
-    gap: Span = Field(
-        default_factory=lambda: Span(min=0.5, max=4.0),
-        description="seconds between leaving a state and entering the next",
-    )
-    enter: str
-    leave: str
-    state_field: str = Field(description="receives the state's name where the schema has it")
-    dwell_field: str | None = Field(None, description="on `leave`: the dwell in ms")
-    actions: JourneyActions | None = None
-    end: str
-    length_field: str | None = Field(None, description="on `end`: first to last activity, ms")
-    reason_field: str | None = Field(None, description="on `end`: `closed` or `timeout`")
-    end_explicit: float | str = Field(
-        0.0, description="share of episodes ended right after their last activity"
-    )
-    idle_timeout: DurationMs = Field(1_800_000, gt=0)
-    truth: bool = Field(True, description="one ground-truth record per episode (kind journey)")
-
-    def streams(self) -> list[str]:
-        """Every stream the journey emits."""
-        out = [self.enter, self.leave, self.end, *(self.actions.streams if self.actions else ())]
-        for p in self.paths.values():
-            for st in p.states.values():
-                for e in st.emit:
-                    out += e.streams
-        return list(dict.fromkeys(out))
-
-    def params(self) -> list[tuple[str, str]]:
-        """(where, parameter path) of every parameter it names."""
-        out = [(f"steps.{k}", v) for k, v in (("min", self.steps.min), ("max", self.steps.max))]
-        out += [(f"budget.{k}", v) for k, v in (("min", self.budget.min), ("max", self.budget.max))]
-        out += [(f"gap.{k}", v) for k, v in (("min", self.gap.min), ("max", self.gap.max))]
-        d = self.dwell
-        dwell = zip(("shape", "scale", "min", "max"), (d.shape, d.scale, d.min, d.max), strict=True)
-        out += [(f"dwell.{k}", v) for k, v in dwell]
-        out += [("end_explicit", self.end_explicit)]
-        if self.actions is not None:
-            a = self.actions
-            out += [("actions.count.min", a.count.min), ("actions.count.max", a.count.max)]
-            out += [(f"actions.streams.{k}", v) for k, v in a.streams.items()]
-        for pname, p in self.paths.items():
-            out += [(f"paths.{pname}.weight", p.weight), (f"paths.{pname}.advance", p.advance)]
-            for sname, st in p.states.items():
-                for i, e in enumerate(st.emit):
-                    out.append((f"paths.{pname}.states.{sname}.emit.{i}", e.probability))
-        return [(w, v) for w, v in out if isinstance(v, str)]
 
 
 class DomainSpec(Spec):

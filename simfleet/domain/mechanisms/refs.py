@@ -13,12 +13,13 @@ from simfleet.problems import Problem
 from simfleet.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from simfleet.domain.spec import DomainSpec
+    from simfleet.domain.spec import Chain, DomainSpec
 
 __all__ = [
     "by_problems",
     "by_shape_problems",
     "choice_attrs",
+    "delay_table",
     "numeric_attrs",
     "param_problem",
     "unknown",
@@ -153,3 +154,10 @@ def by_problems(
                 )
             )
     return out
+
+
+def delay_table(chain: Chain) -> ByAttr:
+    """A chain's ``delay_by`` as a `by` table (its laws' values listed), for the checks."""
+    by = chain.delay_by
+    assert by is not None
+    return ByAttr(by=by.by, of=by.of, values=dict.fromkeys(by.laws, 0.0), default=0.0)
