@@ -25,6 +25,9 @@ class PackDataHook(BuildHookInterface):  # type: ignore[misc]
         include = build_data["force_include"]
         for folder in ("schemas", "scenarios"):
             include[str(root / folder)] = f"{DATA}/{folder}"
+        # the packs' JSON Schema, which each streams.yaml names as ../pack.schema.json
+        schema = root / "simfleet" / "producers" / "pack.schema.json"
+        include[str(schema)] = f"{DATA}/producers/{schema.name}"
         for spec in sorted((root / "simfleet" / "producers").glob("*/streams.yaml")):
             for item in sorted(spec.parent.iterdir()):
                 if item.suffix in {".yaml", ".md", ".json"}:

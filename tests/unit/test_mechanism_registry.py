@@ -102,3 +102,13 @@ def test_a_toy_generators_own_check_runs(tmp_path: Path, wave: None) -> None:
         problems
     )
     assert "did you mean `level`" in problems[0].message
+
+
+def test_a_misspelt_option_names_its_generators_options() -> None:
+    """`pik` on an entity field: the bad key echoed, the near option suggested, and the
+    options of that generator (not of every generator) listed."""
+    with pytest.raises(ValidationError) as err:
+        FieldSpec.model_validate({"entity": "user", "pik": "inactive"})
+    text = str(err.value)
+    assert "`pik` is no option of an `entity` field (did you mean `pick`?)" in text
+    assert "it takes entity, pick, weight, openings" in text and "uniform" not in text

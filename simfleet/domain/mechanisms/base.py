@@ -203,7 +203,21 @@ class FieldSpec(Spec):
                 f"a field needs exactly one generator ({', '.join(_REGISTRY)}); "
                 f"found {keys or 'none'}{hint}"
             )
-        return _REGISTRY[keys[0]].model_validate(raw)
+        model = _REGISTRY[keys[0]]
+        allowed = [f.alias or n for n, f in model.model_fields.items()]
+        extra = [str(k) for k in raw if k not in allowed and k not in model.model_fields]
+        if extra and not model.absorbs(raw):
+            own = [k for k in allowed if k not in cls.model_fields]
+            article = "an" if model.key[0] in "aeiou" else "a"
+            raise ValueError(
+                "".join(
+                    f"`{k}` is no option of {article} `{model.key}` field"
+                    f"{did_you_mean(k, allowed)}; "
+                    for k in extra
+                )
+                + f"it takes {', '.join(own)} and the modifiers {', '.join(cls.model_fields)}"
+            )
+        return model.model_validate(raw)
 
     @model_validator(mode="after")
     def _tables_name_their_entity(self) -> FieldSpec:
