@@ -22,22 +22,26 @@ import yaml
 from faker import Faker
 from pydantic import BaseModel, ValidationError
 
-from simfleet.domain.mechanisms import episodes, generators, journeys, processes
+from simfleet.domain.mechanisms import (
+    aggregates,
+    chains,
+    episodes,
+    generators,
+    journeys,
+    processes,
+    stocks,
+)
 from simfleet.domain.mechanisms.fields.choice import ChoiceField
 from simfleet.domain.mechanisms.fields.entity import EntityField
 from simfleet.domain.mechanisms.refs import by_problems as _by_problems
-from simfleet.domain.mechanisms.refs import delay_table as _delay_table
 from simfleet.domain.mechanisms.refs import param_problem as _param_problem
 from simfleet.domain.mechanisms.refs import unknown as _unknown
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import (
-    AggregateSpec,
     ByAttr,
-    Chain,
     DomainSpec,
     FieldSpec,
     RelationSpec,
-    StockUse,
     StreamSpec,
 )
 from simfleet.domain.stream_checks import IMPLICIT, Schemas, stream_problems
@@ -333,55 +337,14 @@ def _stream_refs(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> list
         out += _field_refs(spec, f, f"{where}.fields.{fname}", file)
         out += _made_before(spec, name, s, fname, f, f"{where}.fields.{fname}", file)
     for i, chain in enumerate(s.then):
-        out += _chain_refs(spec, chain, f"{where}.then.{i}", file)
+        out += chains.problems(spec, chain, f"{where}.then.{i}", file)
     if s.aggregate is not None:
-        out += _aggregate_refs(spec, s.aggregate, f"{where}.aggregate", file)
+        out += aggregates.problems(spec, s.aggregate, f"{where}.aggregate", file)
     if s.label_of is not None:
         out += _label_refs(spec, name, s.label_of, f"{where}.label_of", file)
     for i, use in enumerate(s.stock):
-        out += _stock_refs(spec, s, use, f"{where}.stock.{i}", file)
+        out += stocks.problems(spec, s, use, f"{where}.stock.{i}", file)
     out += _record_problems(spec, name, s, file)
-    return out
-
-
-def _stock_refs(
-    spec: DomainSpec, s: StreamSpec, use: StockUse, where: str, file: Path
-) -> list[Problem]:
-    """A stock use names a stock of the pack, the stream's entity field of the stock's kind,
-    and (consume, restore) a `choice` field holding every level of the stock."""
-    stock = spec.stocks.get(use.stock)
-    if stock is None:
-        return [
-            _unknown(
-                file, f"{where}.stock", "stock", use.stock, spec.stocks, "declare it under `stocks`"
-            )
-        ]
-    out: list[Problem] = []
-    # fields the stream does not generate are carried to it by a chain (checked there)
-    of = s.fields.get(use.of)
-    if of is not None and of.entity != stock.entity:
-        out.append(
-            Problem(
-                file,
-                f"{where}.of",
-                f"`{use.of}` is not an `entity: {stock.entity}` field of this stream",
-                f"name the field that draws the {stock.entity} holding the stock",
-            )
-        )
-    lvl = s.fields.get(use.level or "")
-    if lvl is not None:
-        values = {str(v) for v in (lvl.choice or ())}
-        missing = [k for k in stock.levels if k not in values]
-        if missing:
-            out.append(
-                Problem(
-                    file,
-                    f"{where}.level",
-                    f"`{use.level}` is not a `choice` of this stream holding every level of stock "
-                    f"{use.stock} (missing: {', '.join(missing)})",
-                    f"draw it with `choice: [{', '.join(stock.levels)}]`",
-                )
-            )
     return out
 
 
@@ -468,63 +431,6 @@ def _record_problems(spec: DomainSpec, name: str, s: StreamSpec, file: Path) -> 
             fix = "name a field of the stream: `at_start` replaces its generators"
             out.append(_unknown(file, f"{where}.at_start.{fname}", "field", fname, s.fields, fix))
         out += _field_refs(spec, f, f"{where}.at_start.{fname}", file)
-    return out
-
-
-def _chain_refs(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[Problem]:
-    out: list[Problem] = []
-    prefer = chain.delay.prefer
-    if prefer is not None and prefer not in spec.profiles:
-        out.append(
-            _unknown(
-                file,
-                f"{where}.delay.prefer",
-                "profile",
-                prefer,
-                spec.profiles,
-                "name a profile of `profiles`",
-            )
-        )
-    fix = "name a stream of this pack"
-    if chain.to is not None:
-        if chain.to not in spec.streams:
-            out.append(_unknown(file, f"{where}.to", "stream", chain.to, spec.streams, fix))
-        out += _param_problem(spec, f"{where}.probability", chain.probability, file)
-        if isinstance(chain.probability, ByAttr):
-            out += _by_problems(spec, chain.probability, f"{where}.probability", file)
-    if chain.delay_by is not None:
-        out += [
-            dataclasses.replace(p, path=p.path.replace(".values", ".laws"))
-            for p in _by_problems(spec, _delay_table(chain), f"{where}.delay_by", file)
-        ]
-    for target, w in (chain.one_of or {}).items():
-        if isinstance(w, ByAttr):
-            out += _by_problems(spec, w, f"{where}.one_of.{target}", file)
-        if target not in spec.streams:
-            out.append(
-                _unknown(file, f"{where}.one_of.{target}", "stream", target, spec.streams, fix)
-            )
-        out += _param_problem(spec, f"{where}.one_of.{target}", w, file)
-    return out
-
-
-def _aggregate_refs(spec: DomainSpec, agg: AggregateSpec, where: str, file: Path) -> list[Problem]:
-    places: dict[str, str | None] = {f"{where}.source": agg.source}
-    places |= {f"{where}.metrics.{m}.source": ms.source for m, ms in agg.metrics.items()}
-    out: list[Problem] = []
-    for place, src in places.items():
-        if src is None:
-            continue
-        if src not in spec.streams:
-            out.append(
-                _unknown(file, place, "stream", src, spec.streams, "name a stream of this pack")
-            )
-        elif spec.streams[src].aggregate is not None:
-            out.append(
-                Problem(
-                    file, place, f"{src} is itself an aggregate", "aggregate an entity-level stream"
-                )
-            )
     return out
 
 

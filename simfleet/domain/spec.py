@@ -7,17 +7,20 @@ Nothing about a particular stream lives in code: the engine interprets these mod
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from simfleet.domain.mechanisms import ByAttr, FieldSpec, Number, SignedDurationMs, Spec
+from simfleet.domain.mechanisms import ByAttr, FieldSpec, SignedDurationMs, Spec
+from simfleet.domain.mechanisms.aggregates import AggregateSpec, MetricSpec
+from simfleet.domain.mechanisms.chains import Chain, DelayBy, DelaySpec
 from simfleet.domain.mechanisms.episodes import EpisodeSpec, FloorSpec
 from simfleet.domain.mechanisms.fields.after import After
 from simfleet.domain.mechanisms.fields.entity import Openings, Peak
 from simfleet.domain.mechanisms.fields.pareto import Pareto
 from simfleet.domain.mechanisms.journeys import DwellSpec, JourneySpec, Span
 from simfleet.domain.mechanisms.processes import ProcessSpec
+from simfleet.domain.mechanisms.stocks import StockSpec, StockUse
 from simfleet.scenarios import DurationMs
 
 __all__ = [
@@ -51,252 +54,6 @@ __all__ = [
     "StockUse",
     "StreamSpec",
 ]
-
-
-class DelaySpec(Spec):
-    """The delay law of a follow-up."""
-
-    uniform: tuple[DurationMs, DurationMs] | None = None
-    exponential: DurationMs | None = Field(None, description="mean delay")
-    lognormal: tuple[DurationMs, float] | None = Field(
-        None,
-        description="[median, sigma]: most arrive near the median, a long tail later "
-        "(chargebacks: median 2w, within [1d, 120d] with min and max)",
-    )
-    min: DurationMs = 0
-    max: DurationMs | None = None
-    prefer: str | None = Field(
-        None,
-        description="a profile: due times are drawn within the delay law with density "
-        "proportional to that profile (sessions happen when students prefer)",
-    )
-    within_hours: tuple[float, float] | None = Field(
-        None,
-        description="UTC hours [lo, hi): the due time's time of day is mapped into them, "
-        "shifted by whole days to stay within the delay law's bounds",
-    )
-
-    within_share: float = Field(
-        1.0,
-        ge=0,
-        le=1,
-        description="the share of due times mapped into `within_hours`; the rest keep the "
-        "law's time of day (a few sessions at night: minimal, not none)",
-    )
-
-    @model_validator(mode="after")
-    def _one_law(self) -> DelaySpec:
-        laws = [k for k in ("uniform", "exponential", "lognormal") if getattr(self, k) is not None]
-        if len(laws) != 1:
-            raise ValueError(
-                "a delay is one of `uniform: [lo, hi]`, `exponential: mean` or "
-                f"`lognormal: [median, sigma]`; found {laws or 'none'}"
-            )
-        if self.lognormal is not None and not (self.lognormal[0] > 0 and self.lognormal[1] >= 0):
-            raise ValueError("`lognormal: [median, sigma]` needs median > 0 and sigma >= 0")
-        if self.within_share < 1.0 and self.within_hours is None:
-            raise ValueError("`within_share` applies to `within_hours` only")
-        if self.within_hours is not None and not (
-            0 <= self.within_hours[0] < self.within_hours[1] <= 24
-        ):
-            raise ValueError("`within_hours: [lo, hi]` needs 0 <= lo < hi <= 24")
-        return self
-
-    def bounds(self) -> tuple[int, int | None]:
-        """The least and the greatest delay this law gives (None: unbounded)."""
-        if self.uniform is not None:
-            lo, hi = max(self.min, self.uniform[0]), self.uniform[1]
-            return lo, hi if self.max is None else min(hi, self.max)
-        return self.min, self.max
-
-
-class DelayBy(Spec):
-    """Delay laws by an entity's drawn attribute: the law of the attribute's value of the entity
-    in field ``of``; values not listed keep the chain's ``delay``.
-
-    YAML: ``{by: persona, of: user_id, laws: {fraudster: {lognormal: [2w, 0.8], ...}}}``."""
-
-    by: str
-    of: str
-    laws: dict[str, DelaySpec]
-
-
-class Chain(Spec):
-    """Follow-ups an event schedules on the same entities.
-
-    Either ``one_of`` (exactly one target per event, weights are numbers or parameter paths)
-    or ``to`` with a ``probability`` (a number or a parameter path).
-    """
-
-    one_of: dict[str, Number] | None = None
-    to: str | None = None
-    probability: Number | None = None
-    delay: DelaySpec
-    delay_by: DelayBy | None = Field(
-        None, description="other delay laws for entities of some attribute values"
-    )
-    rename: dict[str, str] = Field(
-        default_factory=dict, description="target field <- source field, beyond same names"
-    )
-    fresh: tuple[str, ...] = Field(
-        (), description="same-named fields the target draws anew (a retry's transaction id)"
-    )
-    set: dict[str, str | int | float] = Field(
-        default_factory=dict, description="target fields given a constant by this chain"
-    )
-    delay_field: str | None = Field(
-        None,
-        description="a target field (in targets whose schema has it) that receives the "
-        "delay, in `delay_unit`s: resolution times, session lengths",
-    )
-    delay_unit: DurationMs = Field(60_000, gt=0)
-
-    @model_validator(mode="after")
-    def _shape(self) -> Chain:
-        if (self.one_of is None) == (self.to is None):
-            raise ValueError("a chain has either `one_of: {stream: weight}` or `to: stream`")
-        if self.to is not None and self.probability is None:
-            raise ValueError("a chain with `to` needs a `probability` (number or parameter)")
-        for b in self.by_tables():
-            if b.of is None:
-                raise ValueError(f"a `by: {b.by}` table needs `of`: the field holding the entity")
-        return self
-
-    def targets(self) -> list[str]:
-        """The streams this chain can emit."""
-        return list(self.one_of) if self.one_of is not None else [self.to or ""]
-
-    def by_tables(self) -> list[ByAttr]:
-        """Every `by` table of the chain."""
-        found = [self.probability, *(self.one_of or {}).values()]
-        return [t for b in found if isinstance(b, ByAttr) for t in b.tables()]
-
-
-_METRIC_OPS = ("count", "sum", "mean", "min", "max", "distinct")
-
-
-def _metric_short_forms(schema: dict[str, Any]) -> None:
-    """The JSON Schema of a metric: its short forms (what packs write) or the long one."""
-    long = dict(schema)
-    schema.clear()
-    rest = {"source": {"type": "string"}, "round": {"type": "integer"}}
-    short = [
-        {
-            "type": "object",
-            "properties": {op: {"type": "string"}, **rest},
-            "required": [op],
-            "additionalProperties": False,
-        }
-        for op in _METRIC_OPS
-    ]
-    schema["anyOf"] = [{"const": "count"}, *short, long]
-
-
-class MetricSpec(Spec):
-    """One column of an aggregate: ``count`` (of a stream's events) or an op over a field.
-
-    YAML: ``count`` (events of the aggregate's source), ``{count: <stream>}``,
-    ``{sum: <field>}``, ``{mean: ...}``, ``{min: ...}``, ``{max: ...}``, ``{distinct: <field>}``,
-    each optionally with ``source: <stream>`` (default: the aggregate's source) and ``round``.
-    """
-
-    model_config = ConfigDict(json_schema_extra=_metric_short_forms)
-
-    op: Literal["count", "sum", "mean", "min", "max", "distinct"]
-    field: str | None = None
-    source: str | None = None
-    round: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short_forms(cls, raw: object) -> object:
-        if raw == "count":
-            return {"op": "count"}
-        if isinstance(raw, dict) and "op" not in raw:
-            ops = [k for k in raw if k in _METRIC_OPS]
-            if len(ops) != 1:
-                raise ValueError(f"a metric names exactly one of {_METRIC_OPS}; found {ops}")
-            rest = {k: v for k, v in raw.items() if k != ops[0]}
-            if ops[0] == "count":
-                return {"op": "count", "source": raw["count"], **rest}
-            return {"op": ops[0], "field": raw[ops[0]], **rest}
-        return raw
-
-    @model_validator(mode="after")
-    def _needs_field(self) -> MetricSpec:
-        if self.op != "count" and self.field is None:
-            raise ValueError(f"metric `{self.op}` needs a field")
-        return self
-
-
-class AggregateSpec(Spec):
-    """A low-frequency stream that summarises what the shard's source stream(s) emitted.
-
-    At each period boundary b (multiples of ``every`` since the epoch, UTC) plus a per-stream
-    offset (jitter, so aggregates never fire in lockstep) it emits, for the period [b - every,
-    b): one event per value of ``group_by`` seen in the source, or one event per shard
-    (field ``shard_id``) without ``group_by``. ``period_start`` holds b - every.
-    """
-
-    every: DurationMs = Field(gt=0)
-    source: str
-    group_by: str | None = None
-    metrics: dict[str, MetricSpec]
-    jitter: DurationMs | None = Field(
-        None, description="greatest offset after the boundary; default min(every / 6, 30m)"
-    )
-
-    def sources(self) -> list[str]:
-        """Every stream the aggregate reads."""
-        return list(
-            dict.fromkeys([self.source, *(m.source or self.source for m in self.metrics.values())])
-        )
-
-
-class StockSpec(Spec):
-    """A finite stock per entity and level (a show's seats per tier), filled by one stream's
-    events and consumed by another's; it never goes below zero.
-
-    YAML: ``{entity: show, levels: {Standard: 0.6, Premium: 0.3, VIP: 0.1}}``: a fill of amount
-    a gives each level ``floor(a x share)``; levels are tried in this order when one runs out."""
-
-    entity: str = Field(description="the entity kind that holds the stock")
-    levels: dict[str, float] = Field(min_length=1, description="level -> share of a fill")
-
-    @model_validator(mode="after")
-    def _shares(self) -> StockSpec:
-        if any(v < 0 for v in self.levels.values()) or sum(self.levels.values()) > 1 + 1e-9:
-            raise ValueError("`levels` shares must be >= 0 and add up to at most 1")
-        return self
-
-
-class StockUse(Spec):
-    """How a stream's events touch a stock: ``fill`` it (``amount``: the entity's total),
-    ``consume`` from it (``amount`` units of level ``level``) or ``restore`` to it.
-
-    A consumption that finds its level short moves to the next level with room
-    (``on_empty: next``) or is not emitted at all (``drop``): a sold-out tier takes no more
-    orders. ``sold`` and ``remaining`` name the columns, after each event, that its chains
-    carry to their targets (inventory events)."""
-
-    stock: str
-    op: Literal["fill", "consume", "restore"]
-    of: str = Field(description="the field holding the entity id")
-    amount: str = Field(description="the numeric field: units (or the total, for a fill)")
-    level: str | None = Field(None, description="the field holding the level (not for fill)")
-    on_empty: Literal["next", "drop"] = "drop"
-    sold: str | None = None
-    remaining: str | None = None
-
-    @model_validator(mode="after")
-    def _shape(self) -> StockUse:
-        if (self.op == "fill") != (self.level is None):
-            raise ValueError("`fill` takes no `level`; `consume` and `restore` need one")
-        return self
-
-    def reported(self) -> list[str]:
-        """The columns this use adds to its events for their chains."""
-        return [c for c in (self.sold, self.remaining) if c is not None]
 
 
 class StreamSpec(Spec):

@@ -126,7 +126,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "Follow-up events on the same entities after a delay (a booking's outcome, a "
         "payment's chargeback): causality in time, exactly one outcome per request, fields "
         "carried from cause to effect. A rate per stream cannot give ordered pairs.",
-        f"{_C}:_chain_refs",
+        "simfleet.domain.mechanisms.chains:problems",
         f"{_E}.chains",
     ),
     Mechanism(
@@ -136,7 +136,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "How long a follow-up waits: uniform, exponential or lognormal, bounded, in "
         "preferred hours or by a profile: real delays have long tails and office hours.",
-        f"{_C}:_chain_refs",
+        "simfleet.domain.mechanisms.chains:problems",
         f"{_E}.chains",
     ),
     Mechanism(
@@ -146,7 +146,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "Other delay laws for entities of some attribute values (fraudsters' chargebacks "
         "come later): the delay depends on who acts.",
-        f"{_C}:_chain_refs",
+        "simfleet.domain.mechanisms.chains:problems",
         f"{_E}.chains",
     ),
     Mechanism(
@@ -156,7 +156,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "A low-frequency stream summarising what a source emitted per period (daily usage, "
         "hourly snapshots), exact to the cent: the summary agrees with the detail.",
-        f"{_C}:_aggregate_refs",
+        "simfleet.domain.mechanisms.aggregates:problems",
         f"{_E}.aggregates",
     ),
     Mechanism(
@@ -166,7 +166,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "A finite quantity per entity and level (a show's seats per tier) that never goes "
         "below zero: sell-outs, and orders that stop when nothing is left.",
-        f"{_C}:_stock_refs",
+        "simfleet.domain.mechanisms.stocks:problems",
         f"{_E}.stock",
     ),
     Mechanism(
@@ -176,7 +176,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "Which events fill, consume or restore a stock, in time order, with the remaining "
         "units carried to inventory events.",
-        f"{_C}:_stock_refs",
+        "simfleet.domain.mechanisms.stocks:problems",
         f"{_E}.stock",
     ),
     Mechanism(
