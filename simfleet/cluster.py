@@ -65,7 +65,7 @@ class _UnansweredError(Exception):
 
 def _admin(settings: KafkaSettings) -> AdminClient:
     # quiet: a broker that is away is the outage path's to report, not librdkafka's stderr
-    return AdminClient({**settings.client_config(), "log_level": 0})
+    return AdminClient({**settings.client_config("admin"), "log_level": 0})
 
 
 def _probe(admin: AdminClient, timeout: float) -> ClusterIdentity | None:

@@ -48,7 +48,7 @@ __all__ = [
 
 def _consumer(settings: KafkaSettings, **extra: Any) -> Consumer:
     conf = {
-        **settings.client_config(),
+        **settings.client_config("consumer"),
         "group.id": f"simctl-reader-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
@@ -165,7 +165,7 @@ class ControlFollower:
 
 def send_command(settings: KafkaSettings, command: Command, timeout: float = 10.0) -> None:
     """Append a command to ``sim.commands`` and wait for its delivery report."""
-    p = Producer({**settings.client_config(), "acks": "all", "enable.idempotence": True})
+    p = Producer({**settings.client_config("producer"), "acks": "all", "enable.idempotence": True})
     errors: list[str] = []
     p.produce(
         COMMANDS_TOPIC,

@@ -172,7 +172,7 @@ class FleetView:
     def _subscribe(self) -> Consumer:
         c = Consumer(
             {
-                **self.kafka.client_config(),
+                **self.kafka.client_config("consumer"),
                 "group.id": f"simctl-admin-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -252,7 +252,11 @@ class _Runner:
     def _wait_for(self, w: WaitFor) -> tuple[str, bool]:
         decoder = Decoder(self.project.schemas(), self.kafka.registry_url)
         c = Consumer(
-            {**self.kafka.client_config(), "group.id": "simctl-run", "enable.auto.commit": False}
+            {
+                **self.kafka.client_config("consumer"),
+                "group.id": "simctl-run",
+                "enable.auto.commit": False,
+            }
         )
         try:
             meta = c.list_topics(timeout=10).topics

@@ -97,7 +97,7 @@ def folder_total(source: Source) -> int | None:
 
 def _target_partitions(kafka: KafkaSettings, topics: list[str]) -> dict[str, int]:
     try:
-        meta = AdminClient(kafka.client_config()).list_topics(timeout=10)
+        meta = AdminClient(kafka.client_config("admin")).list_topics(timeout=10)
     except KafkaException as exc:
         raise BrokerError(f"Cannot list the topics at {kafka.bootstrap_servers}: {exc}.") from exc
     return {t: len(meta.topics[t].partitions) for t in topics if t in meta.topics}

@@ -162,7 +162,7 @@ def tail(
     decoder = Decoder(project_of(run).schemas(), kafka.registry_url)
     consumer = Consumer(
         {
-            **kafka.client_config(),
+            **kafka.client_config("consumer"),
             # librdkafka needs a group id even for assign(); nothing is joined or committed.
             "group.id": f"simctl-tail-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
@@ -201,7 +201,7 @@ def topics(
         config=config, bootstrap_servers=bootstrap_servers, kafka_properties=properties
     )
     try:
-        meta = AdminClient(kafka.client_config()).list_topics(timeout=10)
+        meta = AdminClient(kafka.client_config("admin")).list_topics(timeout=10)
     except KafkaException as exc:
         raise BrokerError(f"cannot list the topics at {kafka.bootstrap_servers}: {exc}") from exc
     rows = {name: len(t.partitions) for name, t in sorted(meta.topics.items())}
