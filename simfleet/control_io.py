@@ -35,6 +35,7 @@ from simfleet.control import (
     Heartbeat,
 )
 from simfleet.errors import BrokerError
+from simfleet.logs import librdkafka_logger
 from simfleet.settings import KafkaSettings
 
 __all__ = [
@@ -53,6 +54,7 @@ def _consumer(settings: KafkaSettings, **extra: Any) -> Consumer:
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
         "enable.partition.eof": True,
+        "logger": librdkafka_logger(),  # a broker that is away: a line every few s, no flood
         **extra,
     }
     return Consumer(conf)

@@ -198,6 +198,7 @@ class EmbeddedBroker:
     def __init__(self, binary: Path | None = None) -> None:
         self._binary = binary
         self._pid: int | None = None
+        self._exit_status: int | None = None
         self._port: int | None = None
         self._log_path: Path | None = None
 
@@ -284,6 +285,16 @@ class EmbeddedBroker:
                 )
             if _answers_metadata(bootstrap, min(_PROBE_TIMEOUT, remaining)):
                 return
+
+    def exited(self) -> int | None:
+        """The broker's exit status if its process has ended (it is reaped), else ``None``:
+        a memory-only broker that ended took every record with it."""
+        if self._pid is None:
+            return self._exit_status
+        status = _reap(self._pid)
+        if status is not None:
+            self._pid, self._exit_status = None, status
+        return status
 
     def wait(self) -> int:
         """Block until the broker process exits on its own; return its exit status."""

@@ -40,6 +40,7 @@ from simfleet.cli.options import (
     project_of,
 )
 from simfleet.clock import wall_ms
+from simfleet.cluster import declare_gone, write_final_counts
 from simfleet.errors import ConfigError
 from simfleet.logs import configure_logging
 from simfleet.settings import Settings
@@ -205,6 +206,14 @@ def worker_run(
     )
     kafka = kafka_of(settings)
     stop = _stop_on_signals()
+
+    def broker_gone(_signum: int, _frame: object) -> None:
+        # the `simctl up` that started the memory-only broker saw it die: nothing queued can
+        # be delivered any more, so write it off (counted failed) and stop now
+        declare_gone("the embedded broker died, and its memory-only data with it")
+        stop.set()
+
+    signal.signal(signal.SIGUSR1, broker_gone)
     worker = Worker(kafka, project_of(settings), worker_id, sender=sender)
     if metrics_port is not None:
         from simfleet.telemetry import Snapshot, serve_metrics
@@ -214,7 +223,9 @@ def worker_run(
             return Snapshot(workers={} if hb is None else {hb.worker_id: hb})
 
         serve_metrics(snapshot, metrics_port, metrics_host)
-    worker.run(stop)
+    counts = worker.run(stop)
+    # the supervising `simctl up` reads these when the cluster cannot tell it any more
+    write_final_counts(worker.worker_id, counts["produced"], counts["delivered"], counts["failed"])
 
 
 @metrics_app.command("run")

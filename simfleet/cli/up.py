@@ -9,6 +9,7 @@ produced, then the orchestrator, then the broker.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -49,7 +50,12 @@ from simfleet.cli.options import (
 )
 from simfleet.cli.supervisor import Summary, Supervisor, log_tail
 from simfleet.clock import wall_ms
-from simfleet.cluster import ClusterReplacedError, ClusterWatch, replaced_paragraph
+from simfleet.cluster import (
+    ClusterReplacedError,
+    ClusterWatch,
+    final_counts,
+    replaced_paragraph,
+)
 from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
@@ -292,6 +298,8 @@ def up(
     summary: Summary | None = None
     cluster: ClusterWatch | None = None
     replaced: ClusterReplacedError | None = None
+    died: _BrokerDiedError | None = None
+    shutil.rmtree(final_counts("-").parent, ignore_errors=True)  # no earlier run's counters
     try:
         if settings.bootstrap_servers:
             check_reachable(settings.bootstrap_servers, timeout=10.0)
@@ -349,16 +357,21 @@ def up(
             None if duration is None else duration / 1000,
             stats,
             outage_limit / 1000,
+            broker,
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     except ClusterReplacedError as exc:
         replaced = exc  # told below in one paragraph, with the counts of the shutdown
+    except _BrokerDiedError as exc:
+        died = exc  # likewise
     finally:
         if cluster is not None:
             cluster.close()
         if sup is not None:
-            summary = sup.shutdown(kafka, replaced=replaced is not None)
+            summary = sup.shutdown(
+                kafka, replaced=replaced is not None, broker_dead=died is not None
+            )
         if forget is not None:
             forget()
         if broker is not None:
@@ -378,12 +391,35 @@ def up(
                 done.failed + done.lost,
             )
         )
+    if died is not None:
+        done = summary or Summary(0, 0, 0, 0)
+        raise BrokerError(
+            f"{died} It kept every record in memory, so the topics, the control state and the "
+            f"checkpoints went with it: what was delivered is gone. The fleet stopped: produced "
+            f"{done.produced:,}, delivered {done.delivered:,} (to the dead broker), failed "
+            f"{done.failed + done.lost:,} (what was still queued, written off). Worker logs are "
+            f"in {logs}/. `simctl up` starts a fresh broker and a fresh run; for data that "
+            "outlives a broker, run against a real cluster with --bootstrap-servers."
+        )
     if summary is not None and summary.failed:
         # records in flight in a worker that died are not failures: the shard's next owner
         # regenerates them from its checkpoint and writes those that did not land
         raise DeliveryError(
             f"{summary.failed} produced record(s) were not delivered; see the worker logs in "
             f"{logs}/."
+        )
+
+
+class _BrokerDiedError(Exception):
+    """The embedded broker this `up` started has exited (said in one paragraph above)."""
+
+    def __init__(self, broker: EmbeddedBroker, status: int) -> None:
+        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        log = broker.log_path
+        tail = f" Its log {log} ends with: {log_tail(log)}" if log is not None else ""
+        super().__init__(
+            f"The embedded broker on port {broker.port} {how} at "
+            f"{format_ms(wall_ms())[:19]}Z.{tail}"
         )
 
 
@@ -420,6 +456,7 @@ def _watch(
     duration: float | None,
     stats: bool,
     outage_limit: float,
+    broker: EmbeddedBroker | None = None,
 ) -> None:
     watcher = FleetWatcher(settings)
     sup.beats = watcher.processes  # kept up to date by watcher.poll
@@ -440,6 +477,8 @@ def _watch(
                 break
             if cluster.reason is not None:
                 raise ClusterReplacedError(cluster.reason)
+            if broker is not None and (status := broker.exited()) is not None:
+                raise _BrokerDiedError(broker, status)
             for note in sup.tend():
                 console.print(note)
             watcher.poll(0.5)
