@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from simfleet.errors import ConfigError
-from simfleet.timeutil import parse_instant_ms
+from simfleet.timeutil import SIM_FROM_MS, SIM_UNTIL_MS, parse_instant_ms
 
 __all__ = [
     "CHILD_ENV",
@@ -388,8 +388,12 @@ class Settings(BaseSettings):
     @field_validator("start", "until")
     @classmethod
     def _iso(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_instant_ms(v)  # a ValueError names the format
+        if v is not None and not SIM_FROM_MS <= parse_instant_ms(v) < SIM_UNTIL_MS:
+            # (parse_instant_ms's ValueError names the format)
+            raise ValueError(
+                f"{v!r} is outside the sim calendar, 1970-01-01 to 2200-01-01; give an instant "
+                "in it, e.g. 2026-03-02T00:00:00Z"
+            )
         return v
 
     @field_validator("backfill_ms")

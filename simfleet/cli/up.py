@@ -59,6 +59,7 @@ from simfleet.cluster import (
 from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
+from simfleet.limits import check_scale, check_sim_span, check_speed
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import check_scenario, scenario_rows
@@ -269,8 +270,16 @@ def up(
         check_scenario(get_scenario(settings.scenario, project), project, domains)
     # the children get the resolved domains and the scenario as a file-free spec reference
     settings = settings.model_copy(update={"domains": domains})
-    if settings.start is not None:
-        instant(settings.start, "--start")
+    # what cannot run is refused here, before a broker or a process is started
+    if duration is not None and duration <= 0:
+        raise ConfigError(
+            "--duration must be above 0, e.g. 90s or 2h (leave it out to run until Ctrl-C)."
+        )
+    sim_from = instant(settings.start, "--start") if settings.start is not None else wall_ms()
+    sim_to = instant(settings.until, "--until") if settings.until is not None else sim_from
+    check_sim_span(sim_from - (settings.backfill_ms or 0), max(sim_from, sim_to))
+    check_speed(settings.speed)
+    check_scale(project, domains, settings.scale)
     stats_file = BaselineStats.from_json(baseline) if baseline is not None else None
     n_workers = workers or os.cpu_count() or 1
     if n_workers > settings.shards:
