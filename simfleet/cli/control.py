@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simfleet.broker.budget import broker_rss, format_size
+from simfleet.broker.embedded import recorded_broker
 from simfleet.cli.options import (
     BootstrapOpt,
     ConfigOpt,
@@ -226,6 +228,15 @@ def scenario_status(
         typer.echo(f"  {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
 
 
+def _broker_memory(bootstrap: str) -> dict[str, int | None] | None:
+    """The embedded broker's memory, when the fleet runs on one recorded on this machine."""
+    info = recorded_broker(bootstrap)
+    held = broker_rss(info.pid) if info is not None else None
+    if info is None or held is None:
+        return None
+    return {"memory_bytes": held, "budget_bytes": info.memory_budget}
+
+
 def status(
     bootstrap: BootstrapOpt = None,
     properties: PropertiesOpt = None,
@@ -249,6 +260,7 @@ def status(
         "shards": state.shards,
         "domains": list(state.domains),
         "kafka": settings.redacted(),
+        "broker": _broker_memory(settings.bootstrap_servers),
         "workers": [
             {
                 "worker": hb.worker_id,
@@ -271,6 +283,10 @@ def status(
         f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
         f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
     )
+    if data["broker"] is not None:
+        held, budget = data["broker"]["memory_bytes"], data["broker"]["budget_bytes"]
+        of = f" of its {format_size(budget)} (--broker-memory)" if budget else ""
+        typer.echo(f"embedded broker: {format_size(held)} in memory{of}")
     if not data["scenarios"]:
         typer.echo("scenario: none (every domain at its baseline)")
     for r in data["scenarios"]:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from simfleet.broker.budget import BrokerBudget, default_budget, parse_size
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
@@ -215,6 +216,17 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Port of the embedded broker (default: a free one).")
     ] = None,
+    broker_memory: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SIZE",
+            help="Memory the embedded broker may hold (default: a quarter of this machine's). "
+            "It keeps every record in memory (about 56 MB a minute for a default run) and "
+            "cannot drop old ones, so the fleet stops cleanly when the broker reaches this, "
+            "rather than fill the machine.",
+            show_default=False,
+        ),
+    ] = None,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -280,6 +292,12 @@ def up(
     check_sim_span(sim_from - (settings.backfill_ms or 0), max(sim_from, sim_to))
     check_speed(settings.speed)
     check_scale(project, domains, settings.scale)
+    if broker_memory is not None and settings.bootstrap_servers:
+        raise ConfigError(
+            "--broker-memory bounds the embedded broker, and --bootstrap-servers names another "
+            "cluster: its own retention settings bound it. Leave one of the two out."
+        )
+    budget = parse_size(broker_memory) if broker_memory is not None else default_budget()
     stats_file = BaselineStats.from_json(baseline) if baseline is not None else None
     n_workers = workers or os.cpu_count() or 1
     if n_workers > settings.shards:
@@ -321,7 +339,7 @@ def up(
         else:
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
-            forget = record_foreground(broker)
+            forget = record_foreground(broker, budget)
             console.print(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
         wall = wall_ms()
@@ -367,6 +385,7 @@ def up(
             stats,
             outage_limit / 1000,
             broker,
+            None if broker is None or broker.pid is None else BrokerBudget(broker.pid, budget),
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
@@ -466,6 +485,7 @@ def _watch(
     stats: bool,
     outage_limit: float,
     broker: EmbeddedBroker | None = None,
+    budget: BrokerBudget | None = None,
 ) -> None:
     watcher = FleetWatcher(settings)
     sup.beats = watcher.processes  # kept up to date by watcher.poll
@@ -488,6 +508,9 @@ def _watch(
                 raise ClusterReplacedError(cluster.reason)
             if broker is not None and (status := broker.exited()) is not None:
                 raise _BrokerDiedError(broker, status)
+            if budget is not None:
+                for note in budget.check():
+                    console.print(note)
             for note in sup.tend():
                 console.print(note)
             watcher.poll(0.5)
