@@ -261,6 +261,13 @@ def status(
         "domains": list(state.domains),
         "kafka": settings.redacted(),
         "broker": _broker_memory(settings.bootstrap_servers),
+        "behind": None
+        if (behind := watcher.behind(now_wall)) is None
+        else {
+            "lag_s": behind.lag_ms / 1000,
+            "since": format_ms(behind.since_wall_ms),
+            "workers": list(behind.workers),
+        },
         "workers": [
             {
                 "worker": hb.worker_id,
@@ -283,6 +290,8 @@ def status(
         f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
         f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
     )
+    if behind is not None:
+        typer.echo(f"falling behind: {behind.text()}")
     if data["broker"] is not None:
         held, budget = data["broker"]["memory_bytes"], data["broker"]["budget_bytes"]
         of = f" of its {format_size(budget)} (--broker-memory)" if budget else ""

@@ -58,7 +58,7 @@ from simfleet.cluster import (
     replaced_paragraph,
 )
 from simfleet.control import ControlState, Heartbeat
-from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.control_io import Behind, FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.limits import check_scale, check_sim_span, check_speed
 from simfleet.orchestrator.baseline import BaselineStats
@@ -115,7 +115,12 @@ def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Rates) -> Table:
+def _table(
+    state: ControlState | None,
+    workers: dict[str, Heartbeat],
+    rates: _Rates,
+    behind: Behind | None = None,
+) -> Table:
     now_sim = state.clock.clock().sim_at(wall_ms()) if state else 0
     title = "simfleet"
     if state is not None:
@@ -130,6 +135,8 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
             f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
             f"scenario: {scen}  workers: {_live(workers)}"
         )
+    if behind is not None:
+        title += f"\n[red]falling behind: {behind.text()}[/red]"
     table = Table(title=title, title_justify="left")
     table.add_column("topic")
     table.add_column("events/s", justify="right")
@@ -535,7 +542,7 @@ def _watch(
                         ) from None
             rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
             if live is not None:
-                live.update(_table(state, watcher.workers, rates))
+                live.update(_table(state, watcher.workers, rates, watcher.behind(wall_ms())))
             elif stats and now - last_line >= 5.0:
                 last_line = now
                 total = sum(rates.rates.values())
@@ -548,9 +555,11 @@ def _watch(
                     if state
                     else "-"
                 )
+                behind = watcher.behind(wall_ms())
+                lag = f"  behind={behind.lag_ms / 1000:.0f}s" if behind is not None else ""
                 print(
                     f"{total:,.0f} events/s  workers={_live(watcher.workers)}  "
-                    f"scenario={scen or 'baseline'}  failed={failed}",
+                    f"scenario={scen or 'baseline'}  failed={failed}{lag}",
                     flush=True,
                 )
     finally:
