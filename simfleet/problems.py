@@ -123,7 +123,7 @@ def explain_validation(
             file,
             ".".join(map(str, loc)) or "(top level)",
             said(err) if len(group) == 1 else _none_of(group),
-            _FIXES.get(err["type"], "correct its value"),
+            _fix(err),
         )
         for loc, group in _unions(errors)
         for err in group[:1]
@@ -131,6 +131,42 @@ def explain_validation(
         if err["type"] != "extra_forbidden" and loc not in explained and not _cascade(err)
     ]
     return unknown + other
+
+
+# the fix of an error whose bound is in its context: {ctx key: wording}
+_BOUNDS = {
+    "greater_than": ("gt", "give a value above {}"),
+    "greater_than_equal": ("ge", "give {} or more"),
+    "less_than": ("lt", "give a value below {}"),
+    "less_than_equal": ("le", "give {} or less"),
+    "too_short": ("min_length", "give at least {} item(s)"),
+    "too_long": ("max_length", "give at most {} item(s)"),
+}
+_KIND_FIXES = {
+    "float_parsing": "give a number",
+    "float_type": "give a number",
+    "int_parsing": "give a whole number",
+    "int_type": "give a whole number",
+    "int_from_float": "give a whole number",
+    "bool_parsing": "give true or false",
+    "bool_type": "give true or false",
+    "string_type": "give a text",
+    "model_type": "write a mapping of the fields this place takes",
+    "model_attributes_type": "write a mapping of the fields this place takes",
+    "dict_type": "write a mapping",
+    "list_type": "write a list",
+    "tuple_type": "write a list",
+}
+
+
+def _fix(err: Mapping[str, Any]) -> str:
+    """How to correct one error, its bound named when it has one."""
+    kind = err["type"]
+    bound = _BOUNDS.get(kind)
+    ctx = err.get("ctx") or {}
+    if bound is not None and bound[0] in ctx:
+        return bound[1].format(ctx[bound[0]])
+    return _KIND_FIXES.get(kind) or _FIXES.get(kind, "correct its value")
 
 
 _LONGEST_ECHO = 60  # characters of a bad value quoted in a message
