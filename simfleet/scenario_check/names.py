@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.errors import DomainError, SchemaError
@@ -46,9 +47,9 @@ class Known:
         return [s.topic(n) for s in self.specs.values() for n in s.streams]
 
     @classmethod
-    def of_project(cls, project: Any, running: Sequence[str] | None = None) -> Known:
-        """What ``project`` (a ``simfleet.domain.pack.Project``) has; ``running``: the fleet's
-        domains. A pack that does not load leaves what it would define unknown."""
+    def of_project(cls, project: Project, running: Sequence[str] | None = None) -> Known:
+        """What ``project`` has; ``running``: the fleet's domains. A pack that does not load
+        leaves what it would define unknown."""
         domains = tuple(project.domains())
         specs: dict[str, DomainSpec] = {}
         graphs: dict[str, ParamGraph] = {}
