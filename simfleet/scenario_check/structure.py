@@ -86,7 +86,10 @@ def lengths_problems(raw: object, file: Path | None, written: bool = True) -> li
             Problem(
                 file,
                 "settle.duration" if "duration" in settle else "settle",
-                f"{given!r}: a {curve} settle of zero length ends at once",
+                f"{given!r}: a {curve} settle of zero length ends at once"
+                if "duration" in settle
+                else f"{'an' if curve == 'exponential' else 'a'} {curve} settle without a "
+                "duration ends at once",
                 "give the settle a duration above 0, e.g. duration: 1h, or write curve: immediate",
             )
         )

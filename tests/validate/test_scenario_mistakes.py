@@ -277,3 +277,23 @@ def test_the_cap_is_not_a_limit_on_clean_files(tmp_path: Path) -> None:
     head = "id: long\nname: Long\ndescription: many phases\ndomain: marketplace\nphases:\n"
     path.write_text(head + phases, encoding="utf-8")
     assert len(load_scenario_file(path).phases) == MAX_PHASES
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("name: after\n    duration: 1h", "name: after\n    duration: 0s", "has zero length"),
+        ("settle: {curve: linear, duration: 1h}", "settle: {curve: exponential}", "without a"),
+    ],
+)
+def test_zero_lengths_are_refused_where_a_run_reads_the_file(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """`up`, `generate` and `scenario start` read a scenario file through the catalog: a
+    zero-length phase or settle is a one-paragraph ScenarioError (exit 2) there too."""
+    path = tmp_path / "zero.yaml"
+    path.write_text(plant(BASE, [(old, new)]), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=said) as info:
+        load_scenario_file(path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
