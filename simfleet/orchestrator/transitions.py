@@ -261,7 +261,8 @@ def apply_command(
             state.effective_at,
             None,
             last_command_offset=offset,
-            rejected=Rejection(request_id=cmd.request_id, reason=str(exc)),
+            # readers add their own full stop (the CLI, the admin server)
+            rejected=Rejection(request_id=cmd.request_id, reason=str(exc).removesuffix(".")),
         )
     raise AssertionError(f"unhandled action {cmd.action}")  # pragma: no cover
 

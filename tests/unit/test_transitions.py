@@ -417,3 +417,11 @@ def test_scenario_start_refuses_too_many_phases_before_the_model() -> None:
     assert s.rejected is not None
     assert "(1 problem(s))" in s.rejected.reason
     assert f"over the {MAX_PHASES:,} a scenario may have" in s.rejected.reason
+
+
+def test_a_rejection_reason_ends_without_a_full_stop() -> None:
+    """The CLI and the admin server end the reason with their own full stop."""
+    raw = yaml.safe_load(PLANTED)
+    s = apply_command(state0(), cmd("scenario.start", scenario=raw), 0, WALL0, PROJECT)
+    assert s.rejected is not None
+    assert not s.rejected.reason.endswith(".")
