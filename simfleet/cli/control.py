@@ -127,9 +127,13 @@ def scenario_validate(
     pack_dir: PackDirOpt = None,
 ) -> None:
     """Check a scenario file: its fields, and that every modifier target names a parameter."""
+    from simfleet.scenario_check import Known, file_problems, refusal_error
+
     settings = build_settings(config=config, pack_dirs=pack_dir)
+    problems = file_problems(file, Known.of_project(project_of(settings)))
+    if problems:  # every one at once, as `simctl validate` lists them
+        raise refusal_error(f"Scenario file {file}", problems)
     spec = load_scenario_file(file)
-    check_scenario(spec, project_of(settings))
     typer.echo(f"{file}: valid scenario {spec.id} ({len(spec.phases)} phase(s))")
 
 

@@ -48,4 +48,4 @@ def validate(
         typer.echo(problem.line())
     typer.echo(report.summary())
     if report.problems:
-        raise typer.Exit(1)
+        raise typer.Exit(report.exit_code)  # 2: a file refused unread (too large, too long)
