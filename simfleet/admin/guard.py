@@ -109,7 +109,10 @@ class Guard:
 
     def _check_peer(self, scope: Scope, headers: Headers) -> None:
         """Host, token, and (state-changing requests and WebSockets) Origin."""
-        host = headers.get("host")
+        hosts = headers.getlist("host")
+        if len(hosts) > 1:  # RFC 9112 3.2: a request with two Hosts is bad; either may lie
+            raise _Refused(400, "Bad Host", f"{len(hosts)} Host headers ({', '.join(hosts)}).")
+        host = hosts[0] if hosts else None
         if not self.access.host_allowed(host):
             raise _host_refused(host)
         path: str = scope["path"]

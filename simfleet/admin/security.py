@@ -120,8 +120,8 @@ def _check_origin(value: str) -> str:
     return origin
 
 
-def _env_list(name: str) -> tuple[str, ...]:
-    return tuple((os.environ.get(name) or "").replace(",", " ").split())
+def _split(values: Iterable[str]) -> list[str]:
+    return [v for value in values for v in value.replace(",", " ").split()]
 
 
 @dataclass(frozen=True)
@@ -142,15 +142,14 @@ class Access:
         hosts: Iterable[str] = (),
         origins: Iterable[str] = (),
     ) -> Access:
-        """Checked settings (ConfigError naming a bad value); with no ``hosts`` or ``origins``
-        given, those of SIMCTL_ADMIN_ALLOWED_HOSTS / _ORIGINS (comma or space separated)."""
-        hosts = tuple(hosts) or _env_list(HOSTS_ENV)
-        origins = tuple(origins) or _env_list(ORIGINS_ENV)
+        """Checked settings (a ConfigError names a bad value); each of ``hosts`` and
+        ``origins`` may hold several, comma or space separated (as an environment variable
+        gives them)."""
         return cls(
             token=token,
             bind_host=host_name(bind_host),
-            allowed_hosts=tuple(_check_host(h) for h in hosts),
-            allowed_origins=tuple(_check_origin(o) for o in origins),
+            allowed_hosts=tuple(_check_host(h) for h in _split(hosts)),
+            allowed_origins=tuple(_check_origin(o) for o in _split(origins)),
         )
 
     def host_allowed(self, header: str | None) -> bool:

@@ -93,11 +93,15 @@ class AdminApp:
             )
         return state
 
+    def exchange(self, cmd: Command) -> ControlState:
+        """Send a command on sim.commands and wait for the control state that answers it."""
+        send_command(self.kafka, cmd, timeout=self.command_timeout)
+        return wait_for_request(self.kafka, cmd.request_id, timeout=self.command_timeout)
+
     def request(self, cmd: Command) -> ControlState:
         """Send a command on sim.commands; the state that answers it (409 if refused)."""
         try:
-            send_command(self.kafka, cmd, timeout=self.command_timeout)
-            state = wait_for_request(self.kafka, cmd.request_id, timeout=self.command_timeout)
+            state = self.exchange(cmd)
         except BrokerError as exc:
             raise Problem(503, "Broker unavailable", str(exc)) from exc
         if state.rejected is not None and state.rejected.request_id == cmd.request_id:
