@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Sequence
 
@@ -27,11 +28,17 @@ def check_port(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ConfigError(
+                    f"--admin-host {host} --admin-port {port}: cannot listen there "
+                    f"({exc.strerror}). Give an address of this machine with --admin-host and "
+                    "a free port with --admin-port, or turn the server off with --no-admin."
+                ) from exc
             raise ConfigError(
-                f"--admin-port {port}: {host}:{port} is already in use ({exc.strerror}), by "
-                "another fleet's admin server or another program, and this one will not be "
-                "announced in its place. Pick a free port with --admin-port, stop what holds "
-                "it, or turn the admin server off with --no-admin."
+                f"--admin-port {port}: {host}:{port} is already in use, by another fleet's "
+                "admin server or another program, and this one will not be announced in its "
+                "place. Pick a free port with --admin-port, stop what holds it, or turn the "
+                "admin server off with --no-admin."
             ) from exc
 
 

@@ -419,13 +419,15 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def test_check_port_says_who_holds_nothing_and_refuses_a_taken_port(held_port: int) -> None:
+def test_check_port_passes_a_free_port_and_refuses_a_taken_one(held_port: int) -> None:
     check_port("127.0.0.1", free_port())
     with pytest.raises(ConfigError) as err:
         check_port("127.0.0.1", held_port)
     msg = str(err.value)
     assert f"--admin-port {held_port}" in msg and "already in use" in msg
     assert "--no-admin" in msg
+    with pytest.raises(ConfigError, match="--admin-host 192.0.2.1 --admin-port 8321: cannot"):
+        check_port("192.0.2.1", 8321)  # TEST-NET-1: an address of no machine here
 
 
 @pytest.mark.parametrize("command", [["up", "--duration", "30s"], ["admin", "run"]])
