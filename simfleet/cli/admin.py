@@ -30,6 +30,7 @@ AdminAllowedHostOpt = Annotated[
     typer.Option(
         "--admin-allowed-host",
         envvar="SIMCTL_ADMIN_ALLOWED_HOSTS",
+        metavar="NAME",
         help="Another name the admin server answers to (repeatable; the environment variable "
         "takes several, space separated). It always answers to localhost, loopback addresses "
         "and the address it listens on; any other Host is refused (DNS rebinding). * accepts "
@@ -42,6 +43,7 @@ AdminAllowedOriginOpt = Annotated[
     typer.Option(
         "--admin-allowed-origin",
         envvar="SIMCTL_ADMIN_ALLOWED_ORIGINS",
+        metavar="ORIGIN",
         help="Another origin (scheme://host[:port]) whose pages may change the fleet through "
         "the admin server (repeatable). By default only the admin page itself may (CSRF).",
         show_default=False,
