@@ -24,6 +24,7 @@ from rich.table import Table
 
 from simfleet.broker.budget import BrokerBudget, default_budget, parse_size
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
+from simfleet.cli.admin import AdminAllowedHostOpt, AdminAllowedOriginOpt
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
 from simfleet.cli.options import (
@@ -253,6 +254,8 @@ def up(
     admin: AdminOpt = True,
     admin_port: AdminPortOpt = 8321,
     admin_host: AdminHostOpt = "127.0.0.1",
+    admin_allowed_host: AdminAllowedHostOpt = None,
+    admin_allowed_origin: AdminAllowedOriginOpt = None,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -261,10 +264,22 @@ def up(
     `simctl tail marketplace.booking.confirmed`. The admin page is on
     http://127.0.0.1:8321/ unless --no-admin.
     """
+    admin_args: list[str] = []
     if admin:
-        from simfleet.admin.security import check_bind
+        from simfleet.admin.security import Access, check_bind
+        from simfleet.admin.server import check_port
 
-        check_bind(admin_host)  # a refused bind stops `up` before anything starts
+        # a refused bind, a bad allowed name or a taken port stops `up` before anything starts
+        Access.build(
+            check_bind(admin_host), admin_host, admin_allowed_host or (), admin_allowed_origin or ()
+        )
+        check_port(admin_host, admin_port)
+        admin_args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
+        for flag, values in (
+            ("--admin-allowed-host", admin_allowed_host),
+            ("--admin-allowed-origin", admin_allowed_origin),
+        ):
+            admin_args += [a for v in values or () for a in (flag, v)]
     settings = build_settings(
         config=config,
         bootstrap_servers=bootstrap,
@@ -370,8 +385,8 @@ def up(
         for i in range(n_workers):
             sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
         if admin:
-            args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
-            args += ["--baseline", str(baseline)] if baseline is not None else []
+            check_port(admin_host, admin_port)  # again: taken while the fleet started?
+            args = admin_args + (["--baseline", str(baseline)] if baseline is not None else [])
             sup.spawn("admin", args, critical=False)
             console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
         console.print(

@@ -2,6 +2,8 @@
 "use strict";
 (function () {
   const token = new URLSearchParams(location.search).get("access_token");
+  // every request declares JSON: the server refuses a POST of any other type (415), which is
+  // what keeps pages of other sites from submitting forms to it (CSRF)
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
   const $ = (sel) => document.querySelector(sel);
