@@ -25,27 +25,18 @@ from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_for
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
 from simfleet.cli.options import (
+    NO_FLAGS,
+    RUN,
     AdminHostOpt,
     AdminOpt,
     AdminPortOpt,
-    BootstrapOpt,
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    Flags,
     ResetOpt,
-    ScaleOpt,
-    ScenarioOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
-    SpeedOpt,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
 )
 from simfleet.cli.supervisor import Summary, Supervisor, log_tail
 from simfleet.clock import wall_ms
@@ -156,20 +147,9 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     return table
 
 
+@settings_options(*RUN)
 def up(
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    speed: SpeedOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    domain: DomainOpt = None,
-    scenario: ScenarioOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     start: Annotated[
         str | None,
         typer.Option(help="Sim start instant, ISO UTC (default: now).", show_default=False),
@@ -239,24 +219,7 @@ def up(
         from simfleet.admin.security import check_bind
 
         check_bind(admin_host)  # a refused bind stops `up` before anything starts
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        speed=speed,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        scenario=scenario,
-        start=start,
-        until=until,
-        backfill_ms=backfill,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags, start=start, until=until, backfill_ms=backfill)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     if settings.scenario is not None:  # unknown ids fail here, before anything
