@@ -11,17 +11,15 @@ from typing import Annotated
 import typer
 
 from simfleet.cli.options import (
+    CONNECTION,
+    NO_FLAGS,
     AdminHostOpt,
     AdminPortOpt,
-    BootstrapOpt,
-    ConfigOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
-    ScenariosDirOpt,
+    Flags,
     build_settings,
     kafka_of,
     project_of,
+    settings_options,
 )
 
 # defined here, beside the command that serves; `simctl up` takes them too
@@ -57,6 +55,7 @@ app = typer.Typer(
 
 
 @app.command("run")
+@settings_options(*CONNECTION, "pack_dir", "scenarios_dir")
 def admin_run(
     admin_port: AdminPortOpt = 8321,
     admin_host: AdminHostOpt = "127.0.0.1",
@@ -68,12 +67,7 @@ def admin_run(
             help="Baseline from `simctl baseline`: /api/history then normalises counts 0-100."
         ),
     ] = None,
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Serve the admin page and API of the fleet on --bootstrap-servers (Ctrl-C stops it)."""
     from simfleet.admin.security import Access, check_bind
@@ -84,14 +78,7 @@ def admin_run(
     # before any broker: a refused bind, a bad name or a taken port fails fast
     Access.build(check_bind(admin_host), admin_host, hosts, origins)
     check_port(admin_host, admin_port)
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     stats = BaselineStats.from_json(baseline) if baseline is not None else None
     kafka = kafka_of(settings)
     typer.echo(f"admin server on http://{admin_host}:{admin_port}/ (API docs at /docs)", err=True)

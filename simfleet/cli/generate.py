@@ -9,18 +9,13 @@ from typing import Annotated
 import typer
 
 from simfleet.cli.options import (
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
-    PackDirOpt,
-    ScaleOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
     sim_progress,
 )
 from simfleet.codec import encoders_for
@@ -38,6 +33,9 @@ from simfleet.timeutil import format_ms
 from simfleet.topology import key_fields, metrics_topic, truth_topic
 
 
+@settings_options(
+    "config", "domain", "seed", "scale", "shards", "external_events", "pack_dir", "scenarios_dir"
+)
 def generate(
     start: Annotated[
         str, typer.Option(help="Sim start instant, ISO-8601 UTC (2026-03-02T00:00:00Z).")
@@ -51,14 +49,7 @@ def generate(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: one file per topic.")],
-    config: ConfigOpt = None,
-    domain: DomainOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     scenario: Annotated[
         str | None,
         typer.Option(
@@ -116,16 +107,7 @@ def generate(
             f"--labels-until must be `window` or `all`, not {labels_until!r}: `all` also "
             "writes the labels that become known after the window."
         )
-    settings = build_settings(
-        config=config,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     start_ms = instant(start, "--start")

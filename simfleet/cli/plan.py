@@ -37,14 +37,13 @@ from simfleet.cli.assertions import (
 )
 from simfleet.cli.control import request
 from simfleet.cli.options import (
-    BootstrapOpt,
+    NO_FLAGS,
+    Flags,
     JunitOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    ScenariosDirOpt,
     build_settings,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.codec import Decoder
 from simfleet.control import Command, ControlState
@@ -329,13 +328,11 @@ def _fleet(plan: Plan, pack_dirs: list[Path] | None) -> Iterator[str]:
         broker.stop()
 
 
+@settings_options("bootstrap", "properties", "pack_dir", "scenarios_dir")
 def run(
     plan_file: Annotated[Path, typer.Argument(help="A test plan: name, fleet, steps.")],
     junit_xml: JunitOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Run a test plan: steps against a live fleet (--bootstrap-servers) or one it starts on
     the embedded broker. Exits 1 when a step or an assertion fails.
@@ -343,14 +340,9 @@ def run(
     Example: simctl run plans/supply-crisis.yaml --junit-xml plan.xml
     """
     plan = load_plan(plan_file)
-    settings = build_settings(
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
-    with _own_or_given(plan, settings.bootstrap_servers, pack_dir) as bs:
+    with _own_or_given(plan, settings.bootstrap_servers, flags["pack_dirs"]) as bs:
         kafka = (
             kafka_of(settings)
             if settings.bootstrap_servers

@@ -28,27 +28,18 @@ from simfleet.cli.admin import AdminAllowedHostOpt, AdminAllowedOriginOpt
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
 from simfleet.cli.options import (
+    NO_FLAGS,
+    RUN,
     AdminHostOpt,
     AdminOpt,
     AdminPortOpt,
-    BootstrapOpt,
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    Flags,
     ResetOpt,
-    ScaleOpt,
-    ScenarioOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
-    SpeedOpt,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
 )
 from simfleet.cli.supervisor import Summary, Supervisor, log_tail
 from simfleet.clock import wall_ms
@@ -172,20 +163,9 @@ def _table(
     return table
 
 
+@settings_options(*RUN)
 def up(
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    speed: SpeedOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    domain: DomainOpt = None,
-    scenario: ScenarioOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     start: Annotated[
         str | None,
         typer.Option(help="Sim start instant, ISO UTC (default: now).", show_default=False),
@@ -280,24 +260,7 @@ def up(
             ("--admin-allowed-origin", admin_allowed_origin),
         ):
             admin_args += [a for v in values or () for a in (flag, v)]
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        speed=speed,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        scenario=scenario,
-        start=start,
-        until=until,
-        backfill_ms=backfill,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags, start=start, until=until, backfill_ms=backfill)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     if settings.scenario is not None:  # unknown ids fail here, before anything

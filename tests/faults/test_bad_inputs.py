@@ -3,28 +3,19 @@ traceback and no secret in it, before anything is started."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests import live
+from tests.live import offline_env
 
 START = "2026-03-02T00:00:00Z"
 
 
 def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
-    env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp,
-    )
+    return live.simctl(*args, env=offline_env(tmp / "state"), cwd=tmp)
 
 
 def _props(tmp: Path, text: str) -> str:
