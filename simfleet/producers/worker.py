@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import structlog
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -48,10 +47,8 @@ from simfleet.control import (
 )
 from simfleet.control_io import ControlFollower
 from simfleet.domain.pack import Project
-from simfleet.domain.params import ModifiersAt
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
-from simfleet.producers.backfill import change_instants
 from simfleet.producers.chaos import Chaos, Encoded, InForce
 from simfleet.producers.checkpoint import CheckpointCodec, ShardState
 from simfleet.producers.engine import ShardEngine
@@ -63,8 +60,7 @@ from simfleet.producers.handoff import (
     scan_written,
     write_checkpoint,
 )
-from simfleet.producers.runtime import modifiers_at
-from simfleet.scenarios import CampaignWindow, campaigns_at, chaos_at
+from simfleet.producers.ticking import ByVersion, Grid, Step, Ticker
 from simfleet.sender import data_producer
 from simfleet.settings import KafkaSettings
 from simfleet.topology import stamped_topics, truth_topic
@@ -78,7 +74,6 @@ CHECKPOINT_MS = 10_000  # wall ms between a worker's checkpoints of its shards
 FLUSH_S = 5.0  # how long a checkpoint waits for what came before it to be acknowledged
 # a shard whose holder never says it let go is taken anyway after this long (its worker hangs)
 HANDOFF_WAIT_MS = 30_000
-BACKFILL_TICK_MS = 3_600_000  # the history before a fleet's start is written in sim hours
 
 
 def late_by(version: ControlState, cursors: Iterable[int]) -> int:
@@ -477,23 +472,14 @@ class Worker:
                     out[action] = out.get(action, 0) + n
         return out
 
-    def _tick(
-        self,
-        producer: AccountedProducer,
-        shard: int,
-        eng: ShardEngine,
-        t0: int,
-        t1: int,
-        params: dict[str, float],
-        in_force: InForce,
-        acting: list[CampaignWindow],
-    ) -> None:
-        """One engine's tick (with the campaigns acting in it), produced; chaos, when any is
-        in force, on the way out; through the shard's dedupe while it has one."""
+    def _tick(self, producer: AccountedProducer, shard: int, step: Step, in_force: InForce) -> None:
+        """One engine's step, produced; chaos, when any is in force, on the way out; through
+        the shard's dedupe while it has one."""
         out: AccountedProducer | Dedupe = self._dedupe.get(shard, producer)
         tally = self.tallies[shard]
-        ch = self.chaos[shard][eng.domain.domain]
-        for batch in eng.tick(t0, t1, params, acting):
+        ch = self.chaos[shard][step.engine.domain.domain]
+        t0, t1 = step.t0, step.t1
+        for batch in step.batches:
             # ground truth (a journey's episodes) is labels, not traffic: no chaos
             chaotic = in_force and not batch.is_truth
             actions = ch.actions_for(in_force, batch.topic) if chaotic else ()
@@ -567,8 +553,8 @@ class Worker:
             quantum_ms=self.quantum,
         )
         beat_ms = self.heartbeat_s * 1000
-        mods_by_version: dict[int, ModifiersAt] = {}
-        cuts_by: dict[tuple[int, str], npt.NDArray[np.int64]] = {}
+        # what is in force at a quantum's start is the control version in force there
+        ticker = Ticker(graphs, ByVersion(follower.at))
         sim = state.clock.clock().sim_at(self.read_wall())
         self._last_checkpoint = self.read_wall()
         q = self.quantum
@@ -584,50 +570,17 @@ class Worker:
                     self._apply_membership(state, domains, sim, producer)
                     if set(self.engines) != held:
                         self._beat(producer, state, sim, self.read_wall())  # tell it at once
-                # shards usually share t0: evaluate each control version's parameters once
-                params_at: dict[tuple[int, str, int], dict[str, float]] = {}
                 end = state.end_ms
                 limit = sim if end is None else min(sim, end)
+                # whole quanta only: a shard's records depend on its quanta, not on when the
+                # loop ran (so that its next owner regenerates the same records); the
+                # backfill before live_from goes in hours
+                grid = Grid.live(q, live_from, end)
                 for shard, engines in self.engines.items():
-                    t0 = self.cursor[shard]
-                    # whole quanta only: a shard's records depend on its quanta, not on when
-                    # the loop ran (so that its next owner regenerates the same records); the
-                    # backfill before live_from goes in hours
-                    while True:
-                        t1 = t0 + q
-                        if live_from is not None and t0 < live_from:
-                            t1 = min(t0 + BACKFILL_TICK_MS, live_from)
-                        if end is not None and t0 < end < t1 and sim >= end:
-                            t1 = end  # the fleet's last quantum ends at its end
-                        if t1 > limit:
-                            break
-                        version = follower.at(t0)
-                        mods = mods_by_version.get(version.version)
-                        if mods is None:
-                            mods_by_version.clear()  # only the newest versions are still in use
-                            cuts_by.clear()
-                            mods = mods_by_version[version.version] = modifiers_at(
-                                version.instances()
-                            )
-                        in_force = chaos_at(version.scenarios, t0)
-                        for eng in engines:
-                            d = eng.domain.domain
-                            cuts = cuts_by.get((version.version, d))
-                            if cuts is None:
-                                cuts = cuts_by[(version.version, d)] = change_instants(
-                                    version.instances(), d
-                                )
-                            # a scenario that moves within minutes cuts the quantum where it
-                            # moves, as `simctl generate` cuts its hours (the same records)
-                            inner = cuts[(cuts > t0) & (cuts < t1)].tolist()
-                            for a, b in zip([t0, *inner], [*inner, t1], strict=True):
-                                key = (version.version, d, a)
-                                params = params_at.get(key)
-                                if params is None:
-                                    params = params_at[key] = graphs[d].evaluate(a, mods)
-                                acting = campaigns_at(version.instances(), d, a, b)
-                                self._tick(producer, shard, eng, a, b, params, in_force, acting)
-                        t0 = self.cursor[shard] = t1
+                    for tick in ticker.ticks(engines, grid, self.cursor[shard], limit):
+                        for step in tick.steps:
+                            self._tick(producer, shard, step, tick.chaos)
+                        self.cursor[shard] = tick.t1
                         if shard in self._dedupe:
                             self._caught_up(shard)
                         # a long catch-up still reads control versions as they come (the next
