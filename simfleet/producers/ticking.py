@@ -21,6 +21,7 @@ built where the schedule builds it; nothing else learns of it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -190,12 +191,12 @@ class Forces:
         return got
 
 
-class Schedule:
+class Schedule(ABC):
     """What is in force from a sim instant on: ``at(t)`` gives the ``Forces`` of ``t``."""
 
+    @abstractmethod
     def at(self, t: int) -> Forces:
         """The forces in force at ``t``."""
-        raise NotImplementedError
 
 
 class Fixed(Schedule):

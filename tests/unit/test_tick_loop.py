@@ -14,11 +14,13 @@ from collections import Counter
 import pytest
 
 from simfleet.codec import encoders_for
+from simfleet.columns import Batch
 from simfleet.control import ControlState
 from simfleet.domain.pack import Project
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import initial_state
 from simfleet.producers.backfill import backfill_ticks
+from simfleet.producers.chaos import InForce
 from simfleet.producers.engine import ShardEngine
 from simfleet.producers.ticking import (
     HOUR_TICK_MS,
@@ -95,11 +97,11 @@ def _history(project: Project) -> list[ControlState]:
     return [v1, v2]
 
 
-def _records(project: Project, batches: list[object]) -> Counter[tuple[str, bytes]]:
+def _records(project: Project, batches: list[Batch]) -> Counter[tuple[str, bytes]]:
+    """Every record, encoded, with its topic (shards interleave differently in the two ways)."""
     encoders = encoders_for(project.schemas(), None)
     out: Counter[tuple[str, bytes]] = Counter()
     for b in batches:
-        assert hasattr(b, "columns")
         if b.n == 0:
             continue
         buf, offsets = encoders[b.topic].encode(b.columns, b.n)
@@ -124,8 +126,8 @@ def test_live_quanta_and_generate_hours_make_the_same_records(project: Project) 
     assert ((cuts > START + 2 * H) & (cuts < START + 3 * H)).sum() >= 7
 
     # generate's way
-    generated: list[object] = []
-    chaos_gen: dict[int, object] = {}
+    generated: list[Batch] = []
+    chaos_gen: dict[int, InForce] = {}
     forces = Forces(final.instances())
     for t0, _t1, batches in backfill_ticks(
         [project.spec(d) for d in DOMAINS],
@@ -152,8 +154,8 @@ def test_live_quanta_and_generate_hours_make_the_same_records(project: Project) 
         for s in range(SHARDS)
     }
     cursor = dict.fromkeys(engines, START)
-    live: list[object] = []
-    chaos_live: dict[int, object] = {}
+    live: list[Batch] = []
+    chaos_live: dict[int, InForce] = {}
     spans: list[tuple[int, int]] = []
     for sim in (START + 30 * M, START + 2 * H + 20 * M, START + 3 * H, START + 9 * H):
         if sim >= START + 2 * H:
