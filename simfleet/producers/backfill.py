@@ -102,6 +102,9 @@ def backfill_ticks(
     topic and sorted (files), or shard by shard as a fleet's workers produce them
     (``merge=False``, for Kafka).
 
+    ``scenarios``: the instances acting (scenarios, causal external events), or their
+    ``Forces`` when the caller reads the same forces (generate: the chaos in force).
+
     With ``emit_from``, the ticks before it are a warm-up: generated (queues fill, entities
     activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
     specs = [domains] if isinstance(domains, DomainSpec) else list(domains)
