@@ -28,7 +28,8 @@ from simfleet.orchestrator.transitions import check_scenario
 from simfleet.producers.backfill import LABELS_ALL, backfill_ticks
 from simfleet.producers.chaos import Chaos
 from simfleet.producers.sinks import FileSink
-from simfleet.scenarios import ScenarioInstance, chaos_at
+from simfleet.producers.ticking import Forces
+from simfleet.scenarios import ScenarioInstance
 from simfleet.timeutil import format_ms
 from simfleet.topology import key_fields, metrics_topic, truth_topic
 
@@ -165,6 +166,8 @@ def generate(
                     project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
                 }
                 chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
+                # what is in force when, as a live fleet under the same control history has it
+                forces = Forces(acting(instances, externals))
                 for t0, t1, batches in backfill_ticks(
                     [project.spec(d) for d in domains],
                     start_ms - warm,
@@ -172,14 +175,14 @@ def generate(
                     settings.seed,
                     settings.scale,
                     settings.shards,
-                    acting(instances, externals),
+                    forces,
                     progress=advance,
                     emit_from=start_ms,
                     schemas=schemas,
                     labels_until=LABELS_ALL if labels_until == "all" else None,
                 ):
                     reached = t0  # every file holds the run up to here
-                    in_force = chaos_at(instances, t0)
+                    in_force = forces.chaos(t0)
                     if in_force:
                         calm = []
                         for b in batches:
