@@ -252,7 +252,7 @@ class KafkaSettings(BaseModel):
         """The schema registry URL, credentials included (for the client only)."""
         return self.schema_registry_url.get_secret_value() if self.schema_registry_url else None
 
-    def client_config(self, role: Role | None = None) -> dict[str, Any]:
+    def client_config(self, role: Role) -> dict[str, Any]:
         """librdkafka settings for one kind of client, secrets revealed: the unscoped settings
         and those scoped to ``role`` (``producer.linger.ms`` becomes ``linger.ms``)."""
         conf: dict[str, Any] = {

@@ -107,7 +107,7 @@ class Custody:
         resumed shard scans, and who else holds what."""
         self.encoders.update(encoders)
         self._codec = CheckpointCodec(domains, self.encoders)
-        self._admin = AdminClient(self.settings.client_config())
+        self._admin = AdminClient(self.settings.client_config("admin"))
         self._partitions = self._data_partitions(domains)
         self._holders = Holders(self.settings, host, pid)
 

@@ -42,7 +42,7 @@ class Membership:
         """Join the group; shards come and go through ``poll``."""
         self._consumer = Consumer(
             {
-                **self.settings.client_config(),
+                **self.settings.client_config("consumer"),
                 "group.id": self.group_id,
                 "session.timeout.ms": 6000,
                 # a join or a death moves only the shards that must move (pinned in tests/broker)

@@ -85,7 +85,7 @@ def test_children_get_the_same_settings_as_one_serialised_object(
 
     handed = child_kafka()
     assert handed is not None
-    assert handed.client_config()["sasl.password"] == "hunter2"
+    assert handed.client_config("producer")["sasl.password"] == "hunter2"
 
 
 @pytest.mark.parametrize(
