@@ -348,6 +348,17 @@ class ScenarioSpec(_Frozen):
         return self
 
     @property
+    def steers(self) -> bool:
+        """It changes the traffic: parameters, chaos, a campaign or a drift (the baseline
+        scenario changes none). One such scenario runs at a time unless stacked."""
+        return bool(
+            self.chaos
+            or self.campaigns
+            or self.drift
+            or any(p.modifiers or p.chaos for p in self.phases)
+        )
+
+    @property
     def natural_length_ms(self) -> int | None:
         """Length of all phases, or None when the last one runs until stopped."""
         if self.phases[-1].duration is None:

@@ -48,8 +48,8 @@ def duration(spec: ScenarioSpec) -> tuple[int | None, str]:
 
 
 def steering(inst: ScenarioInstance) -> bool:
-    """A scenario that moves parameters (the baseline scenario moves none)."""
-    return any(p.modifiers for p in inst.spec.phases)
+    """A scenario that changes the traffic (``ScenarioSpec.steers``)."""
+    return inst.spec.steers
 
 
 def settle_span(spec: ScenarioSpec) -> int:

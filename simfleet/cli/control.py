@@ -143,10 +143,17 @@ def scenario_start(
         str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")
     ] = None,
     stack: Annotated[bool, typer.Option(help="Keep the active scenario(s) running too.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Stop the active scenario(s) and start this one.")
+    ] = False,
     flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a scenario on the running fleet; every producer switches at the same sim instant."""
+    """Start a scenario on the running fleet; every producer switches at the same sim instant.
+
+    While another scenario that steers the fleet is active, it is refused (naming that one)
+    unless --replace stops it or --stack runs both, as the admin server answers too.
+    """
     run = build_settings(**flags)
     project = project_of(run)
     spec = get_scenario(scenario_id, project)  # a bad id or file fails before any broker
@@ -159,6 +166,7 @@ def scenario_start(
         scenario=spec.model_dump(mode="json"),
         at=at_ms,
         stack=stack,
+        replace=replace,
     )
     state = request(settings, cmd)
     _emit(

@@ -227,6 +227,7 @@ class _Runner:
                 request_id=uuid.uuid4().hex,
                 action="scenario.start",
                 scenario=spec.model_dump(mode="json"),
+                replace=True,  # a plan's step says "now this scenario", whatever ran before
             )
             self.state = request(self.kafka, cmd)
             return f"control v{self.state.version}", True

@@ -183,9 +183,26 @@ def apply_command(
                 raise refusal_error(f"The scenario sent ({raw.get('id', 'no id')})", problems)
             spec = ScenarioSpec.model_validate(raw)
             at = max(cmd.at or lead_at, lead_at)
+            busy = [
+                i.spec.id
+                for i in state.scenarios
+                if spec.steers
+                and i.spec.steers
+                and i.spec.domain == spec.domain
+                and lifecycle_at(i, at).state in (Lifecycle.PENDING, Lifecycle.ACTIVE)
+            ]
+            if busy and not (cmd.stack or cmd.replace):
+                # one steering scenario at a time per domain, whoever asks (CLI, admin page, a
+                # plan); domains steer their own parameters, so theirs run side by side
+                raise ScenarioError(
+                    f"{', '.join(busy)} is active, so {spec.id} was not started: stop it first, "
+                    "or start this one replacing it (simctl scenario start --replace, or "
+                    '"replace": true over HTTP), or beside it (--stack, "stack": true)'
+                )
             kept = []
             for inst in state.scenarios:
-                if not cmd.stack and (inst.end_ms is None or inst.end_ms > at):
+                other = spec.steers and inst.spec.steers and inst.spec.domain != spec.domain
+                if not (cmd.stack or other) and (inst.end_ms is None or inst.end_ms > at):
                     inst = inst.model_copy(update={"stop_at": at})  # noqa: PLW2901
                 kept.append(inst)
             new = ScenarioInstance(spec=spec, started_at=at)

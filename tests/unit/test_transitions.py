@@ -425,3 +425,62 @@ def test_a_rejection_reason_ends_without_a_full_stop() -> None:
     s = apply_command(state0(), cmd("scenario.start", scenario=raw), 0, WALL0, PROJECT)
     assert s.rejected is not None
     assert not s.rejected.reason.endswith(".")
+
+
+def test_a_steering_scenario_over_another_is_refused_naming_it(crisis: ScenarioSpec) -> None:
+    """As the admin server answered 409: the CLI no longer replaces a running scenario silently."""
+    outage = get_scenario("payment-outage", PROJECT)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(s1, start_cmd(outage), offset=1, wall=WALL0 + 60_000, project=PROJECT)
+    assert s2.rejected is not None
+    assert "supply-crisis is active, so payment-outage was not started" in s2.rejected.reason
+    assert "--replace" in s2.rejected.reason and "--stack" in s2.rejected.reason
+    assert [i.spec.id for i in s2.scenarios] == ["supply-crisis"]
+
+
+def test_replace_stops_the_steering_scenario_and_starts_the_new_one(
+    crisis: ScenarioSpec,
+) -> None:
+    outage = get_scenario("payment-outage", PROJECT)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    wall = WALL0 + 60_000
+    s2 = apply_command(s1, start_cmd(outage, replace=True), offset=1, wall=wall, project=PROJECT)
+    assert s2.rejected is None
+    at = lead_sim(wall)
+    assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
+        ("supply-crisis", at),
+        ("payment-outage", None),
+    ]
+    s3 = apply_command(s1, start_cmd(outage, stack=True), offset=1, wall=wall, project=PROJECT)
+    assert [(i.spec.id, i.stop_at) for i in s3.scenarios] == [
+        ("supply-crisis", None),
+        ("payment-outage", None),
+    ]
+
+
+def test_campaigns_and_chaos_steer_and_the_baseline_does_not() -> None:
+    assert get_scenario("supply-crisis", PROJECT).steers
+    assert get_scenario("fraud-attack", PROJECT).steers  # campaigns only: it steers too
+    assert not get_scenario("normal-operations", PROJECT).steers
+
+
+def test_steering_scenarios_of_two_domains_run_side_by_side(crisis: ScenarioSpec) -> None:
+    """Each domain steers its own parameters: one steering scenario at a time per domain."""
+    both = initial_state(
+        WALL0,
+        SIM0,
+        SPEED,
+        seed=7,
+        scale=1.0,
+        shards=4,
+        domains=("marketplace", "ticketing"),
+        project=PROJECT,
+    )
+    fraud = get_scenario("fraud-attack", PROJECT)
+    s1 = apply_command(both, start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(s1, start_cmd(fraud), offset=1, wall=WALL0 + 60_000, project=PROJECT)
+    assert s2.rejected is None
+    assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
+        ("supply-crisis", None),
+        ("fraud-attack", None),
+    ]

@@ -45,6 +45,7 @@ def state_body(admin: AdminApp) -> dict[str, Any]:
             row
             | {
                 "steers": steering(inst),
+                "domain": inst.spec.domain,
                 "remaining_ms": remaining,
                 "remaining_wall_s": None if remaining is None else remaining / speed / 1000,
             }

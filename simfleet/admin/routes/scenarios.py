@@ -70,7 +70,7 @@ def describe(spec: ScenarioSpec) -> dict[str, Any]:
             for p in spec.phases
         ],
         "external_events": [e.template for e in spec.external_events],
-        "steers": any(p.modifiers for p in spec.phases),
+        "steers": spec.steers,
     }
 
 
@@ -98,7 +98,10 @@ def start(body: StartBody, admin: AdminDep) -> dict[str, Any]:
     busy = [
         i.spec.id
         for i in state.scenarios
-        if steering(i) and lifecycle_at(i, now).state in (Lifecycle.PENDING, Lifecycle.ACTIVE)
+        if steering(i)
+        and i.spec.domain == spec.domain
+        and spec.steers
+        and lifecycle_at(i, now).state in (Lifecycle.PENDING, Lifecycle.ACTIVE)
     ]
     if busy and not (body.stack or body.replace):
         raise Problem(
@@ -113,6 +116,7 @@ def start(body: StartBody, admin: AdminDep) -> dict[str, Any]:
         scenario=spec.model_dump(mode="json"),
         at=at,
         stack=body.stack,
+        replace=body.replace,
     )
     state = admin.request(cmd)
     inst = next(i for i in reversed(state.scenarios) if i.spec.id == spec.id)
