@@ -13,7 +13,7 @@ from simfleet.domain.pack import Project
 from simfleet.producers.chaos import Chaos
 from simfleet.producers.checkpoint import CheckpointCodec, ShardState
 from simfleet.producers.engine import ShardEngine
-from simfleet.producers.runtime import modifiers_at
+from simfleet.producers.ticking import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000

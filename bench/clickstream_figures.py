@@ -1,5 +1,6 @@
-"""The clickstream figures of a `simctl generate` folder (Avro or JSON lines), as the README
-quotes them: event shares, pages and clicks, dwell, session durations, journeys, commerce.
+"""The clickstream figures of a `simctl generate` folder (Avro or JSON lines), as
+producers/clickstream/README.md quotes them: event shares, pages and clicks, dwell, session
+durations, journeys, commerce.
 
     simctl generate --domain clickstream --start 2026-03-02T00:00:00Z --duration 1d \\
         --scale 0.05 --seed 5 --format avro --out cs/

@@ -135,6 +135,7 @@ def switch_latency(
         request_id=uuid.uuid4().hex,
         action="scenario.start",
         scenario=spec.model_dump(mode="json"),
+        replace=True,  # the switch is measured three times in a row
     )
     sent = wall_ms()
     send_command(settings, cmd)

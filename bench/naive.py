@@ -97,7 +97,7 @@ def run_naive(
 ) -> NaiveResult:
     """Generate, serialise and produce ``count`` events one by one; all must be delivered."""
     ensure_topics(settings, [TopicSpec(topic, partitions)])
-    producer = Producer({**PRODUCER_DEFAULTS, **settings.client_config()})
+    producer = Producer({**PRODUCER_DEFAULTS, **settings.client_config("producer")})
     fake = Faker()
     fake.seed_instance(seed)
     rnd = random.Random(seed)

@@ -1,6 +1,7 @@
 """The ticketing popularity and opening figures of a `simctl generate` folder (JSON lines), as
-the README quotes them: popularity's tail, the top shows' share of cart adds, capacity and
-price against popularity, sell-outs, and the cart rate just after a show's openings.
+producers/ticketing/README.md quotes them: popularity's tail, the top shows' share of cart
+adds, capacity and price against popularity, sell-outs, and the cart rate just after a show's
+openings.
 
     simctl generate --domain ticketing --start 2026-03-02T00:00:00Z --duration 14d \\
         --scale 0.6 --seed 11 --shards 4 --out tk/

@@ -57,7 +57,7 @@ def consumer_for(settings: KafkaSettings) -> Consumer:
     try:
         return Consumer(
             {
-                **settings.client_config(),
+                **settings.client_config("consumer"),
                 "group.id": f"simctl-record-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,

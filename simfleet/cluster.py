@@ -36,9 +36,11 @@ __all__ = [
     "ClusterIdentity",
     "ClusterReplacedError",
     "ClusterWatch",
+    "declare_gone",
     "final_counts",
     "identify",
     "replaced_paragraph",
+    "write_final_counts",
 ]
 
 CHECK_INTERVAL_S = 2.0
@@ -65,7 +67,7 @@ class _UnansweredError(Exception):
 
 def _admin(settings: KafkaSettings) -> AdminClient:
     # quiet: a broker that is away is the outage path's to report, not librdkafka's stderr
-    return AdminClient({**settings.client_config(), "log_level": 0})
+    return AdminClient({**settings.client_config("admin"), "log_level": 0})
 
 
 def _probe(admin: AdminClient, timeout: float) -> ClusterIdentity | None:
@@ -126,6 +128,25 @@ def replaced_paragraph(
         "cluster and no topic was created there. To go on, start a new fleet on it: "
         f"`simctl up -b {bootstrap}` (it creates the topics and a fresh control state)."
     )
+
+
+# A process-wide fact, set once: the cluster is gone for good (the `simctl up` that started
+# the memory-only broker saw it die and told this worker). Private; changed by declare_gone.
+_gone: list[str] = []
+
+
+def declare_gone(reason: str) -> None:
+    """Tell this process that the cluster is gone for good: every ``ClusterWatch`` then writes
+    off what is queued instead of waiting for a broker that will not come back."""
+    if not _gone:
+        _gone.append(reason)
+
+
+def write_final_counts(worker_id: str, produced: int, delivered: int, failed: int) -> None:
+    """Leave a worker's final counters where the supervising ``simctl up`` reads them."""
+    path = final_counts(worker_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"produced": produced, "delivered": delivered, "failed": failed}))
 
 
 def final_counts(worker_id: str, pid: int | None = None) -> Path:
@@ -195,6 +216,8 @@ class ClusterWatch:
         self._stop.set()
         if producer is None or producer.abandoned:
             return
+        if self.reason is None and _gone:
+            self.reason = _gone[0]
         if self.reason is None and producer.in_flight:
             # stopping with records still queued: make sure they are not waiting for a
             # cluster that is gone before waiting for them
@@ -206,9 +229,4 @@ class ClusterWatch:
             return
         producer.abandon()
         if self.worker_id:
-            produced, delivered, failed = producer.totals()
-            path = final_counts(self.worker_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(
-                json.dumps({"produced": produced, "delivered": delivered, "failed": failed})
-            )
+            write_final_counts(self.worker_id, *producer.totals())

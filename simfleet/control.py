@@ -123,7 +123,8 @@ class Command(_Frozen):
     action: Literal["scenario.start", "scenario.stop", "clock.speed", "reset", "inject"]
     scenario: dict[str, object] | None = Field(None, description="the ScenarioSpec to start")
     at: int | None = Field(None, description="sim epoch ms; default: a moment from now")
-    stack: bool = False
+    stack: bool = Field(False, description="keep the scenarios that steer the fleet running too")
+    replace: bool = Field(False, description="stop the scenarios that steer the fleet first")
     speed: float | None = None
     template: str | None = Field(None, description="external event template, for inject")
     domain: str | None = Field(None, description="the template's domain, when ambiguous")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
@@ -35,11 +36,16 @@ from simfleet.control import (
     Heartbeat,
 )
 from simfleet.errors import BrokerError
+from simfleet.logs import librdkafka_logger
 from simfleet.settings import KafkaSettings
+from simfleet.timeutil import format_ms
 
 __all__ = [
+    "BEHIND_MS",
+    "Behind",
     "ControlFollower",
     "FleetWatcher",
+    "LagTracker",
     "read_latest_state",
     "send_command",
     "wait_for_request",
@@ -48,11 +54,12 @@ __all__ = [
 
 def _consumer(settings: KafkaSettings, **extra: Any) -> Consumer:
     conf = {
-        **settings.client_config(),
+        **settings.client_config("consumer"),
         "group.id": f"simctl-reader-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
         "enable.partition.eof": True,
+        "logger": librdkafka_logger(),  # a broker that is away: a line every few s, no flood
         **extra,
     }
     return Consumer(conf)
@@ -165,7 +172,7 @@ class ControlFollower:
 
 def send_command(settings: KafkaSettings, command: Command, timeout: float = 10.0) -> None:
     """Append a command to ``sim.commands`` and wait for its delivery report."""
-    p = Producer({**settings.client_config(), "acks": "all", "enable.idempotence": True})
+    p = Producer({**settings.client_config("producer"), "acks": "all", "enable.idempotence": True})
     errors: list[str] = []
     p.produce(
         COMMANDS_TOPIC,
@@ -203,6 +210,59 @@ def wait_for_request(
     )
 
 
+# a worker further behind the sim clock than this is falling behind (a tick's own pacing and
+# a checkpoint stay well under it)
+BEHIND_MS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """The fleet is falling behind: its generation trails the sim clock."""
+
+    lag_ms: int
+    since_wall_ms: int
+    workers: tuple[str, ...]
+
+    def text(self) -> str:
+        """``35 s behind the sim clock since 18:01:02Z (worker-0, worker-1)``."""
+        return (
+            f"{self.lag_ms / 1000:,.0f} s behind the sim clock since "
+            f"{format_ms(self.since_wall_ms)[11:19]}Z ({', '.join(self.workers)})"
+        )
+
+
+class LagTracker:
+    """Since when each worker has trailed the sim clock by more than ``BEHIND_MS``, from its
+    heartbeats in the order they were written."""
+
+    def __init__(self) -> None:
+        # worker -> wall ms of the first beat of its current stretch behind the sim clock
+        self.since: dict[str, int] = {}
+
+    def see(self, hb: Heartbeat) -> None:
+        """Take one heartbeat into account."""
+        if hb.tick_lag_ms > BEHIND_MS and not hb.stopping:
+            self.since.setdefault(hb.worker_id, hb.wall_ms)
+        else:
+            self.since.pop(hb.worker_id, None)
+
+    def behind(self, workers: dict[str, Heartbeat], now_wall: int) -> Behind | None:
+        """How far the live workers trail the sim clock, and since when; ``None`` while they
+        keep up."""
+        live = {
+            w: hb
+            for w, hb in workers.items()
+            if w in self.since and hb.liveness(now_wall) == "live"
+        }
+        if not live:
+            return None
+        return Behind(
+            lag_ms=max(hb.tick_lag_ms for hb in live.values()),
+            since_wall_ms=min(self.since[w] for w in live),
+            workers=tuple(sorted(live)),
+        )
+
+
 class FleetWatcher:
     """The newest heartbeat of every worker, read from ``sim.fleet``."""
 
@@ -218,6 +278,7 @@ class FleetWatcher:
         self.workers: dict[str, Heartbeat] = {}
         # every process's newest beat: a restarted worker keeps its id, not its counters
         self.processes: dict[tuple[str, str, int], Heartbeat] = {}
+        self.lag = LagTracker()
 
     def poll(self, timeout: float = 0.0) -> int:
         """Read what has arrived; returns how many heartbeats."""
@@ -232,8 +293,13 @@ class FleetWatcher:
                 continue
             self.workers[hb.worker_id] = hb
             self.processes[(hb.worker_id, hb.host, hb.pid)] = hb
+            self.lag.see(hb)
             n += 1
         return n
+
+    def behind(self, now_wall: int) -> Behind | None:
+        """How far the live workers trail the sim clock, and since when (``LagTracker``)."""
+        return self.lag.behind(self.workers, now_wall)
 
     def read_to_end(self, timeout: float) -> None:
         """Poll until the topic's end as it was when called (or ``timeout``)."""

@@ -6,7 +6,8 @@
     ├── DomainError      domain (stream) specifications
     ├── SchemaError      Avro schemas, encoding and decoding
     ├── BrokerError      reaching or running a Kafka broker
-    └── DeliveryError    records that were produced but not delivered
+    ├── DeliveryError    records that were produced but not delivered
+    └── OutputError      files that could not be written (a full disk, a quota)
 
 Errors of confluent-kafka, fastavro, pydantic and yaml are mapped to these at the boundary
 where they happen (``raise ScenarioError(msg) from exc``). The CLI catches only ``SimError``,
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "DomainError",
+    "OutputError",
     "ScenarioError",
     "SchemaError",
     "SimError",
@@ -64,3 +66,9 @@ class DeliveryError(SimError):
     """Records were handed to the producer but their delivery failed or was not confirmed."""
 
     exit_code = 4
+
+
+class OutputError(SimError):
+    """Output files could not be written (a full disk, a quota, a lost mount)."""
+
+    exit_code = 6

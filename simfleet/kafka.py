@@ -85,7 +85,7 @@ def ensure_topics(
     Returns the names of the topics this call created (not those another client created
     between our listing and our request: their settings are not ours either).
     """
-    admin = AdminClient(settings.client_config())
+    admin = AdminClient(settings.client_config("admin"))
     try:
         existing = set(admin.list_topics(timeout=min(timeout, 10.0)).topics)
     except KafkaException as exc:
@@ -220,7 +220,7 @@ def check_timestamp_headroom(
     existing = [t for t in dict.fromkeys(topics) if t not in created]
     if not existing or needed_ms == 0:
         return
-    admin = AdminClient(settings.client_config())
+    admin = AdminClient(settings.client_config("admin"))
     try:
         limits = _describe_ahead_limits(admin, existing, timeout)
     except KafkaException as exc:
@@ -270,7 +270,7 @@ class AccountedProducer:
         overrides: Mapping[str, Any] | None = None,
         stamp_topics: frozenset[str] | None = None,
     ) -> None:
-        conf = {**PRODUCER_DEFAULTS, **settings.client_config(), **(overrides or {})}
+        conf = {**PRODUCER_DEFAULTS, **settings.client_config("producer"), **(overrides or {})}
         try:
             self._producer = Producer(conf)
         except KafkaException as exc:

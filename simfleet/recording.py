@@ -37,12 +37,7 @@ from typing import IO, Any, NamedTuple
 import fastavro
 import numpy as np
 import numpy.typing as npt
-from fastavro.schema import (
-    SchemaParseException,
-    UnknownType,
-    fingerprint,
-    to_parsing_canonical_form,
-)
+from fastavro.schema import SchemaParseException, UnknownType
 from fastavro.write import Writer
 
 from simfleet.avrofile import (
@@ -53,7 +48,13 @@ from simfleet.avrofile import (
     read_blocks,
     read_header,
 )
-from simfleet.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, SchemaSet, TopicEncoder
+from simfleet.codec import (
+    CONFLUENT_MAGIC,
+    SINGLE_OBJECT_MAGIC,
+    SchemaSet,
+    TopicEncoder,
+    schema_fingerprint,
+)
 from simfleet.codec import records_to_columns as _to_columns
 from simfleet.errors import ConfigError, SchemaError
 from simfleet.kafka import PRODUCED_AT_HEADER
@@ -508,10 +509,9 @@ def _fingerprint(schema: Any) -> bytes | None:
     """The CRC-64-AVRO fingerprint of a file's writer schema; None when it does not parse
     (decoding the file then says what is wrong)."""
     try:
-        pcf = to_parsing_canonical_form(fastavro.parse_schema(schema))
+        return schema_fingerprint(schema)
     except (SchemaParseException, UnknownType, KeyError, TypeError, ValueError):
         return None
-    return bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO"))
 
 
 def _usable_index(path: Path, enc: TopicEncoder, key_field: str) -> DatumIndex | None:

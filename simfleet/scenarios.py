@@ -12,7 +12,6 @@ process, and a restarted orchestrator, computes the same state and settle progre
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -39,8 +38,6 @@ __all__ = [
     "ScenarioSpec",
     "Settle",
     "campaign_windows",
-    "campaigns_at",
-    "chaos_at",
     "lifecycle_at",
 ]
 
@@ -351,6 +348,17 @@ class ScenarioSpec(_Frozen):
         return self
 
     @property
+    def steers(self) -> bool:
+        """It changes the traffic: parameters, chaos, a campaign or a drift (the baseline
+        scenario changes none). One such scenario runs at a time unless stacked."""
+        return bool(
+            self.chaos
+            or self.campaigns
+            or self.drift
+            or any(p.modifiers or p.chaos for p in self.phases)
+        )
+
+    @property
     def natural_length_ms(self) -> int | None:
         """Length of all phases, or None when the last one runs until stopped."""
         if self.phases[-1].duration is None:
@@ -447,25 +455,6 @@ def lifecycle_at(inst: ScenarioInstance, t: int) -> LifecycleAt:
     return LifecycleAt(Lifecycle.SETTLING, last.name, min(1.0, tau / span), tuple(weighted))
 
 
-def chaos_at(instances: Sequence[ScenarioInstance], t: int) -> tuple[tuple[str, ChaosAction], ...]:
-    """The chaos actions in force at ``t``, each with its scenario's id: a scenario's own while
-    it is active, and its current phase's."""
-    out: list[tuple[str, ChaosAction]] = []
-    for inst in instances:
-        spec = inst.spec
-        if not spec.chaos and not any(p.chaos for p in spec.phases):
-            continue
-        lc = lifecycle_at(inst, t)
-        if lc.state is not Lifecycle.ACTIVE:
-            continue
-        out.extend((spec.id, a) for a in spec.chaos)
-        for p in spec.phases:
-            if p.name == lc.phase:
-                out.extend((spec.id, a) for a in p.chaos)
-                break
-    return tuple(out)
-
-
 def campaign_windows(inst: ScenarioInstance) -> list[CampaignWindow]:
     """The campaigns of a scenario instance on the timeline; a stop cuts them short."""
     out = []
@@ -478,16 +467,3 @@ def campaign_windows(inst: ScenarioInstance) -> list[CampaignWindow]:
             key = f"{inst.spec.id}@{inst.started_at}/{c.name}"
             out.append(CampaignWindow(key, c, start, end))
     return out
-
-
-def campaigns_at(
-    scenarios: Sequence[ScenarioInstance], domain: str, t0: int, t1: int
-) -> list[CampaignWindow]:
-    """The campaigns of ``domain`` acting in ``[t0, t1)``."""
-    return [
-        w
-        for inst in scenarios
-        if inst.spec.domain == domain
-        for w in campaign_windows(inst)
-        if w.start < t1 and w.end > t0
-    ]

@@ -86,7 +86,7 @@ class SenderProcess(AccountedProducer):
         os.close(reply_w)
         self._out = Connection(data_w, readable=False)
         self._in = Connection(reply_r, writable=False)
-        conf = {**PRODUCER_DEFAULTS, **settings.client_config(), **(overrides or {})}
+        conf = {**PRODUCER_DEFAULTS, **settings.client_config("producer"), **(overrides or {})}
         self._out.send((conf, stamp_topics))
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_BATCHES)
         self._lock = threading.Condition()

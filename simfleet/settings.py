@@ -6,7 +6,9 @@ builds it once and hands the same object, serialised, to the orchestrator, the w
 metrics service it starts (``SIMCTL_SETTINGS_JSON`` in their environment), so a child never
 re-parses flags.
 
-librdkafka properties pass through untouched; only secrets (passwords, client secrets, keys,
+librdkafka properties pass through untouched, each to the clients it belongs to (a
+``producer.``/``consumer.``/``admin.`` prefix or file section, or librdkafka's own verdict on
+an unscoped producer-only or consumer-only key); only secrets (passwords, client secrets, keys,
 JAAS configs) are held as ``SecretStr`` and redacted wherever settings are shown or logged, and
 so are credentials inside a schema registry URL (``https://user:pw@host``).
 """
@@ -14,14 +16,16 @@ so are credentials inside a schema registry URL (``https://user:pw@host``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -32,15 +36,19 @@ from pydantic_settings import (
 )
 
 from simfleet.errors import ConfigError
-from simfleet.timeutil import parse_instant_ms
+from simfleet.timeutil import SIM_FROM_MS, SIM_UNTIL_MS, parse_instant_ms
 
 __all__ = [
     "CHILD_ENV",
+    "ROLES",
     "KafkaSettings",
+    "Role",
     "Settings",
     "is_secret",
     "load_properties",
     "redact_url",
+    "scope_properties",
+    "split_scope",
 ]
 
 CHILD_ENV = "SIMCTL_SETTINGS_JSON"
@@ -84,22 +92,47 @@ def redact_url(url: str) -> str:
 
 
 _PROPERTY_LINE = re.compile(r"^\s*([^=:\s]+)\s*[=:]\s*(.*?)\s*$")
+_SECTION_LINE = re.compile(r"^\[\s*([A-Za-z]+)\s*\]$")
+# The kinds of client a setting can be scoped to: a `producer.` prefix (or a `[producer]`
+# section of the properties file) gives `linger.ms` to producers only, and so on.
+ROLES = ("producer", "consumer", "admin")
+Role = Literal["producer", "consumer", "admin"]
 
 
 def load_properties(path: Path) -> dict[str, str]:
-    """Read a properties file of librdkafka settings (``key=value`` or ``key: value``)."""
+    """Read a properties file of librdkafka settings (``key=value`` or ``key: value``).
+
+    A ``[producer]``, ``[consumer]`` or ``[admin]`` line opens a section whose settings are
+    returned with that prefix (``producer.linger.ms``); the same prefix may be written inline.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(
             f"Cannot read the Kafka properties file {path}: {exc.strerror}. "
             "Pass an existing file with --kafka-properties, one `key=value` librdkafka "
             "setting per line."
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"The Kafka properties file {path} is not UTF-8 text (byte {exc.start} cannot be "
+            "read). Pass a text file with --kafka-properties, one `key=value` librdkafka "
+            "setting per line, such as `security.protocol=SASL_SSL`."
+        ) from exc
     props: dict[str, str] = {}
+    section = ""
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", "!")):
+            continue
+        s = _SECTION_LINE.match(line)
+        if s is not None:
+            if s.group(1) not in ROLES:
+                raise ConfigError(
+                    f"{path}:{lineno}: unknown section [{s.group(1)}]. A section scopes the "
+                    f"settings under it to one kind of client: {', '.join(ROLES)}."
+                )
+            section = s.group(1) + "."
             continue
         m = _PROPERTY_LINE.match(line)
         if m is None:
@@ -110,8 +143,70 @@ def load_properties(path: Path) -> dict[str, str]:
                 "line of a properties file is one librdkafka setting such as "
                 "`security.protocol=SASL_SSL`."
             )
-        props[m.group(1)] = m.group(2)
+        props[section + m.group(1)] = m.group(2)
     return props
+
+
+def split_scope(key: str) -> tuple[Role | None, str]:
+    """``producer.linger.ms`` -> ("producer", "linger.ms"); an unscoped key -> (None, key)."""
+    head, _, rest = key.partition(".")
+    if head in ROLES and rest:
+        return cast(Role, head), rest
+    return None, key
+
+
+class _Captured(logging.Handler):
+    """Collects what librdkafka logs while a throwaway client is built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _client_kind(key: str, value: str) -> Role | None:
+    """librdkafka's own verdict: is ``key`` a producer-only or consumer-only property?
+
+    A client of the other kind built with it logs CONFWARN "... is a consumer property and will
+    be ignored by this producer instance"; no bootstrap address is given, so nothing connects.
+    """
+    captured = _Captured()
+    log = logging.getLogger(f"simfleet.settings.scope.{id(captured)}")
+    log.addHandler(captured)
+    log.propagate = False
+    try:
+        for client, other in ((Producer, "consumer"), (Consumer, "producer")):
+            conf: dict[str, Any] = {key: value, "logger": log}
+            if client is Consumer:
+                conf["group.id"] = "simfleet-scope-probe"
+            try:
+                c = client(conf)
+            except (KafkaException, ValueError, TypeError):
+                continue  # a bad key or value: _check_properties reports it
+            c.poll(0)
+            if isinstance(c, Consumer):
+                c.close()
+            else:
+                c.flush(0)
+            if any(f"is a {other} property" in line for line in captured.lines):
+                return cast(Role, other)
+    finally:
+        log.removeHandler(captured)
+    return None
+
+
+def scope_properties(props: Mapping[str, str]) -> dict[str, str]:
+    """Give each unscoped producer-only or consumer-only setting its scope, as librdkafka
+    classes it, so that `linger.ms` reaches producers and not every consumer (which would log
+    a CONFWARN line per client)."""
+    out: dict[str, str] = {}
+    for key, value in props.items():
+        role, bare = split_scope(key)
+        kind = _client_kind(bare, value) if role is None else None
+        out[f"{kind}.{bare}" if kind else key] = value
+    return out
 
 
 class KafkaSettings(BaseModel):
@@ -145,6 +240,7 @@ class KafkaSettings(BaseModel):
         props = load_properties(properties_file) if properties_file is not None else {}
         if props:
             _check_properties(properties_file, bootstrap_servers, props)
+            props = scope_properties(props)
         return cls(
             bootstrap_servers=bootstrap_servers,
             properties=props,  # the validator wraps the secrets
@@ -156,8 +252,9 @@ class KafkaSettings(BaseModel):
         """The schema registry URL, credentials included (for the client only)."""
         return self.schema_registry_url.get_secret_value() if self.schema_registry_url else None
 
-    def client_config(self) -> dict[str, Any]:
-        """librdkafka settings common to every client, secrets revealed."""
+    def client_config(self, role: Role) -> dict[str, Any]:
+        """librdkafka settings for one kind of client, secrets revealed: the unscoped settings
+        and those scoped to ``role`` (``producer.linger.ms`` becomes ``linger.ms``)."""
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             # simfleet creates its topics itself, with their partition counts; a broker that
@@ -166,7 +263,9 @@ class KafkaSettings(BaseModel):
             "allow.auto.create.topics": "false",
         }
         for k, v in self.properties.items():
-            conf[k] = v.get_secret_value() if isinstance(v, SecretStr) else v
+            scope, bare = split_scope(k)
+            if scope is None or scope == role:
+                conf[bare] = v.get_secret_value() if isinstance(v, SecretStr) else v
         return conf
 
     def redacted(self) -> dict[str, str]:
@@ -182,26 +281,38 @@ class KafkaSettings(BaseModel):
         """Every value in the clear: only for handing to a child process of this fleet."""
         return {
             "bootstrap_servers": self.bootstrap_servers,
-            "properties": self.client_config() | {"bootstrap.servers": None},
+            "properties": {
+                k: v.get_secret_value() if isinstance(v, SecretStr) else v
+                for k, v in self.properties.items()
+            },
             "schema_registry_url": self.registry_url,
         }
 
 
 def _check_properties(path: Path | None, bootstrap: str, props: dict[str, str]) -> None:
-    """librdkafka's own verdict on the properties, at the edge: a client is built (it
-    connects lazily, so nothing is sent) and a misspelt key or bad value becomes a ConfigError
-    naming the file, with every secret value blanked out of librdkafka's message."""
-    try:
-        Producer({**props, "bootstrap.servers": bootstrap, "log_level": 0}).flush(0)
-    except (KafkaException, ValueError, TypeError) as exc:
-        msg = str(exc.args[0].str() if isinstance(exc, KafkaException) else exc)
-        for k, v in props.items():
-            if is_secret(k) and v:
-                msg = msg.replace(v, _REDACTED)
-        raise ConfigError(
-            f"{path}: librdkafka refuses these properties: {msg}. Fix the key or value (see "
-            "librdkafka's CONFIGURATION.md for the keys it knows)."
-        ) from exc
+    """librdkafka's own verdict on the properties, at the edge: a client of each kind is built
+    with its settings (it connects lazily, so nothing is sent) and a misspelt key or bad value
+    becomes a ConfigError naming the file, with every secret value blanked out of the message."""
+    for role in ("producer", "consumer"):
+        conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0}
+        for key, value in props.items():
+            scope, bare = split_scope(key)
+            if scope in (None, role):
+                conf[bare] = value
+        try:
+            if role == "producer":
+                Producer(conf).flush(0)
+            else:
+                Consumer({**conf, "group.id": "simfleet-check"}).close()
+        except (KafkaException, ValueError, TypeError) as exc:
+            msg = str(exc.args[0].str() if isinstance(exc, KafkaException) else exc)
+            for k, v in props.items():
+                if is_secret(k) and v:
+                    msg = msg.replace(v, _REDACTED)
+            raise ConfigError(
+                f"{path}: librdkafka refuses these properties: {msg}. Fix the key or value (see "
+                "librdkafka's CONFIGURATION.md for the keys it knows)."
+            ) from exc
 
 
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("simctl_config_file", default=None)
@@ -277,8 +388,12 @@ class Settings(BaseSettings):
     @field_validator("start", "until")
     @classmethod
     def _iso(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_instant_ms(v)  # a ValueError names the format
+        if v is not None and not SIM_FROM_MS <= parse_instant_ms(v) < SIM_UNTIL_MS:
+            # (parse_instant_ms's ValueError names the format)
+            raise ValueError(
+                f"{v!r} is outside the sim calendar, 1970-01-01 to 2200-01-01; give an instant "
+                "in it, e.g. 2026-03-02T00:00:00Z"
+            )
         return v
 
     @field_validator("backfill_ms")

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from simfleet.clock import wall_ms
 from simfleet.control import ControlState, Heartbeat
 from simfleet.errors import ConfigError
-from simfleet.scenarios import lifecycle_at
+from simfleet.scenarios import Lifecycle, lifecycle_at
 
 __all__ = ["FleetCollector", "Snapshot", "registry_for", "serve_metrics"]
 
@@ -85,11 +85,14 @@ class FleetCollector(Collector):
         )
         active = GaugeMetricFamily(
             "simfleet_scenario_active",
-            "1 for every scenario instance of the control state, by lifecycle state.",
+            "1 while a scenario instance of the control state acts on the fleet (active or "
+            "settling), 0 while it is pending or settled; its lifecycle state as a label.",
             labels=["scenario", "state"],
         )
         for inst in state.scenarios:
-            active.add_metric([inst.spec.id, lifecycle_at(inst, now).state.value], 1)
+            lc = lifecycle_at(inst, now).state
+            acting = lc in (Lifecycle.ACTIVE, Lifecycle.SETTLING)
+            active.add_metric([inst.spec.id, lc.value], 1 if acting else 0)
         yield active
 
 

@@ -36,6 +36,12 @@ def parse_instant_ms(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+# The sim calendar: Kafka timestamps are not negative, and profiles, holidays and time zones
+# are tabulated up to 2200. Every run's instants lie in [SIM_FROM_MS, SIM_UNTIL_MS).
+SIM_FROM_MS = 0
+SIM_UNTIL_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
+
+
 def format_ms(ms: int) -> str:
     """Epoch ms -> `2026-03-02T08:00:00.000Z`."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)

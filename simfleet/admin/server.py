@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+from collections.abc import Sequence
+
 import uvicorn
 
 from simfleet.admin.app import AdminApp, create_app
-from simfleet.admin.security import check_bind
+from simfleet.admin.security import Access, check_bind
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.settings import KafkaSettings
 
-__all__ = ["serve"]
+__all__ = ["check_port", "serve"]
+
+
+def check_port(host: str, port: int) -> None:
+    """A ConfigError when ``host:port`` cannot be listened on (another server holds it), so
+    nobody announces someone else's server as theirs."""
+    # bound as uvicorn binds: same family, SO_REUSEADDR (a port in TIME_WAIT is free)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ConfigError(
+                    f"--admin-host {host} --admin-port {port}: cannot listen there "
+                    f"({exc.strerror}). Give an address of this machine with --admin-host and "
+                    "a free port with --admin-port, or turn the server off with --no-admin."
+                ) from exc
+            raise ConfigError(
+                f"--admin-port {port}: {host}:{port} is already in use, by another fleet's "
+                "admin server or another program, and this one will not be announced in its "
+                "place. Pick a free port with --admin-port, stop what holds it, or turn the "
+                "admin server off with --no-admin."
+            ) from exc
 
 
 def serve(
@@ -20,10 +48,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8321,
     stats: BaselineStats | None = None,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
 ) -> None:
     """Serve until interrupted; refuse a non-loopback host without SIMCTL_ADMIN_TOKEN."""
     token = check_bind(host)
-    app = create_app(AdminApp(kafka, project, token=token, stats=stats))
+    access = Access.build(token, host, allowed_hosts, allowed_origins)
+    app = create_app(AdminApp(kafka, project, token=token, stats=stats), access)
     config = uvicorn.Config(
         app,
         host=host,

@@ -11,21 +11,19 @@ It only reads: commands go through ``sim.commands`` like the CLI's.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from simfleet.codec import Decoder
+from simfleet.codec import Decoder, json_default
 from simfleet.control import COUNTS_TOPIC, ControlState, Heartbeat, ShardCounts
 from simfleet.control_io import ControlFollower, FleetWatcher
 from simfleet.domain.pack import Project
@@ -34,22 +32,11 @@ from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.settings import KafkaSettings
 from simfleet.topology import external_topic, metrics_topic, truth_topic
 
-__all__ = ["FleetView", "json_default"]
+__all__ = ["FleetView"]
 
 log = structlog.get_logger()
 
 HOUR_MS = 3_600_000
-
-
-def json_default(value: Any) -> Any:
-    """JSON for the values fastavro decodes that json does not know."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _ms(value: Any) -> Any:
@@ -172,7 +159,7 @@ class FleetView:
     def _subscribe(self) -> Consumer:
         c = Consumer(
             {
-                **self.kafka.client_config(),
+                **self.kafka.client_config("consumer"),
                 "group.id": f"simctl-admin-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

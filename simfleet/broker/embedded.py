@@ -198,6 +198,7 @@ class EmbeddedBroker:
     def __init__(self, binary: Path | None = None) -> None:
         self._binary = binary
         self._pid: int | None = None
+        self._exit_status: int | None = None
         self._port: int | None = None
         self._log_path: Path | None = None
 
@@ -285,6 +286,16 @@ class EmbeddedBroker:
             if _answers_metadata(bootstrap, min(_PROBE_TIMEOUT, remaining)):
                 return
 
+    def exited(self) -> int | None:
+        """The broker's exit status if its process has ended (it is reaped), else ``None``:
+        a memory-only broker that ended took every record with it."""
+        if self._pid is None:
+            return self._exit_status
+        status = _reap(self._pid)
+        if status is not None:
+            self._pid, self._exit_status = None, status
+        return status
+
     def wait(self) -> int:
         """Block until the broker process exits on its own; return its exit status."""
         if self._pid is None:
@@ -365,6 +376,8 @@ class BrokerInfo(BaseModel):
     bootstrap: str
     log_path: Path
     started_at: AwareDatetime
+    # the memory budget a `simctl up` keeps it under (simfleet.broker.keeper), if any
+    memory_budget: int | None = None
 
 
 def state_path() -> Path:
@@ -406,6 +419,17 @@ def _clear_state(pid: int | None = None) -> None:
         if current is not None and current.pid != pid:
             return
     state_path().unlink(missing_ok=True)
+
+
+def recorded_broker(bootstrap: str) -> BrokerInfo | None:
+    """The embedded broker recorded on this machine at ``bootstrap``, if it runs."""
+    try:
+        info = read_state()
+    except BrokerError:
+        return None
+    if info is None or info.bootstrap != bootstrap or not _is_recorded_broker(info):
+        return None
+    return info
 
 
 def _is_recorded_broker(info: BrokerInfo) -> bool:
@@ -476,7 +500,9 @@ def stop_detached(timeout: float = 10.0) -> bool:
     return running
 
 
-def record_foreground(broker: EmbeddedBroker) -> Callable[[], None]:
+def record_foreground(
+    broker: EmbeddedBroker, memory_budget: int | None = None
+) -> Callable[[], None]:
     """Record a foreground broker in broker.json so other commands find it; return the undo."""
     assert broker.pid is not None and broker.port is not None and broker.log_path is not None
     pid = broker.pid
@@ -487,6 +513,7 @@ def record_foreground(broker: EmbeddedBroker) -> Callable[[], None]:
             bootstrap=broker.bootstrap,
             log_path=broker.log_path.resolve(),
             started_at=datetime.now(UTC),
+            memory_budget=memory_budget,
         )
     )
     return lambda: _clear_state(pid)

@@ -13,16 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from simfleet.cli.options import (
-    ConfigOpt,
-    DomainOpt,
-    PackDirOpt,
-    ScaleOpt,
-    SeedOpt,
-    ShardsOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
     sim_progress,
 )
 from simfleet.errors import ConfigError
@@ -34,14 +31,10 @@ from simfleet.timeutil import format_duration_ms, format_ms
 WARMUP_MS = 7 * 86_400_000  # follow-up chains need days to reach their steady state
 
 
+@settings_options("config", "domain", "seed", "scale", "shards", "pack_dir")
 def baseline(
     days: Annotated[int, typer.Option(min=1, help="Days of normal operation to summarise.")] = 30,
-    config: ConfigOpt = None,
-    domain: DomainOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
     start: Annotated[str, typer.Option(help="First day (ISO UTC).")] = "2026-03-01T00:00:00Z",
     interval: Annotated[
         int,
@@ -62,9 +55,7 @@ def baseline(
     7-day warm-up so chained streams are steady. `simctl generate --baseline FILE` then adds a
     <domain>.metrics topic per domain, normalised 0-100.
     """
-    settings = build_settings(
-        config=config, seed=seed, scale=scale, shards=shards, domains=domain, pack_dirs=pack_dir
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     start_ms = instant(start, "--start")

@@ -19,16 +19,14 @@ from simfleet.cli.assertions import (
     write_junit,
 )
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
+    NO_FLAGS,
+    Flags,
     JunitOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    ScenariosDirOpt,
     build_settings,
     instant,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
@@ -64,6 +62,7 @@ def _wanted(spec: ScenarioSpec, project: Project) -> set[str]:
     return topics
 
 
+@settings_options("bootstrap", "properties", "config", "pack_dir", "scenarios_dir")
 def check(
     scenario: Annotated[
         str, typer.Argument(help="Scenario id or the path of a scenario file with assertions.")
@@ -77,24 +76,14 @@ def check(
         typer.Option(help="Origin of the windows, ISO UTC (default: when the scenario started)."),
     ] = None,
     junit_xml: JunitOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Judge a scenario's assertions against a `generate` folder or live topics.
 
     Prints expected and actual values, writes --junit-xml, exits 1 when an assertion fails.
     Example: simctl check my-scenario.yaml --data out/ --junit-xml checks.xml
     """
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     spec = get_scenario(scenario, project)
     if not spec.assertions:

@@ -15,18 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simfleet.broker.budget import broker_rss, format_size
+from simfleet.broker.embedded import recorded_broker
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
+    NO_FLAGS,
+    Flags,
     JsonOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    ScenariosDirOpt,
     build_settings,
     connect,
     instant,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.clock import wall_ms
 from simfleet.control import Command, ControlState
@@ -83,14 +83,13 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 
 @scenario_app.command("list")
+@settings_options("config", "pack_dir", "scenarios_dir")
 def scenario_list(
     as_json: JsonOpt = False,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """List the scenarios of the catalog."""
-    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    settings = build_settings(**flags)
     catalog = list_scenarios(project_of(settings))
     rows = [
         {"id": sid, "name": spec.name, "domain": spec.domain, "file": str(path)}
@@ -106,32 +105,36 @@ def scenario_list(
 
 
 @scenario_app.command("show")
+@settings_options("config", "pack_dir", "scenarios_dir")
 def scenario_show(
     scenario_id: Annotated[str, typer.Argument(help="An id (supply-crisis) or a file's path.")],
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Print a scenario: phases, modifiers, settle curve and expected effects (as JSON)."""
-    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    settings = build_settings(**flags)
     spec = get_scenario(scenario_id, project_of(settings))
     typer.echo(json.dumps(spec.model_dump(mode="json"), indent=2))
 
 
 @scenario_app.command("validate")
+@settings_options("config", "pack_dir")
 def scenario_validate(
     file: Annotated[Path, typer.Argument(help="A scenario YAML file.")],
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Check a scenario file: its fields, and that every modifier target names a parameter."""
-    settings = build_settings(config=config, pack_dirs=pack_dir)
+    from simfleet.scenario_check import Known, file_problems, refusal_error
+
+    settings = build_settings(**flags)
+    problems = file_problems(file, Known.of_project(project_of(settings)))
+    if problems:  # every one at once, as `simctl validate` lists them
+        raise refusal_error(f"Scenario file {file}", problems)
     spec = load_scenario_file(file)
-    check_scenario(spec, project_of(settings))
     typer.echo(f"{file}: valid scenario {spec.id} ({len(spec.phases)} phase(s))")
 
 
 @scenario_app.command("start")
+@settings_options("bootstrap", "properties", "config", "pack_dir", "scenarios_dir")
 def scenario_start(
     scenario_id: Annotated[
         str, typer.Argument(help="Scenario id (supply-crisis) or the path of a scenario file.")
@@ -140,21 +143,18 @@ def scenario_start(
         str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")
     ] = None,
     stack: Annotated[bool, typer.Option(help="Keep the active scenario(s) running too.")] = False,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    replace: Annotated[
+        bool, typer.Option(help="Stop the active scenario(s) and start this one.")
+    ] = False,
+    flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a scenario on the running fleet; every producer switches at the same sim instant."""
-    run = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    """Start a scenario on the running fleet; every producer switches at the same sim instant.
+
+    While another scenario that steers the fleet is active, it is refused (naming that one)
+    unless --replace stops it or --stack runs both, as the admin server answers too.
+    """
+    run = build_settings(**flags)
     project = project_of(run)
     spec = get_scenario(scenario_id, project)  # a bad id or file fails before any broker
     check_scenario(spec, project)
@@ -166,6 +166,7 @@ def scenario_start(
         scenario=spec.model_dump(mode="json"),
         at=at_ms,
         stack=stack,
+        replace=replace,
     )
     state = request(settings, cmd)
     _emit(
@@ -180,14 +181,13 @@ def scenario_start(
 
 
 @scenario_app.command("stop")
+@settings_options("bootstrap", "properties", "config")
 def scenario_stop(
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
     """Stop the active scenario(s); they settle back along their settle curve."""
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     state = request(settings, Command(request_id=uuid.uuid4().hex, action="scenario.stop"))
     _emit(
         {"version": state.version, "effective_at": format_ms(state.effective_at)},
@@ -207,14 +207,13 @@ def _scenario_status(state: ControlState) -> dict[str, Any]:
 
 
 @scenario_app.command("status")
+@settings_options("bootstrap", "properties", "config")
 def scenario_status(
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
     """Show each scenario's lifecycle: pending, active (phase), settling (progress), settled."""
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     data = _scenario_status(_state(settings))
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -226,14 +225,22 @@ def scenario_status(
         typer.echo(f"  {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
 
 
+def _broker_memory(bootstrap: str) -> dict[str, int | None] | None:
+    """The embedded broker's memory, when the fleet runs on one recorded on this machine."""
+    info = recorded_broker(bootstrap)
+    held = broker_rss(info.pid) if info is not None else None
+    if info is None or held is None:
+        return None
+    return {"memory_bytes": held, "budget_bytes": info.memory_budget}
+
+
+@settings_options("bootstrap", "properties", "config")
 def status(
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the fleet: clock, scenarios, workers and their delivery counters."""
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     state = _state(settings)
     watcher = FleetWatcher(settings)
     try:
@@ -249,6 +256,14 @@ def status(
         "shards": state.shards,
         "domains": list(state.domains),
         "kafka": settings.redacted(),
+        "broker": _broker_memory(settings.bootstrap_servers),
+        "behind": None
+        if (behind := watcher.behind(now_wall)) is None
+        else {
+            "lag_s": behind.lag_ms / 1000,
+            "since": format_ms(behind.since_wall_ms),
+            "workers": list(behind.workers),
+        },
         "workers": [
             {
                 "worker": hb.worker_id,
@@ -271,6 +286,12 @@ def status(
         f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
         f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
     )
+    if behind is not None:
+        typer.echo(f"falling behind: {behind.text()}")
+    if data["broker"] is not None:
+        held, budget = data["broker"]["memory_bytes"], data["broker"]["budget_bytes"]
+        of = f" of its {format_size(budget)} (--broker-memory)" if budget else ""
+        typer.echo(f"embedded broker: {format_size(held)} in memory{of}")
     if not data["scenarios"]:
         typer.echo("scenario: none (every domain at its baseline)")
     for r in data["scenarios"]:
@@ -299,6 +320,7 @@ def chaos_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{a} {n:,}" for a, n in sorted(counts.items()) if n) or "-"
 
 
+@settings_options("bootstrap", "properties", "config")
 def inject(
     template: Annotated[str, typer.Argument(help="External event template id, e.g. cloud-outage.")],
     domain: Annotated[
@@ -310,9 +332,7 @@ def inject(
         list[str] | None,
         typer.Option(help="k=v: causal=false, magnitude=high, duration=6h, delay=1h, title=..."),
     ] = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
     as_json: JsonOpt = False,
 ) -> None:
     """Inject one external event now (or --at): published on <domain>.external_events, labelled
@@ -326,7 +346,7 @@ def inject(
         if not sep:
             raise ConfigError(f"--param {item!r}: write key=value, e.g. --param magnitude=high.")
         params[k.strip()] = v.strip()
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     at_ms = instant(at, "--at") if at else None
     cmd = Command(
         request_id=uuid.uuid4().hex,
@@ -351,25 +371,23 @@ def inject(
     )
 
 
+@settings_options("bootstrap", "properties", "config")
 def reset(
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Clear every scenario at once (no settle): back to baseline."""
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     state = request(settings, Command(request_id=uuid.uuid4().hex, action="reset"))
     typer.echo(f"reset at sim {format_ms(state.effective_at)} (control v{state.version})")
 
 
+@settings_options("bootstrap", "properties", "config")
 def speed(
     value: Annotated[float, typer.Argument(help="Sim seconds per wall second.")],
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Change the sim clock's speed; sim time continues from where it is."""
-    _, settings = connect(config=config, bootstrap_servers=bootstrap, kafka_properties=properties)
+    _, settings = connect(**flags)
     state = request(
         settings, Command(request_id=uuid.uuid4().hex, action="clock.speed", speed=value)
     )

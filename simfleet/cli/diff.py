@@ -15,14 +15,12 @@ from rich.table import Table
 
 from simfleet.capture import BEGINNING, StopRule, capture, consumer_for, match_topics
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.cli.replay import source_of
 from simfleet.compare import Tolerance, compare
@@ -66,6 +64,7 @@ def _table(doc: dict[str, Any]) -> Table:
     return table
 
 
+@settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
 def diff(
     a: Annotated[
         str,
@@ -97,11 +96,7 @@ def diff(
         float, typer.Option(min=0.1, help="kafka:GLOB sides are read until idle this long (s).")
     ] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    bootstrap_servers: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    schema_registry_url: RegistryOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Compare two recordings, generate folders or live topics; exit 1 beyond tolerance.
 
@@ -112,13 +107,7 @@ def diff(
         simctl diff rec-main/ rec-branch/ --tolerance tolerance.yaml
     """
     tol = Tolerance.load(tolerance)
-    run = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap_servers,
-        kafka_properties=properties,
-        schema_registry_url=schema_registry_url,
-        pack_dirs=pack_dir,
-    )
+    run = build_settings(**flags)
     project = project_of(run)
     registry = run.schema_registry_url
     with ExitStack() as stack:

@@ -18,28 +18,21 @@ import typer
 
 from simfleet.cli.guard import check_cluster, fixed_flags
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
+    CONNECTION,
+    NO_FLAGS,
+    RUN,
+    Flags,
     MetricsHostOpt,
     MetricsPortOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
     ResetOpt,
-    ScaleOpt,
-    ScenarioOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
-    SpeedOpt,
     build_settings,
     instant,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.clock import wall_ms
+from simfleet.cluster import declare_gone, write_final_counts
 from simfleet.errors import ConfigError
 from simfleet.logs import configure_logging
 from simfleet.settings import Settings
@@ -73,20 +66,9 @@ def _stop_on_signals() -> threading.Event:
 
 
 @orchestrator_app.command("run")
+@settings_options(*RUN)
 def orchestrator_run(
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    speed: SpeedOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    domain: DomainOpt = None,
-    scenario: ScenarioOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     start: Annotated[
         str | None, typer.Option(help="Sim start instant (ISO UTC); default: now.")
     ] = None,
@@ -109,22 +91,7 @@ def orchestrator_run(
     from simfleet.orchestrator.transitions import initial_state
 
     configure_logging(json=log_json)
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        speed=speed,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        scenario=scenario,
-        start=start,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags, start=start)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     spec = get_scenario(settings.scenario, project) if settings.scenario else None
@@ -167,12 +134,9 @@ def orchestrator_run(
 
 
 @worker_app.command("run")
+@settings_options(*CONNECTION, "pack_dir")
 def worker_run(
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
     worker_id: Annotated[
         str | None, typer.Option(help="Name in sim.fleet; default host-pid.")
     ] = None,
@@ -196,15 +160,17 @@ def worker_run(
         raise ConfigError(f"--sender {sender!r}: use one of {', '.join(SENDERS)}.")
 
     configure_logging(json=log_json)
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        pack_dirs=pack_dir,
-    )
+    settings = build_settings(**flags)
     kafka = kafka_of(settings)
     stop = _stop_on_signals()
+
+    def broker_gone(_signum: int, _frame: object) -> None:
+        # the `simctl up` that started the memory-only broker saw it die: nothing queued can
+        # be delivered any more, so write it off (counted failed) and stop now
+        declare_gone("the embedded broker died, and its memory-only data with it")
+        stop.set()
+
+    signal.signal(signal.SIGUSR1, broker_gone)
     worker = Worker(kafka, project_of(settings), worker_id, sender=sender)
     if metrics_port is not None:
         from simfleet.telemetry import Snapshot, serve_metrics
@@ -214,10 +180,13 @@ def worker_run(
             return Snapshot(workers={} if hb is None else {hb.worker_id: hb})
 
         serve_metrics(snapshot, metrics_port, metrics_host)
-    worker.run(stop)
+    counts = worker.run(stop)
+    # the supervising `simctl up` reads these when the cluster cannot tell it any more
+    write_final_counts(worker.worker_id, counts["produced"], counts["delivered"], counts["failed"])
 
 
 @metrics_app.command("run")
+@settings_options(*CONNECTION, "domain", "pack_dir")
 def metrics_run(
     baseline: Annotated[
         Path,
@@ -227,12 +196,7 @@ def metrics_run(
             "interval).",
         ),
     ],
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    domain: DomainOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
     log_json: LogJsonOpt = False,
 ) -> None:
     """Publish <domain>.metrics live: each stream's count per baseline interval, normalised
@@ -246,14 +210,7 @@ def metrics_run(
 
     configure_logging(json=log_json)
     stats = BaselineStats.from_json(baseline)
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        domains=domain,
-        pack_dirs=pack_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains or stats.domains())
     kafka = kafka_of(settings)

@@ -9,22 +9,18 @@ from typing import Annotated
 import typer
 
 from simfleet.cli.options import (
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
-    PackDirOpt,
-    ScaleOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
     sim_progress,
 )
 from simfleet.codec import encoders_for
-from simfleet.errors import ConfigError
+from simfleet.errors import ConfigError, OutputError, SimError
+from simfleet.limits import check_scale, check_sim_span
 from simfleet.orchestrator.baseline import BaselineStats, IntervalCounts
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.timeline import acting, drift_truth, due, scenario_context, scheduled
@@ -32,10 +28,15 @@ from simfleet.orchestrator.transitions import check_scenario
 from simfleet.producers.backfill import LABELS_ALL, backfill_ticks
 from simfleet.producers.chaos import Chaos
 from simfleet.producers.sinks import FileSink
-from simfleet.scenarios import ScenarioInstance, chaos_at
+from simfleet.producers.ticking import Forces
+from simfleet.scenarios import ScenarioInstance
+from simfleet.timeutil import format_ms
 from simfleet.topology import key_fields, metrics_topic, truth_topic
 
 
+@settings_options(
+    "config", "domain", "seed", "scale", "shards", "external_events", "pack_dir", "scenarios_dir"
+)
 def generate(
     start: Annotated[
         str, typer.Option(help="Sim start instant, ISO-8601 UTC (2026-03-02T00:00:00Z).")
@@ -49,14 +50,7 @@ def generate(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: one file per topic.")],
-    config: ConfigOpt = None,
-    domain: DomainOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     scenario: Annotated[
         str | None,
         typer.Option(
@@ -114,22 +108,15 @@ def generate(
             f"--labels-until must be `window` or `all`, not {labels_until!r}: `all` also "
             "writes the labels that become known after the window."
         )
-    settings = build_settings(
-        config=config,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     start_ms = instant(start, "--start")
     span, warm = duration, warmup
     if span <= 0:
         raise ConfigError("--duration must be above 0, e.g. 6h or 3d.")
+    check_sim_span(start_ms - warm, start_ms + span)
+    check_scale(project, domains, settings.scale)
     instances: list[ScenarioInstance] = []
     if scenario is not None:
         sc = get_scenario(scenario, project)
@@ -163,80 +150,111 @@ def generate(
         key_fields(project, domains),
     )
     complete = False
-    with sim_progress("generate", start_ms - warm, start_ms, end_ms) as advance:
-        try:
-            counts = (
-                IntervalCounts(start_ms, stats.interval, span // stats.interval, {})
-                if stats
-                else None
-            )
-            # chaos is keyed by (seed, topic, tick) with one shard for the merged run
-            encoders = encoders_for(schemas, None)
-            chaos = {d: Chaos(settings.seed, -1, d, encoders) for d in domains}
-            topic_domain = {
-                project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
-            }
-            chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
-            for t0, t1, batches in backfill_ticks(
-                [project.spec(d) for d in domains],
-                start_ms - warm,
-                end_ms,
-                settings.seed,
-                settings.scale,
-                settings.shards,
-                acting(instances, externals),
-                progress=advance,
-                emit_from=start_ms,
-                schemas=schemas,
-                labels_until=LABELS_ALL if labels_until == "all" else None,
-            ):
-                in_force = chaos_at(instances, t0)
-                if in_force:
-                    calm = []
-                    for b in batches:
-                        # ground truth (a journey's episodes) is labels, not traffic: no chaos
-                        d = None if b.is_truth else topic_domain.get(b.topic)
-                        if d is None:
-                            calm.append(b)
-                            continue
-                        ch = chaos[d]
-                        actions = ch.actions_for(in_force, b.topic)
-                        if not actions:
-                            calm.append(b)
-                            continue
-                        encoded, truth = ch.apply(b, t0, actions, t1)
-                        sink.write_encoded(encoded)
-                        chaos_truth[ch.domain] += truth
-                    sink.write(calm)
-                else:
-                    sink.write(batches)
+    reached = start_ms - warm  # the sim instant every file is written up to
+    try:
+        with sim_progress("generate", start_ms - warm, start_ms, end_ms) as advance:
+            try:
+                counts = (
+                    IntervalCounts(start_ms, stats.interval, span // stats.interval, {})
+                    if stats
+                    else None
+                )
+                # chaos is keyed by (seed, topic, tick) with one shard for the merged run
+                encoders = encoders_for(schemas, None)
+                chaos = {d: Chaos(settings.seed, -1, d, encoders) for d in domains}
+                topic_domain = {
+                    project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
+                }
+                chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
+                # what is in force when, as a live fleet under the same control history has it
+                forces = Forces(acting(instances, externals))
+                for t0, t1, batches in backfill_ticks(
+                    [project.spec(d) for d in domains],
+                    start_ms - warm,
+                    end_ms,
+                    settings.seed,
+                    settings.scale,
+                    settings.shards,
+                    forces,
+                    progress=advance,
+                    emit_from=start_ms,
+                    schemas=schemas,
+                    labels_until=LABELS_ALL if labels_until == "all" else None,
+                ):
+                    reached = t0  # every file holds the run up to here
+                    in_force = forces.chaos(t0)
+                    if in_force:
+                        calm = []
+                        for b in batches:
+                            # ground truth (a journey's episodes) is labels, not traffic: no chaos
+                            d = None if b.is_truth else topic_domain.get(b.topic)
+                            if d is None:
+                                calm.append(b)
+                                continue
+                            ch = chaos[d]
+                            actions = ch.actions_for(in_force, b.topic)
+                            if not actions:
+                                calm.append(b)
+                                continue
+                            encoded, truth = ch.apply(b, t0, actions, t1)
+                            sink.write_encoded(encoded)
+                            chaos_truth[ch.domain] += truth
+                        sink.write(calm)
+                    else:
+                        sink.write(batches)
+                    for ch in chaos.values():
+                        if ch.held:
+                            sink.write_encoded(ch.due(t1))
+                    if counts is not None:
+                        for b in batches:
+                            counts.add(b)
+                if stats is not None and counts is not None:
+                    rows = stats.metrics(counts, stats.factor_for(settings.scale))
+                    for d in domains:
+                        sink.write_records(metrics_topic(d), [r for r in rows if r["domain"] == d])
                 for ch in chaos.values():
-                    if ch.held:
-                        sink.write_encoded(ch.due(t1))
-                if counts is not None:
-                    for b in batches:
-                        counts.add(b)
-            if stats is not None and counts is not None:
-                rows = stats.metrics(counts, stats.factor_for(settings.scale))
-                for d in domains:
-                    sink.write_records(metrics_topic(d), [r for r in rows if r["domain"] == d])
-            for ch in chaos.values():
-                sink.write_encoded(ch.drain())
-            by_topic: dict[str, list[dict[str, object]]] = {}
-            for topic, record in due(project, domains, externals, instances, start_ms, end_ms):
-                by_topic.setdefault(topic, []).append(record)
-            for d, rows in chaos_truth.items():
-                by_topic.setdefault(truth_topic(d), []).extend(rows)
-            for topic, records in by_topic.items():
-                sink.write_records(topic, records)
-            drifts = [json.loads(r["detail"]) for inst in instances for r in drift_truth(inst)]
-            if drifts:
-                # the drift manifest of the run, as on ground truth (kind `drift`)
-                (out / "drift_manifest.json").write_text(json.dumps(drifts, indent=2) + "\n")
-            complete = True
-        finally:
-            paths = sink.close(complete)
+                    sink.write_encoded(ch.drain())
+                by_topic: dict[str, list[dict[str, object]]] = {}
+                for topic, record in due(project, domains, externals, instances, start_ms, end_ms):
+                    by_topic.setdefault(topic, []).append(record)
+                for d, rows in chaos_truth.items():
+                    by_topic.setdefault(truth_topic(d), []).extend(rows)
+                for topic, records in by_topic.items():
+                    sink.write_records(topic, records)
+                drifts = [json.loads(r["detail"]) for inst in instances for r in drift_truth(inst)]
+                if drifts:
+                    # the drift manifest of the run, as on ground truth (kind `drift`)
+                    (out / "drift_manifest.json").write_text(json.dumps(drifts, indent=2) + "\n")
+                complete = True
+            finally:
+                paths = sink.close(complete)
+    except OSError as exc:
+        done = (reached - start_ms + warm) / (end_ms - start_ms + warm)
+        raise _write_failed(out, exc, sink.discarded_bytes, done, reached) from exc
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted at sim {format_ms(reached)[:19]}Z after {sum(sink.counts.values()):,} "
+            f"events: nothing was kept in {out}/ (the partial files are removed, so no file "
+            "holds a part of the run). The same flags write the same records again.",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     total = sum(sink.counts.values())
-    typer.echo(f"wrote {total} events in {len(paths)} files to {out}/", err=True)
+    typer.echo(f"wrote {total:,} events in {len(paths)} files to {out}/", err=True)
     for p in paths:
-        typer.echo(f"  {p.name}: {sink.counts[p.name.rsplit('.', 1)[0]]}", err=True)
+        typer.echo(f"  {p.name}: {sink.counts[p.name.rsplit('.', 1)[0]]:,}", err=True)
+
+
+def _write_failed(out: Path, exc: OSError, written: int, done: float, reached: int) -> SimError:
+    """One paragraph for a write that failed mid-run (a full disk, a quota, a lost mount)."""
+    need = f"about {_mib(written / done)} in all" if done > 0.001 else "more than that"
+    return OutputError(
+        f"Writing to --out {out} failed at sim {format_ms(reached)[:19]}Z "
+        f"({exc.strerror or exc}): {_mib(written)} were written for {done:.0%} of the run, so "
+        f"it needs {need}. Nothing was kept: the partial files are removed. Free the space "
+        "(or choose another --out) and run the same command again; it writes the same records."
+    )
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"

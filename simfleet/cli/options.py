@@ -7,11 +7,14 @@ then the defaults of ``simfleet.settings.Settings``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -22,14 +25,21 @@ from simfleet.settings import KafkaSettings, Settings, child_kafka
 from simfleet.timeutil import format_ms, parse_duration_ms, parse_instant_ms
 
 __all__ = [
+    "CONNECTION",
+    "NO_FLAGS",
+    "RUN",
+    "Flags",
     "build_settings",
     "connect",
     "duration_ms",
     "instant",
     "kafka_of",
     "project_of",
+    "settings_options",
     "sim_progress",
 ]
+
+R = TypeVar("R")
 
 
 def duration_ms(value: str | int) -> int:
@@ -146,6 +156,72 @@ ResetOpt = Annotated[
         "with these settings (seed, scale, shards, domains) instead of refusing the difference.",
     ),
 ]
+
+# The settings options a command may take: parameter name -> (Settings field, option, default).
+SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
+    "config": ("config", ConfigOpt, None),
+    "bootstrap": ("bootstrap_servers", BootstrapOpt, None),
+    "properties": ("kafka_properties", PropertiesOpt, None),
+    "registry": ("schema_registry_url", RegistryOpt, None),
+    "speed": ("speed", SpeedOpt, None),
+    "seed": ("seed", SeedOpt, None),
+    "scale": ("scale", ScaleOpt, None),
+    "shards": ("shards", ShardsOpt, None),
+    "domain": ("domains", DomainOpt, None),
+    "scenario": ("scenario", ScenarioOpt, None),
+    "external_events": ("external_events", ExternalOpt, None),
+    "pack_dir": ("pack_dirs", PackDirOpt, None),
+    "scenarios_dir": ("scenarios_dirs", ScenariosDirOpt, None),
+}
+# The usual lists of them: a cluster's, and all of a fleet's run (`up`, `orchestrator run`)
+CONNECTION = ("config", "bootstrap", "properties", "registry")
+RUN = (
+    *CONNECTION,
+    *("speed", "seed", "scale", "shards", "domain", "scenario", "external_events"),
+    *("pack_dir", "scenarios_dir"),
+)
+
+# The settings options a command was given, keyed by Settings field: build_settings(**flags)
+Flags = Mapping[str, Any]
+# The default of a command's `flags` parameter, only so that it may stand among options with
+# defaults: settings_options always passes the options given
+NO_FLAGS: Flags = MappingProxyType({})
+
+
+def settings_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command these settings options, in this order, where its ``flags`` parameter is;
+    it receives their values as one ``Flags`` mapping (so each option's declaration, and its
+    mapping to a Settings field, is written once)."""
+    unknown = [n for n in names if n not in SETTINGS_OPTIONS]
+    if unknown:
+        raise ValueError(f"no settings option {unknown}; known: {', '.join(SETTINGS_OPTIONS)}")
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
+        sig = inspect.signature(func, eval_str=True)
+        params = list(sig.parameters.values())
+        at = [p.name for p in params].index("flags")
+        added = [
+            inspect.Parameter(
+                n,
+                params[at].kind,
+                default=SETTINGS_OPTIONS[n][2],
+                annotation=SETTINGS_OPTIONS[n][1],
+            )
+            for n in names
+        ]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> R:
+            flags = {SETTINGS_OPTIONS[n][0]: kwargs.pop(n, SETTINGS_OPTIONS[n][2]) for n in names}
+            return func(*args, flags=flags, **kwargs)
+
+        # Typer reads the options from the signature: the command's own, with these in place
+        command.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[*params[:at], *added, *params[at + 1 :]]
+        )
+        return command
+
+    return decorate
 
 
 def build_settings(**flags: Any) -> Settings:

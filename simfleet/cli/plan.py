@@ -37,14 +37,13 @@ from simfleet.cli.assertions import (
 )
 from simfleet.cli.control import request
 from simfleet.cli.options import (
-    BootstrapOpt,
+    NO_FLAGS,
+    Flags,
     JunitOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    ScenariosDirOpt,
     build_settings,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.codec import Decoder
 from simfleet.control import Command, ControlState
@@ -228,6 +227,7 @@ class _Runner:
                 request_id=uuid.uuid4().hex,
                 action="scenario.start",
                 scenario=spec.model_dump(mode="json"),
+                replace=True,  # a plan's step says "now this scenario", whatever ran before
             )
             self.state = request(self.kafka, cmd)
             return f"control v{self.state.version}", True
@@ -252,7 +252,11 @@ class _Runner:
     def _wait_for(self, w: WaitFor) -> tuple[str, bool]:
         decoder = Decoder(self.project.schemas(), self.kafka.registry_url)
         c = Consumer(
-            {**self.kafka.client_config(), "group.id": "simctl-run", "enable.auto.commit": False}
+            {
+                **self.kafka.client_config("consumer"),
+                "group.id": "simctl-run",
+                "enable.auto.commit": False,
+            }
         )
         try:
             meta = c.list_topics(timeout=10).topics
@@ -325,13 +329,11 @@ def _fleet(plan: Plan, pack_dirs: list[Path] | None) -> Iterator[str]:
         broker.stop()
 
 
+@settings_options("bootstrap", "properties", "pack_dir", "scenarios_dir")
 def run(
     plan_file: Annotated[Path, typer.Argument(help="A test plan: name, fleet, steps.")],
     junit_xml: JunitOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Run a test plan: steps against a live fleet (--bootstrap-servers) or one it starts on
     the embedded broker. Exits 1 when a step or an assertion fails.
@@ -339,14 +341,9 @@ def run(
     Example: simctl run plans/supply-crisis.yaml --junit-xml plan.xml
     """
     plan = load_plan(plan_file)
-    settings = build_settings(
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
-    with _own_or_given(plan, settings.bootstrap_servers, pack_dir) as bs:
+    with _own_or_given(plan, settings.bootstrap_servers, flags["pack_dirs"]) as bs:
         kafka = (
             kafka_of(settings)
             if settings.bootstrap_servers

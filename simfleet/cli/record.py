@@ -13,15 +13,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from simfleet.capture import BEGINNING, END, StopRule, capture, consumer_for, match_topics
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    NO_FLAGS,
+    Flags,
     connect,
     duration_ms,
     instant,
     project_of,
+    settings_options,
 )
 from simfleet.codec import registry_client
 from simfleet.errors import ConfigError
@@ -56,6 +54,7 @@ def _registry_lookup(url: str | None) -> Any:
     return lookup
 
 
+@settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
 def record(
     topics: TopicsOpt,
     out: Annotated[Path, typer.Option(help="The recording's folder (created; must be new).")],
@@ -90,11 +89,7 @@ def record(
             "(The high watermark is not trusted: Tansu may report it short.)",
         ),
     ] = None,
-    bootstrap_servers: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    schema_registry_url: RegistryOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Capture every record of some topics into Avro files plus a manifest.json.
 
@@ -113,13 +108,7 @@ def record(
         for_s=for_ / 1000 if for_ is not None else None,
         idle_s=idle,
     )
-    run, kafka = connect(
-        config=config,
-        bootstrap_servers=bootstrap_servers,
-        kafka_properties=properties,
-        schema_registry_url=schema_registry_url,
-        pack_dirs=pack_dir,
-    )
+    run, kafka = connect(**flags)
     writer = RecordingWriter(out, project_of(run).schemas(), _registry_lookup(kafka.registry_url))
     consumer = consumer_for(kafka)
     started = datetime.now(UTC)

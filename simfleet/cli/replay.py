@@ -23,13 +23,11 @@ from rich.progress import (
 
 from simfleet.avrofile import count_records
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    NO_FLAGS,
+    Flags,
     connect,
     project_of,
+    settings_options,
 )
 from simfleet.clock import wall_ms
 from simfleet.codec import encoders_for
@@ -97,7 +95,7 @@ def folder_total(source: Source) -> int | None:
 
 def _target_partitions(kafka: KafkaSettings, topics: list[str]) -> dict[str, int]:
     try:
-        meta = AdminClient(kafka.client_config()).list_topics(timeout=10)
+        meta = AdminClient(kafka.client_config("admin")).list_topics(timeout=10)
     except KafkaException as exc:
         raise BrokerError(f"Cannot list the topics at {kafka.bootstrap_servers}: {exc}.") from exc
     return {t: len(meta.topics[t].partitions) for t in topics if t in meta.topics}
@@ -230,6 +228,7 @@ def run_replay(
     return ReplayResult(delivered, value_bytes, time.monotonic() - t0)
 
 
+@settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
 def replay(
     source_dir: Annotated[
         Path,
@@ -269,11 +268,7 @@ def replay(
     topic_prefix: Annotated[
         str, typer.Option(help="Put this in front of every target topic (after --rename).")
     ] = "",
-    bootstrap_servers: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    schema_registry_url: RegistryOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Produce a recording or a generate folder to Kafka: keys, values, headers and order kept.
 
@@ -290,13 +285,7 @@ def replay(
     if retime not in ("original", "now"):
         raise ConfigError(f"--retime must be original or now, not {retime!r}.")
     renamer = Renamer(parse_renames(rename or []), topic_prefix)
-    run, kafka = connect(
-        config=config,
-        bootstrap_servers=bootstrap_servers,
-        kafka_properties=properties,
-        schema_registry_url=schema_registry_url,
-        pack_dirs=pack_dir,
-    )
+    run, kafka = connect(**flags)
     project = project_of(run)
     source = source_of(source_dir, project, kafka.registry_url)
     pace = None if max_speed else (1.0 if speed is None else speed)

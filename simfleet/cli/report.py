@@ -22,15 +22,12 @@ import typer
 from simfleet.cli.assertions import Events, Outcome, evaluate, read_folder, read_topics
 from simfleet.cli.check import origin_of
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    DomainOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    ScenariosDirOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.control_io import read_latest_state
 from simfleet.errors import ConfigError
@@ -274,6 +271,7 @@ def build_report(
     return "\n".join(parts)
 
 
+@settings_options("domain", "bootstrap", "properties", "config", "pack_dir", "scenarios_dir")
 def report(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")],
     data: Annotated[
@@ -294,26 +292,14 @@ def report(
             "histogram, confusion matrix and recall per pattern join the report."
         ),
     ] = None,
-    domain: DomainOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Write one self-contained HTML report of a run: events per minute, scenario and external
     event windows, chaos counts, assertions, settings. Opens offline (no CDN).
 
     Example: simctl report --data out/ --check my-scenario.yaml --score score.json --out r.html
     """
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        domains=domain,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     run: dict[str, Any] = {}
     if data is not None:
@@ -336,8 +322,8 @@ def report(
                 "control version": state.version,
                 "scenarios": [i.spec.id for i in state.scenarios],
             }
-    if domain:
-        domains = [d for d in domains if d in domain]
+    if flags["domains"]:
+        domains = [d for d in domains if d in flags["domains"]]
     if not any(events.values()):
         raise ConfigError(f"No records to report on in {run['source']}; check --data or -b.")
     truth = [r for d in domains for r in events.pop(f"{d}.ground_truth", [])]

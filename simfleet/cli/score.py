@@ -15,15 +15,14 @@ from rich.table import Table
 
 from simfleet.capture import BEGINNING, StopRule, capture, consumer_for, match_topics
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
+    NO_FLAGS,
+    Flags,
     JsonOpt,
-    PackDirOpt,
-    PropertiesOpt,
     build_settings,
     instant,
     kafka_of,
     project_of,
+    settings_options,
 )
 from simfleet.codec import Decoder
 from simfleet.domain.pack import Project
@@ -297,6 +296,7 @@ def prequential_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     return t
 
 
+@settings_options("bootstrap", "properties", "config", "pack_dir")
 def score(
     decisions: Annotated[
         str,
@@ -337,10 +337,7 @@ def score(
         Path | None, typer.Option(help="Also write the scorecard as JSON (for `simctl report`).")
     ] = None,
     as_json: JsonOpt = False,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Score a model's decisions against the labels known so far, and judge them.
 
@@ -352,9 +349,7 @@ def score(
 
         simctl score --decisions fraud.decisions --domain ticketing --out score.json
     """
-    settings = build_settings(
-        config=config, bootstrap_servers=bootstrap, kafka_properties=properties, pack_dirs=pack_dir
-    )
+    settings = build_settings(**flags)
     project = project_of(settings)
     plan = label_plan(project, domain)
     marks = load_targets(targets)

@@ -176,21 +176,26 @@ class Supervisor:
             notes.append(f"{c.name} exited with code {code}; restarting in {backoff:.0f} s")
         return notes
 
-    def shutdown(self, kafka: KafkaSettings | None, replaced: bool = False) -> Summary | None:
+    def shutdown(
+        self, kafka: KafkaSettings | None, replaced: bool = False, broker_dead: bool = False
+    ) -> Summary | None:
         """Workers first (they flush), then the rest; the final counters of every worker
         process that ever ran, the dead ones included. ``replaced``: the cluster is not the
-        one the fleet ran on, so the counters come from what the workers left behind."""
+        one the fleet ran on, so the counters come from what the workers left behind.
+        ``broker_dead``: the embedded broker died; workers are told so (SIGUSR1), write off
+        what they hold instead of waiting for it, and leave their counters behind too."""
         workers = [c for c in self.children if c.is_worker]
+        sig, patience = (signal.SIGUSR1, 10) if broker_dead else (signal.SIGTERM, 60)
         for c in workers:
             if c.proc.poll() is None:
-                c.proc.send_signal(signal.SIGTERM)
+                c.proc.send_signal(sig)
         for c in workers:
             try:
-                c.proc.wait(timeout=60)
+                c.proc.wait(timeout=patience)
             except subprocess.TimeoutExpired:
                 c.proc.kill()
         summary = None
-        if replaced and workers:
+        if (replaced or broker_dead) and workers:
             summary = self.left_behind()
         elif kafka is not None and workers:
             summary = _summary(kafka, len(workers), self.pids)
@@ -198,7 +203,7 @@ class Supervisor:
             if not c.is_worker and c.proc.poll() is None:
                 c.proc.send_signal(signal.SIGTERM)
                 try:
-                    c.proc.wait(timeout=15)
+                    c.proc.wait(timeout=5 if broker_dead else 15)
                 except subprocess.TimeoutExpired:
                     c.proc.kill()
         return summary

@@ -11,14 +11,11 @@ cleanly with status 0).
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, TextIO
 
 import typer
@@ -32,32 +29,19 @@ from confluent_kafka import (
 )
 
 from simfleet.cli.options import (
-    BootstrapOpt,
-    ConfigOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    NO_FLAGS,
+    Flags,
     connect,
     project_of,
+    settings_options,
 )
-from simfleet.codec import Decoder
+from simfleet.codec import Decoder, json_default
 from simfleet.errors import BrokerError, SchemaError
 from simfleet.suggest import did_you_mean
 
-__all__ = ["json_default", "tail", "topics"]
+__all__ = ["tail", "topics"]
 
 _POLL_SECONDS = 0.2
-
-
-def json_default(value: Any) -> Any:
-    """JSON for the values fastavro decodes that json does not know."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _assign_all(consumer: Any, topic: str, from_beginning: bool, timeout: float) -> int:
@@ -122,6 +106,7 @@ def follow(
     return printed
 
 
+@settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
 def tail(
     topic: Annotated[
         str, typer.Argument(metavar="TOPIC", help="Topic to read.", show_default=False)
@@ -137,11 +122,7 @@ def tail(
             "--from-beginning", help="Start at the oldest retained event instead of new ones."
         ),
     ] = False,
-    bootstrap_servers: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    schema_registry_url: RegistryOpt = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
+    flags: Flags = NO_FLAGS,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -152,17 +133,11 @@ def tail(
     ] = None,
 ) -> None:
     """Print a topic's events as JSON lines, one per event."""
-    run, kafka = connect(
-        config=config,
-        bootstrap_servers=bootstrap_servers,
-        kafka_properties=properties,
-        schema_registry_url=schema_registry_url,
-        pack_dirs=pack_dir,
-    )
+    run, kafka = connect(**flags)
     decoder = Decoder(project_of(run).schemas(), kafka.registry_url)
     consumer = Consumer(
         {
-            **kafka.client_config(),
+            **kafka.client_config("consumer"),
             # librdkafka needs a group id even for assign(); nothing is joined or committed.
             "group.id": f"simctl-tail-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
@@ -188,20 +163,17 @@ def tail(
         consumer.close()
 
 
+@settings_options("bootstrap", "properties", "config")
 def topics(
-    bootstrap_servers: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    config: ConfigOpt = None,
+    flags: Flags = NO_FLAGS,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List the topics on the cluster with their partition counts."""
     from confluent_kafka.admin import AdminClient
 
-    _, kafka = connect(
-        config=config, bootstrap_servers=bootstrap_servers, kafka_properties=properties
-    )
+    _, kafka = connect(**flags)
     try:
-        meta = AdminClient(kafka.client_config()).list_topics(timeout=10)
+        meta = AdminClient(kafka.client_config("admin")).list_topics(timeout=10)
     except KafkaException as exc:
         raise BrokerError(f"cannot list the topics at {kafka.bootstrap_servers}: {exc}") from exc
     rows = {name: len(t.partitions) for name, t in sorted(meta.topics.items())}

@@ -9,6 +9,7 @@ produced, then the orchestrator, then the broker.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -21,38 +22,37 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from simfleet.broker.budget import BrokerBudget, default_budget, parse_size
 from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
+from simfleet.cli.admin import AdminAllowedHostOpt, AdminAllowedOriginOpt
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
 from simfleet.cli.options import (
+    NO_FLAGS,
+    RUN,
     AdminHostOpt,
     AdminOpt,
     AdminPortOpt,
-    BootstrapOpt,
-    ConfigOpt,
-    DomainOpt,
-    ExternalOpt,
-    PackDirOpt,
-    PropertiesOpt,
-    RegistryOpt,
+    Flags,
     ResetOpt,
-    ScaleOpt,
-    ScenarioOpt,
-    ScenariosDirOpt,
-    SeedOpt,
-    ShardsOpt,
-    SpeedOpt,
     build_settings,
     duration_ms,
     instant,
     project_of,
+    settings_options,
 )
 from simfleet.cli.supervisor import Summary, Supervisor, log_tail
 from simfleet.clock import wall_ms
-from simfleet.cluster import ClusterReplacedError, ClusterWatch, replaced_paragraph
+from simfleet.cluster import (
+    ClusterReplacedError,
+    ClusterWatch,
+    final_counts,
+    replaced_paragraph,
+)
 from simfleet.control import ControlState, Heartbeat
-from simfleet.control_io import FleetWatcher, read_latest_state
+from simfleet.control_io import Behind, FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
+from simfleet.limits import check_scale, check_sim_span, check_speed
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import check_scenario, scenario_rows
@@ -107,7 +107,12 @@ def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Rates) -> Table:
+def _table(
+    state: ControlState | None,
+    workers: dict[str, Heartbeat],
+    rates: _Rates,
+    behind: Behind | None = None,
+) -> Table:
     now_sim = state.clock.clock().sim_at(wall_ms()) if state else 0
     title = "simfleet"
     if state is not None:
@@ -122,6 +127,8 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
             f"sim {format_ms(now_sim)[:19]}Z  speed {state.clock.speed:g}x  "
             f"scenario: {scen}  workers: {_live(workers)}"
         )
+    if behind is not None:
+        title += f"\n[red]falling behind: {behind.text()}[/red]"
     table = Table(title=title, title_justify="left")
     table.add_column("topic")
     table.add_column("events/s", justify="right")
@@ -156,20 +163,9 @@ def _table(state: ControlState | None, workers: dict[str, Heartbeat], rates: _Ra
     return table
 
 
+@settings_options(*RUN)
 def up(
-    config: ConfigOpt = None,
-    bootstrap: BootstrapOpt = None,
-    properties: PropertiesOpt = None,
-    registry: RegistryOpt = None,
-    speed: SpeedOpt = None,
-    seed: SeedOpt = None,
-    scale: ScaleOpt = None,
-    shards: ShardsOpt = None,
-    domain: DomainOpt = None,
-    scenario: ScenarioOpt = None,
-    external_events: ExternalOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
     start: Annotated[
         str | None,
         typer.Option(help="Sim start instant, ISO UTC (default: now).", show_default=False),
@@ -208,6 +204,17 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Port of the embedded broker (default: a free one).")
     ] = None,
+    broker_memory: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SIZE",
+            help="Memory the embedded broker may hold (default: a quarter of this machine's). "
+            "It keeps every record in memory (about 56 MB a minute for a default run) and "
+            "cannot drop old ones, so the fleet stops cleanly when the broker reaches this, "
+            "rather than fill the machine.",
+            show_default=False,
+        ),
+    ] = None,
     baseline: Annotated[
         Path | None,
         typer.Option(
@@ -227,6 +234,8 @@ def up(
     admin: AdminOpt = True,
     admin_port: AdminPortOpt = 8321,
     admin_host: AdminHostOpt = "127.0.0.1",
+    admin_allowed_host: AdminAllowedHostOpt = None,
+    admin_allowed_origin: AdminAllowedOriginOpt = None,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -235,36 +244,45 @@ def up(
     `simctl tail marketplace.booking.confirmed`. The admin page is on
     http://127.0.0.1:8321/ unless --no-admin.
     """
+    admin_args: list[str] = []
     if admin:
-        from simfleet.admin.security import check_bind
+        from simfleet.admin.security import Access, check_bind
+        from simfleet.admin.server import check_port
 
-        check_bind(admin_host)  # a refused bind stops `up` before anything starts
-    settings = build_settings(
-        config=config,
-        bootstrap_servers=bootstrap,
-        kafka_properties=properties,
-        schema_registry_url=registry,
-        speed=speed,
-        seed=seed,
-        scale=scale,
-        shards=shards,
-        domains=domain,
-        scenario=scenario,
-        start=start,
-        until=until,
-        backfill_ms=backfill,
-        external_events=external_events,
-        pack_dirs=pack_dir,
-        scenarios_dirs=scenarios_dir,
-    )
+        # a refused bind, a bad allowed name or a taken port stops `up` before anything starts
+        Access.build(
+            check_bind(admin_host), admin_host, admin_allowed_host or (), admin_allowed_origin or ()
+        )
+        check_port(admin_host, admin_port)
+        admin_args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
+        for flag, values in (
+            ("--admin-allowed-host", admin_allowed_host),
+            ("--admin-allowed-origin", admin_allowed_origin),
+        ):
+            admin_args += [a for v in values or () for a in (flag, v)]
+    settings = build_settings(**flags, start=start, until=until, backfill_ms=backfill)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
     if settings.scenario is not None:  # unknown ids fail here, before anything
         check_scenario(get_scenario(settings.scenario, project), project, domains)
     # the children get the resolved domains and the scenario as a file-free spec reference
     settings = settings.model_copy(update={"domains": domains})
-    if settings.start is not None:
-        instant(settings.start, "--start")
+    # what cannot run is refused here, before a broker or a process is started
+    if duration is not None and duration <= 0:
+        raise ConfigError(
+            "--duration must be above 0, e.g. 90s or 2h (leave it out to run until Ctrl-C)."
+        )
+    sim_from = instant(settings.start, "--start") if settings.start is not None else wall_ms()
+    sim_to = instant(settings.until, "--until") if settings.until is not None else sim_from
+    check_sim_span(sim_from - (settings.backfill_ms or 0), max(sim_from, sim_to))
+    check_speed(settings.speed)
+    check_scale(project, domains, settings.scale)
+    if broker_memory is not None and settings.bootstrap_servers:
+        raise ConfigError(
+            "--broker-memory bounds the embedded broker, and --bootstrap-servers names another "
+            "cluster: its own retention settings bound it. Leave one of the two out."
+        )
+    budget = parse_size(broker_memory) if broker_memory is not None else default_budget()
     stats_file = BaselineStats.from_json(baseline) if baseline is not None else None
     n_workers = workers or os.cpu_count() or 1
     if n_workers > settings.shards:
@@ -292,6 +310,8 @@ def up(
     summary: Summary | None = None
     cluster: ClusterWatch | None = None
     replaced: ClusterReplacedError | None = None
+    died: _BrokerDiedError | None = None
+    shutil.rmtree(final_counts("-").parent, ignore_errors=True)  # no earlier run's counters
     try:
         if settings.bootstrap_servers:
             check_reachable(settings.bootstrap_servers, timeout=10.0)
@@ -304,7 +324,7 @@ def up(
         else:
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
-            forget = record_foreground(broker)
+            forget = record_foreground(broker, budget)
             console.print(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
         wall = wall_ms()
@@ -328,8 +348,8 @@ def up(
         for i in range(n_workers):
             sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
         if admin:
-            args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
-            args += ["--baseline", str(baseline)] if baseline is not None else []
+            check_port(admin_host, admin_port)  # again: taken while the fleet started?
+            args = admin_args + (["--baseline", str(baseline)] if baseline is not None else [])
             sup.spawn("admin", args, critical=False)
             console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
         console.print(
@@ -349,16 +369,22 @@ def up(
             None if duration is None else duration / 1000,
             stats,
             outage_limit / 1000,
+            broker,
+            None if broker is None or broker.pid is None else BrokerBudget(broker.pid, budget),
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user stops `up`: the finally below shuts down in order
     except ClusterReplacedError as exc:
         replaced = exc  # told below in one paragraph, with the counts of the shutdown
+    except _BrokerDiedError as exc:
+        died = exc  # likewise
     finally:
         if cluster is not None:
             cluster.close()
         if sup is not None:
-            summary = sup.shutdown(kafka, replaced=replaced is not None)
+            summary = sup.shutdown(
+                kafka, replaced=replaced is not None, broker_dead=died is not None
+            )
         if forget is not None:
             forget()
         if broker is not None:
@@ -378,12 +404,35 @@ def up(
                 done.failed + done.lost,
             )
         )
+    if died is not None:
+        done = summary or Summary(0, 0, 0, 0)
+        raise BrokerError(
+            f"{died} It kept every record in memory, so the topics, the control state and the "
+            f"checkpoints went with it: what was delivered is gone. The fleet stopped: produced "
+            f"{done.produced:,}, delivered {done.delivered:,} (to the dead broker), failed "
+            f"{done.failed + done.lost:,} (what was still queued, written off). Worker logs are "
+            f"in {logs}/. `simctl up` starts a fresh broker and a fresh run; for data that "
+            "outlives a broker, run against a real cluster with --bootstrap-servers."
+        )
     if summary is not None and summary.failed:
         # records in flight in a worker that died are not failures: the shard's next owner
         # regenerates them from its checkpoint and writes those that did not land
         raise DeliveryError(
             f"{summary.failed} produced record(s) were not delivered; see the worker logs in "
             f"{logs}/."
+        )
+
+
+class _BrokerDiedError(Exception):
+    """The embedded broker this `up` started has exited (said in one paragraph above)."""
+
+    def __init__(self, broker: EmbeddedBroker, status: int) -> None:
+        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        log = broker.log_path
+        tail = f" Its log {log} ends with: {log_tail(log)}" if log is not None else ""
+        super().__init__(
+            f"The embedded broker on port {broker.port} {how} at "
+            f"{format_ms(wall_ms())[:19]}Z.{tail}"
         )
 
 
@@ -420,6 +469,8 @@ def _watch(
     duration: float | None,
     stats: bool,
     outage_limit: float,
+    broker: EmbeddedBroker | None = None,
+    budget: BrokerBudget | None = None,
 ) -> None:
     watcher = FleetWatcher(settings)
     sup.beats = watcher.processes  # kept up to date by watcher.poll
@@ -440,6 +491,11 @@ def _watch(
                 break
             if cluster.reason is not None:
                 raise ClusterReplacedError(cluster.reason)
+            if broker is not None and (status := broker.exited()) is not None:
+                raise _BrokerDiedError(broker, status)
+            if budget is not None:
+                for note in budget.check():
+                    console.print(note)
             for note in sup.tend():
                 console.print(note)
             watcher.poll(0.5)
@@ -464,7 +520,7 @@ def _watch(
                         ) from None
             rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
             if live is not None:
-                live.update(_table(state, watcher.workers, rates))
+                live.update(_table(state, watcher.workers, rates, watcher.behind(wall_ms())))
             elif stats and now - last_line >= 5.0:
                 last_line = now
                 total = sum(rates.rates.values())
@@ -477,9 +533,11 @@ def _watch(
                     if state
                     else "-"
                 )
+                behind = watcher.behind(wall_ms())
+                lag = f"  behind={behind.lag_ms / 1000:.0f}s" if behind is not None else ""
                 print(
                     f"{total:,.0f} events/s  workers={_live(watcher.workers)}  "
-                    f"scenario={scen or 'baseline'}  failed={failed}",
+                    f"scenario={scen or 'baseline'}  failed={failed}{lag}",
                     flush=True,
                 )
     finally:

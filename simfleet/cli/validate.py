@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from simfleet.cli.options import (
-    ConfigOpt,
-    PackDirOpt,
-    ScenariosDirOpt,
+    NO_FLAGS,
+    Flags,
     build_settings,
     project_of,
+    settings_options,
 )
 
 PathsArg = Annotated[
@@ -25,11 +25,10 @@ PathsArg = Annotated[
 ]
 
 
+@settings_options("config", "pack_dir", "scenarios_dir")
 def validate(
     paths: PathsArg = None,
-    config: ConfigOpt = None,
-    pack_dir: PackDirOpt = None,
-    scenarios_dir: ScenariosDirOpt = None,
+    flags: Flags = NO_FLAGS,
 ) -> None:
     """Check domain packs, Avro schemas and scenarios; list every problem with its fix.
 
@@ -41,11 +40,11 @@ def validate(
     """
     from simfleet.orchestrator.validate import check_paths, check_project
 
-    settings = build_settings(config=config, pack_dirs=pack_dir, scenarios_dirs=scenarios_dir)
+    settings = build_settings(**flags)
     project = project_of(settings)
     report = check_paths(paths, project) if paths else check_project(project)
     for problem in report.problems:
         typer.echo(problem.line())
     typer.echo(report.summary())
     if report.problems:
-        raise typer.Exit(1)
+        raise typer.Exit(report.exit_code)  # 2: a file refused unread (too large, too long)

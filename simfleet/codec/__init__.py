@@ -3,7 +3,7 @@
 - ``catalog``: ``SchemaSet`` (every record schema by topic, name and fingerprint) and the
   field types the engine generates into;
 - ``encoder``: columns -> framed Avro bytes (single-object or Confluent wire format);
-- ``decoder``: framed bytes -> dicts, for the edges.
+- ``decoder``: framed bytes -> dicts, for the edges, and ``json_default`` to print them.
 """
 
 from simfleet.codec.catalog import (
@@ -12,8 +12,9 @@ from simfleet.codec.catalog import (
     SchemaEntry,
     SchemaSet,
     field_type,
+    schema_fingerprint,
 )
-from simfleet.codec.decoder import Decoder
+from simfleet.codec.decoder import Decoder, json_default
 from simfleet.codec.encoder import (
     CONFLUENT_MAGIC,
     SINGLE_OBJECT_MAGIC,
@@ -39,7 +40,9 @@ __all__ = [
     "confluent_prefix",
     "encoders_for",
     "field_type",
+    "json_default",
     "records_to_columns",
     "registry_client",
+    "schema_fingerprint",
     "single_object_prefix",
 ]

@@ -32,10 +32,22 @@ __all__ = [
     "SchemaEntry",
     "SchemaSet",
     "field_type",
+    "schema_fingerprint",
 ]
 
 TOPIC_PROPERTY = "simfleet.topic"
 SHARED_DIR = "_shared"
+
+
+def canonical_fingerprint(canonical: str) -> bytes:
+    """The 8-byte CRC-64-AVRO fingerprint of a Parsing Canonical Form, as framing writes it."""
+    # fastavro's CRC-64-AVRO hex is already the little-endian byte order of the spec.
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+def schema_fingerprint(schema: Any) -> bytes:
+    """The CRC-64-AVRO fingerprint of a schema (a dict, or fastavro's parsed form)."""
+    return canonical_fingerprint(to_parsing_canonical_form(fastavro.parse_schema(schema)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +161,7 @@ def load_entry(path: Path, domain: str) -> SchemaEntry:
     except Exception as exc:
         raise _parse_error(path, doc, exc) from exc
     canonical = to_parsing_canonical_form(parsed)
-    # fastavro's CRC-64-AVRO hex is already the little-endian byte order of the spec.
-    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    fp = canonical_fingerprint(canonical)
     return SchemaEntry(
         name=parsed["name"],
         topic=topic,

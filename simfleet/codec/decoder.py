@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import fastavro
@@ -13,7 +17,19 @@ from simfleet.codec.catalog import SchemaSet
 from simfleet.codec.encoder import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, registry_client
 from simfleet.errors import SchemaError
 
-__all__ = ["Decoder"]
+__all__ = ["Decoder", "json_default"]
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the values fastavro decodes that json does not know."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
 
 # --------------------------------------------------------------------------- decoder
 

@@ -34,12 +34,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias
 
-import fastavro
 import numpy as np
 import numpy.typing as npt
-from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from simfleet.codec.catalog import SchemaEntry, SchemaSet
+from simfleet.codec.catalog import SchemaEntry, SchemaSet, schema_fingerprint
 from simfleet.columns import (
     Column,
     EntityIds,
@@ -91,9 +89,7 @@ def single_object_prefix(schema: SchemaEntry | Any) -> bytes:
     """``C3 01`` + the little-endian CRC-64-AVRO fingerprint of the schema's canonical form."""
     if isinstance(schema, SchemaEntry):
         return SINGLE_OBJECT_MAGIC + schema.fingerprint
-
-    pcf = to_parsing_canonical_form(fastavro.parse_schema(schema))
-    return SINGLE_OBJECT_MAGIC + bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO"))
+    return SINGLE_OBJECT_MAGIC + schema_fingerprint(schema)
 
 
 def confluent_prefix(schema_id: int) -> bytes:

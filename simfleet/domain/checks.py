@@ -10,11 +10,9 @@ own load-time checks; everything they can find is found here first, so no run st
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,7 +46,6 @@ from simfleet.domain.stream_checks import IMPLICIT, Schemas, stream_problems
 from simfleet.errors import DomainError
 from simfleet.external import ExternalLibrary
 from simfleet.problems import Problem, explain_validation
-from simfleet.scenarios import Campaign
 from simfleet.timeutil import parse_instant_ms
 
 __all__ = [
@@ -57,8 +54,6 @@ __all__ = [
     "STREAMS_FILE",
     "PackCheck",
     "Schemas",
-    "campaign_problems",
-    "chaos_problems",
     "check_pack",
     "read_yaml_file",
     "reference_problems",
@@ -470,163 +465,4 @@ def _graph_problems(spec: DomainSpec, file: Path) -> list[Problem]:
             ParamGraph.from_domain(spec)
         except DomainError as exc:
             out.append(Problem(file, "causal", str(exc), "break the cycle: drop one edge"))
-    return out
-
-
-def _raw_items(value: object) -> list[tuple[int, Any]]:
-    return list(enumerate(value)) if isinstance(value, list | tuple) else []
-
-
-def _raw_get(value: object, key: str) -> Any:
-    return value.get(key) if isinstance(value, dict) else None
-
-
-def chaos_problems(
-    raw: Mapping[str, Any], fields: Mapping[str, Iterable[str]], file: Path | None
-) -> list[Problem]:
-    """Names a scenario's ``chaos`` and ``assertions`` use that no topic has: stream globs
-    matching no topic, an unknown ``emit`` topic, fields to set that the topics lack, and
-    assertion topics. ``fields`` maps every topic of the project to its field names."""
-    topics = sorted(fields)
-    out: list[Problem] = []
-    lists = [("chaos", _raw_get(raw, "chaos"))]
-    lists += [(f"phases.{i}.chaos", _raw_get(p, "chaos")) for i, p in _raw_items(raw.get("phases"))]
-    for where, actions in lists:
-        for j, a in _raw_items(actions):
-            at = f"{where}.{j}"
-            glob = _raw_get(a, "streams")
-            matched = [t for t in topics if isinstance(glob, str) and fnmatchcase(t, glob)]
-            if isinstance(glob, str) and not matched:
-                out.append(
-                    _unknown(
-                        file,
-                        f"{at}.streams",
-                        "stream glob (it matches no topic)",
-                        glob,
-                        topics,
-                        "give a topic or a glob such as <domain>.customer.*",
-                    )
-                )
-            emit = _raw_get(a, "emit")
-            if isinstance(emit, str) and emit not in fields:
-                out.append(
-                    _unknown(file, f"{at}.emit", "topic", emit, topics, "name a stream topic")
-                )
-            sets = _raw_get(a, "set")
-            where_set = [emit] if _raw_get(a, "action") == "inject" and emit in fields else matched
-            if isinstance(sets, dict) and where_set:
-                known = {f for t in where_set for f in fields[t]}
-                for name in sets:
-                    if name not in known:
-                        out.append(
-                            _unknown(
-                                file,
-                                f"{at}.set.{name}",
-                                "field",
-                                str(name),
-                                sorted(known),
-                                f"set a field of {', '.join(where_set[:3])}",
-                            )
-                        )
-    for j, a in _raw_items(raw.get("assertions")):
-        named = [(k, _raw_get(a, k)) for k in ("topic", "denominator", "cause", "effect")]
-        named += [(f"topics.{n}", t) for n, t in _raw_items(_raw_get(a, "topics"))]
-        for k, t in named:
-            if isinstance(t, str) and t not in fields:
-                out.append(
-                    _unknown(file, f"assertions.{j}.{k}", "topic", t, topics, "name a stream topic")
-                )
-    return out
-
-
-def campaign_problems(spec: DomainSpec, campaigns: Iterable[Campaign], file: Path) -> list[Problem]:
-    """A scenario's campaigns against the pack of its domain: actor kinds and attributes,
-    streams, field generators (a field of the stream or a domain tag) and tags."""
-    out: list[Problem] = []
-    for i, c in enumerate(campaigns):
-        where = f"campaigns.{i}"
-        for kind, a in c.actors.items():
-            ent = spec.entities.get(kind)
-            if ent is None:
-                fix = "name an entity of the pack"
-                out.append(
-                    _unknown(file, f"{where}.actors.{kind}", "entity", kind, spec.entities, fix)
-                )
-                continue
-            given = [("attributes", k, v) for k, v in a.attributes.items()]
-            given += [("where", k, v) for k, v in a.where.items()]
-            for key, aname, value in given:
-                attr = ent.attributes.get(aname)
-                choices = [str(v) for v in attr.choice or ()] if isinstance(attr, FieldSpec) else []
-                if value not in choices:
-                    out.append(
-                        Problem(
-                            file,
-                            f"{where}.actors.{kind}.{key}.{aname}",
-                            f"{value!r} is not a value of the drawn attribute {kind}.{aname}",
-                            f"give one of {choices}" if choices else "name a `choice` attribute",
-                        )
-                    )
-        for sname, cs in c.streams.items():
-            s = spec.streams.get(sname)
-            if s is None:
-                fix = "name a stream of the pack"
-                out.append(
-                    _unknown(file, f"{where}.streams.{sname}", "stream", sname, spec.streams, fix)
-                )
-                continue
-            for fname, raw in cs.fields.items():
-                fwhere = f"{where}.streams.{sname}.fields.{fname}"
-                try:
-                    f = FieldSpec.model_validate(raw)
-                except ValidationError as exc:
-                    for p in explain_validation(exc, FieldSpec, file):
-                        out.append(dataclasses.replace(p, path=f"{fwhere}.{p.path}"))
-                    continue
-                if fname not in s.fields and fname not in spec.tags:
-                    out.append(
-                        Problem(
-                            file,
-                            fwhere,
-                            f"stream {sname} generates no `{fname}` and it is no tag of the pack",
-                            f"name a field of {sname} or a tag of the pack: {list(spec.tags)}",
-                        )
-                    )
-                if f.entity is not None and f.entity not in spec.entities:
-                    fix = "name an entity of the pack"
-                    out.append(
-                        _unknown(file, f"{fwhere}.entity", "entity", f.entity, spec.entities, fix)
-                    )
-                if isinstance(f.weight, ByAttr) and f.entity in spec.entities:
-                    out += _by_problems(spec, f.weight, f"{fwhere}.weight", file, [f.entity or ""])
-                out += _openings_problems(spec, f, fwhere, file)
-                if f.process is not None and f.process not in spec.processes:
-                    fix = "name a process of the pack"
-                    out.append(
-                        _unknown(
-                            file, f"{fwhere}.process", "process", f.process, spec.processes, fix
-                        )
-                    )
-        for pname, numbers in c.processes.items():
-            pwhere = f"{where}.processes.{pname}"
-            if pname not in spec.processes:
-                fix = "name a process of the pack"
-                out.append(_unknown(file, pwhere, "process", pname, spec.processes, fix))
-                continue
-            known = list(spec.processes[pname].numbers())
-            for key, v in numbers.items():
-                if key not in known:
-                    fix = f"give one of {known}"
-                    out.append(_unknown(file, f"{pwhere}.{key}", "process number", key, known, fix))
-                out += _param_problem(spec, f"{pwhere}.{key}", v, file)
-        for tag in c.set:
-            if tag not in spec.tags:
-                out.append(
-                    Problem(
-                        file,
-                        f"{where}.set.{tag}",
-                        f"`{tag}` is not one of the pack's `tags` {list(spec.tags)}",
-                        "declare it under `tags` in the pack, or drop it",
-                    )
-                )
     return out

@@ -5,14 +5,10 @@ be given as a path to its file (``--scenario my-scenarios/flash.yaml``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
 
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError
-from simfleet.problems import explain_validation
+from simfleet.scenario_check import load_checked
 from simfleet.scenarios import ScenarioSpec
 from simfleet.suggest import did_you_mean
 
@@ -20,29 +16,9 @@ __all__ = ["get_scenario", "list_scenarios", "load_scenario_file", "scenario_fil
 
 
 def load_scenario_file(path: Path) -> ScenarioSpec:
-    """Load and validate one scenario file; every problem is listed, unknown fields first."""
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"Cannot read scenario file {path}: {exc.strerror}.") from exc
-    except yaml.YAMLError as exc:
-        raise ScenarioError(
-            f"Scenario file {path} is not valid YAML: {exc}. Fix the syntax and retry."
-        ) from exc
-    if not isinstance(raw, dict):
-        raise ScenarioError(
-            f"Scenario file {path} must hold a mapping with id, name, description, domain, "
-            f"phases; it holds a {type(raw).__name__}."
-        )
-    try:
-        return ScenarioSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = explain_validation(exc, ScenarioSpec)
-        listed = "; ".join(p.sentence() for p in problems)
-        raise ScenarioError(
-            f"Scenario file {path} is invalid ({len(problems)} problem(s)): {listed}. "
-            "See `simctl scenario show normal-operations` for a valid example."
-        ) from exc
+    """Load and validate one scenario file (within the size and phase caps); every problem is
+    listed, unknown fields first, each with its bad value."""
+    return load_checked(path)
 
 
 def scenario_files(project: Project) -> list[Path]:

@@ -128,7 +128,7 @@ class MetricsService:
         producer = AccountedProducer(self.settings, self._encoders)
         consumer = Consumer(
             {
-                **self.settings.client_config(),
+                **self.settings.client_config("consumer"),
                 "group.id": "simfleet-metrics",
                 "enable.auto.commit": False,
             }

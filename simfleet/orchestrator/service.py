@@ -51,7 +51,7 @@ class Orchestrator:
         self.read_wall = read_wall
         self._producer = Producer(
             {
-                **settings.client_config(),
+                **settings.client_config("producer"),
                 "transactional.id": transactional_id,
                 "enable.idempotence": True,
                 "acks": "all",
@@ -163,7 +163,7 @@ class Orchestrator:
         assert self.state is not None, "open() first"
         consumer = Consumer(
             {
-                **self.settings.client_config(),
+                **self.settings.client_config("consumer"),
                 "group.id": "simfleet-orchestrator-reader",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",

@@ -5,18 +5,15 @@ The orchestrator process only moves bytes; every decision is here, tested with f
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from simfleet.clock import SimClock, quantum_for
 from simfleet.control import ClockState, Command, ControlState, Rejection
-from simfleet.domain.checks import campaign_problems, chaos_problems
 from simfleet.domain.pack import Project
 from simfleet.errors import ScenarioError, SimError
 from simfleet.external import DAY_MS, ExternalLibrary, Injection, injected
 from simfleet.orchestrator.timeline import Outgoing, due, scenario_context, scheduled
+from simfleet.scenario_check import Known, refusal_error, scenario_problems
 from simfleet.scenarios import Lifecycle, ScenarioInstance, ScenarioSpec, lifecycle_at
 from simfleet.suggest import did_you_mean
 from simfleet.timeutil import format_duration_ms, format_ms
@@ -43,47 +40,14 @@ HISTORY = 20
 def check_scenario(
     spec: ScenarioSpec, project: Project, domains: tuple[str, ...] | None = None
 ) -> None:
-    """Raise ``ScenarioError`` if the scenario's domain is not running (or not in the project),
-    a modifier target names no parameter of any domain, or a context event is no template."""
-    known = project.domains()
-    if spec.domain not in known:
-        raise ScenarioError(
-            f"Scenario {spec.id} is for domain {spec.domain!r}"
-            f"{did_you_mean(spec.domain, known)}, which is not in the project "
-            f"({', '.join(known)})."
-        )
-    if domains is not None and spec.domain not in domains:
-        raise ScenarioError(
-            f"Scenario {spec.id} is for domain {spec.domain!r}, but the fleet runs "
-            f"{list(domains)}. Start the fleet with `--domain {spec.domain}` too."
-        )
-    targets = [m.target for p in spec.phases for m in p.modifiers]
-    if spec.settle.backlog is not None:
-        targets += [m.target for m in spec.settle.backlog.modifiers]
-    lib = project.library(spec.domain)
-    for ev in spec.external_events:
-        lib.template(ev.template)
-    fields = {e.topic: list(e.fields) for e in project.schemas()}
-    problems = chaos_problems(spec.model_dump(), fields, None)
+    """Raise ``ScenarioError`` listing every problem of the scenario against the project (and
+    the fleet's ``domains``), in the words of ``simctl validate`` (``simfleet.scenario_check``)."""
+    # a model's dump: its default settle reads as a linear one of 0, which only a file is
+    # refused for (the file this spec came from was checked when it was read)
+    raw = spec.model_dump(mode="json")
+    problems = scenario_problems(raw, Known.of_project(project, domains), written=False)
     if problems:
-        raise ScenarioError(
-            f"Scenario {spec.id} names what the project does not have "
-            f"({len(problems)} problem(s)): {'; '.join(p.sentence() for p in problems)}."
-        )
-    found = campaign_problems(project.spec(spec.domain), spec.campaigns, Path("scenario"))
-    if found:
-        raise ScenarioError(
-            f"Scenario {spec.id}: its campaigns do not fit domain {spec.domain}: "
-            + " ".join(f"({i}) {p.sentence()};" for i, p in enumerate(found, 1))
-            + " fix them (`simctl validate` lists them with their files)."
-        )
-    unknown = [t for t in targets if all(project.graph(d).unknown_targets([t]) for d in known)]
-    if unknown:
-        raise ScenarioError(
-            f"Scenario {spec.id}: modifier target(s) {unknown} match no parameter of any domain. "
-            f"Targets are parameter paths or globs such as {spec.domain}.<entity>.<name> or "
-            f"{spec.domain}.<stream>.rate; see producers/{spec.domain}/streams.yaml."
-        )
+        raise refusal_error(f"Scenario {spec.id}", problems)
 
 
 # what a fleet's data depends on; changing any of them mid-cluster needs --reset
@@ -212,17 +176,33 @@ def apply_command(
                 "the orchestrator read it; it was not applied"
             )
         if cmd.action == "scenario.start":
-            try:
-                spec = ScenarioSpec.model_validate(cmd.scenario)
-            except ValidationError as exc:
-                raise ScenarioError(
-                    f"the scenario sent is invalid: {exc.errors()[0]['msg']}"
-                ) from exc
-            check_scenario(spec, project, state.domains)
+            raw = cmd.scenario or {}
+            known = Known.of_project(project, state.domains)
+            problems = scenario_problems(raw, known, written=False)
+            if problems:
+                raise refusal_error(f"The scenario sent ({raw.get('id', 'no id')})", problems)
+            spec = ScenarioSpec.model_validate(raw)
             at = max(cmd.at or lead_at, lead_at)
+            busy = [
+                i.spec.id
+                for i in state.scenarios
+                if spec.steers
+                and i.spec.steers
+                and i.spec.domain == spec.domain
+                and lifecycle_at(i, at).state in (Lifecycle.PENDING, Lifecycle.ACTIVE)
+            ]
+            if busy and not (cmd.stack or cmd.replace):
+                # one steering scenario at a time per domain, whoever asks (CLI, admin page, a
+                # plan); domains steer their own parameters, so theirs run side by side
+                raise ScenarioError(
+                    f"{', '.join(busy)} is active, so {spec.id} was not started: stop it first, "
+                    "or start this one replacing it (simctl scenario start --replace, or "
+                    '"replace": true over HTTP), or beside it (--stack, "stack": true)'
+                )
             kept = []
             for inst in state.scenarios:
-                if not cmd.stack and (inst.end_ms is None or inst.end_ms > at):
+                other = spec.steers and inst.spec.steers and inst.spec.domain != spec.domain
+                if not (cmd.stack or other) and (inst.end_ms is None or inst.end_ms > at):
                     inst = inst.model_copy(update={"stop_at": at})  # noqa: PLW2901
                 kept.append(inst)
             new = ScenarioInstance(spec=spec, started_at=at)
@@ -298,7 +278,8 @@ def apply_command(
             state.effective_at,
             None,
             last_command_offset=offset,
-            rejected=Rejection(request_id=cmd.request_id, reason=str(exc)),
+            # readers add their own full stop (the CLI, the admin server)
+            rejected=Rejection(request_id=cmd.request_id, reason=str(exc).removesuffix(".")),
         )
     raise AssertionError(f"unhandled action {cmd.action}")  # pragma: no cover
 

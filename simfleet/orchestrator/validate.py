@@ -1,9 +1,10 @@
 """Check a whole project (or some of its files) and report every problem at once.
 
 Each pack is checked by ``simfleet.domain.checks`` (its files, its names, its streams against
-their Avro schemas); here are added the schema files themselves, the scenario files (structure,
-domain, modifier targets, context templates, ids unique across the project) and the choice of
-what to check: the whole project, or the packs, scenarios, schemas and roots given as paths.
+their Avro schemas) and each scenario file by ``simfleet.scenario_check`` (the one scenario
+validator, which the live paths use too); here are added the schema files themselves, scenario
+ids unique across the project, and the choice of what to check: the whole project, or the
+packs, scenarios, schemas and roots given as paths.
 
 Paths are judged in the project they belong to: a scenario given alone is still checked
 against every domain's parameters, and its id against every other scenario's.
@@ -17,29 +18,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from simfleet.codec.catalog import SHARED_DIR, TOPIC_PROPERTY, SchemaEntry, load_entry
 from simfleet.domain.checks import (
     STREAMS_FILE,
     TOP,
     PackCheck,
     Schemas,
-    campaign_problems,
-    chaos_problems,
     check_pack,
-    read_yaml_file,
     stream_problems,
-    target_problems,
     targets_graph,
 )
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.errors import SchemaError
 from simfleet.orchestrator.catalog import scenario_files
-from simfleet.problems import Problem, explain_validation
-from simfleet.scenarios import ScenarioSpec
-from simfleet.suggest import did_you_mean
+from simfleet.problems import Problem
+from simfleet.scenario_check import Known, Refusal, read_scenario_file, scenario_problems
 
 __all__ = ["Report", "check_paths", "check_project", "validate_paths", "validate_project"]
 
@@ -65,6 +59,14 @@ class Report:
         )
         found = _plural(len(self.problems), "problem") if self.problems else "no problems"
         return f"{counts}: {found}"
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 with problems, 2 when a file was refused unread (too large, too many
+        phases), as every input refused at the edge."""
+        if any(isinstance(p, Refusal) for p in self.problems):
+            return 2
+        return 1 if self.problems else 0
 
 
 def _plural(n: int, what: str) -> str:
@@ -235,6 +237,8 @@ class _Checker:
         }
         self.schema_problems: dict[Path, list[Problem]] = {}
         self.schemas = self._schemas()
+        self.known = self._known()
+        self.raw: dict[Path, tuple[Any, list[Problem]]] = {}
 
     def run(self, scope: Sequence[Path] | None) -> Report:
         """Every problem of the sources within ``scope`` (None: all)."""
@@ -316,114 +320,36 @@ class _Checker:
     def _scenario_ids(self) -> dict[str, list[Path]]:
         ids: dict[str, list[Path]] = {}
         for file in self.sources.scenarios:
-            raw, _ = read_yaml_file(file)
+            raw, _ = self._read(file)
             if isinstance(raw, dict) and isinstance(raw.get("id"), str):
                 ids.setdefault(raw["id"], []).append(file)
         return ids
 
+    def _read(self, file: Path) -> tuple[Any, list[Problem]]:
+        """A scenario file's content (read once, within the caps), or its problems."""
+        hit = self.raw.get(file)
+        if hit is None:
+            hit = self.raw[file] = read_scenario_file(file)
+        return hit
+
+    def _known(self) -> Known:
+        """What the checked packs and schemas let a scenario name (see ``Known``)."""
+        whole = len(self.graphs) == len(self.packs)  # else a broken pack's names are unknown
+        return Known(
+            domains=tuple(self.sources.packs),
+            graphs=self.graphs if whole else None,
+            templates={
+                d: tuple(t.id for t in c.library.templates)
+                for d, c in self.packs.items()
+                if c.library is not None
+            },
+            fields={t: tuple(f) for t, f in self.schemas.fields.items()} if whole else None,
+            specs={d: c.spec for d, c in self.packs.items() if c.spec is not None},
+        )
+
     def _scenario(self, file: Path) -> list[Problem]:
-        raw, problems = read_yaml_file(file)
-        if problems:
-            return problems
-        if not isinstance(raw, dict):
-            return [
-                Problem(
-                    file,
-                    TOP,
-                    f"holds a {type(raw).__name__}, not a mapping",
-                    "write a mapping with id, name, description, domain, phases",
-                )
-            ]
-        try:
-            spec = ScenarioSpec.model_validate(raw)
-        except ValidationError as exc:
-            problems = explain_validation(exc, ScenarioSpec, file)
-        else:
-            pack = self.packs.get(spec.domain)
-            if spec.campaigns and pack is not None and pack.spec is not None:
-                problems += campaign_problems(pack.spec, spec.campaigns, file)
-        # the names are checked even when the structure is not, so all show at once
-        return problems + self._scenario_names(file, raw)
-
-    def _scenario_names(self, file: Path, raw: dict[str, Any]) -> list[Problem]:
-        domain = raw.get("domain")
-        if not isinstance(domain, str):
-            return []
-        if domain not in self.sources.packs:
-            return [
-                Problem(
-                    file,
-                    "domain",
-                    f"unknown domain {domain!r}{did_you_mean(domain, self.sources.packs)}",
-                    f"name a domain of the project: {', '.join(self.sources.packs)}",
-                )
-            ]
-        out = self._targets(file, raw)
-        out += self._templates(file, raw, domain) + self._effects(file, raw)
-        if len(self.graphs) < len(self.packs):
-            return out  # a broken pack's topics are unknown: its problems say why
-        return out + chaos_problems(raw, self.schemas.fields, file)
-
-    def _targets(self, file: Path, raw: dict[str, Any]) -> list[Problem]:
-        if len(self.graphs) < len(self.packs):
-            return []  # a broken pack's parameters are unknown: its problems say why
-        targets: dict[str, str] = {}
-        for i, phase in _items(raw.get("phases")):
-            for j, m in _items(_get(phase, "modifiers")):
-                targets[f"phases.{i}.modifiers.{j}.target"] = _get(m, "target")
-        backlog = _get(_get(raw.get("settle"), "backlog"), "modifiers")
-        for j, m in _items(backlog):
-            targets[f"settle.backlog.modifiers.{j}.target"] = _get(m, "target")
-        named = {k: v for k, v in targets.items() if isinstance(v, str)}
-        return target_problems(named, self.graphs.values(), file)
-
-    def _templates(self, file: Path, raw: dict[str, Any], domain: str) -> list[Problem]:
-        library = self.packs[domain].library
-        if library is None:
-            return []
-        known = [t.id for t in library.templates]
-        out: list[Problem] = []
-        for i, ev in _items(raw.get("external_events")):
-            t = _get(ev, "template")
-            if isinstance(t, str) and t not in known:
-                out.append(
-                    Problem(
-                        file,
-                        f"external_events.{i}.template",
-                        f"unknown external event template {t!r}{did_you_mean(t, known)}",
-                        f"name a template of producers/{domain}/external.yaml: "
-                        f"{', '.join(known) or 'none'}",
-                    )
-                )
-        return out
-
-    def _effects(self, file: Path, raw: dict[str, Any]) -> list[Problem]:
-        if len(self.graphs) < len(self.packs):
-            return []  # a broken pack's streams are unknown: its problems say why
-        topics = [c.spec.topic(s) for c in self.packs.values() if c.spec for s in c.spec.streams]
-        out: list[Problem] = []
-        for i, eff in _items(raw.get("expected_effects")):
-            s = _get(eff, "stream")
-            if isinstance(s, str) and s not in topics:
-                out.append(
-                    Problem(
-                        file,
-                        f"expected_effects.{i}.stream",
-                        f"unknown stream {s!r}{did_you_mean(s, topics)}",
-                        "name a stream topic: <domain>.<stream>",
-                    )
-                )
-        return out
-
-
-def _items(value: object) -> list[tuple[int, Any]]:
-    """Indexed items of a YAML list (nothing when it is not one)."""
-    return list(enumerate(value)) if isinstance(value, list) else []
-
-
-def _get(value: object, key: str) -> Any:
-    """A key of a YAML mapping (None when it is not one)."""
-    return value.get(key) if isinstance(value, dict) else None
+        raw, problems = self._read(file)
+        return problems or scenario_problems(raw, self.known, file)
 
 
 def _duplicate_id(

@@ -2,7 +2,8 @@
 
 Ticks are fixed (default one sim hour), shards run in order and each tick's batches are merged
 per topic and sorted by ``occurred_at``, so the same arguments give the same events in the same
-order. Used by ``simctl generate`` (files) and by the bench (Kafka).
+order. Used by ``simctl generate`` (files) and by the bench (Kafka). The ticking itself, and
+what is in force when, is ``producers.ticking``'s, shared with the live worker.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from simfleet.codec.catalog import SchemaSet
 from simfleet.columns import Batch, concat_columns, take_column
@@ -18,12 +18,12 @@ from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.producers.engine import ShardEngine
-from simfleet.producers.runtime import modifiers_at
-from simfleet.scenarios import ScenarioInstance, campaigns_at
+from simfleet.producers.ticking import HOUR_TICK_MS, Fixed, Forces, Grid, Ticker
+from simfleet.scenarios import ScenarioInstance
 
 __all__ = ["DEFAULT_TICK_MS", "LABELS_ALL", "backfill", "backfill_ticks", "merge_batches"]
 
-DEFAULT_TICK_MS = 3_600_000
+DEFAULT_TICK_MS = HOUR_TICK_MS
 LABEL_TICK_MS = 86_400_000
 LABELS_ALL = np.iinfo(np.int64).max  # ``labels_until``: every label, however late
 
@@ -49,45 +49,6 @@ def merge_batches(batches: Sequence[Batch]) -> list[Batch]:
     return out
 
 
-RAMP_STEPS = 6  # ticks a short ramp or settle curve is cut into
-SHORT_MS = 15 * 60_000  # a scenario that moves within less than this gets finer ticks
-
-
-def _spans(inst: ScenarioInstance) -> list[int]:
-    spec = inst.spec
-    out = [p.ramp for p in spec.phases] + [p.duration or 0 for p in spec.phases]
-    out += [spec.settle.duration, spec.settle.backlog.duration if spec.settle.backlog else 0]
-    return [x for x in out if x > 0]
-
-
-def change_instants(scenarios: Sequence[ScenarioInstance], domain: str) -> npt.NDArray[np.int64]:
-    """Sorted instants where the parameters of ``domain`` move fast: for each scenario of the
-    domain (its own, or moving its parameters) that ramps, lasts or settles within less than
-    ``SHORT_MS``, its start, phase boundaries, stop and six steps of each ramp and settle curve.
-    Parameters are evaluated once per tick: an hour-long tick would miss a five-minute ramp.
-    Other scenarios keep the fixed ticks."""
-    out: list[int] = []
-    for inst in scenarios:
-        targets = {m.target.split(".", 1)[0] for p in inst.spec.phases for m in p.modifiers}
-        if inst.spec.domain != domain and domain not in targets and "*" not in targets:
-            continue
-        if not any(x < SHORT_MS for x in _spans(inst)):
-            continue
-        t = inst.started_at
-        for phase in inst.spec.phases:
-            out += [t + phase.ramp * k // RAMP_STEPS for k in range(RAMP_STEPS + 1)]
-            if phase.duration is None:
-                break
-            t += phase.duration
-        end = inst.end_ms
-        if end is not None:
-            out.append(end)
-            settle = inst.spec.settle
-            spans = [settle.duration, settle.backlog.duration if settle.backlog else 0]
-            out += [end + s * k // RAMP_STEPS for s in spans for k in range(1, RAMP_STEPS + 1)]
-    return np.unique(np.asarray(out, dtype=np.int64))
-
-
 def backfill(
     domains: DomainSpec | Sequence[DomainSpec],
     start_ms: int,
@@ -95,7 +56,7 @@ def backfill(
     seed: int,
     scale: float = 1.0,
     shards: int = 8,
-    scenarios: Sequence[ScenarioInstance] = (),
+    scenarios: Sequence[ScenarioInstance] | Forces = (),
     tick_ms: int = DEFAULT_TICK_MS,
     progress: Callable[[int], None] | None = None,
     merge: bool = True,
@@ -129,7 +90,7 @@ def backfill_ticks(
     seed: int,
     scale: float = 1.0,
     shards: int = 8,
-    scenarios: Sequence[ScenarioInstance] = (),
+    scenarios: Sequence[ScenarioInstance] | Forces = (),
     tick_ms: int = DEFAULT_TICK_MS,
     progress: Callable[[int], None] | None = None,
     merge: bool = True,
@@ -141,49 +102,36 @@ def backfill_ticks(
     topic and sorted (files), or shard by shard as a fleet's workers produce them
     (``merge=False``, for Kafka).
 
+    ``scenarios``: the instances acting (scenarios, causal external events), or their
+    ``Forces`` when the caller reads the same forces (generate: the chaos in force).
+
     With ``emit_from``, the ticks before it are a warm-up: generated (queues fill, entities
     activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
     specs = [domains] if isinstance(domains, DomainSpec) else list(domains)
     if schemas is None:
         schemas = Project().schemas()
-    mods = modifiers_at(scenarios)
+    forces = scenarios if isinstance(scenarios, Forces) else Forces(scenarios)
+    ticker = Ticker({spec.domain: ParamGraph.from_domain(spec) for spec in specs}, Fixed(forces))
     # each domain's engines draw from their own (seed, shard, domain, stream) streams, so adding
     # a domain to a run changes nothing in another domain's output
-    runs = [
-        (
-            ParamGraph.from_domain(spec),
-            [ShardEngine(spec, s, shards, seed, scale, schemas=schemas) for s in range(shards)],
-        )
+    engines = [
+        ShardEngine(spec, s, shards, seed, scale, schemas=schemas)
         for spec in specs
+        for s in range(shards)
     ]
-    # each domain cuts its ticks where its own parameters move fast: never another's
-    breaks = [change_instants(scenarios, spec.domain) for spec in specs]
     t = start_ms
-    while t < end_ms:
-        t1 = min(end_ms, t + tick_ms)
-        if emit_from is not None and t < emit_from < t1:
-            t1 = emit_from
-        batches: list[Batch] = []
-        for (graph, engines), cuts in zip(runs, breaks, strict=True):
-            inner = cuts[(cuts > t) & (cuts < t1)].tolist()
-            for a, b in zip([t, *inner], [*inner, t1], strict=True):
-                params = graph.evaluate(a, mods)
-                for eng in engines:
-                    acting = campaigns_at(scenarios, eng.domain.domain, a, b)
-                    batches.extend(eng.tick(a, b, params, acting))
-        if emit_from is None or t >= emit_from:
-            yield t, t1, merge_batches(batches) if merge else batches
+    for t0, t1 in Grid(tick_ms, seam=emit_from, end=end_ms).ticks(start_ms, end_ms):
+        # each domain cuts its ticks where its own parameters move fast: never another's
+        batches = [b for step in ticker.between(engines, t0, t1) for b in step.batches]
+        if emit_from is None or t0 >= emit_from:
+            yield t0, t1, merge_batches(batches) if merge else batches
         if progress is not None:
             progress(t1)
         t = t1
     if labels_until is None:
         return
-    while t < labels_until and any(e.pending_labels for _, engines in runs for e in engines):
+    while t < labels_until and any(e.pending_labels for e in engines):
         t1 = min(labels_until, t + LABEL_TICK_MS)
-        batches = []
-        for graph, engines in runs:
-            params = graph.evaluate(t, mods)
-            for eng in engines:
-                batches.extend(eng.labels(t, t1, params))
+        batches = ticker.labels(engines, t, t1)
         yield t, t1, merge_batches(batches) if merge else batches
         t = t1

@@ -118,7 +118,7 @@ def _consumer(settings: KafkaSettings) -> Consumer:
     try:
         return Consumer(
             {
-                **settings.client_config(),
+                **settings.client_config("consumer"),
                 "group.id": f"simfleet-handoff-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

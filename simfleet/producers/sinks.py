@@ -12,6 +12,7 @@ and a new run removes any an earlier, killed one left.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -54,6 +55,7 @@ class FileSink:
         # the field each topic's Kafka key comes from (``topology.key_fields``): the index keys
         self.key_fields = dict(key_fields or {})
         self.counts: dict[str, int] = {}
+        self.discarded_bytes = 0  # what an incomplete run had written before removing it
         self._files: dict[str, IO[Any]] = {}
         self._syncs: dict[str, bytes] = {}
         self._encoders: dict[str, RecordEncoder] = {}
@@ -170,29 +172,42 @@ class FileSink:
         self.counts[topic] = self.counts.get(topic, 0) + len(records)
 
     def close(self, complete: bool = True) -> list[Path]:
-        """Flush and close; rename to final names only when ``complete``."""
+        """Flush and close; rename to final names only when ``complete``. An incomplete run
+        (an error, a full disk, Ctrl-C) removes every partial file, even when closing one
+        fails, and leaves their size in ``discarded_bytes``."""
         done = []
         for topic, fh in self._files.items():
-            fh.close()
             partial = self._final(topic).with_suffix(f".{self.fmt}.partial")
             ifh = self._index_files.get(topic)
-            if ifh is not None:
-                ifh.close()
             if complete:
+                fh.close()
+                if ifh is not None:
+                    ifh.close()
                 partial.replace(self._final(topic))
                 done.append(self._final(topic))
                 # the index last: an index beside a file always describes all of it
                 if ifh is not None:
                     self._index_partial(topic).replace(index_path(self._final(topic)))
             else:
-                partial.unlink(missing_ok=True)
-                self._index_partial(topic).unlink(missing_ok=True)
+                self._discard(fh, partial)
+                if ifh is not None:
+                    self._discard(ifh, self._index_partial(topic))
         for topic, fh in self._corrupt.items():
-            fh.close()
             if complete:
+                fh.close()
                 self._corrupt_path(topic, True).replace(self._corrupt_path(topic, False))
                 done.append(self._corrupt_path(topic, False))
+            else:
+                self._discard(fh, self._corrupt_path(topic, True))
         return done
+
+    def _discard(self, fh: IO[Any], path: Path) -> None:
+        # closing flushes, and on a full disk the flush fails too: the file goes all the same
+        with contextlib.suppress(OSError):
+            fh.close()
+        with contextlib.suppress(OSError):
+            self.discarded_bytes += path.stat().st_size
+        path.unlink(missing_ok=True)
 
 
 def _batch_keys(batch: Batch, key_field: str) -> list[bytes | None]:

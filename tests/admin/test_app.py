@@ -57,7 +57,9 @@ def app_with_state(token: str | None = None, **props: str) -> tuple[AdminApp, Te
             tick_lag_ms=250,
         )
     }
-    return admin, TestClient(create_app(admin))  # not entered: no Kafka thread
+    # not entered: no Kafka thread; reached by a name the server answers to (its Host check
+    # refuses TestClient's default "testserver")
+    return admin, TestClient(create_app(admin), base_url="http://127.0.0.1:8321")
 
 
 def test_loopback_binds_without_a_token_and_anything_else_needs_one(

@@ -450,7 +450,7 @@ def test_a_metadata_request_creates_the_topic_it_names_unless_told_not_to(
     admin client and the producer do by default; with ``allow.auto.create.topics=false``, as
     every simfleet client asks (``KafkaSettings.client_config``), it does not."""
     asked = f"asked-{uuid.uuid4().hex[:12]}"
-    ours = AdminClient(KafkaSettings(bootstrap_servers=bootstrap).client_config())
+    ours = AdminClient(KafkaSettings(bootstrap_servers=bootstrap).client_config("admin"))
     meta = ours.list_topics(asked, timeout=10).topics[asked]
     assert meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     assert asked not in admin.list_topics(timeout=10).topics

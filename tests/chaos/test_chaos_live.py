@@ -5,29 +5,30 @@ topics, chaos counted apart in the heartbeats)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
 from simfleet.control import FLEET_TOPIC, Heartbeat
-from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.errors import SchemaError
 from simfleet.producers.chaos import plain
-from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
 from tests.chaos.effects import CHECKS, SCENARIO, H, Observed
+from tests.live import (
+    read_until_idle,
+    spawn,
+    state_env,
+    wait_control_state,
+    wait_generated,
+    wait_sim,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,32 +46,19 @@ class LiveRun:
 
 def _read(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, Any]:
     decoder = Decoder(Project().schemas())
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "chaos", "enable.auto.commit": False})
-    parts = []
-    for t in topics:
-        md = c.list_topics(t, timeout=10).topics[t]
-        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
-    c.assign(parts)
     seqs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     corrupt: Counter[str] = Counter()
     fleet: list[Heartbeat] = []
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_s:
-            for m in c.consume(5000, 0.2):
-                assert m.error() is None, m.error()
-                last = time.monotonic()
-                if m.topic() == FLEET_TOPIC:
-                    fleet.append(Heartbeat.model_validate_json(m.value()))
-                    continue
-                try:
-                    rec = plain(decoder.decode(m.value()))
-                except SchemaError:
-                    corrupt[m.topic()] += 1
-                    continue
-                seqs.setdefault((m.topic(), m.partition()), []).append(rec)
-    finally:
-        c.close()
+    for m in read_until_idle(bootstrap, topics, idle_s):
+        if m.topic() == FLEET_TOPIC:
+            fleet.append(Heartbeat.model_validate_json(m.value()))
+            continue
+        try:
+            rec = plain(decoder.decode(m.value()))
+        except SchemaError:
+            corrupt[m.topic()] += 1
+            continue
+        seqs.setdefault((m.topic(), m.partition()), []).append(rec)
     by_topic: dict[str, list[list[dict[str, Any]]]] = {}
     for (t, _), seq in sorted(seqs.items()):
         by_topic.setdefault(t, []).append(seq)
@@ -82,32 +70,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     tmp = tmp_path_factory.mktemp("chaos-live")
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp / "tansu.log")
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bootstrap, "--speed", "3600"),
-            *("--scale", "1", "--shards", "2", "--workers", "2", "--start", START),
-            *("--no-stats", "--duration", "5m", "--no-external-events", "--seed", "11"),
-            *("--scenario", str(SCENARIO), "--domain", "marketplace"),
-        ],
+    env = state_env(tmp / "state")
+    up = spawn(
+        *("up", "-b", bootstrap, "--speed", "3600"),
+        *("--scale", "1", "--shards", "2", "--workers", "2", "--start", START),
+        *("--no-stats", "--duration", "5m", "--no-external-events", "--seed", "11"),
+        *("--scenario", str(SCENARIO), "--domain", "marketplace"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
-        settings = KafkaSettings(bootstrap_servers=bootstrap)
-        deadline = time.monotonic() + 60
-        state = None
-        while state is None and time.monotonic() < deadline:
-            assert up.poll() is None, up.communicate()
-            state = read_latest_state(settings, 2.0)
-        assert state is not None, "no control state within 60 s"
+        state = wait_control_state(bootstrap, up)
         clock = state.clock.clock()
         until = parse_instant_ms(START) + 12 * H
-        while clock.now() < until:
-            assert up.poll() is None, up.communicate()
-            time.sleep(0.2)  # pacing a poll of the sim clock with the wall clock
+        wait_sim(clock, until, up)
+        wait_generated(bootstrap, until, workers=2)  # a busy machine's fleet may trail its clock
     finally:
         up.send_signal(signal.SIGINT)
         _, err = up.communicate(timeout=120)

@@ -1,33 +1,24 @@
 """Bad input gets one clear paragraph naming the file, the field and the fix, and a non-zero exit.
 
-These run the real entry point (`python -m simctl.main`) so the exit code and stderr are
+These run the real entry point (`python -m simfleet.cli.main`) so the exit code and stderr are
 exactly what a user sees.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from simfleet.broker.embedded import free_port
+from tests import live
+from tests.live import offline_env
 
 
 def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
-    env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return live.simctl(*args, env=offline_env(tmp / "state"))
 
 
 def one_paragraph(text: str) -> str:

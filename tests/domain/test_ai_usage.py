@@ -395,7 +395,7 @@ def test_gradual_decline_multiplies_each_customer_by_0_7_to_1(decline: Data, nor
 
 
 def report() -> None:
-    """Print the figures these tests check, from the same runs (README: The ai_usage domain)."""
+    """Print the figures these tests check, from the same runs (producers/ai_usage/README.md)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         normal = run(root / "normal", 14, 0.05)

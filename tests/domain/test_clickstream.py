@@ -160,8 +160,9 @@ def test_journey_shares_match_the_seed(sessions: Sessions) -> None:
 
 
 def test_event_shares_as_documented(day: Data) -> None:
-    """The shares that the seed's per-session ranges give (README): clicks about 63 %, views and
-    closes about 16 % each, session starts and ends about 2.3 % each."""
+    """The shares that the seed's per-session ranges give (producers/clickstream/README.md):
+    clicks about 63 %, views and closes about 16 % each, session starts and ends about 2.3 %
+    each."""
     counts = {n: len(day[n]["event_id"]) for n in STREAMS}
     total = sum(counts.values())
     share = {n: c / total for n, c in counts.items()}

@@ -13,7 +13,7 @@ from simfleet.domain.params import ParamGraph
 from simfleet.external import DAY_MS, Injection, schedule_range
 from simfleet.orchestrator.baseline import count_intervals
 from simfleet.producers.backfill import backfill
-from simfleet.producers.runtime import modifiers_at
+from simfleet.producers.ticking import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 START = parse_instant_ms("2026-03-02T00:00:00Z")

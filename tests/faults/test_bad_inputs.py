@@ -3,28 +3,19 @@ traceback and no secret in it, before anything is started."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests import live
+from tests.live import offline_env
 
 START = "2026-03-02T00:00:00Z"
 
 
 def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
-    env.pop("SIMCTL_BOOTSTRAP_SERVERS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp,
-    )
+    return live.simctl(*args, env=offline_env(tmp / "state"), cwd=tmp)
 
 
 def _props(tmp: Path, text: str) -> str:
@@ -77,7 +68,57 @@ CASES = {
         2,
         "did you mean `marketplace`?",
     ),
+    # what validation accepted and then crash-looped: refused at the edge
+    "start past the sim calendar (up)": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--start", "9999-12-31"],
+        2,
+        "'9999-12-31' is outside the sim calendar",
+    ),
+    "start past the sim calendar (generate)": (
+        lambda t: ["generate", "--start", "9999-12-31", "--duration", "1h", "--out", str(t / "o")],
+        2,
+        "--start 9999-12-31T00:00:00Z is outside the sim calendar",
+    ),
+    "a run that ends past the calendar": (
+        lambda t: ["generate", "--start", "2199-12-31", "--duration", "3d", "--out", str(t / "o")],
+        2,
+        "would end at or after 2200-01-01",
+    ),
+    "a scale no memory holds (generate)": (
+        lambda t: [
+            *("generate", "--start", START, "--duration", "1h"),
+            *("--scale", "1e9", "--out", str(t / "o")),
+        ],
+        2,
+        "for the entity pools of",
+    ),
+    "a scale no memory holds (up)": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--scale", "1e9"],
+        2,
+        "Give a --scale of at most",
+    ),
+    "a speed no clock follows": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--speed", "1e9"],
+        2,
+        "--speed 1e+09 is out of range",
+    ),
+    "up for no time": (
+        lambda t: ["up", "-b", "127.0.0.1:1", "--duration", "0s"],
+        2,
+        "--duration must be above 0",
+    ),
+    "a binary properties file": (
+        lambda t: ["up", "--kafka-properties", _binary(t)],
+        2,
+        "is not UTF-8 text",
+    ),
 }
+
+
+def _binary(tmp: Path) -> str:
+    p = tmp / "client.properties"
+    p.write_bytes(bytes(range(256)) * 64)
+    return str(p)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -4,26 +4,23 @@ keeps its children, delivers everything it produced (read back by an outside rea
 read_committed, until idle) and prints its summary.
 
 Both pauses outlast the consumer group's session: every worker loses its shards and gets
-some back, each resumed from its newest checkpoint on ``sim.shard_state`` (``producers.handoff``),
-by the worker that held it or by the other. The second test checks what was written: each
-shard's reports on ``sim.counts`` tile its sim time, and no ``event_id`` occurs twice."""
+some back, each resumed from its newest checkpoint on ``sim.shard_state``
+(``simfleet.producers.handoff``), by the worker that held it or by the other. The second test
+checks what was written: each shard's reports on ``sim.counts`` tile its sim time, and no
+``event_id`` occurs twice."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
@@ -32,6 +29,7 @@ from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.topology import domain_topics, external_topic, metrics_topic, truth_topic
+from tests.live import read_until_idle, spawn, state_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,31 +37,11 @@ START = "2026-03-03T00:00:00Z"
 SHARDS = 4
 
 
-def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
-    """Every committed value of ``topics``, reading until nothing new came for ``idle_s``."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"pause-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    parts = []
-    for t in topics:
-        md = c.list_topics(t, timeout=10).topics[t]
-        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
-    c.assign(parts)
+def read_committed(bootstrap: str, topics: list[str]) -> dict[str, list[bytes]]:
+    """Every committed value of ``topics``, reading until nothing new came for a while."""
     out: dict[str, list[bytes]] = {t: [] for t in topics}
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_s:
-            for m in c.consume(5000, 0.2):
-                assert m.error() is None, m.error()
-                out[m.topic()].append(m.value())
-                last = time.monotonic()
-    finally:
-        c.close()
+    for m in read_until_idle(bootstrap, topics, **{"isolation.level": "read_committed"}):
+        out[m.topic()].append(m.value())
     return out
 
 
@@ -95,17 +73,12 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     broker = EmbeddedBroker()
     bs = broker.start(log_path=tmp_path / "tansu.log")
     kafka = KafkaSettings(bootstrap_servers=bs)
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "600"),
-            *("--scale", "0.02", "--shards", str(SHARDS), "--workers", "2", "--start", START),
-            *("--domain", "marketplace", "--no-admin"),
-            *("--no-stats", "--no-external-events", "--duration", "6m"),
-        ],
-        env={**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    up = spawn(
+        *("up", "-b", bs, "--speed", "600"),
+        *("--scale", "0.02", "--shards", str(SHARDS), "--workers", "2", "--start", START),
+        *("--domain", "marketplace", "--no-admin"),
+        *("--no-stats", "--no-external-events", "--duration", "6m"),
+        env=state_env(tmp_path / "state"),
     )
     watcher = FleetWatcher(kafka)
 
@@ -156,7 +129,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             for t in domain_topics(project, "marketplace")
             if t.name not in (external_topic("marketplace"), metrics_topic("marketplace"), truth)
         ]
-        got = read_until_idle(bs, [*streams, truth, COUNTS_TOPIC])
+        got = read_committed(bs, [*streams, truth, COUNTS_TOPIC])
         decoder = Decoder(project.schemas())
         ids = Counter(decoder.decode(v)["event_id"] for t in streams for v in got[t])
         # the orchestrator writes scenario truth too; the workers' own is chaos truth

@@ -92,9 +92,8 @@ def test_a_replaced_broker_stops_the_fleet_with_one_paragraph_and_its_counts(
         assert {p.name for p in logs} >= {"orchestrator.log", "worker-0.log", "worker-1.log"}
         for log in logs:
             assert "Traceback" not in log.read_text(errors="replace"), log
-        topics = AdminClient(KafkaSettings(bootstrap_servers=bs).client_config()).list_topics(
-            timeout=10
-        )
+        admin = AdminClient(KafkaSettings(bootstrap_servers=bs).client_config("admin"))
+        topics = admin.list_topics(timeout=10)
         assert not topics.topics, f"written to the new cluster: {sorted(topics.topics)}"
     finally:
         if up.poll() is None:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,31 +14,11 @@ import pytest
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.settings import KafkaSettings
+from tests.live import simctl, spawn, state_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = "2026-03-03T00:00:00Z"
-
-
-def simctl(*args: str, state: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(state)}
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def wait_for(what: str, cond: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.2)  # polling a condition with a deadline
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
@@ -49,16 +26,11 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
     bs = broker.start(log_path=tmp_path / "tansu.log")
     kafka = KafkaSettings(bootstrap_servers=bs)
     first = tmp_path / "first"
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "3600"),
-            *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
-            *("--no-stats", "--no-external-events", "--duration", "3m"),
-        ],
-        env={**os.environ, "SIMCTL_STATE_DIR": str(first)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    up = spawn(
+        *("up", "-b", bs, "--speed", "3600"),
+        *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
+        *("--no-stats", "--no-external-events", "--duration", "3m"),
+        env=state_env(first),
     )
     watcher = FleetWatcher(kafka)
     try:
@@ -70,11 +42,11 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
 
         wait_for("both workers beating", lambda: beats("worker-0") and beats("worker-1"))
         # a second fleet: on the same cluster from another folder, or from the same folder
-        second = simctl("up", "-b", bs, "--duration", "5s", state=tmp_path / "second")
+        second = simctl("up", "-b", bs, "--duration", "5s", env=state_env(tmp_path / "second"))
         assert second.returncode == 2, second.stderr
         assert "A fleet is already running" in second.stderr
         assert "simctl worker run -b" in second.stderr
-        same = simctl("up", "--duration", "5s", state=first)
+        same = simctl("up", "--duration", "5s", env=state_env(first))
         assert same.returncode == 2, same.stderr
         assert "Another `simctl up`" in same.stderr
         # kill a worker: it comes back (a new process with the same name), the fleet goes on
@@ -82,7 +54,7 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
         os.kill(old_pid, signal.SIGKILL)
         wait_for("worker-0 restarted", lambda: len(beats("worker-0")) == 2, 30)
         assert up.poll() is None
-        status = simctl("status", "-b", bs, "--json", state=tmp_path / "second")
+        status = simctl("status", "-b", bs, "--json", env=state_env(tmp_path / "second"))
         assert status.returncode == 0, status.stderr
         states = {w["worker"]: w["state"] for w in json.loads(status.stdout)["workers"]}
         assert states == {"worker-0": "live", "worker-1": "live"}
@@ -97,7 +69,7 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
         # what the killed worker had in flight is written again by its shards' next owners
         assert up.returncode == 0, err
         # the fleet is gone: a new one may start, but not with other fixed settings ...
-        other = simctl("up", "-b", bs, "--seed", "7", "--duration", "5s", state=first)
+        other = simctl("up", "-b", bs, "--seed", "7", "--duration", "5s", env=state_env(first))
         assert other.returncode == 2, other.stderr
         assert "seed: the cluster has 42, you asked 7" in " ".join(other.stderr.split())
         # ... unless it starts over
@@ -111,7 +83,7 @@ def test_a_fleet_heals_and_a_second_one_is_refused(tmp_path: Path) -> None:
             "--duration",
             "5s",
             "--no-stats",
-            state=first,
+            env=state_env(first),
             timeout=120,
         )
         assert reset.returncode == 0, reset.stderr

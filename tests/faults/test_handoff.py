@@ -12,14 +12,12 @@ recording against `simctl generate` of the same seed, range and scenario."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -35,6 +33,8 @@ from simfleet.domain.pack import Project
 from simfleet.recording import Message
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests import live
+from tests.live import spawn, state_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,16 +44,6 @@ SCENARIO_AT = "2026-03-03T20:00:00Z"  # late enough for a busy machine to send i
 H = 3_600_000
 SHARDS = 4
 OUTCOMES = ("confirmed", "declined", "expired")
-
-
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> float:
-    """Poll ``cond`` until it holds; the seconds it took."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return time.monotonic() - t0
-        time.sleep(0.2)  # polling a condition with a deadline
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 @dataclass
@@ -72,31 +62,19 @@ class Run:
 
 def simctl(*args: str, env: dict[str, str], timeout: float = 120) -> str:
     """Run simctl; its stdout; a failure fails the test with its stderr."""
-    done = subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = live.simctl(*args, env=env, timeout=timeout)
     assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
     return done.stdout
 
 
 def fleet(bs: str, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
     """`simctl up` on ``bs`` until UNTIL (both runs take exactly these flags but --workers)."""
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bs, "--speed", "3600"),
-            *("--scale", "0.02", "--shards", str(SHARDS), "--workers", str(workers)),
-            *("--start", START, "--until", UNTIL, "--no-stats", "--no-external-events"),
-            *("--no-admin", "--domain", "marketplace"),
-        ],
+    return spawn(
+        *("up", "-b", bs, "--speed", "3600"),
+        *("--scale", "0.02", "--shards", str(SHARDS), "--workers", str(workers)),
+        *("--start", START, "--until", UNTIL, "--no-stats", "--no-external-events"),
+        *("--no-admin", "--domain", "marketplace"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
@@ -115,7 +93,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     brokers = [EmbeddedBroker(), EmbeddedBroker()]
     bs_b = brokers[0].start(log_path=tmp / "tansu-b.log")
     bs_a = brokers[1].start(log_path=tmp / "tansu-a.log")
-    env_a = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state-a")}
+    env_a = state_env(tmp / "state-a")
     try:
         up_a = fleet(bs_a, env_a, 1)
         try:
@@ -147,7 +125,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def _drive(tmp: Path, bs: str) -> Run:
     """The fleet run and the read back, on the broker at ``bs``."""
     kafka = KafkaSettings(bootstrap_servers=bs)
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
+    env = state_env(tmp / "state")
     up = fleet(bs, env, 1)
 
     def worker(name: str) -> subprocess.Popen[bytes]:
@@ -309,13 +287,7 @@ def test_runs_with_the_same_seed_and_commands_are_identical(run: Run, pair: str)
     (AB), and against `simctl generate` of the same seed, range and scenario (BG); the
     produce-time header, the one wall-clock field, is ignored."""
     a, b = (run.recordings[n] for n in pair)
-    done = subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", "diff", str(a), str(b), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = live.simctl("diff", str(a), str(b), "--json", timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads(done.stdout)
     different = {

@@ -6,9 +6,7 @@ and the whole run identical (`simctl diff`) to `simctl generate` of the same ran
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from itertools import pairwise
 
@@ -22,6 +20,7 @@ from simfleet.domain.pack import Project
 from simfleet.recording import Message
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import simctl, state_env
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,24 +31,11 @@ SHARDS = 2
 OUTCOMES = ("confirmed", "declined", "expired")
 
 
-def simctl(
-    *args: str, env: dict[str, str], timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The fleet run, its records and counts read back, and the diff against generate."""
     tmp = tmp_path_factory.mktemp("backfill")
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp / "state")}
+    env = state_env(tmp / "state")
     broker = EmbeddedBroker()
     bs = broker.start(log_path=tmp / "tansu.log")
     try:
@@ -58,6 +44,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             *("--workers", "2", "--start", START, "--until", UNTIL, "--backfill", "2d"),
             *("--no-stats", "--no-external-events", "--no-admin", "--domain", "marketplace"),
             env=env,
+            timeout=180,
         )
         assert up.returncode == 0, up.stderr[-3000:]
         assert f"every shard reached --until {UNTIL[:19]}" in up.stderr, up.stderr[-2000:]
@@ -76,6 +63,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             *("record", "--topics", "marketplace.*", "-b", bs, "--from-beginning"),
             *("--idle", "3", "--out", str(tmp / "live")),
             env=env,
+            timeout=180,
         )
         assert rec.returncode == 0, rec.stderr[-2000:]
     finally:
@@ -85,9 +73,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         *("--domain", "marketplace", "--scale", "0.05", "--shards", str(SHARDS)),
         *("--no-external-events", "--format", "avro", "--out", str(tmp / "gen")),
         env=env,
+        timeout=180,
     )
     assert gen.returncode == 0, gen.stderr[-2000:]
-    diff = simctl("diff", str(tmp / "live"), str(tmp / "gen"), "--json", env=env)
+    diff = simctl("diff", str(tmp / "live"), str(tmp / "gen"), "--json", env=env, timeout=180)
     return {"records": got, "diff": diff}
 
 

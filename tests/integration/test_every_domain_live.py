@@ -12,24 +12,25 @@ session.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
-from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
-from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
-from tests.live import wait_generated
+from tests.live import (
+    read_until_idle,
+    simctl,
+    spawn,
+    state_env,
+    wait_control_state,
+    wait_generated,
+    wait_sim,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,46 +39,19 @@ H = 3_600_000
 START = "2026-03-03T00:00:00Z"
 
 
-def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
-    """Every record of ``topics``, decoded, reading until nothing new came for ``idle_s``."""
-    project = Project(roots=[PACKS])
-    decoder = Decoder(project.schemas())
-    c = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "two-domains", "enable.auto.commit": False}
-    )
-    parts = []
-    for t in topics:
-        md = c.list_topics(t, timeout=10).topics[t]
-        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
-    c.assign(parts)
+def read_decoded(bootstrap: str, topics: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every record of ``topics``, decoded, reading until nothing new came for a while."""
+    decoder = Decoder(Project(roots=[PACKS]).schemas())
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in topics}
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_s:
-            for m in c.consume(2000, 0.2):
-                assert m.error() is None, m.error()
-                out[m.topic()].append(decoder.decode(m.value()))
-                last = time.monotonic()
-    finally:
-        c.close()
+    for m in read_until_idle(bootstrap, topics):
+        out[m.topic()].append(decoder.decode(m.value()))
     return out
 
 
 def test_every_domain_runs_side_by_side_in_one_live_fleet(tmp_path: Path) -> None:
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "tansu.log")
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
+    env = state_env(tmp_path / "state")
     common = ["-b", bootstrap, "--pack-dir", str(PACKS)]
     mine = tmp_path / "my-rush.yaml"
     mine.write_text(
@@ -85,53 +59,27 @@ def test_every_domain_runs_side_by_side_in_one_live_fleet(tmp_path: Path) -> Non
         .read_text()
         .replace("id: kiosk-rush", "id: my-rush")
     )
-    up = subprocess.Popen(
-        [
-            *(
-                sys.executable,
-                "-m",
-                "simfleet.cli.main",
-                "up",
-                "--no-admin",
-                *common,
-                "--speed",
-                "3600",
-            ),
-            *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
-            *("--no-stats", "--duration", "5m"),
-        ],
+    up = spawn(
+        *("up", "--no-admin", *common, "--speed", "3600"),
+        *("--scale", "0.02", "--shards", "4", "--workers", "2", "--start", START),
+        *("--no-stats", "--duration", "5m"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
-        settings = KafkaSettings(bootstrap_servers=bootstrap)
-        deadline = time.monotonic() + 60
-        state = None
-        while state is None and time.monotonic() < deadline:
-            assert up.poll() is None, up.communicate()
-            state = read_latest_state(settings, 2.0)
-        assert state is not None, "no control state within 60 s"
+        state = wait_control_state(bootstrap, up)
         assert state.domains == tuple(Project(roots=[PACKS]).domains())
         assert {"clickstream", "ai_usage", "markets", "marketplace", "ticketing"} < set(
             state.domains
         )
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
-
-        def wait_sim(sim: int) -> None:
-            while clock.now() < sim:
-                assert up.poll() is None, up.communicate()
-                time.sleep(0.2)  # pacing a poll of the sim clock with the wall clock
-
-        wait_sim(s0 + 5 * H)
+        wait_sim(clock, s0 + 5 * H, up)
         started = simctl("scenario", "start", str(mine), *common, "--json", env=env)
         assert started.returncode == 0, started.stderr
         assert json.loads(started.stdout)["scenario"] == "my-rush"
         crash = simctl("scenario", "start", "flash-crash", *common, "--json", env=env)
         assert crash.returncode == 0, crash.stderr
-        wait_sim(s0 + 14 * H)
+        wait_sim(clock, s0 + 14 * H, up)
         wait_generated(bootstrap, s0 + 14 * H, workers=2)
     finally:
         up.send_signal(signal.SIGINT)
@@ -148,7 +96,7 @@ def test_every_domain_runs_side_by_side_in_one_live_fleet(tmp_path: Path) -> Non
         topics.append("marketplace.booking.requested")
         others = ["clickstream.page.viewed", "ai_usage.api.call", "markets.price.tick"]
         others += ["ticketing.payment.attempted", "markets.ground_truth"]
-        got = read_until_idle(bootstrap, topics + others)
+        got = read_decoded(bootstrap, topics + others)
     finally:
         broker.stop()
     for t in topics + others:

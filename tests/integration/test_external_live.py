@@ -4,10 +4,8 @@ only on the ground-truth topic, written in the orchestrator's transaction."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +14,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
-from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
-from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import simctl, spawn, state_env, wait_control_state, wait_sim
 
 pytestmark = pytest.mark.integration
 
@@ -51,62 +48,23 @@ def test_scheduled_and_injected_external_events_reach_their_topics(tmp_path: Pat
     """Two sim days at 28800x: 2-5 scheduled events a day plus one injected; truth labels each."""
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
-    env = {
-        **os.environ,
-        "SIMCTL_STATE_DIR": str(tmp_path / "s"),
-        "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
-    }
-    orch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simfleet.cli.main",
-            "orchestrator",
-            "run",
-            "--speed",
-            "28800",
-            "--start",
-            "2026-03-03T00:00:00Z",
-        ],
+    env = {**state_env(tmp_path / "s"), "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
+    orch = spawn(
+        *("orchestrator", "run", "--speed", "28800", "--start", "2026-03-03T00:00:00Z"),
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
-        settings = KafkaSettings(bootstrap_servers=bootstrap)
-        deadline = time.monotonic() + 30
-        state = None
-        while state is None and time.monotonic() < deadline:
-            state = read_latest_state(settings, 2.0)
-        assert state is not None
+        state = wait_control_state(bootstrap, timeout=30)
         clock = state.clock.clock()
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "simfleet.cli.main",
-                "inject",
-                "cloud-outage",
-                "--param",
-                "magnitude=high",
-                "--json",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        out = simctl("inject", "cloud-outage", "--param", "magnitude=high", "--json", env=env)
         assert out.returncode == 0, out.stderr
         injected = json.loads(out.stdout)
         assert injected["causal"] is True
         # a busy machine may take seconds (a sim day at 28800x) to start `simctl inject`: wait
         # past the injection too, wherever it landed
         end = max(parse_instant_ms("2026-03-05T00:00:00Z"), parse_instant_ms(injected["at"]))
-        while clock.now() < end + H:
-            assert orch.poll() is None
-            time.sleep(0.2)  # waiting for the sim clock to pass two days
+        wait_sim(clock, end + H, orch)  # the sim clock passes two days
         orch.send_signal(signal.SIGTERM)  # stopped before reading: events and truth agree
         orch.communicate(timeout=30)
         decoder = Decoder(Project().schemas())

@@ -10,24 +10,20 @@ returns toward baseline after settling, every message decodes, and no outcome la
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
-from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.orchestrator.catalog import get_scenario
-from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import assign_from_start, simctl, spawn, state_env, wait_control_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,19 +35,6 @@ TOPICS = ["marketplace.customer.search", "marketplace.booking.requested"] + [
 ]
 
 
-def simctl(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 class Reader:
     """A consumer that knows only topics and the decode helper."""
 
@@ -59,11 +42,7 @@ class Reader:
         self.c = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "e2e-reader", "enable.auto.commit": False}
         )
-        parts = []
-        for t in TOPICS:
-            md = self.c.list_topics(t, timeout=10).topics[t]
-            parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
-        self.c.assign(parts)
+        assign_from_start(self.c, TOPICS)
         self.decoder = Decoder(Project().schemas())
         self.requests: dict[str, int] = {}  # booking_id -> requested at
         self.outcomes: dict[str, tuple[str, int]] = {}  # booking_id -> (outcome, at)
@@ -110,46 +89,19 @@ class Reader:
 
 def test_supply_crisis_moves_bookings_and_searches_then_settles(tmp_path: Path) -> None:
     """The skeleton's end-to-end acceptance, through simctl and a plain consumer."""
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
+    env = state_env(tmp_path / "state")
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
     env["SIMCTL_BOOTSTRAP_SERVERS"] = bootstrap
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simfleet.cli.main",
-            "up",
-            "--no-admin",
-            "--speed",
-            "3600",
-            "--domain",
-            "marketplace",
-            "--scale",
-            "0.5",
-            "--workers",
-            "2",
-            "--start",
-            START,
-            "--no-external-events",
-            "--no-stats",
-            "--duration",
-            "10m",
-        ],
+    up = spawn(
+        *("up", "--no-admin", "--speed", "3600", "--domain", "marketplace", "--scale", "0.5"),
+        *("--workers", "2", "--start", START, "--no-external-events", "--no-stats"),
+        *("--duration", "10m"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     reader: Reader | None = None
     try:
-        settings = KafkaSettings(bootstrap_servers=bootstrap)
-        deadline = time.monotonic() + 60
-        state = None
-        while state is None and time.monotonic() < deadline:
-            assert up.poll() is None, up.communicate()
-            state = read_latest_state(settings, 2.0)
-        assert state is not None, "no control state within 60 s"
+        state = wait_control_state(bootstrap, up)
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
         reader = Reader(bootstrap)

@@ -9,11 +9,9 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.control_io import read_latest_state
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import simctl, spawn, state_env
 
 pytestmark = pytest.mark.integration
 
@@ -35,44 +34,20 @@ H = 3_600_000
 def fleet_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "broker.log")
-    yield {
-        **os.environ,
-        "SIMCTL_STATE_DIR": str(tmp_path / "state"),
-        "SIMCTL_BOOTSTRAP_SERVERS": bootstrap,
-    }
+    yield {**state_env(tmp_path / "state"), "SIMCTL_BOOTSTRAP_SERVERS": bootstrap}
     broker.stop()
 
 
-def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def orchestrator(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simfleet.cli.main",
-            "orchestrator",
-            "run",
-            "--speed",
-            # 8 sim hours of settle are 16 wall seconds: room for a restart and a CLI call
-            # (each a Python start, seconds on a loaded machine) before it is over
-            "1800",
-            "--start",
-            "2026-03-03T00:00:00Z",
-        ],
+    return spawn(
+        "orchestrator",
+        "run",
+        "--speed",
+        # 8 sim hours of settle are 16 wall seconds: room for a restart and a CLI call
+        # (each a Python start, seconds on a loaded machine) before it is over
+        "1800",
+        *("--start", "2026-03-03T00:00:00Z"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 

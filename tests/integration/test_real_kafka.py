@@ -191,7 +191,7 @@ def test_backfill_to_apache_kafka_with_schema_registry() -> None:
         assert created == {t.name for t in topics}
         # created here with no limit: nothing to check, and Kafka reports the limit we set
         check_timestamp_headroom(settings, [t.name for t in topics], None, created)
-        admin = AdminClient(settings.client_config())
+        admin = AdminClient(settings.client_config("admin"))
         stream_topic = spec.topic(next(iter(spec.streams)))
         resource = ConfigResource(ResourceType.TOPIC, stream_topic)
         described = admin.describe_configs([resource])[resource].result(timeout=30)

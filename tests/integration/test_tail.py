@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +13,12 @@ from simfleet.kafka import AccountedProducer, TopicSpec, ensure_topics
 from simfleet.producers.backfill import backfill
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
+from tests.live import simctl, state_env
 
 pytestmark = pytest.mark.integration
 
 
-def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: object) -> None:
+def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: Path) -> None:
     """Produce an hour of bookings, then `simctl tail --from-beginning --max 5`: 5 JSON lines."""
     settings = KafkaSettings(bootstrap_servers=bootstrap)
     domain = load_domain("marketplace")
@@ -36,25 +34,9 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
                 sent.extend(r["booking_id"] for r in b.to_records())
     producer.flush(30)
     assert len(sent) >= 5
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simfleet.cli.main",
-            "tail",
-            topic,
-            "--from-beginning",
-            "--max",
-            "5",
-            "--bootstrap-servers",
-            bootstrap,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    out = simctl(
+        *("tail", topic, "--from-beginning", "--max", "5", "--bootstrap-servers", bootstrap),
+        env=state_env(tmp_path),
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
@@ -65,33 +47,18 @@ def test_tail_prints_decoded_events_as_json_lines(bootstrap: str, tmp_path: obje
         assert rec["student_id"].startswith("stu-")
 
 
-def test_tail_of_a_misspelt_topic_suggests_the_right_one(bootstrap: str, tmp_path: object) -> None:
+def test_tail_of_a_misspelt_topic_suggests_the_right_one(bootstrap: str, tmp_path: Path) -> None:
     """`simctl tail marketplace.booking.requestd`: exit 3, did-you-mean, and a command that
     exists (`simctl topics`) to list them."""
     ensure_topics(
         KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec("marketplace.booking.requested", 3)]
     )
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "simfleet.cli.main", "tail", "marketplace.booking.requestd"]
-    out = subprocess.run(
-        [*cmd, "-b", bootstrap, "--timeout", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = state_env(tmp_path)
+    out = simctl("tail", "marketplace.booking.requestd", "-b", bootstrap, "--timeout", "1", env=env)
     assert out.returncode == 3, out.stderr
     assert "did you mean `marketplace.booking.requested`?" in out.stderr
     assert "`simctl topics`" in out.stderr
-    listed = subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", "topics", "-b", bootstrap],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    listed = simctl("topics", "-b", bootstrap, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "marketplace.booking.requested  (3 partitions)" in listed.stdout
 
@@ -110,14 +77,10 @@ def test_tail_takes_kafka_properties(
     one paragraph naming the file and the key, never a traceback, never a secret."""
     props = tmp_path / "client.properties"
     props.write_text(lines)
-    cmd = [sys.executable, "-m", "simfleet.cli.main", "tail", "marketplace.booking.requested"]
-    out = subprocess.run(
-        [*cmd, "-b", bootstrap, "--kafka-properties", str(props), "--timeout", "1"],
-        env={**os.environ, "SIMCTL_STATE_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    out = simctl(
+        *("tail", "marketplace.booking.requested", "-b", bootstrap),
+        *("--kafka-properties", str(props), "--timeout", "1"),
+        env=state_env(tmp_path),
     )
     assert out.returncode == code, out.stderr
     assert needle in out.stderr

@@ -9,28 +9,31 @@ topics themselves."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.codec import Decoder
-from simfleet.control_io import read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.kafka import PRODUCED_AT_HEADER
-from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
-from tests.live import wait_generated
+from tests.live import (
+    read_until_idle,
+    simctl,
+    spawn,
+    state_env,
+    wait_control_state,
+    wait_generated,
+    wait_sim,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,17 +41,6 @@ H = 3_600_000
 START = "2026-03-03T12:00:00Z"
 ROOT = Path(__file__).resolve().parents[2]
 DECISIONS = "fraud.decisions"
-
-
-def simctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simfleet.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def ms(t: datetime) -> int:
@@ -59,56 +51,32 @@ def ms(t: datetime) -> int:
 STAMPED: Counter[str] = Counter()  # per topic, records read with the produce-time header
 
 
-def read_until_idle(bootstrap: str, topics: list[str], idle_s: float = 3.0) -> dict[str, list]:
+def read_stamped(bootstrap: str, topics: list[str]) -> dict[str, list]:
     """(Kafka timestamp, decoded record) of every record of ``topics``; counts in ``STAMPED``
     the records that carry the produce-time header."""
     decoder = Decoder(Project().schemas())
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "tk", "enable.auto.commit": False})
-    parts = []
-    for t in topics:
-        md = c.list_topics(t, timeout=10).topics[t]
-        parts += [TopicPartition(t, p, OFFSET_BEGINNING) for p in md.partitions]
-    c.assign(parts)
     out: dict[str, list[tuple[int, dict[str, Any]]]] = {t: [] for t in topics}
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_s:
-            for m in c.consume(2000, 0.2):
-                assert m.error() is None, m.error()
-                out[m.topic()].append((m.timestamp()[1], decoder.decode(m.value())))
-                if any(k == PRODUCED_AT_HEADER for k, _ in m.headers() or []):
-                    STAMPED[m.topic()] += 1
-                last = time.monotonic()
-    finally:
-        c.close()
+    for m in read_until_idle(bootstrap, topics):
+        out[m.topic()].append((m.timestamp()[1], decoder.decode(m.value())))
+        if any(k == PRODUCED_AT_HEADER for k, _ in m.headers() or []):
+            STAMPED[m.topic()] += 1
     return out
 
 
 def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) -> None:
     broker = EmbeddedBroker()
     bootstrap = broker.start(log_path=tmp_path / "tansu.log")
-    env = {**os.environ, "SIMCTL_STATE_DIR": str(tmp_path / "state")}
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "-b", bootstrap, "--speed", "7200"),
-            *("--domain", "ticketing", "--domain", "marketplace", "--scale", "0.2"),
-            *("--shards", "2", "--workers", "1", "--start", START, "--no-stats"),
-            *("--duration", "5m"),
-        ],
+    env = state_env(tmp_path / "state")
+    up = spawn(
+        *("up", "-b", bootstrap, "--speed", "7200"),
+        *("--domain", "ticketing", "--domain", "marketplace", "--scale", "0.2"),
+        *("--shards", "2", "--workers", "1", "--start", START, "--no-stats"),
+        *("--duration", "5m"),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     detector: subprocess.Popen[str] | None = None
     try:
-        settings = KafkaSettings(bootstrap_servers=bootstrap)
-        deadline = time.monotonic() + 60
-        state = None
-        while state is None and time.monotonic() < deadline:
-            assert up.poll() is None, up.communicate()
-            state = read_latest_state(settings, 2.0)
-        assert state is not None, "no control state within 60 s"
+        state = wait_control_state(bootstrap, up)
         assert set(state.domains) == {"marketplace", "ticketing"}
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(DECISIONS, num_partitions=2)])[DECISIONS].result(15)
@@ -124,13 +92,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         )
         clock = state.clock.clock()
         s0 = parse_instant_ms(START)
-
-        def wait_sim(sim: int) -> None:
-            while clock.now() < sim:
-                assert up.poll() is None, up.communicate()
-                time.sleep(0.2)  # pacing a poll of the sim clock with the wall clock
-
-        wait_sim(s0 + 2 * H)
+        wait_sim(clock, s0 + 2 * H, up)
         started = simctl("scenario", "start", "fraud-attack", "-b", bootstrap, "--json", env=env)
         assert started.returncode == 0, started.stderr
         began = json.loads(started.stdout)
@@ -138,7 +100,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         # 66 sim hours of attack and labels (decline reports come 1-3 days after the decline),
         # however long the command took to be applied
         end = parse_instant_ms(began["effective_at"]) + 66 * H
-        wait_sim(end)
+        wait_sim(clock, end, up)
         wait_generated(bootstrap, end)  # a busy machine's fleet may trail its clock
     finally:
         up.send_signal(signal.SIGINT)
@@ -155,7 +117,7 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
         assert detector is not None and detector.returncode == 0, said
         topics = ["ticketing.payment.attempted", "ticketing.labels", "ticketing.ground_truth"]
         topics.append("marketplace.booking.requested")
-        got = read_until_idle(bootstrap, topics)
+        got = read_stamped(bootstrap, topics)
         decided = read_decisions(bootstrap)
         scored = simctl(
             *("score", "--decisions", DECISIONS, "--domain", "ticketing", "-b", bootstrap),
@@ -240,19 +202,9 @@ def test_labels_arrive_after_their_transactions_in_a_live_fleet(tmp_path: Path) 
     assert (tmp_path / "score.json").is_file()
 
 
-def read_decisions(bootstrap: str, idle_s: float = 3.0) -> list[tuple[int, dict[str, Any]]]:
+def read_decisions(bootstrap: str) -> list[tuple[int, dict[str, Any]]]:
     """(Kafka timestamp, JSON value) of every decision the detector wrote."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "tk-d", "enable.auto.commit": False})
-    md = c.list_topics(DECISIONS, timeout=10).topics[DECISIONS]
-    c.assign([TopicPartition(DECISIONS, p, OFFSET_BEGINNING) for p in md.partitions])
-    out: list[tuple[int, dict[str, Any]]] = []
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_s:
-            for m in c.consume(2000, 0.2):
-                assert m.error() is None, m.error()
-                out.append((m.timestamp()[1], json.loads(m.value() or b"")))
-                last = time.monotonic()
-    finally:
-        c.close()
-    return out
+    return [
+        (m.timestamp()[1], json.loads(m.value() or b""))
+        for m in read_until_idle(bootstrap, [DECISIONS])
+    ]

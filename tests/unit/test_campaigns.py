@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from pack_helpers import run_pack, write_pack
 
-from simfleet.domain.checks import campaign_problems
 from simfleet.domain.pack import Project
 from simfleet.orchestrator.timeline import due
 from simfleet.producers.backfill import LABELS_ALL
+from simfleet.scenario_check import campaign_problems
 from simfleet.scenarios import ScenarioInstance, ScenarioSpec
 
 DAY = 86_400_000

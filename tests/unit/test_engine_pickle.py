@@ -15,7 +15,7 @@ from simfleet.columns import StrTable
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.producers.engine import ShardEngine
-from simfleet.producers.runtime import modifiers_at
+from simfleet.producers.ticking import modifiers_at
 from simfleet.timeutil import parse_instant_ms
 
 H = 3_600_000

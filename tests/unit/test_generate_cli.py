@@ -62,7 +62,10 @@ def read_avro(path: Path) -> list[dict[str, Any]]:
 
 def reported_counts(result: Result) -> dict[str, int]:
     """The `  <file>: <count>` lines the command prints."""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+): (\d+)$", result.output, re.M)}
+    return {
+        m[1]: int(m[2].replace(",", ""))
+        for m in re.finditer(r"^\s+(\S+): ([\d,]+)$", result.output, re.M)
+    }
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "avro"])
@@ -100,7 +103,7 @@ def test_avro_files_are_readable_with_the_reported_counts(tmp_path: Path) -> Non
     files = sorted(tmp_path.glob("*.avro"))
     assert {p.name for p in files} == set(counts)
     assert sum(counts.values()) > 0
-    assert f"wrote {sum(counts.values())} events in {len(files)} files" in result.output
+    assert f"wrote {sum(counts.values()):,} events in {len(files)} files" in result.output
     for path in files:
         with path.open("rb") as fh:
             reader = fastavro.reader(fh)

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from simfleet.domain.checks import campaign_problems, reference_problems
+from simfleet.domain.checks import reference_problems
 from simfleet.domain.pack import load_domain
 from simfleet.domain.spec import DomainSpec, FieldSpec, ProcessSpec
 from simfleet.producers.engine.processes import Override, Process
 from simfleet.producers.pools import EntityPool
+from simfleet.scenario_check import campaign_problems
 from simfleet.scenarios import Campaign
 
 S = 1_000

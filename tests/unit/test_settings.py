@@ -85,7 +85,7 @@ def test_children_get_the_same_settings_as_one_serialised_object(
 
     handed = child_kafka()
     assert handed is not None
-    assert handed.client_config()["sasl.password"] == "hunter2"
+    assert handed.client_config("producer")["sasl.password"] == "hunter2"
 
 
 @pytest.mark.parametrize(
@@ -151,3 +151,75 @@ def test_version_and_completion_are_there() -> None:
     assert r.exit_code == 0 and r.output.startswith("simctl ")
     r = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in r.output
+
+
+def test_settings_reach_only_the_clients_they_belong_to(tmp_path: Path) -> None:
+    """A prefix, a section, or librdkafka's own verdict on an unscoped key scopes a setting."""
+    props = tmp_path / "client.properties"
+    props.write_text(
+        "client.id=fleet\n"
+        "linger.ms=5\n"  # producer-only, unscoped: librdkafka says so
+        "compression.type=lz4\n"
+        "fetch.max.bytes=1000000\n"  # consumer-only, unscoped
+        "admin.request.timeout.ms=9000\n"
+        "[consumer]\n"
+        "auto.offset.reset=earliest\n"
+        "[producer]\n"
+        "batch.size=65536\n"
+    )
+    k = KafkaSettings.build("127.0.0.1:9092", props)
+    producer, consumer, admin = (k.client_config(r) for r in ("producer", "consumer", "admin"))
+    assert producer["linger.ms"] == "5" and producer["batch.size"] == "65536"
+    assert "fetch.max.bytes" not in producer and "auto.offset.reset" not in producer
+    assert consumer["fetch.max.bytes"] == "1000000"
+    assert consumer["auto.offset.reset"] == "earliest"
+    assert "linger.ms" not in consumer and "compression.type" not in consumer
+    assert admin["request.timeout.ms"] == "9000" and "linger.ms" not in admin
+    assert {c["client.id"] for c in (producer, consumer, admin)} == {"fleet"}
+    # the scope survives the hand-down to a child process
+    child = KafkaSettings(bootstrap_servers="x:1", properties=k.revealed()["properties"])
+    assert child.client_config("consumer") | {"bootstrap.servers": None} == consumer | {
+        "bootstrap.servers": None
+    }
+
+
+def test_a_consumer_built_from_scoped_settings_logs_no_confwarn(tmp_path: Path) -> None:
+    """Producer settings given to every client made 64 CONFWARN lines in 45 s; no more."""
+    import logging
+
+    from confluent_kafka import Consumer
+
+    props = tmp_path / "client.properties"
+    props.write_text("compression.type=lz4\nlinger.ms=20\nacks=all\n")
+    k = KafkaSettings.build("127.0.0.1:1", props)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    log = logging.getLogger("test.confwarn")
+    log.addHandler(Keep())
+    log.propagate = False
+    c = Consumer({**k.client_config("consumer"), "group.id": "g", "logger": log})
+    c.poll(0.1)
+    c.close()
+    assert not [line for line in lines if "CONFWARN" in line]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"\xff\xfe\x00binary\x00\x9c", "is not UTF-8 text"),
+        (b"[broker]\nlinger.ms=5\n", "unknown section [broker]"),
+    ],
+)
+def test_unreadable_properties_files_get_one_paragraph(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    props = tmp_path / "bad.properties"
+    props.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        KafkaSettings.build("127.0.0.1:9092", props)
+    assert needle in str(err.value) and str(props) in str(err.value)
+    assert "\n" not in str(err.value)

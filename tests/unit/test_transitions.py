@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from simfleet.clock import SimClock
 from simfleet.control import Command, ControlState
@@ -20,6 +22,8 @@ from simfleet.orchestrator.transitions import (
     initial_state,
     scenario_rows,
 )
+from simfleet.orchestrator.validate import validate_paths
+from simfleet.scenario_check import MAX_PHASES
 from simfleet.scenarios import ScenarioSpec
 
 PROJECT = Project()
@@ -347,3 +351,136 @@ def test_a_silent_worker_becomes_stale_and_a_goodbye_is_stopped() -> None:
     assert hb.liveness(WALL0 + HEARTBEAT_TIMEOUT_MS) == "live"
     assert hb.liveness(WALL0 + HEARTBEAT_TIMEOUT_MS + 1) == "stale"
     assert hb.model_copy(update={"stopping": True}).liveness(WALL0 + 10**9) == "stopped"
+
+
+# Mistakes the structure finds (an unknown op) and the names (a target, an expected effect, a
+# chaos glob), in a scenario sent over the control topic as a mapping.
+PLANTED = """\
+id: planted
+name: Planted
+description: four mistakes
+domain: marketplace
+phases:
+  - name: p
+    duration: 1h
+    modifiers:
+      - {target: marketplace.customer.demnd, op: multiply, value: 1.5}
+      - {target: marketplace.customer.demand, op: explode, value: 1.5}
+expected_effects:
+  - {stream: marketplace.customer.serch, direction: increase, magnitude: 0.2}
+chaos:
+  - {action: drop, streams: marketplace.nope.*, probability: 0.1}
+"""
+
+
+def test_scenario_start_refuses_with_the_words_of_simctl_validate(tmp_path: Path) -> None:
+    """The orchestrator's scenario start (which the admin server's start route goes through)
+    rejects an invalid scenario with every problem `simctl validate` lists, in its words."""
+    path = tmp_path / "planted.yaml"
+    path.write_text(PLANTED, encoding="utf-8")
+    listed = validate_paths([path], PROJECT)
+    assert len(listed) == 4, [p.line() for p in listed]
+    raw = yaml.safe_load(PLANTED)
+    s = apply_command(state0(), cmd("scenario.start", scenario=raw), 0, WALL0, PROJECT)
+    assert s.rejected is not None
+    assert s.scenarios == ()
+    assert "(4 problem(s))" in s.rejected.reason
+    for problem in listed:
+        assert problem.sentence() in s.rejected.reason, problem.sentence()
+    assert "\n" not in s.rejected.reason
+
+
+def test_check_scenario_lists_the_names_simctl_validate_lists(tmp_path: Path) -> None:
+    """`check_scenario` (up, generate, `scenario start` before the broker) says the same, and
+    checks expected effects too."""
+    raw = yaml.safe_load(PLANTED)
+    raw["phases"][0]["modifiers"].pop()  # the unknown op: a spec cannot hold it
+    path = tmp_path / "planted.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    listed = validate_paths([path], PROJECT)
+    assert {p.path for p in listed} == {
+        "phases.0.modifiers.0.target",
+        "expected_effects.0.stream",
+        "chaos.0.streams",
+    }
+    with pytest.raises(ScenarioError) as info:
+        check_scenario(ScenarioSpec.model_validate(raw), PROJECT, DOMAINS)
+    for problem in listed:
+        assert problem.sentence() in str(info.value)
+
+
+def test_scenario_start_refuses_too_many_phases_before_the_model() -> None:
+    """A mapping with more phases than the cap is refused by its count alone."""
+    raw = yaml.safe_load(PLANTED)
+    raw["phases"] = [{"name": f"p{i}", "duration": "1h"} for i in range(MAX_PHASES + 1)]
+    s = apply_command(state0(), cmd("scenario.start", scenario=raw), 0, WALL0, PROJECT)
+    assert s.rejected is not None
+    assert "(1 problem(s))" in s.rejected.reason
+    assert f"over the {MAX_PHASES:,} a scenario may have" in s.rejected.reason
+
+
+def test_a_rejection_reason_ends_without_a_full_stop() -> None:
+    """The CLI and the admin server end the reason with their own full stop."""
+    raw = yaml.safe_load(PLANTED)
+    s = apply_command(state0(), cmd("scenario.start", scenario=raw), 0, WALL0, PROJECT)
+    assert s.rejected is not None
+    assert not s.rejected.reason.endswith(".")
+
+
+def test_a_steering_scenario_over_another_is_refused_naming_it(crisis: ScenarioSpec) -> None:
+    """As the admin server answered 409: the CLI no longer replaces a running scenario silently."""
+    outage = get_scenario("payment-outage", PROJECT)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(s1, start_cmd(outage), offset=1, wall=WALL0 + 60_000, project=PROJECT)
+    assert s2.rejected is not None
+    assert "supply-crisis is active, so payment-outage was not started" in s2.rejected.reason
+    assert "--replace" in s2.rejected.reason and "--stack" in s2.rejected.reason
+    assert [i.spec.id for i in s2.scenarios] == ["supply-crisis"]
+
+
+def test_replace_stops_the_steering_scenario_and_starts_the_new_one(
+    crisis: ScenarioSpec,
+) -> None:
+    outage = get_scenario("payment-outage", PROJECT)
+    s1 = apply_command(state0(), start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    wall = WALL0 + 60_000
+    s2 = apply_command(s1, start_cmd(outage, replace=True), offset=1, wall=wall, project=PROJECT)
+    assert s2.rejected is None
+    at = lead_sim(wall)
+    assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
+        ("supply-crisis", at),
+        ("payment-outage", None),
+    ]
+    s3 = apply_command(s1, start_cmd(outage, stack=True), offset=1, wall=wall, project=PROJECT)
+    assert [(i.spec.id, i.stop_at) for i in s3.scenarios] == [
+        ("supply-crisis", None),
+        ("payment-outage", None),
+    ]
+
+
+def test_campaigns_and_chaos_steer_and_the_baseline_does_not() -> None:
+    assert get_scenario("supply-crisis", PROJECT).steers
+    assert get_scenario("fraud-attack", PROJECT).steers  # campaigns only: it steers too
+    assert not get_scenario("normal-operations", PROJECT).steers
+
+
+def test_steering_scenarios_of_two_domains_run_side_by_side(crisis: ScenarioSpec) -> None:
+    """Each domain steers its own parameters: one steering scenario at a time per domain."""
+    both = initial_state(
+        WALL0,
+        SIM0,
+        SPEED,
+        seed=7,
+        scale=1.0,
+        shards=4,
+        domains=("marketplace", "ticketing"),
+        project=PROJECT,
+    )
+    fraud = get_scenario("fraud-attack", PROJECT)
+    s1 = apply_command(both, start_cmd(crisis), offset=0, wall=WALL0, project=PROJECT)
+    s2 = apply_command(s1, start_cmd(fraud), offset=1, wall=WALL0 + 60_000, project=PROJECT)
+    assert s2.rejected is None
+    assert [(i.spec.id, i.stop_at) for i in s2.scenarios] == [
+        ("supply-crisis", None),
+        ("fraud-attack", None),
+    ]

@@ -11,6 +11,8 @@ from simfleet.control import ControlState
 from simfleet.domain.pack import Project
 from simfleet.kafka import AccountedProducer
 from simfleet.orchestrator.transitions import LEAD_WALL_MS, initial_state
+from simfleet.producers.checkpoint import ShardState
+from simfleet.producers.reports import ShardTally
 from simfleet.producers.worker import Worker, late_by
 from simfleet.settings import KafkaSettings
 
@@ -46,6 +48,13 @@ def _version(prev: ControlState, issued_wall: int) -> ControlState:
     )
 
 
+def _hold(worker: Worker, cursors: dict[int, int]) -> None:
+    """The worker holds these shards at these cursors (no engines: nothing is ticked)."""
+    worker.custody.shards = {
+        s: ShardState(s, c, [], {}, ShardTally(c), 0) for s, c in cursors.items()
+    }
+
+
 @pytest.fixture
 def producer() -> Iterator[AccountedProducer]:
     p = AccountedProducer(NOBODY)
@@ -69,11 +78,11 @@ def test_a_new_version_is_stamped_beaten_at_once_and_counted_when_late(
     wall = [WALL0]
     v1 = initial_state(WALL0, SIM0, SPEED, 7, 1.0, 4, ("marketplace",), Project())
     worker = Worker(NOBODY, Project(), worker_id="w", read_wall=lambda: wall[0])
-    worker._started_wall, worker.seen_version = WALL0, 1
+    worker.reports.started_wall, worker.reports.seen_version = WALL0, 1
     follower = _Versions(v1)
     clock = v1.clock.clock()
     # shard 0 has generated 4 wall seconds' worth; v2 (published at +1 s) applies at +2.5 s
-    worker.cursor = {0: clock.sim_at(WALL0 + 4000), 1: clock.sim_at(WALL0 + 2000)}
+    _hold(worker, {0: clock.sim_at(WALL0 + 4000), 1: clock.sim_at(WALL0 + 2000)})
     v2 = _version(v1, WALL0 + 1000)
     follower.versions.append(v2)
     wall[0] = WALL0 + 4100
@@ -103,12 +112,13 @@ def test_history_read_on_joining_is_not_late(producer: AccountedProducer) -> Non
     v1 = initial_state(WALL0, SIM0, SPEED, 7, 1.0, 4, ("marketplace",), Project())
     v2 = _version(v1, WALL0 + 1000)
     worker = Worker(NOBODY, Project(), worker_id="w", read_wall=lambda: WALL0 + 60_000)
-    worker._started_wall, worker.seen_version = WALL0 + 50_000, 1
-    worker.cursor = {0: v1.clock.clock().sim_at(WALL0 + 55_000)}
+    worker.reports.started_wall, worker.reports.seen_version = WALL0 + 50_000, 1
+    cursor = v1.clock.clock().sim_at(WALL0 + 55_000)
+    _hold(worker, {0: cursor})
     follower = _Versions(v1)
     follower.versions.append(v2)
-    worker._follow(follower, producer, worker.cursor[0])  # type: ignore[arg-type]
-    assert (worker.seen_version, worker.control_late) == (2, 0)
+    worker._follow(follower, producer, cursor)  # type: ignore[arg-type]
+    assert (worker.reports.seen_version, worker.reports.control_late) == (2, 0)
 
 
 def test_abandon_counts_every_written_off_record_failed() -> None:

@@ -2,6 +2,8 @@
 "use strict";
 (function () {
   const token = new URLSearchParams(location.search).get("access_token");
+  // every request declares JSON: the server refuses a POST of any other type (415), which is
+  // what keeps pages of other sites from submitting forms to it (CSRF)
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = "Bearer " + token;
   const $ = (sel) => document.querySelector(sel);
@@ -40,7 +42,7 @@
       const btn = el("button", { className: "activate", textContent: "Activate" });
       btn.addEventListener("click", () => activate(s.id, btn));
       cards.append(
-        el("div", { className: "card", id: "card-" + s.id, dataset: { id: s.id } },
+        el("div", { className: "card", id: "card-" + s.id, dataset: { id: s.id, domain: s.domain } },
           el("h4", { textContent: s.name }),
           el("p", { textContent: s.description }),
           el("small", { className: "muted duration", textContent: s.domain + " · " + s.duration }),
@@ -113,12 +115,15 @@
     $("#system").textContent = state.status;
     $("#clock").textContent = `sim ${state.sim_time.slice(0, 19)}Z · ${state.speed}x · v${state.control_version}`;
     const steering = state.scenarios.filter((s) => s.steers);
-    const busy = steering.some((s) => s.state === "active" || s.state === "pending");
+    // one steering scenario at a time per domain (the orchestrator refuses a second one)
+    const running = steering.filter((s) => s.state === "active" || s.state === "pending");
+    const busyDomains = new Set(running.map((s) => s.domain));
+    const busy = running.length > 0;
     const settling = steering.filter((s) => s.state === "settling");
     document.querySelectorAll(".card").forEach((c) => {
       const on = steering.some((s) => s.id === c.dataset.id && s.state !== "settled");
       c.classList.toggle("active", on);
-      c.querySelector("button").disabled = busy;
+      c.querySelector("button").disabled = busyDomains.has(c.dataset.domain);
     });
     $("#stop").disabled = !busy;
     if (settling.length && !busy) {
