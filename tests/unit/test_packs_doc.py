@@ -4,6 +4,7 @@ registered."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -45,3 +46,4 @@ def test_every_option_and_mechanism_says_what_it_is_and_why() -> None:
     for m in MECHANISMS:
         assert m.why and m.fields(), m.name
         m.check_function()  # its checks exist
+        assert importlib.util.find_spec(m.engine) is not None, m.engine

@@ -280,7 +280,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "Coordinated actors with their own rates, generators and velocity bursts inside a "
         "scenario's window (a card-testing ring): adversarial traffic drawn from its own "
         "random streams, so the usual traffic is unchanged beside it.",
-        f"{_C}:campaign_problems",
+        "simfleet.scenario_check.campaigns:campaign_problems",
         f"{_E}.campaigns",
     ),
 )
