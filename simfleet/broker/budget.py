@@ -1,8 +1,8 @@
 """A memory budget for the memory-only embedded broker, watched while a fleet runs on it.
 
 What Tansu 0.6.0 offers (pinned in ``tests/broker/test_tansu_memory.py``): it holds every
-record of every topic in its process memory (a default `simctl up` added 100 MiB in its first 90 s);
-it refuses DeleteRecords and ignores ``retention.*`` settings; deleting a topic frees its
+record of every topic in its process memory (a default `simctl up` adds about 85 MiB a
+minute, ``bench/broker_memory.py``); it refuses DeleteRecords and ignores ``retention.*`` settings; deleting a topic frees its
 memory, but deleting one under a running producer fails the records in flight (an idempotent
 producer is even fenced). No old record can be dropped safely while the fleet produces, so
 the budget is a guard: the fleet is told at 60 % of it, and stops cleanly at 80 % (the rest

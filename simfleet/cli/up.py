@@ -209,7 +209,7 @@ def up(
         typer.Option(
             metavar="SIZE",
             help="Memory the embedded broker may hold (default: a quarter of this machine's). "
-            "It keeps every record in memory (about 56 MB a minute for a default run) and "
+            "It keeps every record in memory (about 85 MiB a minute for a default run) and "
             "cannot drop old ones, so the fleet stops cleanly when the broker reaches this, "
             "rather than fill the machine.",
             show_default=False,
