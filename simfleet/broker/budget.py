@@ -2,12 +2,13 @@
 
 What Tansu 0.6.0 offers (pinned in ``tests/broker/test_tansu_memory.py``): it holds every
 record of every topic in its process memory (a default `simctl up` adds about 85 MiB a
-minute, ``bench/broker_memory.py``); it refuses DeleteRecords and ignores ``retention.*`` settings; deleting a topic frees its
-memory, but deleting one under a running producer fails the records in flight (an idempotent
-producer is even fenced). No old record can be dropped safely while the fleet produces, so
-the budget is a guard: the fleet is told at 60 % of it, and stops cleanly at 80 % (the rest
-is headroom for what the stop itself writes: the queues' last records, a checkpoint per
-shard), every record accounted and nothing lost, rather than fill the machine.
+minute, ``bench/broker_memory.py``); it refuses DeleteRecords and ignores ``retention.*``
+settings; deleting a topic frees its memory, but deleting one under a running producer fails
+the records in flight (an idempotent producer is even fenced). No old record can be dropped
+safely while the fleet produces, so the budget is a guard: the fleet is told at 60 % of it,
+and stops cleanly at 80 % (the rest is headroom for what the stop itself writes: the queues'
+last records, a checkpoint per shard), every record accounted and nothing lost, rather than
+fill the machine.
 """
 
 from __future__ import annotations
