@@ -23,9 +23,10 @@ from typing import Any
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
+from simfleet.clock import wall_ms
 from simfleet.codec import Decoder, json_default
 from simfleet.control import COUNTS_TOPIC, ControlState, Heartbeat, ShardCounts
-from simfleet.control_io import ControlFollower, FleetWatcher
+from simfleet.control_io import Behind, ControlFollower, FleetWatcher
 from simfleet.domain.pack import Project
 from simfleet.errors import BrokerError, SchemaError
 from simfleet.orchestrator.baseline import BaselineStats
@@ -64,6 +65,7 @@ class FleetView:
         self.interval = stats.interval if stats is not None else HOUR_MS
         self.state: ControlState | None = None
         self.workers: dict[str, Heartbeat] = {}
+        self.behind: Behind | None = None
         self.anomalies: deque[dict[str, Any]] = deque(maxlen=20)
         self.external: dict[str, dict[str, Any]] = {}
         self.counts: dict[str, dict[int, int]] = {}  # topic -> interval start -> records
@@ -139,6 +141,7 @@ class FleetView:
                     self.error = None
                 watcher.poll(0)
                 self.workers = dict(watcher.workers)
+                self.behind = watcher.behind(wall_ms())
                 if data is None:
                     if self.state is None:
                         continue

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from simfleet.broker.embedded import recorded_broker
 from simfleet.errors import BrokerError, ConfigError
 
 __all__ = [
     "STOP_SHARE",
     "WARN_SHARE",
     "BrokerBudget",
+    "broker_memory",
     "broker_rss",
     "default_budget",
     "format_size",
@@ -122,3 +124,13 @@ class BrokerBudget:
                 f"at {STOP_SHARE:.0%}"
             ]
         return []
+
+
+def broker_memory(bootstrap: str) -> dict[str, int | None] | None:
+    """The embedded broker's memory and budget, when a fleet runs on one recorded on this
+    machine at ``bootstrap`` (its listener is loopback, so whoever reaches it is here)."""
+    info = recorded_broker(bootstrap)
+    held = broker_rss(info.pid) if info is not None else None
+    if info is None or held is None:
+        return None
+    return {"memory_bytes": held, "budget_bytes": info.memory_budget}

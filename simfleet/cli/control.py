@@ -15,8 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simfleet.broker.budget import broker_rss, format_size
-from simfleet.broker.embedded import recorded_broker
+from simfleet.broker.budget import broker_memory, format_size
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -225,15 +224,6 @@ def scenario_status(
         typer.echo(f"  {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
 
 
-def _broker_memory(bootstrap: str) -> dict[str, int | None] | None:
-    """The embedded broker's memory, when the fleet runs on one recorded on this machine."""
-    info = recorded_broker(bootstrap)
-    held = broker_rss(info.pid) if info is not None else None
-    if info is None or held is None:
-        return None
-    return {"memory_bytes": held, "budget_bytes": info.memory_budget}
-
-
 @settings_options("bootstrap", "properties", "config")
 def status(
     flags: Flags = NO_FLAGS,
@@ -256,7 +246,7 @@ def status(
         "shards": state.shards,
         "domains": list(state.domains),
         "kafka": settings.redacted(),
-        "broker": _broker_memory(settings.bootstrap_servers),
+        "broker": broker_memory(settings.bootstrap_servers),
         "behind": None
         if (behind := watcher.behind(now_wall)) is None
         else {

@@ -18,6 +18,7 @@ from simfleet.admin.security import TOKEN_ENV, authorized, check_bind
 from simfleet.broker import free_port
 from simfleet.clock import wall_ms
 from simfleet.control import Heartbeat, StreamCounters
+from simfleet.control_io import LagTracker
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
@@ -217,3 +218,20 @@ def test_the_collector_speaks_prometheus() -> None:
     assert fams["simfleet_sim_time_seconds"].samples[0].value > 1.7e9
     failed = fams["simfleet_records_failed"].samples
     assert [(s.name, s.value) for s in failed] == [("simfleet_records_failed_total", 0.0)]
+
+
+def test_the_state_says_when_the_fleet_falls_behind() -> None:
+    """Falling behind showed only on /metrics; the page's state says it, with since when."""
+    admin, client = app_with_state()
+    assert client.get("/api/state").json()["behind"] is None
+    hb = admin.view.workers["w1"]
+    now = wall_ms()
+    lagging = hb.model_copy(update={"wall_ms": now, "tick_lag_ms": 35_000})
+    admin.view.workers = {"w1": lagging}
+    tracker = LagTracker()
+    tracker.see(lagging)
+    admin.view.behind = tracker.behind(admin.view.workers, now)
+    body = client.get("/api/state").json()
+    assert body["behind"]["lag_s"] == 35.0 and body["behind"]["workers"] == ["w1"]
+    assert body["behind"]["text"].startswith("35 s behind the sim clock since")
+    assert body["broker"] is None  # no embedded broker recorded here

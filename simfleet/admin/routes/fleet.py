@@ -10,6 +10,7 @@ from pydantic import Field
 
 from simfleet.admin.routes.deps import AdminDep
 from simfleet.admin.service import AdminApp, StrictBody, settle_span, steering
+from simfleet.broker.budget import broker_memory
 from simfleet.clock import wall_ms
 from simfleet.control import Command
 from simfleet.orchestrator.transitions import scenario_rows
@@ -107,6 +108,15 @@ def state_body(admin: AdminApp) -> dict[str, Any]:
         "workers": workers,
         "kafka": admin.kafka.redacted(),
         "baseline": admin.stats is not None,
+        "behind": None
+        if (behind := admin.view.behind) is None
+        else {
+            "lag_s": behind.lag_ms / 1000,
+            "since": format_ms(behind.since_wall_ms),
+            "workers": list(behind.workers),
+            "text": behind.text(),
+        },
+        "broker": broker_memory(admin.kafka.bootstrap_servers),
     }
 
 

@@ -114,6 +114,14 @@
     $("#status").dataset.status = state.status;
     $("#system").textContent = state.status;
     $("#clock").textContent = `sim ${state.sim_time.slice(0, 19)}Z · ${state.speed}x · v${state.control_version}`;
+    // falling behind the sim clock, and the embedded broker's memory (it holds every record)
+    $("#behind").hidden = !state.behind;
+    $("#behind").textContent = state.behind ? "falling behind: " + state.behind.text : "";
+    const b = state.broker;
+    const gib = (n) => (n / 2 ** 30).toFixed(2) + " GiB";
+    $("#broker").textContent = b
+      ? `broker ${gib(b.memory_bytes)}` + (b.budget_bytes ? ` of ${gib(b.budget_bytes)}` : "")
+      : "";
     const steering = state.scenarios.filter((s) => s.steers);
     // one steering scenario at a time per domain (the orchestrator refuses a second one)
     const running = steering.filter((s) => s.state === "active" || s.state === "pending");
