@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast bench lint fmt clean
+.PHONY: run test test-fast test-loaded bench lint fmt clean
 
 $(RUN_STAMP): pyproject.toml hatch_build.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 FAST_TIERS := tests/unit tests/codec tests/validate tests/cli tests/packs tests/scenarios
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=10 -n 2 -m "not integration and not slow and not docker" $(FAST_TIERS)
+
+# The whole suite as a busy CI machine runs it: a busy process per core beside it, and every
+# live deadline stretched 3x (tests/live.py: SIMFLEET_TEST_SLOWDOWN).
+test-loaded: $(STAMP)
+	SIMFLEET_TEST_SLOWDOWN=3 $(BIN)/python tests/load.py -- $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from simfleet.broker import EmbeddedBroker, free_port
+from tests.live import SLOWDOWN
 
 TopicFactory = Callable[..., str]
 
@@ -124,3 +125,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return len(LONGEST) + (item.path not in slow_files)
 
     items.sort(key=rank)
+    # a busy machine stretches every live deadline (tests.live.SLOWDOWN), and so the
+    # per-test timeout (300 s in pyproject) stretches with it
+    if SLOWDOWN > 1:
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(300 * SLOWDOWN))

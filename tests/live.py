@@ -22,6 +22,24 @@ from simfleet.settings import KafkaSettings
 SIMCTL = (sys.executable, "-m", "simfleet.cli.main")
 
 
+def _slowdown() -> float:
+    """How much longer every deadline of the live tiers is on this machine: the
+    SIMFLEET_TEST_SLOWDOWN factor when set, else the load per core when the tests start (a
+    busy 2-core machine runs the same fleet two or three times slower), at least 1."""
+    given = os.environ.get("SIMFLEET_TEST_SLOWDOWN")
+    if given:
+        return max(1.0, float(given))
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+SLOWDOWN = _slowdown()
+
+
+def patience(seconds: float) -> float:
+    """A deadline of ``seconds`` on a quiet machine, stretched for this one (``SLOWDOWN``)."""
+    return seconds * SLOWDOWN
+
+
 def state_env(state_dir: Path) -> dict[str, str]:
     """This process's environment with simctl's state (the embedded broker's address) in
     ``state_dir``, so that a test's simctl calls find its own fleet and no other."""
@@ -65,6 +83,7 @@ def wait_control_state(
     """The fleet's first control state, once the orchestrator has written one; a fleet process
     ``up`` that dies meanwhile fails the test with its output."""
     settings = KafkaSettings(bootstrap_servers=bootstrap)
+    timeout = patience(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if up is not None:
@@ -84,6 +103,7 @@ def wait_sim(clock: SimClock, sim: int, up: subprocess.Popen[str]) -> None:
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> float:
     """Poll ``cond`` until it holds; the seconds it took."""
+    timeout = patience(timeout)
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if cond():
@@ -98,6 +118,7 @@ def wait_generated(bootstrap: str, sim: int, workers: int = 1, timeout: float = 
     A fleet on a busy machine can trail its clock: a test that stopped when the clock passed an
     instant could find less data than it asked for. Heartbeats say how far generation got."""
     watcher = FleetWatcher(KafkaSettings(bootstrap_servers=bootstrap))
+    timeout = patience(timeout)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import pytest
 
 from simfleet.broker import start_detached, stop_detached
 from simfleet.broker.embedded import _answers_metadata
+from tests.live import patience
 
 pytestmark = [pytest.mark.integration]
 
@@ -34,12 +35,12 @@ def test_pause_broker_hangs_then_resumes(tmp_path: Path, monkeypatch: pytest.Mon
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + patience(10)
         while _state(info.pid) != "T" and time.monotonic() < deadline:
             time.sleep(0.02)  # polling the process state with a deadline
         assert _state(info.pid) == "T"
         assert not _answers_metadata(info.bootstrap, 1.0)
-        out, err = pause.communicate(timeout=20)
+        out, err = pause.communicate(timeout=patience(20))
         assert pause.returncode == 0, err
         assert time.monotonic() - began >= 3
         assert "paused 3 s" in out

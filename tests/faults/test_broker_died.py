@@ -17,6 +17,7 @@ import pytest
 
 from simfleet.control_io import FleetWatcher
 from simfleet.settings import KafkaSettings
+from tests.live import patience
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,14 +42,14 @@ def test_a_dead_embedded_broker_stops_up_with_one_paragraph_and_true_counts(
     )
     try:
         info = state / "broker.json"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + patience(120)
         while not info.exists() and time.monotonic() < deadline and up.poll() is None:
             time.sleep(0.2)  # polling a condition with a deadline
         broker = json.loads(info.read_text())
         # both workers have delivered records (their heartbeats on sim.fleet say so)
         watcher = FleetWatcher(KafkaSettings(bootstrap_servers=broker["bootstrap"]))
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + patience(180)
             while time.monotonic() < deadline and up.poll() is None:
                 watcher.poll(0.5)
                 beats = watcher.workers.values()
@@ -62,7 +63,7 @@ def test_a_dead_embedded_broker_stops_up_with_one_paragraph_and_true_counts(
             watcher.close()
         os.kill(broker["pid"], signal.SIGKILL)
         killed = time.monotonic()
-        out, _ = up.communicate(timeout=120)
+        out, _ = up.communicate(timeout=patience(120))
         took = time.monotonic() - killed
     finally:
         if up.poll() is None:
@@ -70,7 +71,7 @@ def test_a_dead_embedded_broker_stops_up_with_one_paragraph_and_true_counts(
             up.communicate()
     assert up.returncode == 3, out
     # within 15 s on a quiet machine; the deadline here tolerates a busy one
-    assert took < 60, f"{took:.0f} s"
+    assert took < patience(60), f"{took:.0f} s"
     assert len(out.splitlines()) < 20, out
     # librdkafka's retries (36 lines a second before) come through once per kind and window
     assert sum("Connection refused" in line for line in out.splitlines()) <= 6, out

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from simfleet.broker.budget import broker_rss
+from tests.live import patience
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ def test_a_small_budget_holds_the_broker_under_it_and_loses_no_record(tmp_path: 
     peak = 0
     try:
         info = state / "broker.json"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + patience(120)
         while not info.exists() and time.monotonic() < deadline and up.poll() is None:
             time.sleep(0.2)  # polling a condition with a deadline
         recorded = json.loads(info.read_text())
@@ -44,7 +45,7 @@ def test_a_small_budget_holds_the_broker_under_it_and_loses_no_record(tmp_path: 
         while up.poll() is None:
             peak = max(peak, broker_rss(recorded["pid"]) or 0)
             time.sleep(0.25)  # sampling the broker's memory while the fleet runs
-        out, _ = up.communicate(timeout=120)
+        out, _ = up.communicate(timeout=patience(120))
     finally:
         if up.poll() is None:
             up.kill()

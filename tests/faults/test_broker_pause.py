@@ -29,7 +29,7 @@ from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.domain.pack import Project
 from simfleet.settings import KafkaSettings
 from simfleet.topology import domain_topics, external_topic, metrics_topic, truth_topic
-from tests.live import read_until_idle, spawn, state_env
+from tests.live import patience, read_until_idle, spawn, state_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -96,7 +96,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         finally:
             os.kill(broker.pid, signal.SIGCONT)
         # recovered: both workers beat again, with every shard owned
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience(60)
         resumed = time.time() * 1000
         while True:
             watcher.poll(0.5)
@@ -107,7 +107,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
     try:
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + patience(60)
             while read_latest_state(kafka, 1.0) is None:
                 assert time.monotonic() < deadline and alive()
             while len({hb.shards for hb in watcher.workers.values() if hb.shards}) < 2:
@@ -119,7 +119,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         finally:
             watcher.close()
             up.send_signal(signal.SIGINT)
-            _, err = up.communicate(timeout=120)
+            _, err = up.communicate(timeout=patience(120))
         summary = re.search(r"stopped: produced ([\d,]+), delivered ([\d,]+), failed", err)
         delivered = int(summary.group(2).replace(",", "")) if summary else -1
         project = Project()

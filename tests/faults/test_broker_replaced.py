@@ -20,6 +20,7 @@ from simfleet.broker.embedded import EmbeddedBroker, free_port
 from simfleet.cluster import ClusterReplacedError
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.settings import KafkaSettings
+from tests.live import patience
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +58,7 @@ def test_a_replaced_broker_stops_the_fleet_with_one_paragraph_and_its_counts(
     try:
         watcher = FleetWatcher(kafka)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + patience(60)
             while read_latest_state(kafka, 1.0) is None:
                 assert time.monotonic() < deadline and up.poll() is None, up.communicate()
             # both workers producing, a few hundred records delivered
@@ -74,7 +75,7 @@ def test_a_replaced_broker_stops_the_fleet_with_one_paragraph_and_its_counts(
         os.kill(old.pid, signal.SIGKILL)  # the fault: the broker dies, its data with it
         old.stop()  # reaps it
         new.start(port=port, log_path=tmp_path / "new.log")  # at once, on the same port
-        _, err = up.communicate(timeout=120)
+        _, err = up.communicate(timeout=patience(120))
         print(err)  # shown when the test fails
         assert up.returncode == ClusterReplacedError.exit_code, err
         assert "is not the one this fleet started on" in err
@@ -98,6 +99,6 @@ def test_a_replaced_broker_stops_the_fleet_with_one_paragraph_and_its_counts(
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGINT)
-            up.communicate(timeout=120)
+            up.communicate(timeout=patience(120))
         new.stop()
         old.stop()

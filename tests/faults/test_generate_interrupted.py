@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.live import patience
+
 START = "2026-03-02T00:00:00Z"
 
 
@@ -38,7 +40,7 @@ def _small_files() -> None:
 def test_a_full_disk_removes_the_partial_files_and_says_what_was_needed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = _generate(out, "2d", preexec_fn=_small_files)
-    _, err = proc.communicate(timeout=600)
+    _, err = proc.communicate(timeout=patience(600))
     assert proc.returncode == 6, err
     assert "Traceback" not in err
     assert err.startswith("error: Writing to --out") and err.count("\n") == 1, err
@@ -51,13 +53,13 @@ def test_ctrl_c_says_what_was_kept_and_leaves_no_partial_file(tmp_path: Path) ->
     out = tmp_path / "out"
     proc = _generate(out, "30d")
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + patience(300)
         while not list(out.glob("*.partial")) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.2)  # polling a condition with a deadline
         assert list(out.glob("*.partial")), "generate never started writing"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=patience(120))
     finally:
         if proc.poll() is None:
             proc.kill()

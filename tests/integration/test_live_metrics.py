@@ -21,6 +21,7 @@ from simfleet.cli.main import app
 from simfleet.codec import Decoder
 from simfleet.domain.pack import Project
 from simfleet.orchestrator.baseline import BaselineStats
+from tests.live import patience
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def read_all(bootstrap: str, topics: list[str]) -> list[tuple[str, int, bytes]]:
     c.assign(parts)
     out: list[tuple[str, int, bytes]] = []
     at_end: set[tuple[str, int]] = set()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patience(60)
     while len(at_end) < len(parts) and time.monotonic() < deadline:
         for m in c.consume(5000, 0.5):
             if m.error():
@@ -86,7 +87,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
     decoder = Decoder(Project().schemas())
     try:
         metrics: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + patience(120)
         while time.monotonic() < deadline and up.poll() is None:
             try:
                 metrics = [decoder.decode(v) for _, _, v in read_all(bootstrap, [TOPIC])]
@@ -97,7 +98,7 @@ def test_live_metrics_count_what_the_topics_hold(tmp_path: Path) -> None:
             time.sleep(1.0)  # polling a condition with a deadline
         assert up.poll() is None, up.communicate()
         up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=120)
+        _, err = up.communicate(timeout=patience(120))
         assert up.returncode == 0, err
         data_topics = sorted(stats.streams)
         records = read_all(bootstrap, data_topics)

@@ -23,7 +23,7 @@ from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.control_io import read_latest_state
 from simfleet.settings import KafkaSettings
 from simfleet.timeutil import parse_instant_ms
-from tests.live import simctl, spawn, state_env
+from tests.live import patience, simctl, spawn, state_env
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ def test_killed_orchestrator_resumes_scenario_and_settle_progress(
         before = scenario_status(fleet_env)
     finally:
         first.send_signal(signal.SIGKILL)
-        first.communicate(timeout=30)
+        first.communicate(timeout=patience(30))
     rows = before["scenarios"]
     assert isinstance(rows, list)
     assert rows[0]["id"] == "supply-crisis" and rows[0]["state"] == "settling"
@@ -117,7 +117,7 @@ def test_killed_orchestrator_resumes_scenario_and_settle_progress(
         assert reset.returncode == 0, reset.stderr
     finally:
         second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=30)
+        second.communicate(timeout=patience(30))
     assert second.returncode == 0
 
 
@@ -131,14 +131,14 @@ def test_second_orchestrator_fences_the_first(fleet_env: dict[str, str]) -> None
         assert second.stderr is not None
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in second.stderr], daemon=True).start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + patience(30)
         while True:  # the second has fenced the first once it has resumed the state
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             if "control_state_resumed" in line:
                 break
         started = simctl("scenario", "start", "supply-crisis", "--json", env=fleet_env)
         assert started.returncode == 0, started.stderr
-        _, err = first.communicate(timeout=30)
+        _, err = first.communicate(timeout=patience(30))
         assert first.returncode != 0
         assert "fenced" in err
         assert time.monotonic() < deadline
@@ -153,4 +153,4 @@ def test_second_orchestrator_fences_the_first(fleet_env: dict[str, str]) -> None
         for p in (first, second):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-                p.communicate(timeout=30)
+                p.communicate(timeout=patience(30))
