@@ -3,6 +3,7 @@ clock), and read topics back with a plain consumer."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -169,3 +170,19 @@ def read_until_idle(
                 last = time.monotonic()
     finally:
         c.close()
+
+
+def up_on_its_own_broker(state: Path, *args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``simctl up ARGS`` with its own embedded broker in ``state`` (output merged into stdout),
+    and the broker's record (``broker.json``: pid, bootstrap, budget) once it is written."""
+    up = subprocess.Popen(
+        [*SIMCTL, "up", *args],
+        env={**os.environ, "SIMCTL_STATE_DIR": str(state)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    info = state / "broker.json"
+    wait_for("the embedded broker's record", lambda: info.exists() or up.poll() is not None, 120)
+    assert up.poll() is None, up.communicate()
+    return up, dict(json.loads(info.read_text()))

@@ -8,8 +8,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from simfleet.control_io import FleetWatcher
 from simfleet.settings import KafkaSettings
-from tests.live import patience
+from tests.live import patience, up_on_its_own_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,24 +26,13 @@ def test_a_dead_embedded_broker_stops_up_with_one_paragraph_and_true_counts(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "state"
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "--speed", "3600"),
-            *("--scale", "0.05", "--shards", "2", "--workers", "2"),
-            *("--start", "2026-03-03T00:00:00Z", "--domain", "marketplace", "--no-admin"),
-            *("--no-stats", "--no-external-events", "--duration", "10m"),
-        ],
-        env={**os.environ, "SIMCTL_STATE_DIR": str(state)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    up, broker = up_on_its_own_broker(
+        state,
+        *("--speed", "3600", "--scale", "0.05", "--shards", "2", "--workers", "2"),
+        *("--start", "2026-03-03T00:00:00Z", "--domain", "marketplace", "--no-admin"),
+        *("--no-stats", "--no-external-events", "--duration", "10m"),
     )
     try:
-        info = state / "broker.json"
-        deadline = time.monotonic() + patience(120)
-        while not info.exists() and time.monotonic() < deadline and up.poll() is None:
-            time.sleep(0.2)  # polling a condition with a deadline
-        broker = json.loads(info.read_text())
         # both workers have delivered records (their heartbeats on sim.fleet say so)
         watcher = FleetWatcher(KafkaSettings(bootstrap_servers=broker["bootstrap"]))
         try:

@@ -3,17 +3,13 @@ cleanly before the broker reaches it, says why in one paragraph, and loses no re
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from simfleet.broker.budget import broker_rss
-from tests.live import patience
+from tests.live import patience, up_on_its_own_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,26 +17,14 @@ BUDGET_MIB = 150
 
 
 def test_a_small_budget_holds_the_broker_under_it_and_loses_no_record(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    up = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simfleet.cli.main", "up", "--speed", "3600"),
-            *("--scale", "0.3", "--shards", "2", "--workers", "2"),
-            *("--start", "2026-03-03T00:00:00Z", "--no-admin", "--no-stats"),
-            *("--broker-memory", f"{BUDGET_MIB}MB", "--duration", "10m"),
-        ],
-        env={**os.environ, "SIMCTL_STATE_DIR": str(state)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    up, recorded = up_on_its_own_broker(
+        tmp_path / "state",
+        *("--speed", "3600", "--scale", "0.3", "--shards", "2", "--workers", "2"),
+        *("--start", "2026-03-03T00:00:00Z", "--no-admin", "--no-stats"),
+        *("--broker-memory", f"{BUDGET_MIB}MB", "--duration", "10m"),
     )
     peak = 0
     try:
-        info = state / "broker.json"
-        deadline = time.monotonic() + patience(120)
-        while not info.exists() and time.monotonic() < deadline and up.poll() is None:
-            time.sleep(0.2)  # polling a condition with a deadline
-        recorded = json.loads(info.read_text())
         assert recorded["memory_budget"] == BUDGET_MIB * 2**20
         while up.poll() is None:
             peak = max(peak, broker_rss(recorded["pid"]) or 0)
