@@ -23,7 +23,12 @@ from rich.live import Live
 from rich.table import Table
 
 from simfleet.broker.budget import BrokerBudget, default_budget, parse_size
-from simfleet.broker.embedded import EmbeddedBroker, check_reachable, record_foreground
+from simfleet.broker.embedded import (
+    EmbeddedBroker,
+    check_reachable,
+    free_port,
+    record_foreground,
+)
 from simfleet.cli.admin import AdminAllowedHostOpt, AdminAllowedOriginOpt
 from simfleet.cli.control import chaos_text
 from simfleet.cli.guard import StateLock, check_cluster, fixed_flags
@@ -32,7 +37,6 @@ from simfleet.cli.options import (
     RUN,
     AdminHostOpt,
     AdminOpt,
-    AdminPortOpt,
     Flags,
     ResetOpt,
     build_settings,
@@ -62,6 +66,7 @@ from simfleet.timeutil import format_ms
 from simfleet.topology import prepare_topics
 
 console = Console(stderr=True)
+DEFAULT_ADMIN_PORT = 8321
 
 
 # a counter unchanged this long is idle (heartbeats come every 2 s: a read between two beats
@@ -232,7 +237,17 @@ def up(
         ),
     ] = 300_000,
     admin: AdminOpt = True,
-    admin_port: AdminPortOpt = 8321,
+    admin_port: Annotated[
+        int | None,
+        typer.Option(
+            "--admin-port",
+            min=1,
+            max=65535,
+            help="Port of the admin web page, API and WebSocket (default 8321; if another fleet "
+            "holds 8321, a free port, announced; a port given here and taken is refused).",
+            show_default=False,
+        ),
+    ] = None,
     admin_host: AdminHostOpt = "127.0.0.1",
     admin_allowed_host: AdminAllowedHostOpt = None,
     admin_allowed_origin: AdminAllowedOriginOpt = None,
@@ -242,7 +257,8 @@ def up(
     With no --domain, every domain of the project runs. Then steer it from another terminal:
     `simctl scenario start supply-crisis`, `simctl status`,
     `simctl tail marketplace.booking.confirmed`. The admin page is on
-    http://127.0.0.1:8321/ unless --no-admin.
+    http://127.0.0.1:8321/ (or a free port, announced, when another fleet holds it) unless
+    --no-admin.
     """
     admin_args: list[str] = []
     if admin:
@@ -253,7 +269,20 @@ def up(
         Access.build(
             check_bind(admin_host), admin_host, admin_allowed_host or (), admin_allowed_origin or ()
         )
-        check_port(admin_host, admin_port)
+        if admin_port is None:
+            admin_port = DEFAULT_ADMIN_PORT
+            try:
+                check_port(admin_host, admin_port)
+            except ConfigError:
+                # another fleet's page (a second `make run` in another folder): take a free
+                # port and say so, rather than announce that fleet's page as this one's
+                admin_port = free_port()
+                console.print(
+                    f"admin port {DEFAULT_ADMIN_PORT} is taken (another fleet's admin page?); "
+                    f"this fleet's is on port {admin_port}"
+                )
+        else:
+            check_port(admin_host, admin_port)
         admin_args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
         for flag, values in (
             ("--admin-allowed-host", admin_allowed_host),
@@ -348,6 +377,7 @@ def up(
         for i in range(n_workers):
             sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
         if admin:
+            assert admin_port is not None  # set above whenever the admin server runs
             check_port(admin_host, admin_port)  # again: taken while the fleet started?
             args = admin_args + (["--baseline", str(baseline)] if baseline is not None else [])
             sup.spawn("admin", args, critical=False)

@@ -452,3 +452,33 @@ def test_the_cli_refuses_a_taken_admin_port_before_starting_anything(
     # nothing started: no broker, no fleet, and no page announced as this fleet's
     assert "embedded broker" not in out and "admin page on" not in out
     assert not (tmp_path / "state" / "logs").exists()
+
+
+def test_up_takes_a_free_port_when_another_fleet_holds_the_default(tmp_path: Path) -> None:
+    """A second `make run` in another folder: its page moves to a free port, announced; it
+    never announces the first fleet's page as its own."""
+    from simfleet.cli.up import DEFAULT_ADMIN_PORT
+
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            held.bind(("127.0.0.1", DEFAULT_ADMIN_PORT))
+        except OSError:
+            pytest.skip("the default admin port is held by something else here")
+        held.listen()
+        env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+        env["SIMCTL_STATE_DIR"] = str(tmp_path / "state")
+        done = subprocess.run(
+            [sys.executable, "-m", "simfleet.cli.main", "up", "--duration", "3s", "--no-stats"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    announced = re.search(r"admin page on http://127\.0\.0\.1:(\d+)/", out)
+    assert announced is not None, out
+    assert int(announced.group(1)) != DEFAULT_ADMIN_PORT
+    assert f"admin port {DEFAULT_ADMIN_PORT} is taken" in out

@@ -14,7 +14,7 @@ import pytest
 
 from simfleet.broker.embedded import free_port
 from tests import live
-from tests.live import offline_env
+from tests.live import offline_env, patience
 
 
 def simctl(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -84,7 +84,7 @@ def test_unreachable_broker_answers_within_ten_seconds(tmp_path: Path, command: 
     assert out.returncode == 3
     msg = one_paragraph(out.stderr)
     assert f"127.0.0.1:{port}" in msg and "--bootstrap-servers" in msg
-    assert elapsed < 15  # 10 s budget plus interpreter start-up
+    assert elapsed < patience(15)  # 10 s budget plus interpreter start-up (a busy machine: more)
 
 
 def test_no_broker_at_all_says_how_to_start_one(tmp_path: Path) -> None:
