@@ -31,6 +31,7 @@ from simfleet.produce_loop import (
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    withdraw_queued,
     write_off,
 )
 from simfleet.settings import KafkaSettings
@@ -282,6 +283,10 @@ class AccountedProducer:
         self.stamp_topics = stamp_topics
         self.counters: dict[str, Counter] = {}
         self.abandoned = False
+        # set when this process was frozen (SIGSTOP then SIGCONT, ``simfleet.fence``): the
+        # shards it held may have moved meanwhile, so nothing more is produced for them
+        # until the worker has withdrawn what is queued and given them up (``withdraw``)
+        self.fenced = False
 
     def _counter(self, topic: str) -> Counter:
         c = self.counters.get(topic)
@@ -499,6 +504,14 @@ class AccountedProducer:
         if self.abandoned:
             return 0
         return int(self._producer.flush(timeout))
+
+    def withdraw(self, timeout: float = 10.0) -> int:
+        """Purge the data records queued and not yet sent (no longer produced: the shards'
+        next owners write them), wait for those in flight, and produce again; returns how
+        many are still unreported."""
+        left = withdraw_queued(self._producer, list(self.counters.values()), timeout)
+        self.fenced = False
+        return left
 
     def drain(self, timeout: float = 5.0) -> int:
         """Wait for outstanding records without accounting (heartbeats); returns those left."""

@@ -18,6 +18,7 @@ __all__ = [
     "ProduceRefusedError",
     "produce_each",
     "produced_at_header",
+    "withdraw_queued",
     "write_off",
 ]
 
@@ -34,19 +35,25 @@ def produced_at_header(ms: int | None = None) -> list[tuple[str, bytes | None]]:
 
 
 class Counter:
-    """Records of one topic: handed over, delivered, failed, and the last error."""
+    """Records of one topic: handed over, delivered, failed, withdrawn (purged from the
+    queue by a fence: never sent, so no longer produced), and the last error."""
 
-    __slots__ = ("delivered", "failed", "last_error", "produced")
+    __slots__ = ("delivered", "failed", "last_error", "produced", "withdrawing", "withdrawn")
 
     def __init__(self) -> None:
         self.produced = 0
         self.delivered = 0
         self.failed = 0
+        self.withdrawn = 0
+        self.withdrawing = False  # while a fence purges: a purged record is withdrawn
         self.last_error: str | None = None
 
     def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is None:
             self.delivered += 1
+        elif self.withdrawing and err.code() == KafkaError._PURGE_QUEUE:
+            self.withdrawn += 1
+            self.produced -= 1
         else:
             self.failed += 1
             self.last_error = err.str()
@@ -113,3 +120,18 @@ def write_off(producer: Producer, timeout: float = 5.0) -> None:
     producer.poll(0)
     while len(producer) and time.monotonic() < deadline:
         producer.poll(0.05)
+
+
+def withdraw_queued(producer: Producer, counters: Any, timeout: float = 10.0) -> int:
+    """Purge what is queued and not yet sent (each counted withdrawn: no longer produced),
+    then wait for what is in flight: afterwards nothing this producer was given can still
+    land. Returns how many are still unreported at ``timeout``."""
+    for c in counters:
+        c.withdrawing = True
+    try:
+        producer.purge(in_queue=True, in_flight=False)
+        producer.poll(0)
+        return int(producer.flush(timeout))
+    finally:
+        for c in counters:
+            c.withdrawing = False

@@ -24,9 +24,11 @@ delivery callbacks). Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -46,6 +48,10 @@ __all__ = ["SENDERS", "SenderProcess", "data_producer"]
 SENDERS = ("process", "inline")
 QUEUE_BATCHES = 256  # handed over, not yet in the pipe: about two hour-ticks of every domain
 START_TIMEOUT_S = 30.0
+# the writer thread, idle, wakes every WAKE_S; woken this late, the process was frozen (or
+# starved that long): a shard's next owner may have taken over meanwhile (``fence``)
+WAKE_S = 0.2
+FROZEN_S = 4.0
 
 
 def data_producer(
@@ -113,11 +119,23 @@ class SenderProcess(AccountedProducer):
     # -- the two threads ------------------------------------------------------------------
 
     def _write(self) -> None:
-        """Hand the queue to the child, in order."""
+        """Hand the queue to the child, in order; none of the records queued when this
+        process was frozen (they wait for the worker's fence, which withdraws them)."""
         while True:
-            msg = self._queue.get()
+            before = time.monotonic()
+            try:
+                msg = self._queue.get(timeout=WAKE_S)
+            except queue.Empty:
+                msg = ("idle",)
+            if time.monotonic() - before > FROZEN_S:
+                self.fenced = True
             if msg[0] == "exit":
                 return
+            if msg[0] == "idle":
+                continue
+            if msg[0] == "records" and self.fenced:
+                self._withdrawn(msg)
+                continue
             try:
                 self._out.send(msg)
             except OSError as exc:
@@ -135,7 +153,9 @@ class SenderProcess(AccountedProducer):
                 return
             kind = msg[0]
             with self._lock:
-                if kind == "error":
+                if kind == "fenced":  # the child was frozen
+                    self.fenced = True
+                elif kind == "error":
                     self._error = self._error or msg[1]
                 else:
                     self._merge(msg[-1])
@@ -143,12 +163,14 @@ class SenderProcess(AccountedProducer):
                         self._answers[msg[1]] = msg
                 self._lock.notify_all()
 
-    def _merge(self, counts: dict[str, tuple[int, int, str | None]]) -> None:
-        for topic, (delivered, failed, last_error) in counts.items():
+    def _merge(self, counts: dict[str, tuple[int, int, int, str | None]]) -> None:
+        for topic, (delivered, failed, withdrawn, last_error) in counts.items():
             c = self.counters.get(topic)  # made when its first record was handed over
             if c is None:
                 continue
             c.delivered, c.failed = delivered, failed
+            c.produced -= withdrawn - c.withdrawn  # never sent: no longer produced
+            c.withdrawn = withdrawn
             if last_error is not None:
                 c.last_error = last_error
 
@@ -207,8 +229,40 @@ class SenderProcess(AccountedProducer):
 
     def _hand(self, topic: str, buf: bytes, offsets: Any, keys: Any, ts: Any, stamp: bool) -> None:
         self._raise_if_broken()
-        self._counter(topic).produced += len(keys)
+        if self.fenced:
+            return  # the worker gives up its shards: their next owners write these
+        with self._lock:
+            self._counter(topic).produced += len(keys)
         self._put(("records", topic, buf, offsets, keys, ts, stamp))
+
+    def _withdrawn(self, msg: tuple[Any, ...]) -> None:
+        """Records handed over and not passed on: no longer produced."""
+        with self._lock:
+            self._counter(msg[1]).produced -= len(msg[4])
+
+    def withdraw(self, timeout: float = 10.0) -> int:
+        """Withdraw every data record not yet sent (here, in the pipe and in the child) and
+        wait for those in flight: once it returns, nothing handed over before can land; then
+        produce again. The child is told at once by a signal (the pipe may hold records
+        before the request), then in order; returns how many are still unreported."""
+        self.fenced = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._child.pid, signal.SIGUSR1)
+        while True:  # what the writer has not sent yet
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] == "records":
+                self._withdrawn(msg)
+            else:
+                self._queue.put(msg)  # a request (its asker waits for it): after the rest
+                break
+        left = int(self._producer.flush(timeout))  # the control records: checkpoints, counts
+        self._ask("unfence", timeout, timeout=timeout + 5.0)
+        p, d, f = self.totals()
+        self.fenced = False
+        return left + p - d - f
 
     # -- accounting -----------------------------------------------------------------------
 

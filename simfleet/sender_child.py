@@ -5,11 +5,20 @@
 (client configuration, topics to stamp), then messages, in order, from DATA_FD:
 
 - ``("records", topic, values, offsets, keys, timestamps, stamp)``: produce them;
-- ``("ready" | "settle" | "abandon", token, ...)``: answer ``("answer", token, counts)`` on
-  REPLY_FD once done (``settle``: after a flush of everything before it);
+- ``("ready" | "settle" | "abandon" | "unfence", token, ...)``: answer ``("answer", token,
+  counts)`` on REPLY_FD once done (``settle``: after a flush of everything before it;
+  ``unfence``: see below);
 - ``("stop",)``: leave.
 
-Every 100 ms it writes ``("counts", counts)``: per topic (delivered, failed, last error).
+Every 100 ms it writes ``("counts", counts)``: per topic (delivered, failed, withdrawn, last
+error).
+
+The fence: frozen (SIGCONT tells it was stopped; a loop woken seconds late tells it was starved
+or frozen otherwise), or told by its parent (SIGUSR1, ahead of what the pipe holds), it purges
+what the client has not sent yet, tells the parent ``("fenced",)`` and passes on no record
+until ``unfence``, which it answers once what was in flight is acknowledged. A shard's next
+owner may have read the partitions while this process stood still: what it still held must
+not land after that (the parent gives the shards up and their next owners write them).
 It dies with its parent (``PR_SET_PDEATHSIG``, and a parent-pid check when idle), writing off
 what it still holds, and ignores SIGINT (Ctrl-C is the parent's, which flushes it first).
 """
@@ -31,10 +40,12 @@ from simfleet.produce_loop import (
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    withdraw_queued,
     write_off,
 )
 
 REPORT_S = 0.1  # how often the counts go to the parent
+FROZEN_S = 4.0  # the loop woken this late: frozen or starved, fenced
 
 
 def _die_with_parent(parent: int) -> None:
@@ -54,9 +65,28 @@ class _Child:
         self.stamp_topics = stamp_topics
         self.counters: dict[str, Counter] = {}
         self.abandoned = False
+        self.fenced = False
+        self.fence_told = False  # whether the parent knows (it is told once per fence)
 
-    def counts(self) -> dict[str, tuple[int, int, str | None]]:
-        return {t: (c.delivered, c.failed, c.last_error) for t, c in self.counters.items()}
+    def counts(self) -> dict[str, tuple[int, int, int, str | None]]:
+        return {
+            t: (c.delivered, c.failed, c.withdrawn, c.last_error) for t, c in self.counters.items()
+        }
+
+    def fence(self, _signum: int = 0, _frame: object = None) -> None:
+        """Produce nothing more until ``unfence``; what the client has not sent is purged
+        (a signal handler: it runs between two of the main loop's steps)."""
+        if not self.fenced:
+            self.fenced = True
+            self.fence_told = False
+            for c in self.counters.values():
+                c.withdrawing = True  # until ``unfence`` has the purge's reports
+            self.producer.purge(in_queue=True, in_flight=False)
+
+    def unfence(self, timeout: float) -> None:
+        """What is queued withdrawn, what is in flight acknowledged; produce again."""
+        withdraw_queued(self.producer, list(self.counters.values()), timeout)
+        self.fenced = False
 
     def send(
         self,
@@ -73,6 +103,9 @@ class _Child:
         counter = self.counters.get(topic)
         if counter is None:
             counter = self.counters[topic] = Counter()
+        if self.fenced:
+            counter.withdrawn += len(keys)  # handed over by the parent, never produced
+            return None
         stamped = stamp and (self.stamp_topics is None or topic in self.stamp_topics)
         headers: list[tuple[str, str | bytes | None]] | None = (
             [*produced_at_header()] if stamped else None
@@ -99,9 +132,18 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
     reply = Connection(reply_fd, readable=False)
     conf, stamp_topics = data.recv()
     child = _Child(conf, stamp_topics)
+    signal.signal(signal.SIGCONT, child.fence)
+    signal.signal(signal.SIGUSR1, child.fence)
     last = 0.0
     while True:
-        if data.poll(REPORT_S):
+        before = time.monotonic()
+        ready = data.poll(REPORT_S)
+        if time.monotonic() - before > FROZEN_S:
+            child.fence()
+        if child.fenced and not child.fence_told:
+            child.fence_told = True
+            reply.send(("fenced",))
+        if ready:
             try:
                 msg = data.recv()
             except EOFError:
@@ -117,6 +159,9 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
                 reply.send(("answer", msg[1], child.counts()))
             elif kind == "abandon":
                 child.abandon()
+                reply.send(("answer", msg[1], child.counts()))
+            elif kind == "unfence":
+                child.unfence(msg[2])
                 reply.send(("answer", msg[1], child.counts()))
             elif kind == "ready":
                 reply.send(("answer", msg[1], child.counts()))

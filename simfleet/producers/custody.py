@@ -151,7 +151,7 @@ class Custody:
             # still regenerating what its last owner wrote: its next owner needs the older
             # checkpoint, whose reading covers those records
             log.info("shard_released_mid_check", worker=self.worker_id, shard=shard)
-        elif producer.settle(FLUSH_S) == 0:
+        elif producer.settle(FLUSH_S) == 0 and not producer.fenced:
             self._write(producer, st, self._ends())
         else:
             # not all acknowledged: its next owner reads what landed from the last checkpoint
@@ -163,6 +163,22 @@ class Custody:
         del self.shards[shard]
         self.dedupe.pop(shard, None)
         log.info("shard_revoked", worker=self.worker_id, shard=shard)
+
+    def forfeit(self) -> list[int]:
+        """Give up every held shard without a word (no counts, no checkpoint): this worker
+        was frozen and their next owners may have resumed them meanwhile from the newest
+        checkpoint; what it had queued is withdrawn (``AccountedProducer.withdraw``). The
+        shards, in case the group still gives them to it."""
+        shards = sorted(self.shards)
+        for shard in shards:
+            for ch in self.shards[shard].chaos.values():
+                for action, n in ch.counts.items():
+                    self._chaos_gone[action] = self._chaos_gone.get(action, 0) + n
+        self.shards.clear()
+        self.dedupe.clear()
+        self.parked.clear()
+        log.warning("shards_forfeited", worker=self.worker_id, shards=shards)
+        return shards
 
     def _fresh(
         self, state: ControlState, domains: dict[str, DomainSpec], shard: int
@@ -340,6 +356,8 @@ class Custody:
                     "checkpoint_postponed", worker=self.worker_id, in_flight=producer.in_flight
                 )
                 return
+            if producer.fenced:
+                return  # frozen meanwhile: the worker gives the shards up (``Worker._fence``)
             ends = self._ends()
             for shard in ready:
                 self.shards[shard].seq += 1

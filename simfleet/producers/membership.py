@@ -36,6 +36,9 @@ class Membership:
         # shards given to this worker that another live worker still says it holds:
         # shard -> wall ms when given
         self.waiting: dict[int, int] = {}
+        # after a fence: no waiting shard is taken before this wall ms (the group says first
+        # whether it still gives them to this worker)
+        self.hold_until = 0
         self._consumer: Consumer | None = None
 
     def join(self) -> None:
@@ -89,9 +92,19 @@ class Membership:
         self._events.clear()
         return out
 
+    def forfeit(self, shards: Collection[int], wall: int, hold_ms: int) -> None:
+        """Shards this worker gave up without a word (it was frozen): they wait as if given
+        again, and are taken (from their newest checkpoint) only if the group, asked for
+        ``hold_ms``, does not take them away meanwhile."""
+        for shard in shards:
+            self.waiting[shard] = wall
+        self.hold_until = wall + hold_ms
+
     def free(self, wall: int, holder: Callable[[int, int], str | None]) -> Iterator[int]:
         """The waiting shards to take now, one at a time (taking one takes a while: the next
         is asked about after): no other live worker holds them, or their holder hangs."""
+        if wall < self.hold_until:
+            return
         for shard, since in list(self.waiting.items()):
             other = holder(shard, wall)
             if other is not None and wall - since < HANDOFF_WAIT_MS:

@@ -16,6 +16,7 @@ its state and the quanta, never on which worker ticked them or when.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -44,6 +45,10 @@ from simfleet.topology import stamped_topics
 __all__ = ["CHECKPOINT_MS", "ShardTally", "Worker", "late_by"]
 
 log = structlog.get_logger()
+
+# after a fence, how long the group has to take this worker's shards away before it takes
+# them back itself (a thawed consumer learns of its expired session in well under a second)
+FENCE_HOLD_MS = 3_000
 
 
 @dataclass
@@ -95,6 +100,10 @@ class Worker:
     def run(self, stop: threading.Event) -> dict[str, Any]:
         """Produce until ``stop`` is set; flush; return the final counters."""
         run = self._join()
+        if threading.current_thread() is threading.main_thread():
+            # SIGCONT: this process was stopped (SIGSTOP, Ctrl-Z), long enough perhaps for
+            # its shards to move; the handler runs before the main loop's next step
+            signal.signal(signal.SIGCONT, lambda *_: setattr(run.producer, "fenced", True))
         try:
             while not stop.is_set():
                 self._round(run, stop)
@@ -163,6 +172,8 @@ class Worker:
         held shard ticked up to the clock (or the fleet's end) in whole quanta."""
         run.watch.check(f"Worker {self.worker_id}", run.producer)
         self.membership.poll()
+        if self._fence(run):
+            return
         run.state = self._follow(run.follower, run.producer, run.sim)
         run.sim = run.state.clock.clock().sim_at(self.read_wall())
         if self.membership.changing or self.custody.parked:
@@ -174,6 +185,8 @@ class Worker:
         grid = Grid.live(self.quantum, run.live_from, end)
         for shard, held in self.custody.shards.items():
             for tick in run.ticker.ticks(held.engines, grid, held.cursor, limit):
+                if run.producer.fenced:
+                    return  # the next round fences (the shards are no longer this one's)
                 for step in tick.steps:
                     self.custody.emit(run.producer, shard, step, tick.chaos)
                 self.custody.advanced(shard, tick.t1)
@@ -183,6 +196,20 @@ class Worker:
                 self._housekeep(run)
                 if stop.is_set():
                     break  # the cursor is where this tick ended: nothing is lost
+
+    def _fence(self, run: _Run) -> bool:
+        """If this worker was frozen: everything it had queued withdrawn, its shards given up
+        without a word (their next owners may have resumed them from their newest
+        checkpoint and read what was written); the group says next whether it keeps them."""
+        if not run.producer.fenced:
+            return False
+        wall = self.read_wall()
+        shards = self.custody.forfeit()
+        left = run.producer.withdraw()
+        self.membership.forfeit(shards, wall, FENCE_HOLD_MS)
+        log.warning("worker_fenced", worker=self.worker_id, shards=shards, unreported=left)
+        self.reports.beat(run.producer, run.state, run.sim, self.custody, self.read_wall())
+        return True
 
     def _claims(self, run: _Run) -> None:
         """Give up the shards the group took, take the ones it gave (once free); a change in
@@ -202,7 +229,10 @@ class Worker:
         return self.reports.follow(follower, producer, sim, self.custody)
 
     def _housekeep(self, run: _Run) -> None:
-        """A heartbeat and a checkpoint round, each when due."""
+        """A heartbeat and a checkpoint round, each when due (neither once fenced: the
+        shards it would name may be someone else's now)."""
+        if run.producer.fenced:
+            return
         wall = self.read_wall()
         self.reports.beat_if_due(run.producer, run.state, run.sim, self.custody, wall)
         self.custody.checkpoint_if_due(run.producer, wall)
@@ -210,6 +240,7 @@ class Worker:
     def _leave(self, run: _Run) -> None:
         """Flush, checkpoint every shard as given up, say so, close everything."""
         producer = run.producer
+        self._fence(run)  # frozen just before: nothing held is this worker's to let go
         run.watch.close(producer)  # on a replaced cluster: what is queued is written off
         self.custody.drain_chaos(producer)
         try:

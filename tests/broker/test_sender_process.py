@@ -168,3 +168,55 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _count(bootstrap: str, topic: str, idle_s: float = 3.0) -> int:
+    """Records of ``topic`` now on the broker (read until ``idle_s`` without one)."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    got = 0
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            for m in c.consume(500, 0.2):
+                if m.error() is None:
+                    got += 1
+                    last = time.monotonic()
+    finally:
+        c.close()
+    return got
+
+
+def test_a_frozen_child_lands_nothing_it_held(bootstrap: str, topic_factory: TopicFactory) -> None:
+    """The fence (``simfleet.sender_child``): records the client held when its process was
+    stopped (SIGSTOP, longer than the linger) are purged on SIGCONT, not sent; the parent is
+    told, withdraws them (no longer produced) and produces again."""
+    topic = topic_factory("sender-frozen", PARTITIONS)
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    producer = SenderProcess(settings, overrides={"linger.ms": 2000})
+    try:
+        buf, offsets, keys, ts = _records(500, 6)
+        producer.send_encoded(topic, buf, offsets, keys, ts)
+        assert producer._ask("ready", timeout=30) is not None  # the child has them queued
+        os.kill(producer.child_pid, signal.SIGSTOP)
+        time.sleep(3)  # the fault itself: frozen past the linger
+        os.kill(producer.child_pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while not producer.fenced and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the reader thread's flag with a deadline
+        assert producer.fenced
+        producer.send_encoded(topic, buf, offsets[:11], keys[:10], ts[:10])  # dropped: fenced
+        assert producer.withdraw(10) == 0
+        assert producer.totals() == (0, 0, 0), producer.totals()
+        producer.send_encoded(topic, buf, offsets[:21], keys[:20], ts[:20])
+        assert producer.settle(30) == 0
+        assert producer.totals() == (20, 20, 0)
+    finally:
+        producer.close()
+    assert _count(bootstrap, topic) == 20
