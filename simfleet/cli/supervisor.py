@@ -152,9 +152,10 @@ class Supervisor:
                 continue
             if code == ClusterReplacedError.exit_code and c.critical:
                 # it found the cluster replaced and stopped: a restart would find the same
+                # its own paragraph is quoted as a reason, not as a second error line
+                said = log_tail(c.log, 1).removeprefix("error: ")
                 raise ClusterReplacedError(
-                    f"{c.name} found the cluster replaced; its log {c.log} ends with: "
-                    f"{log_tail(c.log, 1)}"
+                    f"{c.name} found the cluster replaced; its log {c.log} ends with: {said}"
                 )
             if not c.critical:
                 if not c.failures:

@@ -263,27 +263,14 @@ def up(
     admin_args: list[str] = []
     if admin:
         from simfleet.admin.security import Access, check_bind
-        from simfleet.admin.server import check_port
 
         # a refused bind, a bad allowed name or a taken port stops `up` before anything starts
         Access.build(
             check_bind(admin_host), admin_host, admin_allowed_host or (), admin_allowed_origin or ()
         )
-        if admin_port is None:
-            admin_port = DEFAULT_ADMIN_PORT
-            try:
-                check_port(admin_host, admin_port)
-            except ConfigError:
-                # another fleet's page (a second `make run` in another folder): take a free
-                # port and say so, rather than announce that fleet's page as this one's
-                admin_port = free_port()
-                console.print(
-                    f"admin port {DEFAULT_ADMIN_PORT} is taken (another fleet's admin page?); "
-                    f"this fleet's is on port {admin_port}"
-                )
-        else:
-            check_port(admin_host, admin_port)
-        admin_args = ["admin", "run", "--admin-port", str(admin_port), "--admin-host", admin_host]
+        port_given = admin_port is not None
+        admin_port = _admin_port(admin_host, admin_port or DEFAULT_ADMIN_PORT, port_given)
+        admin_args = ["admin", "run", "--admin-host", admin_host]
         for flag, values in (
             ("--admin-allowed-host", admin_allowed_host),
             ("--admin-allowed-origin", admin_allowed_origin),
@@ -378,8 +365,10 @@ def up(
             sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
         if admin:
             assert admin_port is not None  # set above whenever the admin server runs
-            check_port(admin_host, admin_port)  # again: taken while the fleet started?
-            args = admin_args + (["--baseline", str(baseline)] if baseline is not None else [])
+            # again: taken while the fleet started (another fleet's `up`)?
+            admin_port = _admin_port(admin_host, admin_port, port_given)
+            args = [*admin_args, "--admin-port", str(admin_port)]
+            args += ["--baseline", str(baseline)] if baseline is not None else []
             sup.spawn("admin", args, critical=False)
             console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
         console.print(
@@ -451,6 +440,26 @@ def up(
             f"{summary.failed} produced record(s) were not delivered; see the worker logs in "
             f"{logs}/."
         )
+
+
+def _admin_port(host: str, port: int, given: bool) -> int:
+    """``port`` when it is free. Taken: refused when the user gave it; the default instead
+    moves to a free port, said so (a second fleet in another folder), rather than announce
+    another fleet's page as this one's."""
+    from simfleet.admin.server import check_port
+
+    try:
+        check_port(host, port)
+    except ConfigError:
+        if given:
+            raise
+        moved = free_port()
+        console.print(
+            f"admin port {port} is taken (another fleet's admin page?); this fleet's is on "
+            f"port {moved}"
+        )
+        return moved
+    return port
 
 
 class _BrokerDiedError(Exception):
