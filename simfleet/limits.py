@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Iterable
 
+from simfleet.broker.budget import format_size
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.timeutil import SIM_FROM_MS, SIM_UNTIL_MS, format_ms
@@ -103,19 +104,11 @@ def check_scale(
         return
     fits = scale * have * MEMORY_SHARE / need
     raise ConfigError(
-        f"--scale {scale:g} needs about {_size(need)} for the entity pools of "
-        f"{', '.join(domains)}, and this machine has {_size(have)} available. Give a "
+        f"--scale {scale:g} needs about {format_size(need)} for the entity pools of "
+        f"{', '.join(domains)}, and this machine has {format_size(have)} available. Give a "
         f"--scale of at most {_round_down(fits):g}, fewer --domain, or spread the fleet's "
         "workers over more machines."
     )
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:,.1f} {unit}"
-        n /= 1024
-    raise AssertionError  # unreachable: the loop returns at PiB
 
 
 def _round_down(x: float) -> float:

@@ -51,11 +51,11 @@ def parse_size(text: str, flag: str = "--broker-memory") -> int:
 
 def format_size(n: float) -> str:
     """Bytes -> ``1.7 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024:
             return f"{n:,.1f} {unit}"
         n /= 1024
-    return f"{n:,.1f} TiB"
+    return f"{n:,.1f} PiB"
 
 
 def default_budget(total: int | None = None) -> int:
