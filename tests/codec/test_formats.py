@@ -184,3 +184,12 @@ def test_the_cli_refuses_protobuf_without_a_registry(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "--schema-registry-url" in lines[0], out.stderr
+
+
+def test_schema_value_prints_what_a_topic_is_written_with() -> None:
+    res = CliRunner().invoke(app, ["schema", "value", "ticketing.payment.attempted"])
+    assert res.exit_code == 0 and "message PaymentAttempted {" in res.output
+    res = CliRunner().invoke(
+        app, ["schema", "value", "ticketing.payment.attempted", "--as", "json-schema"]
+    )
+    assert res.exit_code == 0 and json.loads(res.output)["title"].endswith("PaymentAttempted")
