@@ -51,6 +51,7 @@ import numpy.typing as npt
 import structlog
 
 from fleet import LEAD_WALL_MS, SWITCH_TARGET_MS, cpu_seconds, run_fleet
+from formats import run as run_formats
 from memory import SPEED as MEMORY_SPEED
 from memory import run_realtime
 from naive import NaiveResult, run_naive
@@ -771,6 +772,9 @@ def main(argv: list[str] | None = None) -> int:
         "replay_vs_produce_ceiling_ratio": replay.events_per_s / ceilings["ceiling"].events_per_s,
         "replay_jsonl_vs_raw_ratio": replay_jsonl.events_per_s / ceiling.events_per_s,
     }
+    # the value formats beside Avro (not targets: Protobuf and JSON build a message or a dict
+    # per record, where Avro is vectorised; the figures say what choosing one costs)
+    ratios.update({k: v for k, v in run_formats().items() if k.endswith("_ratio")})
     if args.quick:
         # fewer records than the producer queue holds: the ceiling never waits for the broker
         print("quick run: a smoke test; its ratios are not the benchmark's figures")

@@ -608,6 +608,9 @@ def _read_folder(
     indexes: dict[str, DatumIndex | None] = {}
     for topic, path in files.items():
         enc = encoders[topic]
+        if enc.fmt != "avro":  # Protobuf / JSON values: encoded anew, no Avro schema to book
+            indexes[topic] = None
+            continue
         key = schema_key(enc.prefix + b"\x00" * 8)
         if key is not None:
             book.see(key, topic, enc.schema.raw, enc.schema.name)

@@ -219,6 +219,8 @@ class KafkaSettings(BaseModel):
     # and status would hide `security.protocol`); the validator wraps the secrets
     properties: dict[str, Annotated[str | SecretStr, Field(union_mode="left_to_right")]] = {}
     schema_registry_url: SecretStr | None = None
+    # how values are written: avro, protobuf, json-schema or json (simfleet.codec.formats)
+    value_format: str = "avro"
 
     @field_validator("properties", mode="before")
     @classmethod
@@ -235,8 +237,12 @@ class KafkaSettings(BaseModel):
         bootstrap_servers: str,
         properties_file: Path | None = None,
         schema_registry_url: str | None = None,
+        value_format: str = "avro",
     ) -> KafkaSettings:
         """Settings from CLI values, with secrets of the properties file wrapped."""
+        from simfleet.codec.formats import check_format  # noqa: PLC0415 - numpy, only when building
+
+        check_format(value_format, schema_registry_url)
         props = load_properties(properties_file) if properties_file is not None else {}
         if props:
             _check_properties(properties_file, bootstrap_servers, props)
@@ -245,6 +251,7 @@ class KafkaSettings(BaseModel):
             bootstrap_servers=bootstrap_servers,
             properties=props,  # the validator wraps the secrets
             schema_registry_url=SecretStr(schema_registry_url) if schema_registry_url else None,
+            value_format=value_format,
         )
 
     @property
@@ -286,6 +293,7 @@ class KafkaSettings(BaseModel):
                 for k, v in self.properties.items()
             },
             "schema_registry_url": self.registry_url,
+            "value_format": self.value_format,
         }
 
 
@@ -327,6 +335,7 @@ class Settings(BaseSettings):
     bootstrap_servers: str | None = None
     kafka_properties: Path | None = Field(None, description="a librdkafka properties file")
     schema_registry_url: str | None = None
+    value_format: str = Field("avro", description="avro, protobuf, json-schema or json")
     # the run
     seed: int = 42
     scale: float = Field(1.0, gt=0)
@@ -444,4 +453,5 @@ def child_kafka() -> KafkaSettings | None:
         bootstrap_servers=data["bootstrap_servers"],
         properties=data["properties"],
         schema_registry_url=SecretStr(url) if url else None,
+        value_format=data.get("value_format", "avro"),
     )

@@ -90,6 +90,17 @@ RegistryOpt = Annotated[
         show_default=False,
     ),
 ]
+ValueFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--value-format",
+        help="How values are written: avro (default; single-object encoding, or the Confluent "
+        "wire format with a registry), protobuf or json-schema (Confluent wire format; need "
+        "--schema-registry-url), or json (bare JSON any Kafka tool shows as text). Readers "
+        "(tail, record, score) tell the format from the bytes. [env: SIMCTL_VALUE_FORMAT]",
+        show_default=False,
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option(help="Seed of every shard's pools and random streams. [default: 42]"),
@@ -163,6 +174,7 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "bootstrap": ("bootstrap_servers", BootstrapOpt, None),
     "properties": ("kafka_properties", PropertiesOpt, None),
     "registry": ("schema_registry_url", RegistryOpt, None),
+    "value_format": ("value_format", ValueFormatOpt, None),
     "speed": ("speed", SpeedOpt, None),
     "seed": ("seed", SeedOpt, None),
     "scale": ("scale", ScaleOpt, None),
@@ -174,7 +186,7 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "scenarios_dir": ("scenarios_dirs", ScenariosDirOpt, None),
 }
 # The usual lists of them: a cluster's, and all of a fleet's run (`up`, `orchestrator run`)
-CONNECTION = ("config", "bootstrap", "properties", "registry")
+CONNECTION = ("config", "bootstrap", "properties", "registry", "value_format")
 RUN = (
     *CONNECTION,
     *("speed", "seed", "scale", "shards", "domain", "scenario", "external_events"),
@@ -250,7 +262,9 @@ def kafka_of(settings: Settings, check: bool = True) -> KafkaSettings:
     from simfleet.broker.embedded import check_reachable, resolve_bootstrap
 
     bs = resolve_bootstrap(settings.bootstrap_servers)
-    kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
+    kafka = KafkaSettings.build(
+        bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+    )
     if check:
         check_reachable(bs, timeout=10.0)
     return kafka

@@ -347,7 +347,9 @@ def run(
         kafka = (
             kafka_of(settings)
             if settings.bootstrap_servers
-            else KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
+            else KafkaSettings.build(
+                bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+            )
         )
         runner = _Runner(kafka, project)
         for n, step in enumerate(plan.steps, 1):

@@ -61,14 +61,16 @@ class ReplayResult:
     seconds: float
 
 
-def source_of(path: Path, project: Project, registry_url: str | None) -> Source:
+def source_of(
+    path: Path, project: Project, registry_url: str | None, value_format: str = "avro"
+) -> Source:
     """A recording, or a generate folder read with the project's schemas and key fields."""
     if (path / "manifest.json").is_file():
         return open_source(path)
     domains = tuple(project.domains())
     return open_source(
         path,
-        encoders=encoders_for(project.schemas(), registry_url),
+        encoders=encoders_for(project.schemas(), registry_url, fmt=value_format),
         key_fields=key_fields(project, domains),
     )
 
@@ -228,7 +230,7 @@ def run_replay(
     return ReplayResult(delivered, value_bytes, time.monotonic() - t0)
 
 
-@settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
+@settings_options("bootstrap", "properties", "registry", "value_format", "config", "pack_dir")
 def replay(
     source_dir: Annotated[
         Path,
@@ -287,7 +289,7 @@ def replay(
     renamer = Renamer(parse_renames(rename or []), topic_prefix)
     run, kafka = connect(**flags)
     project = project_of(run)
-    source = source_of(source_dir, project, kafka.registry_url)
+    source = source_of(source_dir, project, kafka.registry_url, kafka.value_format)
     pace = None if max_speed else (1.0 if speed is None else speed)
     sys.stderr.write(
         f"replaying {source.kind} {source_dir} ({len(source.topics)} topic(s)) at "

@@ -312,6 +312,7 @@ def up(
         settings.bootstrap_servers or "127.0.0.1:9092",
         settings.kafka_properties,
         settings.schema_registry_url,
+        settings.value_format,
     )
     lock = StateLock(state_dir())
     lock.acquire(settings.bootstrap_servers)  # one `simctl up` per state folder
@@ -333,7 +334,12 @@ def up(
             check_reachable(settings.bootstrap_servers, timeout=10.0)
             bs = settings.bootstrap_servers
             check_cluster(  # one fleet per cluster; flags that contradict its state refused
-                KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url),
+                KafkaSettings.build(
+                    bs,
+                    settings.kafka_properties,
+                    settings.schema_registry_url,
+                    settings.value_format,
+                ),
                 fixed_flags(settings, domains),
                 reset,
             )
@@ -342,7 +348,9 @@ def up(
             bs = broker.start(port=port)
             forget = record_foreground(broker, budget)
             console.print(f"embedded broker on {bs} (log {broker.log_path})")
-        kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
+        kafka = KafkaSettings.build(
+            bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+        )
         wall = wall_ms()
         sim_start = instant(settings.start, "--start") if settings.start else wall
         if settings.until is not None and instant(settings.until, "--until") <= sim_start:

@@ -1,10 +1,12 @@
-"""Decoding framed Avro values (single-object or Confluent wire format) to dicts, for the edges:
-``simctl tail``, tests, outside readers."""
+"""Decoding values to dicts, for the edges (``simctl tail``, record, score, tests): Avro
+single-object, the Confluent wire format of any of its three schema types (Avro, Protobuf,
+JSON Schema; the registry says which an id is), and bare JSON."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,21 +46,67 @@ class Decoder:
         self._registry_url = registry_url
         self._client = client
         self._confluent: Any | None = None
+        self._kinds: dict[int, tuple[str, Any]] = {}
+        self._protobuf: dict[int, Any] = {}
+
+    def _registry(self) -> Any:
+        if self._client is None:
+            if self._registry_url is None:
+                raise SchemaError(
+                    "value is in the Confluent wire format (magic byte 0) but no schema "
+                    "registry is configured; pass --schema-registry-url."
+                )
+            self._client = registry_client(self._registry_url)
+        return self._client
 
     def _deserializer(self) -> Any:
         if self._confluent is None:
-            if self._client is None:
-                if self._registry_url is None:
-                    raise SchemaError(
-                        "value is in the Confluent wire format (magic byte 0) but no schema "
-                        "registry is configured; pass --schema-registry-url."
-                    )
-                self._client = registry_client(self._registry_url)
             # deferred, as in registry_client
             from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: PLC0415
 
-            self._confluent = AvroDeserializer(self._client)
+            self._confluent = AvroDeserializer(self._registry())
         return self._confluent
+
+    def _derived(self, value: bytes) -> dict[str, Any] | None:
+        """A Protobuf or JSON Schema value decoded with the schema derived from the local Avro
+        one; None for an Avro id."""
+        sid = int.from_bytes(value[1:5], "big")
+        kind = self._kinds.get(sid)
+        if kind is None:
+            try:
+                registered = self._registry().get_schema(sid)
+            except Exception as exc:  # the registry's own words are the reason
+                raise SchemaError(f"cannot decode a Confluent-framed value: {exc}") from exc
+            kind = self._kinds[sid] = (registered.schema_type or "AVRO").upper(), registered
+        stype, registered = kind
+        if stype == "AVRO":
+            return None
+        if stype == "JSON":
+            try:
+                out: dict[str, Any] = json.loads(value[5:])
+            except ValueError as exc:
+                raise SchemaError(f"cannot decode a JSON Schema value: {exc}") from exc
+            return out
+        body = self._protobuf.get(sid)
+        if body is None:
+            from simfleet.codec.formats import (  # noqa: PLC0415
+                ProtobufBody,
+                proto_message_name,
+                registered_message_name,
+            )
+
+            name = registered_message_name(registered.schema_str)
+            entry = next((e for e in self._schemas if proto_message_name(e) == name), None)
+            if entry is None:
+                raise SchemaError(
+                    f"schema id {sid} is the Protobuf message {name!r}, which no schema of the "
+                    "local schemas folder derives; pass the packs that wrote it (--pack-dir)."
+                )
+            body = self._protobuf[sid] = ProtobufBody(entry, self._registry())
+        try:
+            return body.decode(value)
+        except Exception as exc:
+            raise SchemaError(f"cannot decode a Protobuf value: {exc}") from exc
 
     def decode(self, value: bytes) -> dict[str, Any]:
         """One framed record as a dict."""
@@ -84,6 +132,9 @@ class Decoder:
                 )
             return dict(rec)
         if value[:1] == CONFLUENT_MAGIC:
+            derived = self._derived(value) if len(value) >= 5 else None
+            if derived is not None:
+                return derived
             try:
                 rec = self._deserializer()(value, None)
             except SerializationError as exc:
@@ -93,6 +144,13 @@ class Decoder:
             except Exception as exc:
                 raise SchemaError(f"cannot decode a Confluent-framed value: {exc}") from exc
             return dict(rec)
+        if value[:1] == b"{":
+            try:
+                out: dict[str, Any] = json.loads(value)
+            except ValueError:
+                pass  # not JSON either: the error below
+            else:
+                return out
         raise SchemaError(
             f"value starts with {value[:2].hex() or 'nothing'}: neither Avro single-object "
             "encoding (c301) nor the Confluent wire format (00); it was not written by simfleet."

@@ -29,11 +29,14 @@ encoder is compiled.
 
 from __future__ import annotations
 
+import io
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeAlias
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
+import fastavro
 import numpy as np
 import numpy.typing as npt
 
@@ -543,14 +546,31 @@ class RecordEncoder:
         return matrix[mask].tobytes(), offsets
 
 
+class BodyEncoder(Protocol):
+    """What a topic's records are written with: Avro (``RecordEncoder``) or a derived format
+    (``formats.ProtobufBody``, ``formats.JsonBody``)."""
+
+    prefix: bytes
+
+    @property
+    def field_names(self) -> list[str]:
+        """Fields in schema order: the columns ``encode`` needs."""
+        ...
+
+    def encode(self, columns: Mapping[str, Column], n: int) -> tuple[bytes, I64]:
+        """Framed records of ``n`` rows, as one buffer and n + 1 offsets."""
+        ...
+
+
 @dataclass(frozen=True)
 class TopicEncoder:
     """The encoder of one topic: its schema, framing prefix and compiled record encoder."""
 
     topic: str
     schema: SchemaEntry
-    encoder: RecordEncoder
+    encoder: BodyEncoder
     schema_id: int | None = None
+    fmt: str = "avro"
 
     @property
     def prefix(self) -> bytes:
@@ -561,20 +581,46 @@ class TopicEncoder:
         """Framed records of one batch, as one buffer and n + 1 offsets."""
         return self.encoder.encode(columns, n)
 
+    def decode(self, value: bytes) -> dict[str, Any]:
+        """One value this encoder wrote, back as a dict (timestamps as epoch ms)."""
+        if self.fmt != "avro":
+            return self.encoder.decode(value)  # type: ignore[attr-defined,no-any-return]
+        bio = io.BytesIO(value)
+        bio.seek(len(self.prefix))
+        rec = fastavro.schemaless_reader(bio, self.schema.parsed)
+        return {
+            k: int(v.timestamp() * 1000) if isinstance(v, datetime) else v
+            for k, v in dict(rec).items()  # type: ignore[arg-type]
+        }
+
 
 def encoders_for(
-    schemas: SchemaSet, registry_url: str | None, *, client: Any | None = None
+    schemas: SchemaSet,
+    registry_url: str | None,
+    *,
+    client: Any | None = None,
+    fmt: str = "avro",
 ) -> dict[str, TopicEncoder]:
-    """Per-topic encoders: Confluent framing if a registry is given, else single-object.
+    """Per-topic encoders: Confluent framing if a registry is given, else single-object (Avro)
+    or bare JSON; ``fmt`` picks Avro, Protobuf, JSON Schema or JSON (``formats.py``).
 
     ``client`` overrides ``registry_url`` with a ready client (tests share one ``mock://``
     client between encoder and deserializer, since each mock client has its own store).
     """
+    from simfleet.codec.formats import JsonBody, ProtobufBody, check_format  # noqa: PLC0415
+
+    check_format(fmt, registry_url or ("client" if client is not None else None))
     if client is None and registry_url is not None:
         client = registry_client(registry_url)
     out: dict[str, TopicEncoder] = {}
     for entry in schemas:
-        if client is None:
+        if fmt == "protobuf":
+            body = ProtobufBody(entry, client)
+            out[entry.topic] = TopicEncoder(entry.topic, entry, body, body.schema_id, fmt)
+        elif fmt in ("json", "json-schema"):
+            jbody = JsonBody(entry, client if fmt == "json-schema" else None)
+            out[entry.topic] = TopicEncoder(entry.topic, entry, jbody, jbody.schema_id, fmt)
+        elif client is None:
             out[entry.topic] = TopicEncoder(
                 entry.topic, entry, RecordEncoder(entry.parsed, single_object_prefix(entry))
             )

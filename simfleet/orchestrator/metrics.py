@@ -109,7 +109,7 @@ class MetricsService:
             )
         self.aggregator = MetricsAggregator(stats.interval)
         self.published = 0
-        self._encoders = encoders_for(schemas, settings.registry_url)
+        self._encoders = encoders_for(schemas, settings.registry_url, fmt=settings.value_format)
 
     def records(
         self, domain: str, start: int, sums: dict[str, int], factor: float

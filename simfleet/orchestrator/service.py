@@ -61,7 +61,7 @@ class Orchestrator:
         self.state: ControlState | None = None
         self._watch: ClusterWatch | None = None  # from open(): a replaced cluster stops it
         self._encoders: dict[str, TopicEncoder] = encoders_for(
-            project.schemas(), settings.registry_url
+            project.schemas(), settings.registry_url, fmt=settings.value_format
         )
 
     def open(self, initial: Callable[[], ControlState], reset: bool = False) -> ControlState:

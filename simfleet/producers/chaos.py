@@ -11,7 +11,6 @@ the caller keeps its columnar path (``Chaos.actions_for`` is one dict lookup per
 from __future__ import annotations
 
 import heapq
-import io
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -20,7 +19,6 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-import fastavro
 import numpy as np
 
 from simfleet.codec import TopicEncoder, records_to_columns
@@ -388,9 +386,7 @@ class Chaos:
 
 
 def _decode(enc: TopicEncoder, value: bytes) -> dict[str, Any]:
-    bio = io.BytesIO(value)
-    bio.seek(len(enc.prefix))
-    return plain(fastavro.schemaless_reader(bio, enc.schema.parsed))
+    return enc.decode(value)
 
 
 def plain(rec: Any) -> dict[str, Any]:

@@ -139,7 +139,9 @@ class Worker:
         watch = ClusterWatch(self.settings, worker_id=self.worker_id)  # a replaced cluster stops it
         domains = {d: self.project.spec(d) for d in state.domains}
         graphs = {d: self.project.graph(d) for d in state.domains}
-        encoders = encoders_for(self.project.schemas(), self.settings.registry_url)
+        encoders = encoders_for(
+            self.project.schemas(), self.settings.registry_url, fmt=self.settings.value_format
+        )
         self.custody.open(domains, encoders, socket.gethostname(), os.getpid())
         producer = data_producer(
             self.settings,

@@ -70,10 +70,13 @@ def test_children_get_the_same_settings_as_one_serialised_object(
 ) -> None:
     """`simctl up` hands its children the tree (and the resolved Kafka, secrets included,
     only through their environment); a child rebuilds exactly the same object."""
-    s = Settings.build(seed=9, scale=0.3, domains=("marketplace",), pack_dirs=(Path("/x"),))
+    s = Settings.build(
+        seed=9, scale=0.3, domains=("marketplace",), pack_dirs=(Path("/x"),), value_format="json"
+    )
     kafka = KafkaSettings(
         bootstrap_servers="b:9092",
         properties={"sasl.password": "hunter2", "security.protocol": "SASL_SSL"},  # type: ignore[dict-item]
+        value_format="json",
     )
     env = s.child_env(kafka)
     for k, v in env.items():
@@ -86,6 +89,7 @@ def test_children_get_the_same_settings_as_one_serialised_object(
     handed = child_kafka()
     assert handed is not None
     assert handed.client_config("producer")["sasl.password"] == "hunter2"
+    assert handed.value_format == "json"  # every worker writes the format `up` was given
 
 
 @pytest.mark.parametrize(
