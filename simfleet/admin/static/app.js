@@ -214,8 +214,11 @@
     }
     const evs = $("#active-events");
     evs.replaceChildren();
-    for (const e of state.external_events) {
-      evs.append(el("li", { textContent: `${e.title} (${e.severity})` }));
+    const shown = state.external_events.slice(-6).reverse(); // the newest; the rest by count
+    for (const e of shown) evs.append(el("li", { textContent: `${e.title} (${e.severity})` }));
+    if (state.external_events.length > shown.length) {
+      evs.append(el("li", { className: "muted",
+        textContent: `and ${state.external_events.length - shown.length} more` }));
     }
     if (!state.external_events.length) evs.append(el("li", { className: "muted", textContent: "none" }));
     const an = $("#anomalies");
@@ -306,7 +309,7 @@
   }
   function count(counts) {
     const sec = Math.floor(Date.now() / 1000);
-    if (firstSec == null) firstSec = sec;
+    if (firstSec == null) firstSec = sec + 1; // the page opened mid-second: that one is partial
     if (!simAt.has(sec) && state) simAt.set(sec, simNowMs(sec * 1000) / 1000);
     learn(Object.keys(counts));
     for (const [stream, n] of Object.entries(counts)) {
