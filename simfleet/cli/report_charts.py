@@ -219,6 +219,7 @@ def overview_chart(
         title=f"Events per {bins.label} per domain (shaded: scenario windows; above: "
         f"scenarios and external events{note})",
         height=lane_px + 320 + 130,
+        template="plotly_white",
         margin={"t": 60, "b": 40},
         legend={"orientation": "h", "y": -0.12},
     )
@@ -257,5 +258,6 @@ def streams_chart(
         "scenario windows)",
         height=height,
         margin={"t": 70, "b": 30},
+        template="plotly_white",
     )
     return fig
