@@ -197,12 +197,12 @@ def _window(records: Sequence[dict[str, Any]], a: Assertion, origin: int) -> lis
 
 def _bounds(a: Assertion) -> str:
     if a.exact is not None:
-        return f"= {a.exact}"
+        return f"= {a.exact:,}"
     parts = []
     if a.min is not None:
-        parts.append(f">= {a.min:g}")
+        parts.append(f">= {a.min:,g}")
     if a.max is not None:
-        parts.append(f"<= {a.max:g}")
+        parts.append(f"<= {a.max:,g}")
     return " and ".join(parts)
 
 
@@ -216,8 +216,8 @@ def _count(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
     assert a.topic is not None
     n = len(_window(ev.get(a.topic, []), a, origin))
     if a.kind == "absence":
-        return "0", str(n), n == 0
-    return _bounds(a), str(n), _within(a, n)
+        return "0", f"{n:,}", n == 0
+    return _bounds(a), f"{n:,}", _within(a, n)
 
 
 def _ratio(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
@@ -225,9 +225,9 @@ def _ratio(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
     num = len(_window(ev.get(a.topic, []), a, origin))
     den = len(_window(ev.get(a.denominator, []), a, origin))
     if den == 0:
-        return _bounds(a), f"{num}/0", False
+        return _bounds(a), f"{num:,}/0", False
     x = num / den
-    return _bounds(a), f"{x:.4g} ({num}/{den})", _within(a, x)
+    return _bounds(a), f"{x:.4g} ({num:,}/{den:,})", _within(a, x)
 
 
 def _sequence(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
@@ -247,7 +247,7 @@ def _sequence(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
             ok = ranks == list(range(len(ranks)))
         bad += not ok
     expected = " -> ".join(a.topics) + (" (gaps allowed)" if a.gaps else " (no gaps)")
-    return expected, f"{bad} of {len(per_key)} keys out of order", bad == 0 and bool(per_key)
+    return expected, f"{bad:,} of {len(per_key):,} keys out of order", bad == 0 and bool(per_key)
 
 
 def _latency(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
@@ -261,7 +261,8 @@ def _latency(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
     on_time = sum(0 <= first[r[a.key]] - r["occurred_at"] <= a.within for r in followed)
     share = on_time / len(followed) if followed else 0.0
     expected = f">= {a.share:.0%} within {format_duration_ms(a.within)}"
-    return expected, f"{share:.1%} of {len(followed)} followed", bool(followed) and share >= a.share
+    actual = f"{share:.1%} of {len(followed):,} followed"
+    return expected, actual, bool(followed) and share >= a.share
 
 
 def _custom(a: Assertion, ev: Events, _origin: int) -> tuple[str, str, bool]:

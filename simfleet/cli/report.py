@@ -1,9 +1,10 @@
 """`simctl report`: one self-contained HTML file about a run (a `generate` folder or live topics):
-events per sim minute per topic with scenario phases and external events shaded, chaos counts,
-the assertions, the run's settings. Plotly with its JavaScript embedded: it opens offline.
-
-The scorecard's charts (latency histogram, confusion matrix, recall per attack pattern) have
-their places here and are filled once `simctl score` exists; until then they say so.
+events per interval (zeros where none came) per domain under a lane of the scenarios and
+external events, one small chart per stream, the scenario windows shaded on each; chaos counts,
+the assertions, the run's settings, and a model's scorecard (latency histogram, confusion
+matrix, recall per attack pattern) when one is given. A section with nothing to show is one
+line saying why. Plotly with its JavaScript embedded: it opens offline (`--plotly-js` can
+share one copy beside several reports, or load it from a CDN).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from simfleet.cli.options import (
     project_of,
     settings_options,
 )
+from simfleet.cli.report_charts import bins_for, marks_of, overview_chart, run_span, streams_chart
 from simfleet.control_io import read_latest_state
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.catalog import get_scenario
@@ -37,11 +39,6 @@ from simfleet.timeutil import format_ms
 __all__ = ["build_report", "report"]
 
 MINUTE = 60_000
-DAY = 86_400_000
-_SCORECARD_HOOK = (
-    "No model scorecard was given: <code>simctl score --out score.json</code>, then "
-    "<code>--score score.json</code> puts its {what} here."
-)
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
@@ -49,64 +46,31 @@ table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 .pass { color: #17803d; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; }
 .hook { color: #666; font-style: italic; border: 1px dashed #bbb; padding: 0.8em; }
+.omitted { color: #555; margin: 1.2em 0; }
 """
 
 
-def _span(events: Events) -> tuple[int, int]:
-    """The run's sim span, from the bulk of its records: a poisoned timestamp (1970) or a far
-    future one must not stretch the time axis over decades."""
-    stamps = sorted(int(r["occurred_at"]) for rs in events.values() for r in rs)
-    cut = len(stamps) // 200  # 0.5 % each side, then widened by a day
-    return stamps[cut] - DAY, stamps[-1 - cut] + DAY
+def _stamps(events: Events) -> dict[str, list[int]]:
+    """The sim timestamps of each topic's records."""
+    return {t: [int(r["occurred_at"]) for r in rs] for t, rs in events.items() if rs}
 
 
-def _events_chart(
-    events: Events, truth: Sequence[dict[str, Any]], span: tuple[int, int]
-) -> go.Figure:
-    """Records per sim minute per topic, scenario windows and external events shaded."""
-    lo, hi = span
-    fig = go.Figure()
-    for topic in sorted(events):
-        recs = [r for r in events[topic] if lo <= int(r["occurred_at"]) <= hi]
-        if not recs:
-            continue
-        per = Counter(int(r["occurred_at"]) // MINUTE * MINUTE for r in recs)
-        xs = sorted(per)
-        fig.add_trace(
-            go.Scattergl(
-                x=[format_ms(x) for x in xs],
-                y=[per[x] for x in xs],
-                mode="lines",
-                name=topic,
-                line={"width": 1},
-            )
-        )
-    for t in truth:
-        if t.get("kind") not in ("scenario", "external_event") or t.get("label") == "stopped":
-            continue
-        scenario = t["kind"] == "scenario"
-        # clipped to the records: a scenario may run on long after the data ends
-        x0 = max(int(t["window_start"]), lo + DAY)
-        x1 = min(max(int(t["window_end"]), x0 + MINUTE), hi - DAY)
-        if x1 <= x0:
-            continue
-        fig.add_vrect(
-            x0=format_ms(x0),
-            x1=format_ms(x1),
-            fillcolor="orange" if scenario else "royalblue",
-            opacity=0.12 if scenario else 0.08,
-            line_width=0,
-            annotation_text=f"{'scenario' if scenario else 'external'}: {t['subject_id']}",
-            annotation_position="top left",
-        )
-    fig.update_layout(
-        title="Events per sim minute per topic (orange: scenarios, blue: external events)",
-        xaxis_title="sim time (UTC)",
-        yaxis_title="events per minute",
-        height=560,
-        legend={"font": {"size": 9}},
-    )
-    return fig
+def _value(v: Any) -> str:
+    """A setting as the report shows it: numbers with thousands separators."""
+    if isinstance(v, bool):
+        return json.dumps(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,g}"
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v) or "none"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _omitted(section: str, why: str, hook: str) -> str:
+    """One line in place of a section with nothing to show."""
+    return f"<p class='omitted' id='{hook}'><b>{html.escape(section)}</b>: {why}</p>"
 
 
 def _chaos_chart(truth: Sequence[dict[str, Any]]) -> go.Figure | None:
@@ -197,8 +161,10 @@ def build_report(
     outcomes: Sequence[Outcome] | None,
     settings: Mapping[str, Any],
     card: Mapping[str, Any] | None = None,
+    plotly_js: str = "inline",
 ) -> str:
-    """The report as one HTML document, plotly's JavaScript included once."""
+    """The report as one HTML document, plotly's JavaScript included once (``inline``), or
+    referred to (``directory``: a plotly.min.js beside it; ``cdn``)."""
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -208,28 +174,54 @@ def build_report(
 
     def figure(fig: go.Figure, div: str) -> str:
         nonlocal first
-        out = fig.to_html(full_html=False, include_plotlyjs=first, div_id=div)
+        js: bool | str = (True if plotly_js == "inline" else plotly_js) if first else False
+        out = fig.to_html(full_html=False, include_plotlyjs=js, div_id=div)
         first = False
         return str(out)
 
-    span = _span(events)
-    parts += ["<h2>Events</h2>", figure(_events_chart(events, truth, span), "events-chart")]
-    outside = sum(
-        not span[0] <= int(r["occurred_at"]) <= span[1] for rs in events.values() for r in rs
-    )
+    stamps = _stamps(events)
+    lo, hi = run_span([t for ts in stamps.values() for t in ts])
+    bins = bins_for(lo, hi)
+    titles = {
+        str(r.get("event_id")): str(r.get("title") or r.get("event_id"))
+        for topic, rs in events.items()
+        if topic.endswith(".external_events")
+        for r in rs
+    }
+    marks = marks_of(truth, titles, bins.start, bins.end)
+    per_stream = {t: bins.counts(stamps[t]) for t in sorted(stamps)}
+    per_domain: dict[str, list[int]] = {}
+    for t, counts in per_stream.items():
+        d = t.split(".", 1)[0]
+        per_domain[d] = [
+            a + b for a, b in zip(per_domain.get(d, [0] * bins.n), counts, strict=True)
+        ]
+    total = sum(len(ts) for ts in stamps.values())
+    outside = total - sum(sum(c) for c in per_stream.values())
+    parts += [
+        "<h2>Events</h2>",
+        f"<p id='span'>Sim {format_ms(lo)[:19]}Z to {format_ms(hi)[:19]}Z (the first and last "
+        f"record): {total:,} records in {len(stamps):,} streams, counted per {bins.label} "
+        "(an interval with none counts 0).</p>",
+        figure(overview_chart(per_domain, bins, marks), "overview-chart"),
+        figure(streams_chart(per_stream, bins, marks), "events-chart"),
+    ]
     if outside:
         parts.append(
-            f"<p id='outside'>{outside} record(s) with a timestamp far outside the run "
-            "(poisoned or corrupt) are left out of this chart.</p>"
+            f"<p id='outside'>{outside:,} record(s) with a timestamp far outside the run "
+            "(poisoned or corrupt) are left out of these charts.</p>"
         )
-    parts.append("<h2>Chaos</h2>")
     chaos = _chaos_chart(truth)
-    parts.append(
-        figure(chaos, "chaos-chart") if chaos is not None else "<p>No chaos was applied.</p>"
-    )
-    parts.append("<h2>Assertions</h2>")
+    if chaos is not None:
+        parts += ["<h2>Chaos</h2>", figure(chaos, "chaos-chart")]
+    else:
+        parts.append(_omitted("Chaos", "none was applied in this run.", "chaos"))
     if outcomes is None:
-        parts.append("<p>No assertions were checked (give <code>--check SCENARIO</code>).</p>")
+        why = "none were checked (give <code>--check SCENARIO</code>)."
+        parts.append(_omitted("Assertions", why, "assertions"))
+    elif not outcomes:
+        why = f"{html.escape(str(settings.get('checked', 'the scenario')))} declares none."
+        parts.append(_omitted("Assertions", why, "assertions"))
     else:
         rows = [
             (
@@ -242,31 +234,43 @@ def build_report(
             for o in outcomes
         ]
         heads = ("assertion", "kind", "expected", "actual", "result")
+        parts.append("<h2>Assertions</h2>")
         parts.append(f"<div id='assertions'>{_table(heads, rows, raw_last=True)}</div>")
-    charts = {
-        "latency": _latency_chart(card) if card else None,
-        "confusion": _confusion_chart(card) if card else None,
-        "recall": _recall_chart(card) if card else None,
-    }
-    for name, what in (
-        ("latency", "latency histogram (decision time minus produce time)"),
-        ("confusion", "confusion matrix"),
-        ("recall", "recall per attack pattern"),
-    ):
-        parts.append(f"<h2>{what.split(' (')[0].capitalize()}</h2>")
-        fig = charts[name]
-        if fig is not None:
-            parts.append(f"<div id='{name}-hook'>{figure(fig, f'{name}-chart')}</div>")
-        else:
-            hook = _SCORECARD_HOOK.format(what=what)
-            parts.append(f"<p class='hook' id='{name}-hook'>{hook}</p>")
+    if card is None:
+        labels = sorted(t for t in events if t.endswith(".labels"))
+        why = (
+            f"no scorecard was given. This run has labels ({', '.join(labels)}): "
+            "<code>simctl score --out score.json</code>, then <code>--score score.json</code>, "
+            "puts a model's latency histogram, confusion matrix and recall per attack pattern "
+            "here."
+            if labels
+            else "no scorecard was given, and this run has no labels topic to score a model "
+            "against (fraud labels are on <code>ticketing.labels</code>)."
+        )
+        parts.append(_omitted("Model scorecard", why, "scorecard"))
+    else:
+        charts = {
+            "latency": _latency_chart(card),
+            "confusion": _confusion_chart(card),
+            "recall": _recall_chart(card),
+        }
+        for name, what in (
+            ("latency", "latency histogram (decision time minus produce time)"),
+            ("confusion", "confusion matrix"),
+            ("recall", "recall per attack pattern"),
+        ):
+            fig = charts[name]
+            section = what.split(" (")[0].capitalize()
+            if fig is not None:
+                parts.append(f"<h2>{section}</h2>")
+                parts.append(f"<div id='{name}-hook'>{figure(fig, f'{name}-chart')}</div>")
+            else:
+                parts.append(_omitted(section, "the scorecard holds none.", f"{name}-hook"))
     parts.append("<h2>Run</h2>")
-    counts = sorted((t, str(len(r))) for t, r in events.items() if r)
-    setting_rows = [
-        (k, json.dumps(v) if not isinstance(v, str) else v) for k, v in settings.items()
-    ]
+    per_topic = sorted((t, f"{len(r):,}") for t, r in events.items() if r)
+    setting_rows = [(k, _value(v)) for k, v in settings.items()]
     parts.append(f"<div id='settings'>{_table(('setting', 'value'), setting_rows)}</div>")
-    parts.append("<h3>Records per topic</h3>" + _table(("topic", "records"), counts))
+    parts.append("<h3>Records per topic</h3>" + _table(("topic", "records"), per_topic))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -292,6 +296,14 @@ def report(
             "histogram, confusion matrix and recall per pattern join the report."
         ),
     ] = None,
+    plotly_js: Annotated[
+        str,
+        typer.Option(
+            "--plotly-js",
+            help="inline (in the file: it opens offline, about 4.8 MB), directory (one "
+            "plotly.min.js beside it, shared by the reports of that folder) or cdn.",
+        ),
+    ] = "inline",
     flags: Flags = NO_FLAGS,
 ) -> None:
     """Write one self-contained HTML report of a run: events per minute, scenario and external
@@ -329,8 +341,9 @@ def report(
     truth = [r for d in domains for r in events.pop(f"{d}.ground_truth", [])]
     for d in domains:
         events.pop(f"{d}.metrics", None)
-    lo, hi = _span(events)
-    run |= {"domains": domains, "from": format_ms(lo + DAY), "until": format_ms(hi - DAY)}
+    lo, hi = run_span([t for ts in _stamps(events).values() for t in ts])
+    # the minute of the first record (a run starts on one) and the last record
+    run |= {"domains": domains, "from": format_ms(lo - lo % MINUTE), "until": format_ms(hi)}
     outcomes = None
     if check is not None:
         spec = get_scenario(check, project)
@@ -338,14 +351,37 @@ def report(
         outcomes = evaluate(spec.assertions, all_events, origin_of(all_events, spec, since))
         run["checked"] = spec.id
     card = _read_score(score) if score is not None else None
+    if plotly_js not in ("inline", "directory", "cdn"):
+        raise ConfigError(
+            f"--plotly-js must be inline, directory or cdn, not {plotly_js!r}: inline puts "
+            "plotly's JavaScript in the file (it opens offline), directory writes one "
+            "plotly.min.js beside it for every report of that folder, cdn loads it online."
+        )
     page = build_report(
-        f"simfleet run report: {', '.join(domains)}", events, truth, outcomes, run, card
+        f"simfleet run report: {', '.join(domains)}", events, truth, outcomes, run, card, plotly_js
     )
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write it ({exc.strerror}).") from exc
-    typer.echo(f"wrote {out} ({len(page) // 1024} kB)", err=True)
+    if plotly_js == "directory":
+        _plotly_beside(out)
+    typer.echo(f"wrote {out} ({len(page) // 1024:,} kB)", err=True)
+
+
+def _plotly_beside(out: Path) -> None:
+    """plotly.min.js beside the report (once: reports in one folder share it)."""
+    target = out.parent / "plotly.min.js"
+    if target.exists():
+        return
+    from plotly.offline import get_plotlyjs
+
+    try:
+        target.write_text(get_plotlyjs(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"--plotly-js directory: cannot write {target} ({exc.strerror})."
+        ) from exc
 
 
 def _read_score(path: Path) -> dict[str, Any]:

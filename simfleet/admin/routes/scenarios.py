@@ -71,7 +71,31 @@ def describe(spec: ScenarioSpec) -> dict[str, Any]:
         ],
         "external_events": [e.template for e in spec.external_events],
         "steers": spec.steers,
+        "kind": kind(spec),
+        "streams": moved_streams(spec),
     }
+
+
+def kind(spec: ScenarioSpec) -> str:
+    """What sort of scenario it is, for the page's card: baseline, campaign (actors of their
+    own, an attack or an A/B test), chaos, drift or parameters."""
+    if not spec.steers:
+        return "baseline"
+    if spec.campaigns:
+        return "campaign"
+    if spec.chaos or any(p.chaos for p in spec.phases):
+        return "chaos"
+    if spec.drift:
+        return "drift"
+    return "parameters"
+
+
+def moved_streams(spec: ScenarioSpec) -> list[str]:
+    """The topics a scenario says it moves (its expected effects and its campaigns' streams),
+    in order: the page charts them while it runs."""
+    out = [e.stream for e in spec.expected_effects]
+    out += [f"{spec.domain}.{s}" for c in spec.campaigns for s in c.streams]
+    return list(dict.fromkeys(out))
 
 
 @router.get("/api/scenarios")
@@ -140,7 +164,7 @@ def start(body: StartBody, admin: AdminDep) -> dict[str, Any]:
             if i.scenario == spec.id and i.at >= inst.started_at
         ],
         "estimated_duration": text
-        if total is None
+        if total is None or not settle_span(spec)
         else f"{text} + {format_duration_ms(settle_span(spec))} settling",
         "estimated_duration_ms": total,
         "estimated_wall_s": None if total is None else total / state.clock.speed / 1000,
