@@ -58,40 +58,54 @@ class Volatility:
         self._size = np.random.default_rng(
             [seed, shard, stable_hash("process-jump-size", domain, name)]
         )
+        self._grown: F64 | None = None
+
+    def _grow(self, n: int) -> F64:
+        """phi^-k for k = 1..n, a column (cached: ticks are mostly of one length)."""
+        if self._grown is None or len(self._grown) < n:
+            k = np.arange(1, n + 1, dtype=np.float64)
+            self._grown = np.exp(self._a * k)[:, None]
+        return self._grown[:n]
 
     def _ou(self, m: int) -> F64:
-        """The log-volatility at the next ``m`` grid points, (entities, m)."""
+        """The log-volatility at the next ``m`` grid points, time-major (m, entities)."""
         phi = math.exp(-self._a)
-        eta = self._eta.standard_normal((m, self.size)).T * (self.s * math.sqrt(1 - phi * phi))
-        out = np.empty((self.size, m), dtype=np.float64)
+        scale = self.s * math.sqrt(1 - phi * phi)
+        out = self._eta.standard_normal((m, self.size))
         block = max(1, int(_BLOCK_GROWTH / self._a))
         x = self.x
         for b0 in range(0, m, block):
-            k = np.arange(1, min(block, m - b0) + 1, dtype=np.float64)
-            grow = np.exp(self._a * k)  # phi^-k
-            part = (x[:, None] + np.cumsum(eta[:, b0 : b0 + len(k)] * grow, axis=1)) / grow
-            out[:, b0 : b0 + len(k)] = part
-            x = part[:, -1]
+            part = out[b0 : b0 + block]  # a view: the block is solved in place
+            grow = self._grow(len(part))
+            part *= grow * scale
+            np.cumsum(part, axis=0, out=part)
+            part += x
+            part /= grow
+            x = part[-1]
         return out
 
     def shocks(self, z: F64) -> tuple[F64, F64]:
         """The steps' shocks for normals ``z`` (entities, m), and the log-volatility at the
-        grid points they lead to."""
-        m = z.shape[1]
-        x_next = self._ou(m) if self.s else np.zeros((self.size, m), dtype=np.float64)
-        out = z
+        grid points they lead to (entities, m)."""
+        zt = z.T  # time-major, as drawn
+        m = zt.shape[0]
+        x_next = self._ou(m) if self.s else np.zeros((m, self.size), dtype=np.float64)
+        out = zt
         if self.s:
-            x_start = np.hstack([self.x[:, None], x_next[:, :-1]])
-            out = np.exp(x_start - self.s * self.s) * out
+            out = np.empty_like(x_next)
+            out[0] = self.x
+            out[1:] = x_next[:-1]
+            out -= self.s * self.s
+            np.exp(out, out=out)
+            out *= zt
         if self.w:
-            out = math.sqrt(1.0 - self.w) * out
+            out = out * math.sqrt(1.0 - self.w)
             u = self._u.random((m, self.size))
-            count = np.zeros((m, self.size), dtype=np.int64)
-            for c in self._cdf:
-                count += u > c
             # time-major: the sizes are taken in the order of the jumps, whatever the tick
-            t, e = np.nonzero(count)
-            sizes = self._size.standard_normal(len(t)) * np.sqrt(count[t, e])
-            out[e, t] += self._jump_sd * sizes
-        self.x = x_next[:, -1].copy()
-        return out, x_next
+            t, e = np.nonzero(u > self._cdf[0])
+            hit = u[t, e]
+            count = 1 + sum((hit > c).astype(np.int64) for c in self._cdf[1:])
+            sizes = self._size.standard_normal(len(t)) * np.sqrt(count)
+            out[t, e] += self._jump_sd * sizes
+        self.x = x_next[-1].copy()
+        return out.T, x_next.T
