@@ -28,7 +28,9 @@ class ProcessSpec(Spec):
 
     ``drift``, ``decline`` (subtracted from it: parameters never go below zero) and
     ``volatility`` are per ``per`` (a year by default): numbers, parameter paths or `by` tables
-    over an attribute of the entity (no `of`: the entity is the process's own)."""
+    over an attribute of the entity (no `of`: the entity is the process's own). `clustering`,
+    `jumps`, `spread_follows` and `tick` add the stylized facts of prices (volatility in
+    spells, jumps, a spread that follows it, a price grid), each off unless written."""
 
     entity: str = Field(description="the entity kind each path belongs to")
     start: float | ByAttr = Field(description="the median starting level, per entity")
