@@ -208,22 +208,25 @@ def _realized(t: np.ndarray, p: np.ndarray, every: int) -> float:
 def test_realized_volatility_is_the_parameter_at_any_sampling(
     normal: Run, caps: dict[str, str], every: int
 ) -> None:
-    """Every instrument's realized volatility over the day is within 20 % of its cap's
-    annualised parameter, sampled every minute, five minutes or half hour alike."""
+    """Pooled over each cap's instruments, the realized volatility over the day is within 20 %
+    of the cap's annualised parameter, sampled every minute or five minutes alike (30 % every
+    half hour: 47 returns a day).
+
+    Volatility comes in spells and jumps (`clustering`, `jumps`): one instrument's day is
+    calm or stormy (0.7-1.6x the parameter, as real names' days are), so the day is pinned
+    per cap here and the parameter within 10 % over three days in
+    tests/domain/test_markets_stylized.py."""
     paths = normal.paths()
     assert len(paths) == 20
-    for iid, (t, p) in paths.items():
-        rv = _realized(t, p, every)
-        # half-hour sampling has 47 returns a day: a standard error of about 10 %
-        tol = 0.2 if every < 30 * M else 0.3
-        assert abs(rv / VOL[caps[iid]] - 1) < tol, (iid, caps[iid], rv)
-    # and pooled per cap, at five minutes, much closer
-    if every == 5 * M:
-        for cap, sigma in VOL.items():
-            rvs = [_realized(t, p, every) for i, (t, p) in paths.items() if caps[i] == cap]
-            pooled = float(np.sqrt(np.mean(np.square(rvs))))
-            print(f"realized volatility {cap}: {pooled:.3f} (parameter {sigma}, n={len(rvs)})")
-            assert abs(pooled / sigma - 1) < 0.08, cap
+    tol = 0.2 if every < 30 * M else 0.3
+    for cap, sigma in VOL.items():
+        rvs = [_realized(t, p, every) for i, (t, p) in paths.items() if caps[i] == cap]
+        pooled = float(np.sqrt(np.mean(np.square(rvs))))
+        print(
+            f"realized volatility {cap} every {every // M} min: {pooled:.3f} (parameter "
+            f"{sigma}, n={len(rvs)})"
+        )
+        assert abs(pooled / sigma - 1) < tol, (cap, pooled)
 
 
 @pytest.mark.parametrize("run", ["normal", "crash", "pump"])
@@ -242,14 +245,16 @@ def test_prices_positive_and_bid_below_price_below_ask(
 
 
 def test_spread_is_the_parameter_of_the_cap(normal: Run, caps: dict[str, str]) -> None:
-    """The relative spread (ask - bid) / price is the cap's parameter, within rounding."""
+    """The median relative spread (ask - bid) / price of each cap is its parameter within
+    15 %: the spread widens and narrows with the volatility's spells (`spread_follows`), whose
+    median is the parameter, and one day holds about 30 spells per instrument."""
     q = normal.ticks
     rel = (q["ask"] - q["bid"]) / q["price"]
     cap = np.asarray([caps[i] for i in q["instrument_id"]])
     for c, s in SPREAD.items():
         median = float(np.median(rel[cap == c]))
         print(f"spread {c}: median {median:.5f} (parameter {s})")
-        assert abs(median / s - 1) < 0.02, c
+        assert abs(median / s - 1) < 0.15, c
 
 
 def test_volume_rises_with_the_size_of_the_move(normal: Run) -> None:
@@ -395,26 +400,29 @@ def test_bull_run_adds_its_drift_to_the_same_paths(bull: Run) -> None:
     """Against the paths the same seed draws without a scenario (the process's normals are the
     same, so the log ratio is the drift alone), every instrument is up by the rally's extra
     drift at the end of it: (4.0 - 0.08) a year over 65.5 h at full strength and a 6 h ramp
-    (half strength), log +0.0307, within 2 %."""
+    (half strength), log +0.0307, within 0.5 % and the half cent the quoted price is
+    rounded to (the paths' own levels are read unrounded)."""
     spec = load_domain("markets")
     calm = {spec.param_path(k): v for k, v in spec.parameters.items()}
     t0 = parse_instant_ms(DAY0)
     end = t0 + 73 * H + 30 * M
     want = (4.0 - 0.08) * (2.5 * H + (end - t0 - 8 * H)) / YEAR
     paths = bull.paths()
-    got = []
+    got, grid = [], []
     for shard, pool in enumerate(_pools(LONG_SCALE)):
         proc = Process("price", spec.processes["price"], pool, spec, SEED, shard)
         proc.advance(t0, end + 1, calm)
         for i, iid in enumerate(pool.ids.values):
             t, p = paths[iid]
             last = np.searchsorted(t, end, side="right") - 1
-            idx = np.asarray([i], dtype=np.int64)
-            plain = proc.read("level", idx, t[last : last + 1], calm)[0]
+            col = t[last] // spec.processes["price"].step - proc.path_g0
+            plain = float(np.exp(proc.path[i, col]))
             got.append(float(np.log(p[last] / plain)))
+            grid.append(0.005 / p[last])  # half a cent, relative: the price's rounding
     assert len(got) == 4
     print(f"bull-run: log gain over the same paths {min(got):.4f}-{max(got):.4f}, want {want:.4f}")
-    assert np.allclose(got, want, rtol=0.005), (got, want)
+    err = np.abs(np.asarray(got) - want)
+    assert np.all(err <= 0.005 * want + np.asarray(grid)), (got, want)
 
 
 def test_bear_crash_doubles_volatility_and_prices_fall(bear: Run) -> None:

@@ -200,3 +200,98 @@ def test_campaign_process_numbers_and_actor_filters_are_checked() -> None:
         "campaigns.0.processes.volume",
         "campaigns.0.streams.trade.executed.fields.price.process",
     }
+
+
+STYLIZED = {
+    "clustering": {"half_life": "10m", "spread": 0.5},
+    "jumps": {"every": "1h", "share": 0.2},
+    "spread_follows": 1.0,
+}
+
+
+def test_stylized_path_does_not_depend_on_how_the_window_is_cut_into_ticks() -> None:
+    """With clustering and jumps, one hour-long tick and ragged ticks give the same levels,
+    bids and asks at the same instants (the draws are time-major from their own streams)."""
+    spec = _domain(**STYLIZED)
+    params = _params(spec)
+    one, ragged = _process(spec), _process(spec)
+    one.advance(0, H, params)
+    rng = np.random.default_rng(2)
+    cuts = np.unique(np.r_[0, rng.integers(7 * S, H, 12), H])
+    times = np.sort(rng.integers(0, H, 300))
+    idx = rng.integers(0, 40, 300)
+    for what in ("level", "ask"):
+        got = []
+        ragged = _process(spec)
+        for a, b in itertools.pairwise(cuts):
+            ragged.advance(int(a), int(b), params)
+            mine = (times >= a) & (times < b)
+            got.append(ragged.read(what, idx[mine], times[mine], params))
+        want = one.read(what, idx, times, params)
+        np.testing.assert_allclose(np.concatenate(got), want, rtol=1e-10)
+
+
+def test_stylized_shocks_keep_the_volatility_and_have_fat_tails() -> None:
+    """Clustering and jumps leave the per-step variance at sigma^2 dt (within 3 %) and give
+    5-minute increments a kurtosis above 5; a tick alone leaves the path as it was."""
+    spec = _domain(**STYLIZED)
+    proc = _process(spec)
+    params = _params(spec)
+    proc.advance(0, 48 * H, params)
+    inc = np.diff(proc.path, axis=1)
+    dt = 1 / (365 * 86_400)
+    assert inc.std() / (0.4 * math.sqrt(dt)) == pytest.approx(1.0, abs=0.03)
+    five = np.diff(proc.path[:, ::300], axis=1)
+    z = five - five.mean()
+    assert np.mean(z**4) / np.mean(z**2) ** 2 > 5
+    plain_a, plain_b = _process(_domain()), _process(_domain(tick=0.01))  # a grid reads only
+    plain_a.advance(0, H, params)
+    plain_b.advance(0, H, params)
+    np.testing.assert_array_equal(plain_a.path, plain_b.path)
+
+
+def test_spread_follows_the_volatility_factor() -> None:
+    """With `spread_follows: 1`, the relative spread is the parameter times exp(X): it varies
+    within an entity and its median stays near the parameter."""
+    spec = _domain(**STYLIZED)
+    proc = _process(spec)
+    params = _params(spec)
+    proc.advance(0, 24 * H, params)
+    idx = np.repeat(np.arange(40, dtype=np.int64), 200)
+    times = np.tile(np.linspace(0, 24 * H - 1, 200).astype(np.int64), 40)
+    bid, ask = proc.read("bid", idx, times, params), proc.read("ask", idx, times, params)
+    rel = (ask - bid) / (0.5 * (ask + bid))
+    assert rel.std() / rel.mean() > 0.3
+    assert np.median(rel) / 0.01 == pytest.approx(1.0, abs=0.1)
+
+
+def test_tick_grid_puts_level_bid_and_ask_on_whole_ticks() -> None:
+    """With a tick, level, bid and ask are whole ticks and bid < level < ask strictly."""
+    spec = _domain(tick=0.05, spread="half")
+    proc = _process(spec)
+    params = _params(spec, half=0.0001)  # narrower than a tick: bid and ask one tick off
+    proc.advance(0, H, params)
+    idx = np.arange(40, dtype=np.int64)
+    times = np.full(40, H - 1, dtype=np.int64)
+    got = {w: proc.read(w, idx, times, params) / 0.05 for w in ("bid", "level", "ask")}
+    for v in got.values():
+        np.testing.assert_allclose(v, np.rint(v), atol=1e-9)
+    assert np.all(got["bid"] < got["level"]) and np.all(got["level"] < got["ask"])
+
+
+def test_stylized_options_are_checked() -> None:
+    """`spread_follows` needs clustering; a tick is above zero; `read_by` reads no move."""
+    with pytest.raises(ValueError, match="add `clustering`"):
+        _domain(spread_follows=1.0)
+    with pytest.raises(ValueError, match="`tick` must be above 0"):
+        _domain(tick=0.0)
+    with pytest.raises(ValueError, match="takes no `read: move`"):
+        FieldSpec.model_validate(
+            {
+                "process": "price",
+                "of": "asset_id",
+                "read": "move",
+                "lognormal": [1, 1],
+                "read_by": {"field": "side", "values": {"buy": "ask"}},
+            }
+        )

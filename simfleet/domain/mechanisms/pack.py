@@ -34,6 +34,8 @@ from simfleet.scenarios import Campaign
 
 __all__ = ["MECHANISMS", "Mechanism", "mechanism"]
 
+_VOLATILITY = ("clustering", "jumps", "spread_follows", "tick")  # a process's stylized facts
+
 
 @dataclass(frozen=True)
 class Mechanism:
@@ -223,12 +225,24 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "processes",
         "processes.<name>",
         ProcessSpec,
-        (),
+        tuple(k for k in ProcessSpec.model_fields if k not in _VOLATILITY),
         "A value per entity evolving continuously in sim time (geometric Brownian motion, "
         "exact in the step), read by `process` fields: prices whose volatility does not "
         "depend on the tick, and quotes and trades that agree.",
         "simfleet.domain.mechanisms.processes:problems",
         f"{_E}.processes",
+    ),
+    Mechanism(
+        "volatility",
+        "processes.<name>.clustering|jumps|spread_follows|tick",
+        ProcessSpec,
+        _VOLATILITY,
+        "The stylized facts of prices: volatility in calm and stormy spells (a "
+        "stochastic-volatility factor) and jumps, so returns are fat-tailed and their sizes "
+        "cluster while the long-run volatility stays the parameter; a spread that widens "
+        "with the volatility; prices on a tick grid.",
+        "simfleet.domain.mechanisms.processes:problems",
+        f"{_E}.volatility",
     ),
     Mechanism(
         "journeys",

@@ -26,6 +26,7 @@ from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column, TableStrings
 from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, ProcessSpec
 from simfleet.errors import DomainError
+from simfleet.producers.engine.volatility import Volatility
 from simfleet.producers.pools import EntityPool, stable_hash
 
 __all__ = ["Override", "Process"]
@@ -70,6 +71,13 @@ class Process:
         self.g: int | None = None
         self.path: F64 = self.level[:, None].copy()  # grid points path_g0 .. path_g0 + m - 1
         self.path_g0 = 0
+        # the stylized facts, if the pack writes them: the log-volatility starts stationary
+        self.vol: Volatility | None = None
+        if spec.clustering is not None or spec.jumps is not None:
+            x0 = start_rng.standard_normal(pool.size)
+            self.vol = Volatility(spec, pool.size, x0, seed, shard, domain.domain, name)
+        self.xpath: F64 = self._xnow()[:, None]  # the log-volatility beside ``path``
+        self._tick = None if spec.tick is None else self._per_entity(spec.tick, self._defaults)
         self._dt = spec.step / spec.per
         self._lookback = spec.window // spec.step
         # a move is measured in standard deviations of normal times: the default volatility
@@ -84,6 +92,10 @@ class Process:
         if isinstance(x, str):
             return np.full(n, params[f"{self._domain}.{x}"], dtype=np.float64)
         return np.full(n, float(x), dtype=np.float64)
+
+    def _xnow(self) -> F64:
+        """The log-volatility at the last grid point drawn (0 without clustering)."""
+        return self.vol.x.copy() if self.vol is not None else np.zeros(self.pool.size)
 
     def _law(
         self, params: Mapping[str, float], given: Mapping[str, float | str] | None = None
@@ -102,6 +114,7 @@ class Process:
         if self.g is None:
             self.g = t0 // step
             self.path = self.level[:, None].copy()
+            self.xpath = self._xnow()[:, None]
             self.path_g0 = self.g
         last = (t1 - 1) // step
         m = last - self.g
@@ -109,6 +122,9 @@ class Process:
             return
         drift, scale = self._law(params)
         z = self.rng.standard_normal((m, self.pool.size)).T  # time-major: tick-independent
+        x_new: F64 | None = None
+        if self.vol is not None:
+            z, x_new = self.vol.shocks(z)
         inc = drift[:, None] + scale[:, None] * z
         if overrides:
             at = (self.g + 1 + np.arange(m, dtype=np.int64)) * step
@@ -122,6 +138,8 @@ class Process:
         new = self.level[:, None] + np.cumsum(inc, axis=1)
         tail = self.path[:, -(self._lookback + 1) :]
         self.path = np.hstack([tail, new])
+        if x_new is not None:
+            self.xpath = np.hstack([self.xpath[:, -tail.shape[1] :], x_new])
         self.path_g0 = self.g + 1 - tail.shape[1]
         self.level = new[:, -1].copy()
         self.g = last
@@ -147,10 +165,29 @@ class Process:
             out: F64 = 1.0 + np.abs(log_level - back) / self._move_sd[rows]
             return out
         level = np.exp(log_level)
-        if what == "level":
+        if what == "level" and self._tick is None:
             return level
         half = 0.5 * self._per_entity(self.spec.spread, params)[rows]
-        return level * (1.0 - half) if what == "bid" else level * (1.0 + half)
+        if self.spec.spread_follows:
+            # the spread widens with the volatility factor; its median stays the parameter
+            half = half * np.exp(self.spec.spread_follows * self.xpath[rows, col])
+        if self._tick is None:
+            return level * (1.0 - half) if what == "bid" else level * (1.0 + half)
+        return self._on_grid(what, level, half, self._tick[rows])
+
+    @staticmethod
+    def _on_grid(what: str, level: F64, half: F64, tick: F64) -> F64:
+        """Level, bid or ask in whole ticks: the level to the nearest (two at least), bid and
+        ask to the nearest but at least one tick below and above it."""
+        mid = np.maximum(np.rint(level / tick), 2.0)
+        if what == "level":
+            ticks = mid
+        elif what == "bid":
+            ticks = np.minimum(np.rint(level * (1.0 - half) / tick), mid - 1.0)
+        else:
+            ticks = np.maximum(np.rint(level * (1.0 + half) / tick), mid + 1.0)
+        out: F64 = ticks * tick
+        return out
 
     def column(
         self,
@@ -170,9 +207,40 @@ class Process:
             )
         times = cols["occurred_at"]
         assert isinstance(times, np.ndarray)
-        v = self.read(f.read, src.idx, times, params) * factor
+        v = self.read(f.read, src.idx, times, params)
+        if f.read_by is not None:
+            v = self._read_by(f, cols, src.idx, times, params, v)
+        v = v * factor
         if f.min is not None or f.max is not None:
             v = np.clip(v, f.min, f.max)
         if ftype.kind == "int":
             return np.rint(v).astype(np.int64)
         return np.round(v, f.round) if f.round is not None else v
+
+    def _read_by(
+        self,
+        f: FieldSpec,
+        cols: Mapping[str, Column],
+        idx: npt.NDArray[np.int64],
+        times: npt.NDArray[np.int64],
+        params: Mapping[str, float],
+        v: F64,
+    ) -> F64:
+        """``v`` with the events whose field ``f.read_by.field`` takes a listed value reading
+        what is listed for it (a buy at the ask)."""
+        by = f.read_by
+        other = cols[by.field]
+        if not isinstance(other, TableStrings):
+            raise DomainError(
+                f"process {self.name}: `read_by` field `{by.field}` holds no text values; "
+                "name a `choice` field"
+            )
+        out = v.copy()
+        for value, what in by.values.items():
+            code = other.table.lookup.get(value)
+            if code is None:
+                continue
+            mine = other.idx == code
+            if mine.any():
+                out[mine] = self.read(what, idx[mine], times[mine], params)
+        return out

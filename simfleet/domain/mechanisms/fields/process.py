@@ -14,6 +14,7 @@ from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column
 from simfleet.domain.mechanisms.base import DrawContext, FieldSpec, generators
 from simfleet.domain.mechanisms.refs import unknown
+from simfleet.domain.mechanisms.volatility import ReadBy
 from simfleet.problems import Problem
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ class ProcessField(FieldSpec):
     law: FieldSpec | None = Field(
         None, description="with `read: move`: the numeric generator the move multiplies"
     )
+    read_by: ReadBy | None = Field(
+        None,
+        description="what is read by the value of another field of the event (`{field: side, "
+        "values: {buy: ask, sell: bid}}`: buyer-initiated trades print at the ask)",
+    )
 
     @classmethod
     def absorbs(cls, raw: Mapping[str, Any]) -> bool:
@@ -77,7 +83,14 @@ class ProcessField(FieldSpec):
             raise ValueError("`law` applies to `read: move` only")
         if self.law is not None and self.law.fills != "number":
             raise ValueError(f"a `move` multiplies a numeric law, not `{self.law.key}`")
+        if self.read_by is not None and self.read == "move":
+            raise ValueError("`read_by` picks a level, bid or ask: it takes no `read: move`")
         return self
+
+    def reads(self) -> list[tuple[str, str]]:
+        """The field `read_by` reads is made first."""
+        own = [("read_by.field", self.read_by.field)] if self.read_by is not None else []
+        return [*own, *super().reads()]
 
     def problems(self, spec: DomainSpec, where: str, file: Path) -> list[Problem]:
         """The process exists."""
