@@ -18,7 +18,7 @@ import structlog
 from confluent_kafka.admin import AdminClient
 
 from simfleet.codec import TopicEncoder
-from simfleet.control import ControlState
+from simfleet.control import COUNTS_TOPIC, ControlState
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec
 from simfleet.kafka import AccountedProducer
@@ -30,6 +30,7 @@ from simfleet.producers.handoff import (
     Holders,
     latest_checkpoint,
     listed_ends,
+    scan_counted,
     scan_written,
     write_checkpoint,
 )
@@ -241,6 +242,10 @@ class Custody:
             if written:
                 self.dedupe[shard] = Dedupe(producer, written, now)
                 skipped = sum(written.values())
+            # and what it counted past the checkpoint (its heartbeat may not have said so)
+            counts_from = st.scan_from.get((COUNTS_TOPIC, 0))
+            if counts_from is not None:
+                tally.floor = max(tally.floor, scan_counted(self.settings, shard, counts_from))
         if shard not in self.dedupe:
             # a checkpoint of its own, acknowledged before it produces: a later owner reads
             # what this one writes from here on (the one it resumed from may say "released";
@@ -318,7 +323,8 @@ class Custody:
 
     def _ends(self) -> dict[tuple[str, int], int]:
         assert self._admin is not None
-        return listed_ends(self._admin, self._partitions)
+        # sim.counts too: a later owner reads the counts written past the checkpoint
+        return listed_ends(self._admin, [*self._partitions, (COUNTS_TOPIC, 0)])
 
     def _write(
         self,

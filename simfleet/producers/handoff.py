@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from simfleet.columns import Batch
-from simfleet.control import HEARTBEAT_TIMEOUT_MS, SHARD_STATE_TOPIC
+from simfleet.control import COUNTS_TOPIC, HEARTBEAT_TIMEOUT_MS, SHARD_STATE_TOPIC, ShardCounts
 from simfleet.control_io import FleetWatcher
 from simfleet.errors import BrokerError
 from simfleet.kafka import AccountedProducer
@@ -219,11 +219,48 @@ def scan_written(
 ) -> Counter[int]:
     """Every record now on ``partitions`` from ``scan_from`` on (from the start where a
     partition is not in it), counted by ``record_hash``."""
-    consumer = _consumer(settings)
-    assign = [TopicPartition(t, p, scan_from.get((t, p), OFFSET_BEGINNING)) for t, p in partitions]
     seen: Counter[int] = Counter()
+    assign = [TopicPartition(t, p, scan_from.get((t, p), OFFSET_BEGINNING)) for t, p in partitions]
+
+    def visit(m: Any) -> None:
+        seen[record_hash(m.topic() or "", m.key(), m.value() or b"")] += 1
+
+    _read_to_end(settings, assign, visit, timeout)
+    return seen
+
+
+def scan_counted(
+    settings: KafkaSettings,
+    shard: int,
+    offset: int,
+    timeout: float = 120.0,
+    topic: str = COUNTS_TOPIC,
+) -> int:
+    """The sim instant up to which any worker reported ``shard``'s counts on ``sim.counts``
+    from ``offset`` on (0: none). A frozen owner's counts may have reached the broker while the
+    heartbeat that said so did not: its successor counts from here, not from the heartbeat."""
+    until = 0
+    key = str(shard).encode()
+
+    def visit(m: Any) -> None:
+        nonlocal until
+        if m.key() == key:
+            until = max(until, ShardCounts.model_validate_json(m.value() or b"{}").until)
+
+    _read_to_end(settings, [TopicPartition(topic, 0, offset)], visit, timeout)
+    return until
+
+
+def _read_to_end(
+    settings: KafkaSettings,
+    assign: list[TopicPartition],
+    visit: Callable[[Any], None],
+    timeout: float,
+) -> None:
+    """Every record of ``assign`` (from their offsets) to the end, each given to ``visit``."""
     if not assign:
-        return seen
+        return
+    consumer = _consumer(settings)
     open_parts = {(tp.topic, tp.partition) for tp in assign}
     deadline = time.monotonic() + timeout
     try:
@@ -241,14 +278,13 @@ def scan_written(
                         open_parts.discard((m.topic(), m.partition()))
                         continue
                     raise BrokerError(f"Reading {m.topic()}: {err.str()}.")
-                seen[record_hash(m.topic() or "", m.key(), m.value() or b"")] += 1
+                visit(m)
     except KafkaException as exc:
         raise BrokerError(
             f"Cannot read the data topics: {exc.args[0].str()}. Check that the broker is up."
         ) from exc
     finally:
         consumer.close()
-    return seen
 
 
 class Dedupe:
