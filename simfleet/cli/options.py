@@ -332,3 +332,11 @@ AdminOpt = Annotated[
     bool,
     typer.Option("--admin/--no-admin", help="Serve the admin page, API and /metrics."),
 ]
+LogJsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--log-json",
+        help="Log JSON lines (one object per line: event, level, timestamp and the event's "
+        "fields) instead of text, for a log shipper.",
+    ),
+]

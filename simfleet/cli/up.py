@@ -8,6 +8,7 @@ produced, then the orchestrator, then the broker.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -38,6 +40,7 @@ from simfleet.cli.options import (
     AdminHostOpt,
     AdminOpt,
     Flags,
+    LogJsonOpt,
     ResetOpt,
     build_settings,
     duration_ms,
@@ -57,6 +60,7 @@ from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import Behind, FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.limits import check_scale, check_sim_span, check_speed
+from simfleet.logs import configure_logging, logs_json
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import check_scenario, scenario_rows
@@ -66,6 +70,17 @@ from simfleet.timeutil import format_ms
 from simfleet.topology import prepare_topics
 
 console = Console(stderr=True)
+_log = structlog.get_logger()
+
+
+def _say(text: str) -> None:
+    """One line for the user: text on the console, or a JSON log line under --log-json."""
+    if logs_json():
+        _log.info(str(text))
+    else:
+        console.print(text)
+
+
 DEFAULT_ADMIN_PORT = 8321
 
 
@@ -251,6 +266,7 @@ def up(
     admin_host: AdminHostOpt = "127.0.0.1",
     admin_allowed_host: AdminAllowedHostOpt = None,
     admin_allowed_origin: AdminAllowedOriginOpt = None,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -260,6 +276,10 @@ def up(
     http://127.0.0.1:8321/ (or a free port, announced, when another fleet holds it) unless
     --no-admin.
     """
+    if log_json:
+        configure_logging(json=True)  # its own lines; each child gets --log-json below
+    # every child logs as `up` does
+    json_args = ["--log-json"] if log_json else []
     admin_args: list[str] = []
     if admin:
         from simfleet.admin.security import Access, check_bind
@@ -270,7 +290,7 @@ def up(
         )
         port_given = admin_port is not None
         admin_port = _admin_port(admin_host, admin_port or DEFAULT_ADMIN_PORT, port_given)
-        admin_args = ["admin", "run", "--admin-host", admin_host]
+        admin_args = ["admin", "run", "--admin-host", admin_host, *json_args]
         for flag, values in (
             ("--admin-allowed-host", admin_allowed_host),
             ("--admin-allowed-origin", admin_allowed_origin),
@@ -341,7 +361,7 @@ def up(
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
             forget = record_foreground(broker, budget)
-            console.print(f"embedded broker on {bs} (log {broker.log_path})")
+            _say(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(bs, settings.kafka_properties, settings.schema_registry_url)
         wall = wall_ms()
         sim_start = instant(settings.start, "--start") if settings.start else wall
@@ -355,14 +375,16 @@ def up(
             kafka, project, domains, settings.shards, settings.speed, sim_start, duration
         )
         sup = Supervisor(logs, settings.child_env(kafka))
-        orch = sup.spawn("orchestrator", ["orchestrator", "run", *(["--reset"] if reset else [])])
+        orch = sup.spawn(
+            "orchestrator", ["orchestrator", "run", *json_args, *(["--reset"] if reset else [])]
+        )
         _wait_for_state(kafka, orch.proc, orch.log)
         cluster = ClusterWatch(kafka)  # the fleet's cluster, from now on
         sup.before_restart = cluster.verify
         if stats_file is not None and baseline is not None:
-            sup.spawn("metrics", ["metrics", "run", "--baseline", str(baseline)])
+            sup.spawn("metrics", ["metrics", "run", *json_args, "--baseline", str(baseline)])
         for i in range(n_workers):
-            sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
+            sup.spawn(f"worker-{i}", ["worker", "run", *json_args, "--worker-id", f"worker-{i}"])
         if admin:
             assert admin_port is not None  # set above whenever the admin server runs
             # again: taken while the fleet started (another fleet's `up`)?
@@ -370,13 +392,13 @@ def up(
             args = [*admin_args, "--admin-port", str(admin_port)]
             args += ["--baseline", str(baseline)] if baseline is not None else []
             sup.spawn("admin", args, critical=False)
-            console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
-        console.print(
+            _say(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
+        _say(
             f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
             f"logs in {logs}/; Ctrl-C stops everything"
         )
         if stats_file is not None:
-            console.print(
+            _say(
                 f"live metrics against {baseline}: `simctl tail {domains[0]}.metrics` "
                 "(one record per stream per interval, as soon as every shard has passed it)"
             )
@@ -410,7 +432,7 @@ def up(
             broker.stop()
         lock.release()
         if summary is not None:  # on every exit, an error's included
-            console.print(summary.line())
+            _say(summary.line())
     if replaced is not None:
         done = summary or Summary(0, 0, 0, 0)
         raise ClusterReplacedError(
@@ -454,7 +476,7 @@ def _admin_port(host: str, port: int, given: bool) -> int:
         if given:
             raise
         moved = free_port()
-        console.print(
+        _say(
             f"admin port {port} is taken (another fleet's admin page?); this fleet's is on "
             f"port {moved}"
         )
@@ -518,7 +540,8 @@ def _watch(
     state = read_latest_state(settings)
     last_state = last_line = 0.0
     away_since: float | None = None
-    live = Live(console=console, refresh_per_second=2) if stats and console.is_terminal else None
+    table = stats and console.is_terminal and not logs_json()
+    live = Live(console=console, refresh_per_second=2) if table else None
     try:
         if live is not None:
             live.start()
@@ -526,7 +549,7 @@ def _watch(
             if duration is not None and time.monotonic() - started >= duration:
                 break
             if state is not None and _reached_end(state, watcher.workers, wall_ms()):
-                console.print(f"every shard reached --until {format_ms(state.end_ms or 0)}")
+                _say(f"every shard reached --until {format_ms(state.end_ms or 0)}")
                 break
             if cluster.reason is not None:
                 raise ClusterReplacedError(cluster.reason)
@@ -534,9 +557,9 @@ def _watch(
                 raise _BrokerDiedError(broker, status)
             if budget is not None:
                 for note in budget.check():
-                    console.print(note)
+                    _say(note)
             for note in sup.tend():
-                console.print(note)
+                _say(note)
             watcher.poll(0.5)
             now = time.monotonic()
             if now - last_state >= 2.0:
@@ -544,13 +567,13 @@ def _watch(
                 try:
                     state = read_latest_state(settings, 2.0) or state
                     if away_since is not None:
-                        console.print(f"broker reachable again after {now - away_since:.0f} s")
+                        _say(f"broker reachable again after {now - away_since:.0f} s")
                         away_since = None
                 except BrokerError:
                     # production waits in the producers' queues; ride it out up to the limit
                     if away_since is None:
                         away_since = now
-                        console.print(f"broker unreachable since {format_ms(wall_ms())[:19]}Z")
+                        _say(f"broker unreachable since {format_ms(wall_ms())[:19]}Z")
                     elif now - away_since > outage_limit:
                         raise BrokerError(
                             f"The broker at {settings.bootstrap_servers} has been unreachable "
@@ -573,6 +596,12 @@ def _watch(
                     else "-"
                 )
                 behind = watcher.behind(wall_ms())
+                if logs_json():
+                    lag_s = None if behind is None else behind.lag_ms / 1000
+                    line = {"event": "stats", "events_per_s": round(total, 1), "failed": failed}
+                    line |= {"workers": _live(watcher.workers), "scenario": scen or "baseline"}
+                    print(json.dumps({**line, "behind_s": lag_s}), flush=True)
+                    continue
                 lag = f"  behind={behind.lag_ms / 1000:.0f}s" if behind is not None else ""
                 print(
                     f"{total:,.0f} events/s  workers={_live(watcher.workers)}  "
