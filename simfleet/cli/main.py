@@ -12,8 +12,10 @@ from typing import Annotated
 
 import typer
 
+from simfleet.cli.helptext import bare_flags
 from simfleet.errors import SimError
 
+bare_flags()
 app = typer.Typer(
     name="simctl",
     help=(
