@@ -247,10 +247,15 @@ class Written:
 
 
 def write_files(
-    plan: Plan, out: Path, fmt: str, progress: Callable[[int], None] | None = None
+    plan: Plan,
+    out: Path,
+    fmt: str,
+    progress: Callable[[int], None] | None = None,
+    written: Callable[[int, int], None] | None = None,
 ) -> Written:
     """Run ``plan`` into ``out`` (one file per topic, jsonl or avro). All or nothing: an error
-    or Ctrl-C removes every partial file (OutputError / GenerationInterrupted say how far)."""
+    or Ctrl-C removes every partial file (OutputError / GenerationInterrupted say how far).
+    ``progress(t)`` follows the engines; ``written(t, events)`` each hour written."""
     if fmt not in ("jsonl", "avro"):
         raise ConfigError(f"--format must be jsonl or avro, not {fmt!r}.")
     try:
@@ -270,8 +275,12 @@ def write_files(
     at = Progress(plan.first_ms)
     try:
         try:
+            told = at.reached_ms
             for write in run_writes(plan, progress, at):
                 write.to(sink)
+                if written is not None and at.reached_ms != told:
+                    told = at.reached_ms
+                    written(told, sum(sink.counts.values()))
             if at.drifts:
                 # the drift manifest of the run, as on ground truth (kind `drift`)
                 (out / "drift_manifest.json").write_text(json.dumps(at.drifts, indent=2) + "\n")

@@ -221,7 +221,8 @@ def scenario_status(
     if not data["scenarios"]:
         typer.echo("no scenario: baseline")
     for r in data["scenarios"]:
-        typer.echo(f"  {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
+        phase = f" phase={r['phase']}" if r["phase"] is not None else ""
+        typer.echo(f"  {r['id']}: {r['state']}{phase} progress={r['progress']:.0%}")
 
 
 @settings_options("bootstrap", "properties", "config")
@@ -234,7 +235,8 @@ def status(
     state = _state(settings)
     watcher = FleetWatcher(settings)
     try:
-        watcher.poll(2.0)
+        # the heartbeats already on sim.fleet, read to its end: no fixed wait
+        watcher.read_to_end(2.0)
     finally:
         watcher.close()
     data = _scenario_status(state)
@@ -273,8 +275,9 @@ def status(
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(
-        f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
-        f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
+        f"sim time {data['sim_time']}  (wall {format_ms(now_wall)})  speed "
+        f"{state.clock.speed:g}x  control v{state.version}  seed {state.seed}  scale "
+        f"{state.scale:g}  shards {state.shards}"
     )
     if behind is not None:
         typer.echo(f"falling behind: {behind.text()}")
@@ -285,20 +288,26 @@ def status(
     if not data["scenarios"]:
         typer.echo("scenario: none (every domain at its baseline)")
     for r in data["scenarios"]:
-        typer.echo(
-            f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
-        )
+        phase = f" phase={r['phase']}" if r["phase"] is not None else ""
+        typer.echo(f"scenario {r['id']}: {r['state']}{phase} progress={r['progress']:.0%}")
     table = Table(
-        "worker", "state", "shards", "produced", "delivered", "failed", "chaos", "last seen"
+        "worker",
+        "state",
+        "shards",
+        "produced",
+        "delivered",
+        "failed",
+        "chaos",
+        "last seen (wall)",
     )
     for w in data["workers"]:
         table.add_row(
             w["worker"],
             w["state"] if w["state"] == "live" else f"[red]{w['state']}[/red]",
             ",".join(map(str, w["shards"])),
-            str(w["produced"]),
-            str(w["delivered"]),
-            str(w["failed"]),
+            f"{w['produced']:,}",
+            f"{w['delivered']:,}",
+            f"{w['failed']:,}",
             chaos_text(w["chaos"]),
             w["last_seen"],
         )

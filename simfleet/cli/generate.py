@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -117,9 +118,10 @@ def generate(
         stats=BaselineStats.from_json(baseline_file) if baseline_file else None,
         labels_all=labels_until == "all",
     )
+    began = time.monotonic()
     try:
         with sim_progress("generate", plan.first_ms, plan.start_ms, plan.end_ms) as advance:
-            written = write_files(plan, out, fmt, advance)
+            written = write_files(plan, out, fmt, advance, advance)
     except GenerationInterrupted as stop:
         typer.echo(
             f"interrupted at sim {format_ms(stop.reached_ms)[:19]}Z after {stop.events:,} "
@@ -130,6 +132,11 @@ def generate(
         raise typer.Exit(130) from None
     paths, counts = written.paths, written.counts
     total = sum(counts.values())
-    typer.echo(f"wrote {total:,} events in {len(paths)} files to {out}/", err=True)
+    took = max(time.monotonic() - began, 1e-3)
+    typer.echo(
+        f"wrote {total:,} events in {len(paths)} files to {out}/ in {took:,.1f} s "
+        f"({total / took:,.0f} events/s)",
+        err=True,
+    )
     for p in paths:
         typer.echo(f"  {p.name}: {counts[p.name.rsplit('.', 1)[0]]:,}", err=True)

@@ -18,9 +18,7 @@ def bare_flags() -> None:
     """Show flags (and counters) without a type in the rich help; other options unchanged."""
     from typer.core import TyperOption
 
-    shown: Callable[[Any, Any], str | None] | None = getattr(
-        TyperOption, "display_type_rich", None
-    )
+    shown: Callable[[Any, Any], str | None] | None = getattr(TyperOption, "display_type_rich", None)
     if shown is None or getattr(shown, "_bare_flags", False):
         return
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -271,9 +272,11 @@ def instant(text: str, flag: str) -> int:
 
 
 @contextmanager
-def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Callable[[int], None]]:
+def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Callable[..., None]]:
     """A progress bar over sim time ``[first, end)`` on a terminal (silent otherwise); what
-    comes before ``start`` is shown as the warm-up. Yields the callback a backfill calls."""
+    comes before ``start`` is shown as the warm-up. Yields the callback a backfill calls:
+    ``advance(t)``, or ``advance(t, events)`` to show the events written and their rate."""
+    began = time.monotonic()
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -284,8 +287,11 @@ def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Calla
     ) as bar:
         task = bar.add_task("warm-up" if first < start else format_ms(first), total=end - first)
 
-        def advance(t: int) -> None:
+        def advance(t: int, events: int | None = None) -> None:
             phase = "warm-up" if t < start else format_ms(t)[:19]
+            if events is not None:
+                rate = events / max(time.monotonic() - began, 1e-3)
+                phase += f"  {events:,} events  {rate:,.0f} events/s"
             bar.update(task, completed=t - first, description=phase)
 
         yield advance

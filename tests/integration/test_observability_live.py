@@ -1,19 +1,23 @@
 """A fleet started with `simctl up --log-json`: every metric the Grafana dashboard queries has
-samples on the admin server's /metrics, and the fleet's logs are JSON lines."""
+samples on the admin server's /metrics, the fleet's logs are JSON lines, and `simctl status`
+answers in under a second."""
 
 from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
 
 from simfleet.broker import free_port
+from simfleet.cli.main import app
 from tests.deploy.grafana import load, metric_names
-from tests.live import spawn, state_env, wait_for
+from tests.live import patience, spawn, state_env, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +59,17 @@ def test_the_dashboards_metrics_are_served_and_up_logs_json(tmp_path: Path) -> N
 
     try:
         wait_for("every dashboard metric on /metrics", every_metric_has_samples, 120)
+        # the command's own time, in this process once its modules are imported (a
+        # subprocess would time the interpreter's start, seconds on a loaded machine)
+        runner = CliRunner()
+        took = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            status = runner.invoke(app, ["status"], env=env)
+            took.append(time.monotonic() - t0)
+            assert status.exit_code == 0, status.output
+        assert min(took[1:]) < patience(1.0), took
+        assert "sim time" in status.output and "(wall " in status.output, status.output
     finally:
         up.send_signal(signal.SIGINT)
         _, err = up.communicate(timeout=120)
