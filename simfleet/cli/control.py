@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simfleet.broker.budget import broker_memory, format_size
+from simfleet.cli import complete
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -136,7 +137,11 @@ def scenario_validate(
 @settings_options("bootstrap", "properties", "config", "pack_dir", "scenarios_dir")
 def scenario_start(
     scenario_id: Annotated[
-        str, typer.Argument(help="Scenario id (supply-crisis) or the path of a scenario file.")
+        str,
+        typer.Argument(
+            help="Scenario id (supply-crisis) or the path of a scenario file.",
+            autocompletion=complete.scenario_ids,
+        ),
     ],
     at: Annotated[
         str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from simfleet.api.generation import GenerationInterrupted, plan_run, write_files
+from simfleet.cli import complete
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -46,6 +47,7 @@ def generate(
         typer.Option(
             help="A scenario to apply: an id (supply-crisis) or a scenario file's path.",
             show_default=False,
+            autocompletion=complete.scenario_ids,
         ),
     ] = None,
     scenario_at: Annotated[

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from simfleet.cli import complete
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.settings import KafkaSettings, Settings, child_kafka
@@ -113,6 +114,7 @@ DomainOpt = Annotated[
         "--domain",
         help="A domain to run (repeat for several). Default: every domain of the project.",
         show_default=False,
+        autocompletion=complete.domains,
     ),
 ]
 ScenarioOpt = Annotated[
@@ -121,6 +123,7 @@ ScenarioOpt = Annotated[
         help="Scenario id from the catalog, or the path of a scenario YAML file. "
         "[default: none, every domain at its baseline]",
         show_default=False,
+        autocompletion=complete.scenario_ids,
     ),
 ]
 ExternalOpt = Annotated[

@@ -30,6 +30,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from simfleet.cli import complete
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -150,7 +151,13 @@ def follow(
 @settings_options("bootstrap", "properties", "registry", "config", "pack_dir")
 def tail(
     topic: Annotated[
-        str, typer.Argument(metavar="TOPIC", help="Topic to read.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="TOPIC",
+            help="Topic to read.",
+            show_default=False,
+            autocompletion=complete.topics,
+        ),
     ],
     *,
     max_events: Annotated[
