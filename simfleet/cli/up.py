@@ -127,12 +127,43 @@ def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+# the lines of the live table that are not topic rows: title (two with a lag line), borders,
+# header, the total and the chaos caption
+_TABLE_FRAME = 8
+_MAX_STREAMS_PER_DOMAIN = 5
+
+
+def _fold(
+    totals: dict[str, tuple[int, int, int]], rates: dict[str, float], height: int | None
+) -> list[tuple[str, list[str], bool]]:
+    """The rows to show: (label, the topics it sums, bold). Every topic while they fit in
+    ``height``; else each domain's sum, then its busiest streams, as many as fit."""
+    topics = sorted(totals)
+    room = None if height is None else max(height - _TABLE_FRAME, 1)
+    if room is None or len(topics) <= room:
+        return [(t, [t], False) for t in topics]
+    by_domain: dict[str, list[str]] = {}
+    for t in topics:
+        by_domain.setdefault(t.split(".", 1)[0], []).append(t)
+    each = min(_MAX_STREAMS_PER_DOMAIN, max(0, (room - len(by_domain)) // len(by_domain)))
+    rows: list[tuple[str, list[str], bool]] = []
+    for domain, names in by_domain.items():
+        busiest = sorted(names, key=lambda t: -rates.get(t, 0.0))[:each]
+        more = len(names) - len(busiest)
+        rows.append((f"{domain}" + (f" (+{more} more)" if more else ""), names, True))
+        rows += [(f"  {t.split('.', 1)[1]}", [t], False) for t in busiest]
+    return rows
+
+
 def _table(
     state: ControlState | None,
     workers: dict[str, Heartbeat],
     rates: _Rates,
     behind: Behind | None = None,
+    height: int | None = None,
 ) -> Table:
+    """The live table: one row per topic while they fit in ``height`` lines, else a row per
+    domain with its busiest streams under it (as many as fit)."""
     now_sim = state.clock.clock().sim_at(wall_ms()) if state else 0
     title = "simfleet"
     if state is not None:
@@ -156,11 +187,15 @@ def _table(
     table.add_column("delivered", justify="right")
     table.add_column("failed", justify="right")
     totals = _totals(workers)
-    for topic in sorted(totals):
-        p, d, f = totals[topic]
+    for label, topics, bold in _fold(totals, rates.rates, height):
+        p = sum(totals[t][0] for t in topics)
+        d = sum(totals[t][1] for t in topics)
+        f = sum(totals[t][2] for t in topics)
+        rate = sum(rates.rates.get(t, 0.0) for t in topics)
+        b = "[bold]" if bold else ""
         table.add_row(
-            topic,
-            f"{rates.rates.get(topic, 0.0):,.0f}",
+            f"{b}{label}",
+            f"{b}{rate:,.0f}",
             f"{p:,}",
             f"{d:,}",
             f"[red]{f:,}[/red]" if f else "0",
@@ -582,7 +617,15 @@ def _watch(
                         ) from None
             rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
             if live is not None:
-                live.update(_table(state, watcher.workers, rates, watcher.behind(wall_ms())))
+                live.update(
+                    _table(
+                        state,
+                        watcher.workers,
+                        rates,
+                        watcher.behind(wall_ms()),
+                        console.size.height,
+                    )
+                )
             elif stats and now - last_line >= 5.0:
                 last_line = now
                 total = sum(rates.rates.values())
