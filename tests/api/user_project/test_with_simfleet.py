@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from simfleet import Simulation
+from simfleet.api.pytest_plugin import Fleet
 
 START = "2026-03-02T00:00:00Z"
 TOPIC = "ticketing.order.completed"
@@ -64,7 +65,7 @@ def test_produce_sends_the_run_to_the_session_broker(simfleet_broker: str) -> No
 
 
 @pytest.mark.simfleet_fleet(domains=["ticketing"], scenario="fraud-attack", speed=3600)
-def test_a_running_fleet_with_a_scenario_feeds_my_consumer(simfleet_fleet) -> None:  # type: ignore[no-untyped-def]
+def test_a_running_fleet_with_a_scenario_feeds_my_consumer(simfleet_fleet: Fleet) -> None:
     state = simfleet_fleet.control_state()
     assert state is not None
     assert [s.spec.id for s in state.scenarios] == ["fraud-attack"]
