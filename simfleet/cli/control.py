@@ -240,8 +240,9 @@ def status(
     state = _state(settings)
     watcher = FleetWatcher(settings)
     try:
-        # the heartbeats already on sim.fleet, read to its end: no fixed wait
-        watcher.read_to_end(2.0)
+        # the heartbeats already on sim.fleet, read to its end: no fixed wait (the bound only
+        # matters on a machine too busy to read them in time)
+        watcher.read_to_end(5.0)
     finally:
         watcher.close()
     data = _scenario_status(state)
