@@ -8,6 +8,7 @@ that snapshot into metric families, so the numbers are exactly the fleet's own c
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from simfleet import __version__
 from simfleet.clock import wall_ms
 from simfleet.control import ControlState, Heartbeat
 from simfleet.errors import ConfigError
@@ -29,6 +31,9 @@ class Snapshot:
 
     state: ControlState | None = None
     workers: dict[str, Heartbeat] = field(default_factory=dict)
+    # the embedded broker's resident memory and budget, where the process can read them
+    broker_memory_bytes: int | None = None
+    broker_budget_bytes: int | None = None
 
 
 class FleetCollector(Collector):
@@ -41,6 +46,13 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The families Prometheus scrapes (names follow its conventions)."""
         snap = self._read()
+        build = GaugeMetricFamily(
+            "simfleet_build_info",
+            "Always 1: the simfleet version and Python implementation serving these metrics.",
+            labels=["version", "python"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1)
+        yield build
         kinds = ("produced", "delivered", "failed")
         totals: dict[str, dict[str, int]] = {k: {} for k in kinds}
         for hb in snap.workers.values():
@@ -67,12 +79,33 @@ class FleetCollector(Collector):
             "Wall seconds a worker's generation trails the sim clock.",
             labels=["worker"],
         )
+        age = GaugeMetricFamily(
+            "simfleet_heartbeat_age_seconds",
+            "Wall seconds since a worker's newest heartbeat was built (a worker sends one "
+            "every 2 s: an age that grows means a stuck or lost worker).",
+            labels=["worker"],
+        )
+        wall = self._wall()
         for wid in sorted(snap.workers):
             hb = snap.workers[wid]
             queue.add_metric([wid], hb.queued)
             lag.add_metric([wid], hb.tick_lag_ms / 1000)
+            age.add_metric([wid], max(0, wall - hb.wall_ms) / 1000)
         yield queue
         yield lag
+        yield age
+        if snap.broker_memory_bytes is not None:
+            yield GaugeMetricFamily(
+                "simfleet_broker_memory_bytes",
+                "Resident memory of the embedded broker (it keeps every record in memory).",
+                value=snap.broker_memory_bytes,
+            )
+        if snap.broker_budget_bytes is not None:
+            yield GaugeMetricFamily(
+                "simfleet_broker_memory_budget_bytes",
+                "The embedded broker's memory budget (--broker-memory); the fleet stops at 80 %.",
+                value=snap.broker_budget_bytes,
+            )
         state = snap.state
         if state is None:
             return

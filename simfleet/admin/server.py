@@ -7,11 +7,13 @@ import socket
 from collections.abc import Sequence
 
 import uvicorn
+import uvicorn.config
 
 from simfleet.admin.app import AdminApp, create_app
 from simfleet.admin.security import Access, check_bind
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.logs import uvicorn_log_config
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.settings import KafkaSettings
 
@@ -50,8 +52,11 @@ def serve(
     stats: BaselineStats | None = None,
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    *,
+    log_json: bool = False,
 ) -> None:
-    """Serve until interrupted; refuse a non-loopback host without SIMCTL_ADMIN_TOKEN."""
+    """Serve until interrupted; refuse a non-loopback host without SIMCTL_ADMIN_TOKEN.
+    ``log_json``: uvicorn's lines as JSON lines too."""
     token = check_bind(host)
     access = Access.build(token, host, allowed_hosts, allowed_origins)
     app = create_app(AdminApp(kafka, project, token=token, stats=stats), access)
@@ -60,6 +65,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
+        log_config=uvicorn_log_config() if log_json else uvicorn.config.LOGGING_CONFIG,
         # protocol pings every 30 s; a client that has not answered 60 s later (90 s of
         # silence in all) is dropped
         ws_ping_interval=30.0,

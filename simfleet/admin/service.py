@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from simfleet.admin.hub import Hub
 from simfleet.admin.problems import Problem
 from simfleet.admin.view import FleetView
+from simfleet.broker.budget import broker_memory
 from simfleet.control import Command, ControlState
 from simfleet.control_io import send_command, wait_for_request
 from simfleet.domain.pack import Project
@@ -78,7 +79,17 @@ class AdminApp:
         self.hub = hub or Hub()
         self.command_timeout = command_timeout
         self.view = FleetView(kafka, project, self.hub.publish, stats, self.hub.set_cadence)
-        self.registry = registry_for(lambda: Snapshot(self.view.state, dict(self.view.workers)))
+        self.registry = registry_for(self._snapshot)
+
+    def _snapshot(self) -> Snapshot:
+        """What /metrics reports: the fleet view, and the embedded broker's memory if any."""
+        mem = broker_memory(self.kafka.bootstrap_servers) or {}
+        return Snapshot(
+            self.view.state,
+            dict(self.view.workers),
+            mem.get("memory_bytes"),
+            mem.get("budget_bytes"),
+        )
 
     def state(self) -> ControlState:
         """The newest control state, or 503."""

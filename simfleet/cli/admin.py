@@ -16,6 +16,7 @@ from simfleet.cli.options import (
     AdminHostOpt,
     AdminPortOpt,
     Flags,
+    LogJsonOpt,
     build_settings,
     kafka_of,
     project_of,
@@ -68,12 +69,16 @@ def admin_run(
         ),
     ] = None,
     flags: Flags = NO_FLAGS,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Serve the admin page and API of the fleet on --bootstrap-servers (Ctrl-C stops it)."""
     from simfleet.admin.security import Access, check_bind
     from simfleet.admin.server import check_port, serve
+    from simfleet.logs import configure_logging
     from simfleet.orchestrator.baseline import BaselineStats
 
+    if log_json:
+        configure_logging(json=True)
     hosts, origins = admin_allowed_host or [], admin_allowed_origin or []
     # before any broker: a refused bind, a bad name or a taken port fails fast
     Access.build(check_bind(admin_host), admin_host, hosts, origins)
@@ -81,5 +86,20 @@ def admin_run(
     settings = build_settings(**flags)
     stats = BaselineStats.from_json(baseline) if baseline is not None else None
     kafka = kafka_of(settings)
-    typer.echo(f"admin server on http://{admin_host}:{admin_port}/ (API docs at /docs)", err=True)
-    serve(kafka, project_of(settings), admin_host, admin_port, stats, hosts, origins)
+    where = f"http://{admin_host}:{admin_port}/"
+    if log_json:
+        import structlog
+
+        structlog.get_logger().info("admin.serving", url=where)
+    else:
+        typer.echo(f"admin server on {where} (API docs at /docs)", err=True)
+    serve(
+        kafka,
+        project_of(settings),
+        admin_host,
+        admin_port,
+        stats,
+        hosts,
+        origins,
+        log_json=log_json,
+    )

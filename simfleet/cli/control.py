@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simfleet.broker.budget import broker_memory, format_size
+from simfleet.cli import complete
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -136,7 +137,11 @@ def scenario_validate(
 @settings_options("bootstrap", "properties", "config", "pack_dir", "scenarios_dir")
 def scenario_start(
     scenario_id: Annotated[
-        str, typer.Argument(help="Scenario id (supply-crisis) or the path of a scenario file.")
+        str,
+        typer.Argument(
+            help="Scenario id (supply-crisis) or the path of a scenario file.",
+            autocompletion=complete.scenario_ids,
+        ),
     ],
     at: Annotated[
         str | None, typer.Option(help="Sim instant (ISO UTC) to start at; default: now.")
@@ -221,7 +226,8 @@ def scenario_status(
     if not data["scenarios"]:
         typer.echo("no scenario: baseline")
     for r in data["scenarios"]:
-        typer.echo(f"  {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}")
+        phase = f" phase={r['phase']}" if r["phase"] is not None else ""
+        typer.echo(f"  {r['id']}: {r['state']}{phase} progress={r['progress']:.0%}")
 
 
 @settings_options("bootstrap", "properties", "config")
@@ -234,7 +240,9 @@ def status(
     state = _state(settings)
     watcher = FleetWatcher(settings)
     try:
-        watcher.poll(2.0)
+        # the heartbeats already on sim.fleet, read to its end: no fixed wait (the bound only
+        # matters on a machine too busy to read them in time)
+        watcher.read_to_end(5.0)
     finally:
         watcher.close()
     data = _scenario_status(state)
@@ -273,8 +281,9 @@ def status(
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(
-        f"sim time {data['sim_time']}  speed {state.clock.speed:g}x  control "
-        f"v{state.version}  seed {state.seed}  scale {state.scale:g}  shards {state.shards}"
+        f"sim time {data['sim_time']}  (wall {format_ms(now_wall)})  speed "
+        f"{state.clock.speed:g}x  control v{state.version}  seed {state.seed}  scale "
+        f"{state.scale:g}  shards {state.shards}"
     )
     if behind is not None:
         typer.echo(f"falling behind: {behind.text()}")
@@ -285,20 +294,26 @@ def status(
     if not data["scenarios"]:
         typer.echo("scenario: none (every domain at its baseline)")
     for r in data["scenarios"]:
-        typer.echo(
-            f"scenario {r['id']}: {r['state']} phase={r['phase']} progress={r['progress']:.0%}"
-        )
+        phase = f" phase={r['phase']}" if r["phase"] is not None else ""
+        typer.echo(f"scenario {r['id']}: {r['state']}{phase} progress={r['progress']:.0%}")
     table = Table(
-        "worker", "state", "shards", "produced", "delivered", "failed", "chaos", "last seen"
+        "worker",
+        "state",
+        "shards",
+        "produced",
+        "delivered",
+        "failed",
+        "chaos",
+        "last seen (wall)",
     )
     for w in data["workers"]:
         table.add_row(
             w["worker"],
             w["state"] if w["state"] == "live" else f"[red]{w['state']}[/red]",
             ",".join(map(str, w["shards"])),
-            str(w["produced"]),
-            str(w["delivered"]),
-            str(w["failed"]),
+            f"{w['produced']:,}",
+            f"{w['delivered']:,}",
+            f"{w['failed']:,}",
             chaos_text(w["chaos"]),
             w["last_seen"],
         )

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 
 from simfleet.cli.guard import check_cluster, fixed_flags
@@ -22,6 +23,7 @@ from simfleet.cli.options import (
     NO_FLAGS,
     RUN,
     Flags,
+    LogJsonOpt,
     MetricsHostOpt,
     MetricsPortOpt,
     ResetOpt,
@@ -50,8 +52,6 @@ metrics_app = typer.Typer(
     help="Publish <domain>.metrics live, normalised against a `simctl baseline` file.",
     no_args_is_help=True,
 )
-
-LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log JSON lines.")]
 
 
 def _stop_on_signals() -> threading.Event:
@@ -120,9 +120,14 @@ def orchestrator_run(
         ),
         reset=reset,
     )
-    typer.echo(
-        f"orchestrator: control state v{state.version} on {kafka.bootstrap_servers}", err=True
-    )
+    if log_json:
+        structlog.get_logger().info(
+            "orchestrator.ready", version=state.version, bootstrap=kafka.bootstrap_servers
+        )
+    else:
+        typer.echo(
+            f"orchestrator: control state v{state.version} on {kafka.bootstrap_servers}", err=True
+        )
     if metrics_port is not None:
         from simfleet.telemetry import Snapshot, serve_metrics
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from simfleet.api.generation import GenerationInterrupted, plan_run, write_files
+from simfleet.cli import complete
 from simfleet.cli.options import (
     NO_FLAGS,
     Flags,
@@ -18,20 +20,9 @@ from simfleet.cli.options import (
     settings_options,
     sim_progress,
 )
-from simfleet.codec import encoders_for
-from simfleet.errors import ConfigError, OutputError, SimError
-from simfleet.limits import check_scale, check_sim_span
-from simfleet.orchestrator.baseline import BaselineStats, IntervalCounts
-from simfleet.orchestrator.catalog import get_scenario
-from simfleet.orchestrator.timeline import acting, drift_truth, due, scenario_context, scheduled
-from simfleet.orchestrator.transitions import check_scenario
-from simfleet.producers.backfill import LABELS_ALL, backfill_ticks
-from simfleet.producers.chaos import Chaos
-from simfleet.producers.sinks import FileSink
-from simfleet.producers.ticking import Forces
-from simfleet.scenarios import ScenarioInstance
+from simfleet.errors import ConfigError
+from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.timeutil import format_ms
-from simfleet.topology import key_fields, metrics_topic, truth_topic
 
 
 @settings_options(
@@ -56,6 +47,7 @@ def generate(
         typer.Option(
             help="A scenario to apply: an id (supply-crisis) or a scenario file's path.",
             show_default=False,
+            autocompletion=complete.scenario_ids,
         ),
     ] = None,
     scenario_at: Annotated[
@@ -110,151 +102,43 @@ def generate(
         )
     settings = build_settings(**flags)
     project = project_of(settings)
-    domains = project.resolve_domains(settings.domains)
-    start_ms = instant(start, "--start")
-    span, warm = duration, warmup
-    if span <= 0:
-        raise ConfigError("--duration must be above 0, e.g. 6h or 3d.")
-    check_sim_span(start_ms - warm, start_ms + span)
-    check_scale(project, domains, settings.scale)
-    instances: list[ScenarioInstance] = []
-    if scenario is not None:
-        sc = get_scenario(scenario, project)
-        check_scenario(sc, project, domains)
-        at = instant(scenario_at, "--scenario-at") if scenario_at else start_ms + span // 4
-        stop = instant(scenario_stop_at, "--scenario-stop-at") if scenario_stop_at else None
-        instances.append(ScenarioInstance(spec=sc, started_at=at, stop_at=stop))
-    elif scenario_at or scenario_stop_at:
-        raise ConfigError("--scenario-at and --scenario-stop-at need --scenario ID.")
-    stats = BaselineStats.from_json(baseline_file) if baseline_file else None
-    end_ms = start_ms + span
-    # external events of the warm-up act on it but are not written (they are before --start)
-    externals = (
-        scheduled(project, domains, settings.seed, start_ms - warm, end_ms)
-        if settings.external_events
-        else []
+    plan = plan_run(
+        project,
+        project.resolve_domains(settings.domains),
+        seed=settings.seed,
+        scale=settings.scale,
+        shards=settings.shards,
+        external_events=settings.external_events,
+        start_ms=instant(start, "--start"),
+        duration_ms=duration,
+        warmup_ms=warmup,
+        scenario=scenario,
+        scenario_at_ms=instant(scenario_at, "--scenario-at") if scenario_at else None,
+        scenario_stop_at_ms=(
+            instant(scenario_stop_at, "--scenario-stop-at") if scenario_stop_at else None
+        ),
+        stats=BaselineStats.from_json(baseline_file) if baseline_file else None,
+        labels_all=labels_until == "all",
     )
-    externals += [x for inst in instances for x in scenario_context(project, inst)]
-    schemas = project.schemas()
+    began = time.monotonic()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {out}: cannot create the folder ({exc.strerror}). Choose a writable path."
-        ) from exc
-    sink = FileSink(
-        out,
-        fmt,  # type: ignore[arg-type]
-        schemas,
-        settings.seed,
-        key_fields(project, domains),
-    )
-    complete = False
-    reached = start_ms - warm  # the sim instant every file is written up to
-    try:
-        with sim_progress("generate", start_ms - warm, start_ms, end_ms) as advance:
-            try:
-                counts = (
-                    IntervalCounts(start_ms, stats.interval, span // stats.interval, {})
-                    if stats
-                    else None
-                )
-                # chaos is keyed by (seed, topic, tick) with one shard for the merged run
-                encoders = encoders_for(schemas, None)
-                chaos = {d: Chaos(settings.seed, -1, d, encoders) for d in domains}
-                topic_domain = {
-                    project.spec(d).topic(s): d for d in domains for s in project.spec(d).streams
-                }
-                chaos_truth: dict[str, list[dict[str, object]]] = {d: [] for d in domains}
-                # what is in force when, as a live fleet under the same control history has it
-                forces = Forces(acting(instances, externals))
-                for t0, t1, batches in backfill_ticks(
-                    [project.spec(d) for d in domains],
-                    start_ms - warm,
-                    end_ms,
-                    settings.seed,
-                    settings.scale,
-                    settings.shards,
-                    forces,
-                    progress=advance,
-                    emit_from=start_ms,
-                    schemas=schemas,
-                    labels_until=LABELS_ALL if labels_until == "all" else None,
-                ):
-                    reached = t0  # every file holds the run up to here
-                    in_force = forces.chaos(t0)
-                    if in_force:
-                        calm = []
-                        for b in batches:
-                            # ground truth (a journey's episodes) is labels, not traffic: no chaos
-                            d = None if b.is_truth else topic_domain.get(b.topic)
-                            if d is None:
-                                calm.append(b)
-                                continue
-                            ch = chaos[d]
-                            actions = ch.actions_for(in_force, b.topic)
-                            if not actions:
-                                calm.append(b)
-                                continue
-                            encoded, truth = ch.apply(b, t0, actions, t1)
-                            sink.write_encoded(encoded)
-                            chaos_truth[ch.domain] += truth
-                        sink.write(calm)
-                    else:
-                        sink.write(batches)
-                    for ch in chaos.values():
-                        if ch.held:
-                            sink.write_encoded(ch.due(t1))
-                    if counts is not None:
-                        for b in batches:
-                            counts.add(b)
-                if stats is not None and counts is not None:
-                    rows = stats.metrics(counts, stats.factor_for(settings.scale))
-                    for d in domains:
-                        sink.write_records(metrics_topic(d), [r for r in rows if r["domain"] == d])
-                for ch in chaos.values():
-                    sink.write_encoded(ch.drain())
-                by_topic: dict[str, list[dict[str, object]]] = {}
-                for topic, record in due(project, domains, externals, instances, start_ms, end_ms):
-                    by_topic.setdefault(topic, []).append(record)
-                for d, rows in chaos_truth.items():
-                    by_topic.setdefault(truth_topic(d), []).extend(rows)
-                for topic, records in by_topic.items():
-                    sink.write_records(topic, records)
-                drifts = [json.loads(r["detail"]) for inst in instances for r in drift_truth(inst)]
-                if drifts:
-                    # the drift manifest of the run, as on ground truth (kind `drift`)
-                    (out / "drift_manifest.json").write_text(json.dumps(drifts, indent=2) + "\n")
-                complete = True
-            finally:
-                paths = sink.close(complete)
-    except OSError as exc:
-        done = (reached - start_ms + warm) / (end_ms - start_ms + warm)
-        raise _write_failed(out, exc, sink.discarded_bytes, done, reached) from exc
-    except KeyboardInterrupt:
+        with sim_progress("generate", plan.first_ms, plan.start_ms, plan.end_ms) as advance:
+            written = write_files(plan, out, fmt, advance, advance)
+    except GenerationInterrupted as stop:
         typer.echo(
-            f"interrupted at sim {format_ms(reached)[:19]}Z after {sum(sink.counts.values()):,} "
+            f"interrupted at sim {format_ms(stop.reached_ms)[:19]}Z after {stop.events:,} "
             f"events: nothing was kept in {out}/ (the partial files are removed, so no file "
             "holds a part of the run). The same flags write the same records again.",
             err=True,
         )
         raise typer.Exit(130) from None
-    total = sum(sink.counts.values())
-    typer.echo(f"wrote {total:,} events in {len(paths)} files to {out}/", err=True)
-    for p in paths:
-        typer.echo(f"  {p.name}: {sink.counts[p.name.rsplit('.', 1)[0]]:,}", err=True)
-
-
-def _write_failed(out: Path, exc: OSError, written: int, done: float, reached: int) -> SimError:
-    """One paragraph for a write that failed mid-run (a full disk, a quota, a lost mount)."""
-    need = f"about {_mib(written / done)} in all" if done > 0.001 else "more than that"
-    return OutputError(
-        f"Writing to --out {out} failed at sim {format_ms(reached)[:19]}Z "
-        f"({exc.strerror or exc}): {_mib(written)} were written for {done:.0%} of the run, so "
-        f"it needs {need}. Nothing was kept: the partial files are removed. Free the space "
-        "(or choose another --out) and run the same command again; it writes the same records."
+    paths, counts = written.paths, written.counts
+    total = sum(counts.values())
+    took = max(time.monotonic() - began, 1e-3)
+    typer.echo(
+        f"wrote {total:,} events in {len(paths)} files to {out}/ in {took:,.1f} s "
+        f"({total / took:,.0f} events/s)",
+        err=True,
     )
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    for p in paths:
+        typer.echo(f"  {p.name}: {counts[p.name.rsplit('.', 1)[0]]:,}", err=True)

@@ -5,14 +5,17 @@ Only ``SimError`` is caught: its message is printed as one paragraph and its exi
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from typing import Annotated
 
 import typer
 
+from simfleet.cli.helptext import bare_flags
 from simfleet.errors import SimError
 
+bare_flags()
 app = typer.Typer(
     name="simctl",
     help=(
@@ -112,7 +115,13 @@ def main() -> None:
     try:
         app()
     except SimError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from simfleet.logs import logs_json
+
+        if logs_json():  # --log-json: the last line is a JSON object too
+            line = json.dumps({"event": "error", "level": "error", "error": str(exc)})
+            typer.echo(line, err=True)
+        else:
+            typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from simfleet.cli import complete
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.settings import KafkaSettings, Settings, child_kafka
@@ -123,6 +125,7 @@ DomainOpt = Annotated[
         "--domain",
         help="A domain to run (repeat for several). Default: every domain of the project.",
         show_default=False,
+        autocompletion=complete.domains,
     ),
 ]
 ScenarioOpt = Annotated[
@@ -131,6 +134,7 @@ ScenarioOpt = Annotated[
         help="Scenario id from the catalog, or the path of a scenario YAML file. "
         "[default: none, every domain at its baseline]",
         show_default=False,
+        autocompletion=complete.scenario_ids,
     ),
 ]
 ExternalOpt = Annotated[
@@ -285,9 +289,11 @@ def instant(text: str, flag: str) -> int:
 
 
 @contextmanager
-def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Callable[[int], None]]:
+def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Callable[..., None]]:
     """A progress bar over sim time ``[first, end)`` on a terminal (silent otherwise); what
-    comes before ``start`` is shown as the warm-up. Yields the callback a backfill calls."""
+    comes before ``start`` is shown as the warm-up. Yields the callback a backfill calls:
+    ``advance(t)``, or ``advance(t, events)`` to show the events written and their rate."""
+    began = time.monotonic()
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -298,8 +304,11 @@ def sim_progress(label: str, first: int, start: int, end: int) -> Iterator[Calla
     ) as bar:
         task = bar.add_task("warm-up" if first < start else format_ms(first), total=end - first)
 
-        def advance(t: int) -> None:
+        def advance(t: int, events: int | None = None) -> None:
             phase = "warm-up" if t < start else format_ms(t)[:19]
+            if events is not None:
+                rate = events / max(time.monotonic() - began, 1e-3)
+                phase += f"  {events:,} events  {rate:,.0f} events/s"
             bar.update(task, completed=t - first, description=phase)
 
         yield advance
@@ -345,4 +354,12 @@ AdminHostOpt = Annotated[
 AdminOpt = Annotated[
     bool,
     typer.Option("--admin/--no-admin", help="Serve the admin page, API and /metrics."),
+]
+LogJsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--log-json",
+        help="Log JSON lines (one object per line: event, level, timestamp and the event's "
+        "fields) instead of text, for a log shipper.",
+    ),
 ]

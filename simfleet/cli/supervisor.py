@@ -39,11 +39,27 @@ log = structlog.get_logger()
 
 
 def log_tail(path: Path, lines: int = 5) -> str:
-    """The last lines of a log, on one line."""
+    """The last lines of a log, on one line (a JSON line of --log-json as its message)."""
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        tail = path.read_text(errors="replace").strip().splitlines()[-lines:]
     except OSError:
         return "(no log)"
+    return " | ".join(_message(line) for line in tail)
+
+
+def _message(line: str) -> str:
+    """A JSON log line's error (`error: ...`) or event; any other line as it is."""
+    if not line.startswith("{"):
+        return line
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(obj, dict):
+        return line
+    if "error" in obj:
+        return f"error: {obj['error']}"
+    return str(obj.get("event", line))
 
 
 @dataclass

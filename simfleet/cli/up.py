@@ -8,6 +8,7 @@ produced, then the orchestrator, then the broker.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -38,6 +40,7 @@ from simfleet.cli.options import (
     AdminHostOpt,
     AdminOpt,
     Flags,
+    LogJsonOpt,
     ResetOpt,
     build_settings,
     duration_ms,
@@ -57,6 +60,7 @@ from simfleet.control import ControlState, Heartbeat
 from simfleet.control_io import Behind, FleetWatcher, read_latest_state
 from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.limits import check_scale, check_sim_span, check_speed
+from simfleet.logs import configure_logging, logs_json
 from simfleet.orchestrator.baseline import BaselineStats
 from simfleet.orchestrator.catalog import get_scenario
 from simfleet.orchestrator.transitions import check_scenario, scenario_rows
@@ -66,6 +70,17 @@ from simfleet.timeutil import format_ms
 from simfleet.topology import prepare_topics
 
 console = Console(stderr=True)
+_log = structlog.get_logger()
+
+
+def _say(text: str) -> None:
+    """One line for the user: text on the console, or a JSON log line under --log-json."""
+    if logs_json():
+        _log.info(str(text))
+    else:
+        console.print(text)
+
+
 DEFAULT_ADMIN_PORT = 8321
 
 
@@ -112,12 +127,43 @@ def _totals(workers: dict[str, Heartbeat]) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+# the lines of the live table that are not topic rows: title (two with a lag line), borders,
+# header, the total and the chaos caption
+_TABLE_FRAME = 8
+_MAX_STREAMS_PER_DOMAIN = 5
+
+
+def _fold(
+    totals: dict[str, tuple[int, int, int]], rates: dict[str, float], height: int | None
+) -> list[tuple[str, list[str], bool]]:
+    """The rows to show: (label, the topics it sums, bold). Every topic while they fit in
+    ``height``; else each domain's sum, then its busiest streams, as many as fit."""
+    topics = sorted(totals)
+    room = None if height is None else max(height - _TABLE_FRAME, 1)
+    if room is None or len(topics) <= room:
+        return [(t, [t], False) for t in topics]
+    by_domain: dict[str, list[str]] = {}
+    for t in topics:
+        by_domain.setdefault(t.split(".", 1)[0], []).append(t)
+    each = min(_MAX_STREAMS_PER_DOMAIN, max(0, (room - len(by_domain)) // len(by_domain)))
+    rows: list[tuple[str, list[str], bool]] = []
+    for domain, names in by_domain.items():
+        busiest = sorted(names, key=lambda t: -rates.get(t, 0.0))[:each]
+        more = len(names) - len(busiest)
+        rows.append((f"{domain}" + (f" (+{more} more)" if more else ""), names, True))
+        rows += [(f"  {t.split('.', 1)[1]}", [t], False) for t in busiest]
+    return rows
+
+
 def _table(
     state: ControlState | None,
     workers: dict[str, Heartbeat],
     rates: _Rates,
     behind: Behind | None = None,
+    height: int | None = None,
 ) -> Table:
+    """The live table: one row per topic while they fit in ``height`` lines, else a row per
+    domain with its busiest streams under it (as many as fit)."""
     now_sim = state.clock.clock().sim_at(wall_ms()) if state else 0
     title = "simfleet"
     if state is not None:
@@ -141,11 +187,15 @@ def _table(
     table.add_column("delivered", justify="right")
     table.add_column("failed", justify="right")
     totals = _totals(workers)
-    for topic in sorted(totals):
-        p, d, f = totals[topic]
+    for label, topics, bold in _fold(totals, rates.rates, height):
+        p = sum(totals[t][0] for t in topics)
+        d = sum(totals[t][1] for t in topics)
+        f = sum(totals[t][2] for t in topics)
+        rate = sum(rates.rates.get(t, 0.0) for t in topics)
+        b = "[bold]" if bold else ""
         table.add_row(
-            topic,
-            f"{rates.rates.get(topic, 0.0):,.0f}",
+            f"{b}{label}",
+            f"{b}{rate:,.0f}",
             f"{p:,}",
             f"{d:,}",
             f"[red]{f:,}[/red]" if f else "0",
@@ -251,6 +301,7 @@ def up(
     admin_host: AdminHostOpt = "127.0.0.1",
     admin_allowed_host: AdminAllowedHostOpt = None,
     admin_allowed_origin: AdminAllowedOriginOpt = None,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Start everything: broker (embedded unless --bootstrap-servers), orchestrator, workers.
 
@@ -260,6 +311,10 @@ def up(
     http://127.0.0.1:8321/ (or a free port, announced, when another fleet holds it) unless
     --no-admin.
     """
+    if log_json:
+        configure_logging(json=True)  # its own lines; each child gets --log-json below
+    # every child logs as `up` does
+    json_args = ["--log-json"] if log_json else []
     admin_args: list[str] = []
     if admin:
         from simfleet.admin.security import Access, check_bind
@@ -270,7 +325,7 @@ def up(
         )
         port_given = admin_port is not None
         admin_port = _admin_port(admin_host, admin_port or DEFAULT_ADMIN_PORT, port_given)
-        admin_args = ["admin", "run", "--admin-host", admin_host]
+        admin_args = ["admin", "run", "--admin-host", admin_host, *json_args]
         for flag, values in (
             ("--admin-allowed-host", admin_allowed_host),
             ("--admin-allowed-origin", admin_allowed_origin),
@@ -347,7 +402,7 @@ def up(
             broker = EmbeddedBroker()
             bs = broker.start(port=port)
             forget = record_foreground(broker, budget)
-            console.print(f"embedded broker on {bs} (log {broker.log_path})")
+            _say(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(
             bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
         )
@@ -363,14 +418,16 @@ def up(
             kafka, project, domains, settings.shards, settings.speed, sim_start, duration
         )
         sup = Supervisor(logs, settings.child_env(kafka))
-        orch = sup.spawn("orchestrator", ["orchestrator", "run", *(["--reset"] if reset else [])])
+        orch = sup.spawn(
+            "orchestrator", ["orchestrator", "run", *json_args, *(["--reset"] if reset else [])]
+        )
         _wait_for_state(kafka, orch.proc, orch.log)
         cluster = ClusterWatch(kafka)  # the fleet's cluster, from now on
         sup.before_restart = cluster.verify
         if stats_file is not None and baseline is not None:
-            sup.spawn("metrics", ["metrics", "run", "--baseline", str(baseline)])
+            sup.spawn("metrics", ["metrics", "run", *json_args, "--baseline", str(baseline)])
         for i in range(n_workers):
-            sup.spawn(f"worker-{i}", ["worker", "run", "--worker-id", f"worker-{i}"])
+            sup.spawn(f"worker-{i}", ["worker", "run", *json_args, "--worker-id", f"worker-{i}"])
         if admin:
             assert admin_port is not None  # set above whenever the admin server runs
             # again: taken while the fleet started (another fleet's `up`)?
@@ -378,13 +435,13 @@ def up(
             args = [*admin_args, "--admin-port", str(admin_port)]
             args += ["--baseline", str(baseline)] if baseline is not None else []
             sup.spawn("admin", args, critical=False)
-            console.print(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
-        console.print(
+            _say(f"admin page on http://{admin_host}:{admin_port}/ (API docs: /docs)")
+        _say(
             f"orchestrator and {n_workers} worker(s) started for {', '.join(domains)}; "
             f"logs in {logs}/; Ctrl-C stops everything"
         )
         if stats_file is not None:
-            console.print(
+            _say(
                 f"live metrics against {baseline}: `simctl tail {domains[0]}.metrics` "
                 "(one record per stream per interval, as soon as every shard has passed it)"
             )
@@ -418,7 +475,7 @@ def up(
             broker.stop()
         lock.release()
         if summary is not None:  # on every exit, an error's included
-            console.print(summary.line())
+            _say(summary.line())
     if replaced is not None:
         done = summary or Summary(0, 0, 0, 0)
         raise ClusterReplacedError(
@@ -462,7 +519,7 @@ def _admin_port(host: str, port: int, given: bool) -> int:
         if given:
             raise
         moved = free_port()
-        console.print(
+        _say(
             f"admin port {port} is taken (another fleet's admin page?); this fleet's is on "
             f"port {moved}"
         )
@@ -526,7 +583,8 @@ def _watch(
     state = read_latest_state(settings)
     last_state = last_line = 0.0
     away_since: float | None = None
-    live = Live(console=console, refresh_per_second=2) if stats and console.is_terminal else None
+    table = stats and console.is_terminal and not logs_json()
+    live = Live(console=console, refresh_per_second=2) if table else None
     try:
         if live is not None:
             live.start()
@@ -534,7 +592,7 @@ def _watch(
             if duration is not None and time.monotonic() - started >= duration:
                 break
             if state is not None and _reached_end(state, watcher.workers, wall_ms()):
-                console.print(f"every shard reached --until {format_ms(state.end_ms or 0)}")
+                _say(f"every shard reached --until {format_ms(state.end_ms or 0)}")
                 break
             if cluster.reason is not None:
                 raise ClusterReplacedError(cluster.reason)
@@ -542,9 +600,9 @@ def _watch(
                 raise _BrokerDiedError(broker, status)
             if budget is not None:
                 for note in budget.check():
-                    console.print(note)
+                    _say(note)
             for note in sup.tend():
-                console.print(note)
+                _say(note)
             watcher.poll(0.5)
             now = time.monotonic()
             if now - last_state >= 2.0:
@@ -552,13 +610,13 @@ def _watch(
                 try:
                     state = read_latest_state(settings, 2.0) or state
                     if away_since is not None:
-                        console.print(f"broker reachable again after {now - away_since:.0f} s")
+                        _say(f"broker reachable again after {now - away_since:.0f} s")
                         away_since = None
                 except BrokerError:
                     # production waits in the producers' queues; ride it out up to the limit
                     if away_since is None:
                         away_since = now
-                        console.print(f"broker unreachable since {format_ms(wall_ms())[:19]}Z")
+                        _say(f"broker unreachable since {format_ms(wall_ms())[:19]}Z")
                     elif now - away_since > outage_limit:
                         raise BrokerError(
                             f"The broker at {settings.bootstrap_servers} has been unreachable "
@@ -567,7 +625,15 @@ def _watch(
                         ) from None
             rates.update({t: v[1] for t, v in _totals(watcher.workers).items()}, now)
             if live is not None:
-                live.update(_table(state, watcher.workers, rates, watcher.behind(wall_ms())))
+                live.update(
+                    _table(
+                        state,
+                        watcher.workers,
+                        rates,
+                        watcher.behind(wall_ms()),
+                        console.size.height,
+                    )
+                )
             elif stats and now - last_line >= 5.0:
                 last_line = now
                 total = sum(rates.rates.values())
@@ -581,6 +647,12 @@ def _watch(
                     else "-"
                 )
                 behind = watcher.behind(wall_ms())
+                if logs_json():
+                    lag_s = None if behind is None else behind.lag_ms / 1000
+                    line = {"event": "stats", "events_per_s": round(total, 1), "failed": failed}
+                    line |= {"workers": _live(watcher.workers), "scenario": scen or "baseline"}
+                    print(json.dumps({**line, "behind_s": lag_s}), flush=True)
+                    continue
                 lag = f"  behind={behind.lag_ms / 1000:.0f}s" if behind is not None else ""
                 print(
                     f"{total:,.0f} events/s  workers={_live(watcher.workers)}  "
