@@ -229,6 +229,16 @@ class Episodes:
             out[sel] = np.where(per.hit[i], np.where(inside, per.mult[i], 1.0), per.otherwise)
         return out
 
+    @staticmethod
+    def _moves(p: _Process, t0: int, t1: int) -> bool:
+        """Whether process ``p`` multiplies any rate by other than 1 in ``[t0, t1)``."""
+        every = p.spec.every
+        for k in range(t0 // every, (t1 - 1) // every + 1):
+            per = p.periods[k]
+            if per.otherwise != 1.0 or bool(np.any(per.mult[per.hit] != 1.0)):
+                return True
+        return False
+
     def draw(
         self,
         rt: StreamRuntime,
@@ -256,6 +266,9 @@ class Episodes:
         n = len(idx)
         until = np.full(n, NEVER, np.int64) if until_all is None else until_all[idx]
         edges = [np.full(n, t0, np.int64), np.full(n, t1, np.int64), np.clip(until, t0, t1)]
+        # a process whose multiplier is 1 all tick long (no episode, `otherwise` 1: a burst
+        # process between scenarios) changes nothing: left out, it costs nothing
+        procs = [p for p in procs if self._moves(p, t0, t1)]
         for p in procs:
             every = p.spec.every
             for k in range(t0 // every, (t1 - 1) // every + 1):
