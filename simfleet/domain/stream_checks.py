@@ -614,6 +614,8 @@ class _StreamChecks:
             for dst, src in chain.rename.items()
             if src not in src_types
         ]
+        if chain.requires is not None:
+            out += self._requires(name, where, chain)
         if chain.delay_field is not None and all(
             chain.delay_field not in t for t in targets.values()
         ):
@@ -627,12 +629,34 @@ class _StreamChecks:
             )
         return out
 
+    def _requires(self, name: str, where: str, chain: Chain) -> list[Problem]:
+        """The field a requirement compares is in the cause's schema and in each required
+        stream's."""
+        req = chain.requires
+        assert req is not None
+        out: list[Problem] = []
+        for stream in (name, *req.any_of):
+            types = self.types.get(stream)
+            if types is not None and req.key not in types:
+                out.append(
+                    Problem(
+                        self.file,
+                        f"{where}.requires.key",
+                        f"stream {stream}'s schema has no field `{req.key}`"
+                        f"{did_you_mean(req.key, types)}",
+                        "name a field both the cause and the required streams carry",
+                    )
+                )
+        return out
+
 
 def _mismatch(f: FieldSpec, t: FieldType, numeric_attr: bool = False) -> bool:
     """Whether a generator cannot fill a field of type ``t`` (``numeric_attr``: ``f`` reads a
     numeric entity attribute)."""
     if t.kind == "other":
         return True
+    if f.branches():
+        return any(_mismatch(b, t, numeric_attr) for b in f.branches())
     values = (*(f.choice or ()), *((f.const,) if f.const is not None else ()))
     textual = f.fills == "text" or any(isinstance(v, str) and not _numeric(v) for v in values)
     textual = textual or (f.fills == "attribute" and not numeric_attr)

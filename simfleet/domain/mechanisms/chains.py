@@ -18,7 +18,7 @@ from simfleet.scenarios import DurationMs
 if TYPE_CHECKING:
     from simfleet.domain.spec import DomainSpec
 
-__all__ = ["Chain", "DelayBy", "DelaySpec", "problems"]
+__all__ = ["Chain", "DelayBy", "DelaySpec", "Requires", "problems"]
 
 
 class DelaySpec(Spec):
@@ -89,6 +89,18 @@ class DelayBy(Spec):
     laws: dict[str, DelaySpec]
 
 
+class Requires(Spec):
+    """A condition on the cause of a follow-up: an event of one of ``any_of`` with the same
+    value of field ``on`` came before it (a refund only for a booking whose payment went
+    through). Values are remembered for ``within`` (at least; at most twice that)."""
+
+    any_of: tuple[str, ...] = Field(min_length=1, description="streams, any of which will do")
+    key: str = Field(description="the field whose value the cause and the earlier event share")
+    within: DurationMs = Field(
+        30 * 86_400_000, gt=0, description="how long an earlier event's value is remembered"
+    )
+
+
 class Chain(Spec):
     """Follow-ups an event schedules on the same entities.
 
@@ -118,6 +130,11 @@ class Chain(Spec):
         "delay, in `delay_unit`s: resolution times, session lengths",
     )
     delay_unit: DurationMs = Field(60_000, gt=0)
+    requires: Requires | None = Field(
+        None,
+        description="follow up only causes preceded by an event of another stream with the "
+        "same value of a field (a refund only after a succeeded payment of the booking)",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Chain:
@@ -166,6 +183,8 @@ def problems(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[Pro
             dataclasses.replace(p, path=p.path.replace(".values", ".laws"))
             for p in by_problems(spec, delay_table(chain), f"{where}.delay_by", file)
         ]
+    if chain.requires is not None:
+        out += _requires_problems(spec, chain.requires, f"{where}.requires", file)
     for target, w in (chain.one_of or {}).items():
         if isinstance(w, ByAttr):
             out += by_problems(spec, w, f"{where}.one_of.{target}", file)
@@ -174,4 +193,42 @@ def problems(spec: DomainSpec, chain: Chain, where: str, file: Path) -> list[Pro
                 unknown(file, f"{where}.one_of.{target}", "stream", target, spec.streams, fix)
             )
         out += param_problem(spec, f"{where}.one_of.{target}", w, file)
+    return out
+
+
+def produced(spec: DomainSpec, stream: str) -> bool:
+    """Whether anything in the pack emits ``stream``: a rate, an aggregate, a chain, an
+    episode or a journey."""
+    s = spec.streams[stream]
+    return bool(
+        s.rate
+        or s.aggregate is not None
+        or s.at_start
+        or any(stream in c.targets() for st in spec.streams.values() for c in st.then)
+        or any(e.emit == stream for e in spec.episodes.values())
+        or any(f.stream == stream for f in spec.floors.values())
+        or any(stream in j.streams() for j in spec.journeys.values())
+    )
+
+
+def _requires_problems(spec: DomainSpec, req: Requires, where: str, file: Path) -> list[Problem]:
+    """Each required stream exists and something in the pack emits it: a requirement that
+    can never be met would silently drop every follow-up."""
+    out: list[Problem] = []
+    for i, name in enumerate(req.any_of):
+        at = f"{where}.any_of.{i}"
+        if name not in spec.streams:
+            out.append(
+                unknown(file, at, "stream", name, spec.streams, "name a stream of this pack")
+            )
+        elif not produced(spec, name):
+            out.append(
+                Problem(
+                    file,
+                    at,
+                    f"the chain requires an earlier {name} event, but nothing in the pack emits "
+                    f"{name}: no follow-up would ever be met",
+                    f"give {name} a rate or chain to it, or require another stream",
+                )
+            )
     return out

@@ -36,6 +36,14 @@ class EpisodeSpec(Spec):
     duration: tuple[DurationMs, DurationMs] | None = None
     multiplier: tuple[float | str, float | str] = (1.0, 1.0)
     otherwise: float | str = 1.0
+    gamma: float | None = Field(
+        None,
+        gt=0,
+        description="a shape k: the multiplier is also times a gamma factor of mean 1 per "
+        "entity and period (a Cox process: counts per period have var/mean about "
+        "1 + mean/k), normalised over the active entities by activity so the stream's total "
+        "stays as declared",
+    )
     streams: tuple[str, ...] = Field((), description="rate-driven streams it multiplies")
     emit: str | None = Field(None, description="a stream reached only by this episode's start")
     truth: bool = False

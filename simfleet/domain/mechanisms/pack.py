@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from simfleet.domain.mechanisms.chains import Requires
 from simfleet.domain.mechanisms.episodes import EpisodeSpec, FloorSpec
 from simfleet.domain.mechanisms.journeys import JourneySpec
 from simfleet.domain.mechanisms.processes import ProcessSpec
@@ -148,6 +149,17 @@ MECHANISMS: tuple[Mechanism, ...] = (
         (),
         "Other delay laws for entities of some attribute values (fraudsters' chargebacks "
         "come later): the delay depends on who acts.",
+        "simfleet.domain.mechanisms.chains:problems",
+        f"{_E}.chains",
+    ),
+    Mechanism(
+        "requires",
+        "streams.<s>.then.<i>.requires: {any_of, key, within}",
+        Requires,
+        (),
+        "A follow-up only for causes preceded by an event of another stream with the same "
+        "key (a refund only for a booking whose payment went through): consistency across "
+        "branches of a chain that independent probabilities cannot give.",
         "simfleet.domain.mechanisms.chains:problems",
         f"{_E}.chains",
     ),

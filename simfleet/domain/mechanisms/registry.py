@@ -12,6 +12,7 @@ from simfleet.domain.mechanisms.fields import (
     after,
     attr,
     bernoulli,
+    cases,
     choice,
     const,
     entity,
@@ -47,3 +48,4 @@ register(after.AfterField)
 register(product.ProductField)
 register(process.ProcessField)
 register(sum_of.SumOfField)
+register(cases.CasesField)

@@ -15,10 +15,25 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simfleet.columns import Column, StrTable, TableStrings, concat_columns, take_column
+from simfleet.columns import (
+    Column,
+    MaskedNumbers,
+    StrTable,
+    TableStrings,
+    column_to_list,
+    concat_columns,
+    take_column,
+)
+from simfleet.domain.mechanisms import DrawContext
 from simfleet.domain.spec import Chain, DelaySpec, DomainSpec
 from simfleet.errors import DomainError
-from simfleet.producers.engine.fields import StreamRuntime, as_table_strings, number, row_choice
+from simfleet.producers.engine.fields import (
+    FieldMaker,
+    StreamRuntime,
+    as_table_strings,
+    number,
+    row_choice,
+)
 from simfleet.producers.pools import EntityPool
 from simfleet.producers.profiles import RateProfile
 
@@ -80,6 +95,33 @@ class Pending:
             due = due[order]
             cols = {k: take_column(c, order) for k, c in cols.items()}
         return due, cols
+
+
+class Seen:
+    """Values of one field seen on one stream, for chains' `requires`: kept in two
+    generations of ``within`` each, so a value is remembered at least that long and memory
+    stays bounded on a long run."""
+
+    def __init__(self, within: int) -> None:
+        self.within = within
+        self.current: set[object] = set()
+        self.previous: set[object] = set()
+        self.since: int | None = None
+
+    def add(self, values: list[object], t_max: int) -> None:
+        """Remember ``values`` (of events up to ``t_max``)."""
+        if self.since is None:
+            self.since = t_max
+        elif t_max - self.since >= self.within:
+            self.previous, self.current, self.since = self.current, set(), t_max
+        self.current.update(values)
+
+    def holds(self, values: list[object]) -> npt.NDArray[np.bool_]:
+        """Per value, whether it was seen."""
+        cur, prev = self.current, self.previous
+        return np.fromiter(
+            (v is not None and (v in cur or v in prev) for v in values), np.bool_, len(values)
+        )
 
 
 @dataclass
@@ -164,6 +206,28 @@ class FollowUps:
         self._set_tables: dict[tuple[str, int, str], StrTable] = {}
         self.tags = domain.tags
         self._tag_table = StrTable(("",))
+        self.fields: FieldMaker | None = None  # set by the engine: follow-ups' declared laws
+        # `requires`: (stream, field) -> the values seen; stream -> the fields it records
+        self.seen: dict[tuple[str, str], Seen] = {}
+        self._records: dict[str, list[str]] = {}
+        for name, s in domain.streams.items():
+            for chain in s.then:
+                req = chain.requires
+                if req is None:
+                    continue
+                for st in (name, *req.any_of):
+                    if req.key not in streams[st].types:
+                        raise DomainError(
+                            f"stream {name}: a chain `requires` field `{req.key}`, which stream "
+                            f"{st}'s schema lacks; name a field the cause and {req.any_of} carry"
+                        )
+                for st in req.any_of:
+                    key = (st, req.key)
+                    if key not in self.seen:
+                        self.seen[key] = Seen(req.within)
+                        self._records.setdefault(st, []).append(req.key)
+                    else:
+                        self.seen[key].within = max(self.seen[key].within, req.within)
         for name, s in domain.streams.items():
             # columns the events have beyond their schema: stock reports
             extra = {c for u in s.stock for c in u.reported()}
@@ -218,6 +282,9 @@ class FollowUps:
         rng = self.streams[name].rng if rng is None else rng
         times = cols["occurred_at"]
         assert isinstance(times, np.ndarray)
+        for fname in self._records.get(name, ()):
+            if n:
+                self.seen[(name, fname)].add(column_to_list(cols[fname]), int(times.max()))
         if self.tags and name in self.edges:
             untagged = TableStrings(self._tag_table, np.full(n, -1, dtype=np.int64))
             # tags stay table strings: chunks of a queue are concatenated, kinds must agree
@@ -235,6 +302,9 @@ class FollowUps:
             else:
                 p = number(self.domain, chain.probability or 0.0, params, cols, self.pool_of_table)
                 masks = [rng.random(n) < p]
+            if chain.requires is not None:
+                met = self._met(chain, cols)
+                masks = [m & met for m in masks]
             for k, mask in enumerate(masks):
                 m = int(mask.sum())
                 if m == 0:
@@ -243,14 +313,26 @@ class FollowUps:
                     self.dropped += m
                     continue
                 carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
-                due = self._due(chain, rng, times[mask], cols, mask)
+                tname = edge.targets[k]
+                declared = self._declared(chain, tname)
+                if declared is None:
+                    due = self._due(chain, rng, times[mask], cols, mask)
+                else:
+                    # the target's own law of the delay field gives the delay, never the
+                    # reverse: a session lasts one of its declared lengths
+                    drawn = self._draw_declared(tname, declared, rng, carried, params, m)
+                    due = times[mask] + np.rint(drawn * chain.delay_unit).astype(np.int64)
+                    carried[declared] = drawn
                 for c in carried.values():
                     if isinstance(c, TableStrings):
                         pool = self.pool_of_table.get(id(c.table))
                         if pool is not None:
                             pool.mark_busy(c.idx, due)
-                tname = edge.targets[k]
-                if chain.delay_field is not None and chain.delay_field in self.streams[tname].types:
+                if (
+                    declared is None
+                    and chain.delay_field is not None
+                    and chain.delay_field in self.streams[tname].types
+                ):
                     waited = (due - times[mask]) // chain.delay_unit
                     if self.streams[tname].types[chain.delay_field].kind == "float":
                         waited = waited.astype(np.float64)
@@ -262,6 +344,61 @@ class FollowUps:
                     else:
                         carried[fname] = np.full(m, value)
                 edge.queues[k].push(due, carried)
+
+    def _met(self, chain: Chain, cols: Mapping[str, Column]) -> npt.NDArray[np.bool_]:
+        """Per event, whether its `requires` is met: an event of a required stream with the
+        same value of the field came before."""
+        req = chain.requires
+        assert req is not None
+        values = column_to_list(cols[req.key])
+        met = np.zeros(len(values), np.bool_)
+        for st in req.any_of:
+            met |= self.seen[(st, req.key)].holds(values)
+        return met
+
+    def _declared(self, chain: Chain, target: str) -> str | None:
+        """The chain's delay field when the target declares a law of its own for it."""
+        f = chain.delay_field
+        if f is None or f not in self.domain.streams[target].fields:
+            return None
+        return f if f in self.streams[target].types else None
+
+    def _draw_declared(
+        self,
+        target: str,
+        fname: str,
+        rng: np.random.Generator,
+        carried: Mapping[str, Column],
+        params: Mapping[str, float],
+        m: int,
+    ) -> npt.NDArray[np.int64] | npt.NDArray[np.float64]:
+        """``m`` draws of the target's declared law of ``fname`` (with the cause's random
+        stream), as numbers of delay units."""
+        if self.fields is None:
+            raise DomainError(f"{target}.{fname}: no field maker to draw the declared law")
+        rt = self.streams[target]
+        spec = self.domain.streams[target].fields[fname]
+        ctx = DrawContext(
+            self.fields,
+            target,
+            fname,
+            rt.types[fname],
+            rng,
+            m,
+            carried,
+            params,
+            0,
+            rt.tables.get(fname),
+        )
+        col = spec.draw(ctx)
+        values = col.values if isinstance(col, MaskedNumbers) else col
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "iuf":
+            raise DomainError(
+                f"stream {target}: field `{fname}` receives a chain's delay, so its declared "
+                f"law must be numeric, not `{spec.key}`"
+            )
+        out: npt.NDArray[np.int64] | npt.NDArray[np.float64] = values
+        return out
 
     def _due(
         self,

@@ -61,6 +61,7 @@ class _Period:
     hit: npt.NDArray[np.bool_]
     mult: npt.NDArray[np.float64]
     otherwise: float = 1.0
+    factor: npt.NDArray[np.float64] | None = None  # `gamma`: each entity's activity factor
 
     def apply(self, spec: EpisodeSpec, domain: DomainSpec, params: Mapping[str, float]) -> None:
         """Who has an episode and its multiplier, at the tick's parameter values (a scenario
@@ -69,6 +70,8 @@ class _Period:
         lo_m = weight(domain, spec.multiplier[0], params)
         hi_m = weight(domain, spec.multiplier[1], params)
         self.mult = lo_m + (hi_m - lo_m) * self.v
+        if self.factor is not None:
+            self.mult = self.mult * self.factor
         self.otherwise = weight(domain, spec.otherwise, params)
 
 
@@ -161,9 +164,22 @@ class Episodes:
                 dur = rng.integers(spec.duration[0], spec.duration[1] + 1, n, dtype=np.int64)
             lo = b + (rng.random(n) * np.maximum(spec.every - dur, 1)).astype(np.int64)
             got = _Period(b, u, v, lo, lo + dur, np.zeros(n, np.bool_), np.ones(n))
+            if spec.gamma is not None:
+                got.factor = self._gamma(rng, spec.gamma, p.pool)
             p.periods[k] = got
         got.apply(p.spec, self.domain, params)
         return got
+
+    @staticmethod
+    def _gamma(rng: np.random.Generator, shape: float, pool: EntityPool) -> npt.NDArray[np.float64]:
+        """Gamma factors of mean 1 and shape ``shape``, one per entity, scaled so that their
+        activity-weighted mean over the active entities is 1: entities' own rates vary from
+        period to period while the stream's total stays as declared."""
+        g = rng.gamma(shape, 1.0 / shape, pool.size)
+        w = pool.activity * pool.active
+        mean = float((w * g).sum() / w.sum()) if w.sum() > 0 else 1.0
+        out: npt.NDArray[np.float64] = g / mean if mean > 0 else g
+        return out
 
     def start_tick(self, t0: int, t1: int, params: Mapping[str, float]) -> None:
         """Draw the periods the tick touches; note the episodes starting in it (their emits,
@@ -213,6 +229,16 @@ class Episodes:
             out[sel] = np.where(per.hit[i], np.where(inside, per.mult[i], 1.0), per.otherwise)
         return out
 
+    @staticmethod
+    def _moves(p: _Process, t0: int, t1: int) -> bool:
+        """Whether process ``p`` multiplies any rate by other than 1 in ``[t0, t1)``."""
+        every = p.spec.every
+        for k in range(t0 // every, (t1 - 1) // every + 1):
+            per = p.periods[k]
+            if per.otherwise != 1.0 or bool(np.any(per.mult[per.hit] != 1.0)):
+                return True
+        return False
+
     def draw(
         self,
         rt: StreamRuntime,
@@ -240,6 +266,9 @@ class Episodes:
         n = len(idx)
         until = np.full(n, NEVER, np.int64) if until_all is None else until_all[idx]
         edges = [np.full(n, t0, np.int64), np.full(n, t1, np.int64), np.clip(until, t0, t1)]
+        # a process whose multiplier is 1 all tick long (no episode, `otherwise` 1: a burst
+        # process between scenarios) changes nothing: left out, it costs nothing
+        procs = [p for p in procs if self._moves(p, t0, t1)]
         for p in procs:
             every = p.spec.every
             for k in range(t0 // every, (t1 - 1) // every + 1):

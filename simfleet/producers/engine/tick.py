@@ -134,6 +134,7 @@ class ShardEngine:
             key=lambda n: domain.streams[n].retires is None,
         )
         self._chains = FollowUps(domain, self.streams, profiles, self._pool_of_table, max_pending)
+        self._chains.fields = self._fields
         self._campaigns: dict[str, CampaignRun] = {}
         self.stocks = {
             name: Stock(name, st, self.pools[st.entity]) for name, st in domain.stocks.items()
