@@ -91,6 +91,16 @@ def generate(
             "instant it becomes known, so an offline training set is complete.",
         ),
     ] = "window",
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="Close the loop: `reference` decides every subject event (payment attempts) "
+            "with the pack's reference velocity rules in process; blocked attempts burn the "
+            "campaign's identities and each ring moves effort to the tactics that pass "
+            "(ground truth kind `adaptation`). Packs without `feedback:` are unchanged.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -111,6 +121,8 @@ def generate(
     settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
+    if feedback is not None:
+        _check_feedback(feedback, [d for d in domains if project.spec(d).feedback is not None])
     start_ms = instant(start, "--start")
     span, warm = duration, warmup
     if span <= 0:
@@ -180,6 +192,7 @@ def generate(
                     emit_from=start_ms,
                     schemas=schemas,
                     labels_until=LABELS_ALL if labels_until == "all" else None,
+                    feedback=feedback,
                 ):
                     reached = t0  # every file holds the run up to here
                     in_force = forces.chaos(t0)
@@ -243,6 +256,21 @@ def generate(
     typer.echo(f"wrote {total:,} events in {len(paths)} files to {out}/", err=True)
     for p in paths:
         typer.echo(f"  {p.name}: {sink.counts[p.name.rsplit('.', 1)[0]]:,}", err=True)
+
+
+def _check_feedback(feedback: str, looped: list[str]) -> None:
+    """`--feedback` names a decider generate has, and some domain of the run declares a loop."""
+    if feedback != "reference":
+        raise ConfigError(
+            f"--feedback {feedback!r}: `simctl generate` closes the loop with `reference` (the "
+            "pack's reference velocity rules, in process). A model's decisions topic needs a "
+            "model running beside the run; use --feedback reference here."
+        )
+    if not looped:
+        raise ConfigError(
+            "--feedback: no domain of this run declares `feedback:` in its pack, so there is "
+            "no loop to close. Add --domain ticketing (or a pack with `feedback:`)."
+        )
 
 
 def _write_failed(out: Path, exc: OSError, written: int, done: float, reached: int) -> SimError:

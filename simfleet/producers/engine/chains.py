@@ -19,6 +19,7 @@ from simfleet.columns import Column, StrTable, TableStrings, concat_columns, tak
 from simfleet.domain.spec import Chain, DelaySpec, DomainSpec
 from simfleet.errors import DomainError
 from simfleet.producers.engine.fields import StreamRuntime, as_table_strings, number, row_choice
+from simfleet.producers.engine.label_noise import LabelNoise
 from simfleet.producers.pools import EntityPool
 from simfleet.producers.profiles import RateProfile
 
@@ -164,6 +165,7 @@ class FollowUps:
         self._set_tables: dict[tuple[str, int, str], StrTable] = {}
         self.tags = domain.tags
         self._tag_table = StrTable(("",))
+        self.noise: LabelNoise | None = None  # set by the engine when the pack declares it
         for name, s in domain.streams.items():
             # columns the events have beyond their schema: stock reports
             extra = {c for u in s.stock for c in u.reported()}
@@ -225,6 +227,8 @@ class FollowUps:
                 **cols,
                 **{t: as_table_strings(cols[t]) if t in cols else untagged for t in self.tags},
             }
+        noisy = self.noise is not None and name == self.noise.spec.stream
+        planned: list[tuple[Edge, list[npt.NDArray[np.bool_]]]] = []
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:
@@ -235,33 +239,55 @@ class FollowUps:
             else:
                 p = number(self.domain, chain.probability or 0.0, params, cols, self.pool_of_table)
                 masks = [rng.random(n) < p]
-            for k, mask in enumerate(masks):
-                m = int(mask.sum())
-                if m == 0:
-                    continue
-                if self.pending + m > self.max_pending:
-                    self.dropped += m
-                    continue
-                carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
-                due = self._due(chain, rng, times[mask], cols, mask)
-                for c in carried.values():
-                    if isinstance(c, TableStrings):
-                        pool = self.pool_of_table.get(id(c.table))
-                        if pool is not None:
-                            pool.mark_busy(c.idx, due)
-                tname = edge.targets[k]
-                if chain.delay_field is not None and chain.delay_field in self.streams[tname].types:
-                    waited = (due - times[mask]) // chain.delay_unit
-                    if self.streams[tname].types[chain.delay_field].kind == "float":
-                        waited = waited.astype(np.float64)
-                    carried[chain.delay_field] = waited
-                for fname, value in edge.chain.set.items():
-                    if self.streams[edge.targets[k]].types[fname].kind == "str":
-                        table = self._set_tables[(name, edge.index, fname)]
-                        carried[fname] = TableStrings(table, np.zeros(m, dtype=np.int64))
-                    else:
-                        carried[fname] = np.full(m, value)
-                edge.queues[k].push(due, carried)
+            if noisy:
+                planned.append((edge, masks))  # every edge decided before label noise moves rows
+            else:
+                self._push(name, edge, masks, cols, times, rng)
+        if self.noise is not None and planned:
+            by_target = {e.targets[k]: m for e, ms in planned for k, m in enumerate(ms)}
+            cols = self.noise.move(cols, by_target, params)
+            for edge, _ in planned:
+                moved = [by_target[t] for t in edge.targets]
+                self._push(name, edge, moved, cols, times, rng)
+
+    def _push(
+        self,
+        name: str,
+        edge: Edge,
+        masks: list[npt.NDArray[np.bool_]],
+        cols: dict[str, Column],
+        times: npt.NDArray[np.int64],
+        rng: np.random.Generator,
+    ) -> None:
+        """Queue the follow-ups an edge chose (``masks``: per target, the events it takes)."""
+        chain = edge.chain
+        for k, mask in enumerate(masks):
+            m = int(mask.sum())
+            if m == 0:
+                continue
+            if self.pending + m > self.max_pending:
+                self.dropped += m
+                continue
+            carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
+            due = self._due(chain, rng, times[mask], cols, mask)
+            for c in carried.values():
+                if isinstance(c, TableStrings):
+                    pool = self.pool_of_table.get(id(c.table))
+                    if pool is not None:
+                        pool.mark_busy(c.idx, due)
+            tname = edge.targets[k]
+            if chain.delay_field is not None and chain.delay_field in self.streams[tname].types:
+                waited = (due - times[mask]) // chain.delay_unit
+                if self.streams[tname].types[chain.delay_field].kind == "float":
+                    waited = waited.astype(np.float64)
+                carried[chain.delay_field] = waited
+            for fname, value in edge.chain.set.items():
+                if self.streams[edge.targets[k]].types[fname].kind == "str":
+                    table = self._set_tables[(name, edge.index, fname)]
+                    carried[fname] = TableStrings(table, np.zeros(m, dtype=np.int64))
+                else:
+                    carried[fname] = np.full(m, value)
+            edge.queues[k].push(due, carried)
 
     def _due(
         self,
