@@ -12,6 +12,7 @@ from scipy.stats import chisquare
 from typer.testing import CliRunner
 
 from simfleet.cli.main import app
+from simfleet.cli.report import build_report
 from simfleet.cli.score import noise_pattern
 from simfleet.domain.mechanisms.bursts import burst_schedule
 from simfleet.domain.mechanisms.feedback import ReferenceRules
@@ -130,3 +131,23 @@ def test_bad_truth_and_feedback_values_are_refused_with_the_fix(tmp_path: Path) 
     assert isinstance(res.exception, ConfigError) and "reference" in str(res.exception)
     res = CliRunner().invoke(app, [*base, "--domain", "marketplace", "--feedback", "reference"])
     assert isinstance(res.exception, ConfigError) and "feedback:" in str(res.exception)
+
+
+def test_the_report_plots_pass_rate_per_tactic_from_adaptation_records() -> None:
+    """`simctl report` has a closed-loop chart when ground truth holds adaptations, none
+    otherwise."""
+    events = {"ticketing.payment.attempted": [{"occurred_at": 1_000 * i} for i in range(10)]}
+    truth = [
+        {
+            "kind": "adaptation",
+            "label": tactic,
+            "window_end": 3_600_000 * h,
+            "detail": f'{{"attempts": 10, "effort": {e}, "pass_rate": {p}}}',
+        }
+        for h, (tactic, e, p) in enumerate(
+            [("card_testing", 0.6, 0.1), ("account_takeover", 1.4, 0.9)] * 2, 1
+        )
+    ]
+    page = build_report("t", events, truth, None, {})
+    assert "loop-chart" in page and "account_takeover: pass rate" in page
+    assert "loop-chart" not in build_report("t", events, [], None, {})
