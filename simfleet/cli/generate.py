@@ -18,7 +18,9 @@ from simfleet.cli.options import (
     settings_options,
     sim_progress,
 )
+from simfleet.cli.score import parse_decision
 from simfleet.codec import encoders_for
+from simfleet.domain.spec import DomainSpec
 from simfleet.errors import ConfigError, OutputError, SimError
 from simfleet.limits import check_scale, check_sim_span
 from simfleet.orchestrator.baseline import BaselineStats, IntervalCounts
@@ -27,6 +29,7 @@ from simfleet.orchestrator.timeline import acting, drift_truth, due, scenario_co
 from simfleet.orchestrator.transitions import check_scenario
 from simfleet.producers.backfill import LABELS_ALL, backfill_ticks
 from simfleet.producers.chaos import Chaos
+from simfleet.producers.engine.feedback import Decisions
 from simfleet.producers.sinks import FileSink
 from simfleet.producers.ticking import Forces
 from simfleet.scenarios import ScenarioInstance
@@ -95,9 +98,12 @@ def generate(
         str | None,
         typer.Option(
             help="Close the loop: `reference` decides every subject event (payment attempts) "
-            "with the pack's reference velocity rules in process; blocked attempts burn the "
-            "campaign's identities and each ring moves effort to the tactics that pass "
-            "(ground truth kind `adaptation`). Packs without `feedback:` are unchanged.",
+            "with the pack's reference velocity rules in process; a file of a model's JSON "
+            "decisions (one per line, the format `simctl score` reads) blocks the subjects it "
+            "says `block` to (or, without a decision, scores at the rules' `block` mark). "
+            "Blocked attempts burn the campaign's identities and each ring moves effort to "
+            "the tactics that pass (ground truth kind `adaptation`). Packs without "
+            "`feedback:` are unchanged.",
             show_default=False,
         ),
     ] = None,
@@ -121,8 +127,10 @@ def generate(
     settings = build_settings(**flags)
     project = project_of(settings)
     domains = project.resolve_domains(settings.domains)
+    decider: str | Decisions | None = None
     if feedback is not None:
-        _check_feedback(feedback, [d for d in domains if project.spec(d).feedback is not None])
+        looped = [d for d in domains if project.spec(d).feedback is not None]
+        decider = _decider(feedback, [project.spec(d) for d in looped])
     start_ms = instant(start, "--start")
     span, warm = duration, warmup
     if span <= 0:
@@ -192,7 +200,7 @@ def generate(
                     emit_from=start_ms,
                     schemas=schemas,
                     labels_until=LABELS_ALL if labels_until == "all" else None,
-                    feedback=feedback,
+                    feedback=decider,
                 ):
                     reached = t0  # every file holds the run up to here
                     in_force = forces.chaos(t0)
@@ -258,19 +266,46 @@ def generate(
         typer.echo(f"  {p.name}: {sink.counts[p.name.rsplit('.', 1)[0]]:,}", err=True)
 
 
-def _check_feedback(feedback: str, looped: list[str]) -> None:
-    """`--feedback` names a decider generate has, and some domain of the run declares a loop."""
-    if feedback != "reference":
-        raise ConfigError(
-            f"--feedback {feedback!r}: `simctl generate` closes the loop with `reference` (the "
-            "pack's reference velocity rules, in process). A model's decisions topic needs a "
-            "model running beside the run; use --feedback reference here."
-        )
+def _decider(feedback: str, looped: list[DomainSpec]) -> str | Decisions:
+    """`--feedback`: `reference`, or a file of a model's decisions (the subjects it blocked,
+    by key or event id); some domain of the run must declare a loop."""
     if not looped:
         raise ConfigError(
             "--feedback: no domain of this run declares `feedback:` in its pack, so there is "
             "no loop to close. Add --domain ticketing (or a pack with `feedback:`)."
         )
+    if feedback == "reference":
+        return feedback
+    path = Path(feedback)
+    if not path.is_file():
+        raise ConfigError(
+            f"--feedback {feedback!r}: neither `reference` nor a file. `simctl generate` closes "
+            "the loop with `reference` (the pack's reference velocity rules, in process) or "
+            "with a file of a model's decisions, one JSON object per line, e.g. "
+            '{"transaction_id": "txn-000-000001", "decision": "block"}.'
+        )
+    blocked: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--feedback {path}: cannot read it ({exc}).") from exc
+    keys = {s.feedback.key for s in looped if s.feedback is not None}
+    mark = min(s.feedback.reference.block for s in looped if s.feedback is not None)
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        found = [d for k in keys if (d := parse_decision(line.encode(), 0, k)) is not None]
+        if not found:
+            raise ConfigError(
+                f"--feedback {path}, line {i}: not a decision: {line[:80]!r}. Each line is a "
+                "JSON object naming its subject (by key, e.g. transaction_id, or event_id) with "
+                "a `decision` (block, review or allow) and/or a `score` in 0-1."
+            )
+        for d in found:
+            said = d.decision == "block" or (d.decision is None and (d.score or 0.0) >= mark)
+            if said:
+                blocked.update(x for x in (d.key, d.event_id) if x is not None)
+    return Decisions(frozenset(blocked))
 
 
 def _write_failed(out: Path, exc: OSError, written: int, done: float, reached: int) -> SimError:

@@ -221,8 +221,46 @@ def _shares(folder: Path, since: int, until: int) -> dict[str, float]:
     return {k: got[k] / total for k in TACTICS}
 
 
+@pytest.fixture(scope="module")
+def open_loop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fraud-attack without the loop."""
+    return _attack(tmp_path_factory.mktemp("open"))
+
+
+def _last_efforts(folder: Path) -> dict[str, dict[str, Any]]:
+    """Each tactic's last adaptation record's figures."""
+    last: dict[str, dict[str, Any]] = {}
+    for r in sorted(read(folder, "ground_truth"), key=lambda r: ms(r["window_end"])):
+        if r["kind"] == "adaptation":
+            last[r["label"]] = json.loads(r["detail"])
+    return last
+
+
+def test_a_models_decisions_from_a_file_steer_the_rings_the_same_way_twice(
+    open_loop: Path, tmp_path: Path
+) -> None:
+    """A decisions file (the `simctl score` format) that blocks every card-testing attempt
+    of the run without the loop: card testing ends with the least effort; the same file and
+    seed give the same bytes."""
+    lines = [
+        json.dumps({"transaction_id": r["transaction_id"], "decision": "block"})
+        for r in read(open_loop, "labels")
+        if r["pattern"] == "card_testing"
+    ]
+    lines.append(json.dumps({"transaction_id": "txn-none", "score": 0.1}))
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text("\n".join(lines) + "\n")
+    one = _attack(tmp_path / "one", "--feedback", str(decisions))
+    two = _attack(tmp_path / "two", "--feedback", str(decisions))
+    for f in sorted(one.iterdir()):
+        assert f.read_bytes() == (two / f.name).read_bytes(), f.name
+    last = _last_efforts(one)
+    assert last["card_testing"]["effort"] == min(d["effort"] for d in last.values())
+    assert last["card_testing"]["effort"] < 0.5
+
+
 def test_the_blocked_tactic_loses_share_to_one_that_passes_and_runs_repeat(
-    tmp_path_factory: pytest.TempPathFactory,
+    open_loop: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """fraud-attack at 03:00 for 6 h, with and without the reference detector's decisions:
     card testing (few devices: blocked) ends with little effort, account takeover (victims'
@@ -230,7 +268,6 @@ def test_the_blocked_tactic_loses_share_to_one_that_passes_and_runs_repeat(
     fraud attempts is higher, card testing's lower, than without the loop; before the loop
     first acts both runs agree; the same seed (so the same decisions) gives the same bytes."""
     root = tmp_path_factory.mktemp("loop")
-    open_loop = _attack(root / "open")
     closed = _attack(root / "closed", "--feedback", "reference")
     again = _attack(root / "again", "--feedback", "reference")
     for f in sorted(closed.iterdir()):
@@ -238,9 +275,7 @@ def test_the_blocked_tactic_loses_share_to_one_that_passes_and_runs_repeat(
 
     adapted = [r for r in read(closed, "ground_truth") if r["kind"] == "adaptation"]
     assert not [r for r in read(open_loop, "ground_truth") if r["kind"] == "adaptation"]
-    last: dict[str, dict[str, Any]] = {}
-    for r in sorted(adapted, key=lambda r: ms(r["window_end"])):
-        last[r["label"]] = json.loads(r["detail"])
+    last = _last_efforts(closed)
     assert last["card_testing"]["effort"] < 0.3
     assert last["account_takeover"]["effort"] > 1.5
     assert last["card_testing"]["pass_rate"] < last["account_takeover"]["pass_rate"]

@@ -8,9 +8,10 @@ process from the rules below, or a model's. A blocked attempt of a campaign burn
 it used (the entities of the `burn` fields: a fresh one takes the place of each), and each
 ring (the campaigns of a scenario in a shard) moves its effort between its tactics (the value
 of the `tactic` tag, a campaign's `pattern`) by multiplicative weights on their recent pass
-rates: ``log w_k += rate x (pass_k - mean pass) x hours``, the efforts then scaled to keep
-their mean at one, none below `floor`. Every change is a ground-truth record of kind
-`adaptation`. The same seed and the same decisions give the same output.
+rates: ``log w_k += rate x (pass_k - mean pass) x hours``; the efforts are their softmax,
+each raised to `floor` and then all scaled to keep their mean at one (so a ring keeps probing
+a tactic that fails). Every change is a ground-truth record of kind `adaptation`. The same
+seed and the same decisions give the same output.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ class FeedbackSpec(Spec):
     memory: DurationMs = Field(
         3_600_000, gt=0, description="the half-life of the recent pass rates"
     )
-    floor: float = Field(0.05, ge=0, lt=1, description="the least effort a tactic keeps")
+    floor: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="about the least effort a tactic keeps (before the mean is restored)",
+    )
     burn: tuple[str, ...] = Field(
         (), description="fields of the subject whose entity a blocked attempt burns"
     )

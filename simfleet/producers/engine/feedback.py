@@ -17,6 +17,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +32,18 @@ from simfleet.producers.engine.fields import as_table_strings, uuid_column, weig
 from simfleet.producers.engine.label_noise import joined_truth, truth_record
 from simfleet.producers.pools import EntityPool, stable_hash
 
-__all__ = ["DECIDERS", "Feedback", "ReferenceDetector"]
+__all__ = ["DECIDERS", "Decisions", "Feedback", "ReferenceDetector"]
 
-DECIDERS = ("reference",)  # the deciders a run can name (a model's topic: see ARCHITECTURE)
+DECIDERS = ("reference",)  # the in-process deciders a run can name
 HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """A model's decisions given whole (a file of them): the subjects it blocked, by the
+    subject's key or event id; a subject it never named passes."""
+
+    blocked: frozenset[str]
 
 
 class ReferenceDetector:
@@ -76,11 +85,12 @@ class Feedback:
         domain: DomainSpec,
         seed: int,
         shard: int,
-        decider: str,
+        decider: str | Decisions,
         truth_types: Mapping[str, FieldType] | None,
     ) -> None:
-        if decider not in DECIDERS:
+        if isinstance(decider, str) and decider not in DECIDERS:
             raise DomainError(f"feedback: unknown decider {decider!r}; known: {DECIDERS}")
+        self.decisions = decider if isinstance(decider, Decisions) else None
         self.spec = spec
         self.domain = domain
         self.detector = ReferenceDetector(spec.reference)
@@ -103,7 +113,7 @@ class Feedback:
     ) -> None:
         """Decide the tick's subject events, burn what was blocked, move the efforts."""
         fb = self.spec
-        need = [fb.tactic, *fb.reference.limits, *fb.burn]
+        need = [fb.tactic, *fb.reference.limits, *fb.burn, fb.key, "event_id"]
         cols = _joined(parts, ["occurred_at", *need])
         times_arr = cols.get("occurred_at")
         n = 0 if times_arr is None else len(times_arr)
@@ -117,7 +127,12 @@ class Feedback:
             order = np.argsort(times_arr, kind="stable")
             times = times_arr[order].tolist()
             texts = {f: _texts(cols, f, order) for f in fb.reference.limits}
-            blocked = self.detector.decide(texts, times)
+            if self.decisions is None:
+                blocked = self.detector.decide(texts, times)
+            else:
+                said = self.decisions.blocked
+                keys, ids = _texts(cols, fb.key, order), _texts(cols, "event_id", order)
+                blocked = [k in said or e in said for k, e in zip(keys, ids, strict=True)]
             tactic = _texts(cols, fb.tactic, order)
             burned = self._burn(cols, order, tactic, blocked, active, pool_of_table, t1)
         else:
@@ -207,7 +222,7 @@ class Feedback:
 
     def _efforts(self, ring: str, tactics: list[str]) -> dict[str, float]:
         """The efforts of a ring's observed tactics: softmax of their log-weights, mean one,
-        none below the floor."""
+        each raised to the floor before the mean is restored."""
         top = max(self.logw[(ring, t)] for t in tactics)
         w = {t: math.exp(self.logw[(ring, t)] - top) for t in tactics}
         total = sum(w.values())

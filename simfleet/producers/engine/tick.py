@@ -38,7 +38,7 @@ from simfleet.producers.engine.aggregates import agg_runtime, aggregate
 from simfleet.producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from simfleet.producers.engine.chains import IMPLICIT, Edge, FollowUps
 from simfleet.producers.engine.episodes import Episodes
-from simfleet.producers.engine.feedback import Feedback
+from simfleet.producers.engine.feedback import Decisions, Feedback
 from simfleet.producers.engine.fields import FieldMaker, StreamRuntime
 from simfleet.producers.engine.journeys import Journeys
 from simfleet.producers.engine.label_noise import LabelNoise
@@ -64,10 +64,11 @@ class ShardEngine:
         scale: float = 1.0,
         max_pending: int = 2_000_000,
         schemas: SchemaSet | None = None,
-        feedback: str | None = None,
+        feedback: str | Decisions | None = None,
     ) -> None:
-        """``feedback``: the decider of the closed loop (`reference`), when the run closes
-        it and the pack declares one; None leaves the output as without it."""
+        """``feedback``: the decider of the closed loop (`reference`, or a model's decisions),
+        when the run closes it and the pack declares one; None leaves the output as without
+        it."""
         if schemas is None:
             schemas = Project().schemas()
         self.domain = domain
