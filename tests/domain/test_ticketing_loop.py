@@ -3,7 +3,7 @@ output read back with fastavro, as an outside reader would:
 
 - friendly and unreported fraud come in the shares their parameters say (within 20 %), and
   scoring against ground truth rather than the labels moves recall and precision as expected;
-- a fraud scenario's bursts (Hawkes) show no phase on the cycle of its `every`, where the same
+- a fraud scenario's bursts (Hawkes or jittered) show no phase on the cycle of its `every`, where the same
   scenario on the clock does;
 - with `--feedback reference` the tactic the reference detector blocks loses its share of the
   fraud attempts to one that passes, nothing changes before the loop first acts, and two runs
@@ -191,15 +191,17 @@ def _phase(folder: Path) -> tuple[float, float]:
     return p_onsets, float(chi2.sf(stat / dispersion, every - 1))
 
 
-def test_hawkes_bursts_show_no_phase_where_clocked_ones_do(
+def test_point_process_bursts_show_no_phase_where_clocked_ones_do(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Within the scenario's window, attack attempts per minute of the cycle of its `every`:
-    no phase with `process: hawkes` (p > 0.01), a plain one on the clock (p < 1e-6)."""
+    no phase with `process: hawkes` or `jittered` (p > 0.01), a plain one on the clock
+    (p < 1e-6)."""
     root = tmp_path_factory.mktemp("bursts")
-    hawkes = _phase(_long_attack(root, "hawkes"))
+    for process in ("hawkes", "jittered"):
+        got = _phase(_long_attack(root, process))
+        assert min(got) > 0.01, (process, got)
     clock = _phase(_long_attack(root, "clock"))
-    assert min(hawkes) > 0.01, hawkes
     assert max(clock) < 1e-6, clock
 
 
@@ -264,8 +266,9 @@ def test_the_blocked_tactic_loses_share_to_one_that_passes_and_runs_repeat(
 ) -> None:
     """fraud-attack at 03:00 for 6 h, with and without the reference detector's decisions:
     card testing (few devices: blocked) ends with little effort, account takeover (victims'
-    accounts over many devices: passes) with the most; over the last hours its share of the
-    fraud attempts is higher, card testing's lower, than without the loop; before the loop
+    accounts over many devices: passes) with the most; over the last hours card testing's
+    share of the fraud attempts is less than half what it is without the loop, and the
+    others' shares are higher; before the loop
     first acts both runs agree; the same seed (so the same decisions) gives the same bytes."""
     root = tmp_path_factory.mktemp("loop")
     closed = _attack(root / "closed", "--feedback", "reference")
@@ -289,4 +292,6 @@ def test_the_blocked_tactic_loses_share_to_one_that_passes_and_runs_repeat(
     late = (T0 + 6 * H, T0 + 10 * H)  # the attack's last hours
     without, with_loop = _shares(open_loop, *late), _shares(closed, *late)
     assert with_loop["card_testing"] < 0.5 * without["card_testing"]
-    assert with_loop["account_takeover"] > 2 * without["account_takeover"]
+    gained = {k: with_loop[k] - without[k] for k in TACTICS if k != "card_testing"}
+    assert max(gained.values()) > 0.1, gained
+    assert all(g > 0 for g in gained.values()), gained
