@@ -3,8 +3,8 @@ output read back with fastavro, as an outside reader would:
 
 - friendly and unreported fraud come in the shares their parameters say (within 20 %), and
   scoring against ground truth rather than the labels moves recall and precision as expected;
-- a fraud scenario's bursts (Hawkes or jittered) show no phase on the cycle of its `every`, where the same
-  scenario on the clock does;
+- a fraud scenario's bursts (Hawkes or jittered) show no phase on the cycle of its `every`,
+  where the same scenario on the clock does;
 - with `--feedback reference` the tactic the reference detector blocks loses its share of the
   fraud attempts to one that passes, nothing changes before the loop first acts, and two runs
   with the same seed (and so the same decisions) are byte-identical.
