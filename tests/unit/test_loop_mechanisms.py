@@ -14,15 +14,22 @@ from typer.testing import CliRunner
 from simfleet.cli.main import app
 from simfleet.cli.report import build_report
 from simfleet.cli.score import noise_pattern
+from simfleet.codec import encoders_for
 from simfleet.domain.mechanisms.bursts import burst_schedule
 from simfleet.domain.mechanisms.feedback import ReferenceRules
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.orchestrator.catalog import get_scenario
+from simfleet.producers.checkpoint import CheckpointCodec, ShardState
+from simfleet.producers.engine import ShardEngine
 from simfleet.producers.engine.feedback import Feedback, ReferenceDetector
-from simfleet.scenarios import Burst
+from simfleet.producers.ticking import modifiers_at
+from simfleet.scenarios import Burst, ScenarioInstance, campaign_windows
 from simfleet.scoring import Label, ground_truth_labels
+from simfleet.timeutil import parse_instant_ms
 
 MIN = 60_000
+H = 3_600_000
 EVERY, LENGTH = 15 * MIN, 3 * MIN
 SPAN = 40 * 24 * 60 * MIN  # 40 days: about 3,800 bursts
 
@@ -151,3 +158,42 @@ def test_the_report_plots_pass_rate_per_tactic_from_adaptation_records() -> None
     page = build_report("t", events, truth, None, {})
     assert "loop-chart" in page and "account_takeover: pass rate" in page
     assert "loop-chart" not in build_report("t", events, [], None, {})
+
+
+def test_a_shard_with_the_loop_restored_from_its_checkpoint_continues_byte_for_byte() -> None:
+    """The loop's state (its random stream, the detector's windows, the label noise's
+    stream) travels in a shard's checkpoint: restored just before the attack, a ticketing
+    shard under fraud-attack with `reference` feedback goes on exactly like the original.
+
+    Cut mid-attack, it does not, with or without the loop (also on the code before it): a
+    checkpoint refers to the pools' attribute codes instead of copying them, so the persona
+    a campaign gives its new actors is lost on restore. That gap is the checkpoint's."""
+    project = Project()
+    spec = project.spec("ticketing")
+    schemas = project.schemas()
+    encoders = encoders_for(schemas, None)
+    start = parse_instant_ms("2026-03-02T00:00:00Z")
+    inst = ScenarioInstance(spec=get_scenario("fraud-attack", project), started_at=start + 2 * H)
+    windows = campaign_windows(inst)
+
+    def engine() -> ShardEngine:
+        return ShardEngine(spec, 0, 2, 7, 0.2, schemas=schemas, feedback="reference")
+
+    def run(eng: ShardEngine, t0: int, t1: int) -> list[bytes]:
+        out: list[bytes] = []
+        for t in range(t0, t1, H):
+            params = project.graph("ticketing").evaluate(t, modifiers_at(()))
+            acting = [w for w in windows if w.start < t + H and w.end > t]
+            for b in eng.tick(t, t + H, params, acting):
+                buf, offsets = encoders[b.topic].encode(b.columns, b.n)
+                out += [b.topic.encode() + buf[offsets[i] : offsets[i + 1]] for i in range(b.n)]
+        return out
+
+    original = engine()
+    run(original, start, start + 2 * H)
+    codec = CheckpointCodec({"ticketing": spec}, encoders)
+    blob = codec.dump(ShardState(0, start + 2 * H, [original], {}, None, 0))
+    restored = codec.load(blob, [engine()]).engines[0]
+    after = run(original, start + 2 * H, start + 9 * H)
+    assert any(b.startswith(b"ticketing.ground_truth") for b in after)
+    assert run(restored, start + 2 * H, start + 9 * H) == after
