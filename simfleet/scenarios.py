@@ -251,11 +251,27 @@ class CampaignActors(_Frozen):
 
 
 class Burst(_Frozen):
-    """Velocity bursts: the campaign's events of a stream come in the first ``length`` of
-    every ``every`` (same mean rate, packed: one actor's burst of events)."""
+    """Velocity bursts: the campaign's events of a stream come in bursts (same mean rate,
+    packed: one actor's burst of events). ``process: clock`` puts them in the first ``length``
+    of every ``every`` after the campaign's start; ``jittered`` and ``hawkes`` draw the bursts
+    from a point process begun at a random instant, ``every`` and ``length`` being means
+    (simfleet.domain.mechanisms.bursts)."""
 
     every: DurationMs = Field(gt=0)
     length: DurationMs = Field(gt=0)
+    process: Literal["clock", "jittered", "hawkes"] = Field(
+        "clock",
+        description="clock: a burst at every `every` from the start (a phase an outside reader "
+        "finds); jittered: gamma gaps of mean `every`; hawkes: self-exciting bursts (a burst "
+        "makes the next likelier soon), mean gap `every`. Burst lengths vary around `length` "
+        "in the last two",
+    )
+    excitation: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="hawkes: the share of bursts set off by an earlier burst (branching ratio)",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> Burst:

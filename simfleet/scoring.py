@@ -27,6 +27,7 @@ __all__ = [
     "Subject",
     "Targets",
     "average_precision",
+    "ground_truth_labels",
     "scorecard",
 ]
 
@@ -186,6 +187,24 @@ class Scorecard:
             "verdicts": self.verdicts,
             "passed": self.passed,
         }
+
+
+def ground_truth_labels(
+    labels: Iterable[Label], noise: Mapping[str, tuple[str, str]]
+) -> list[Label]:
+    """The labels as what happened rather than what a bank saw: ``noise`` maps a subject's key
+    to the kind of its wrong label (``friendly``: a legitimate buyer's chargeback, so not fraud;
+    ``unreported``: fraud never charged back) and the pattern it truly had (may be empty)."""
+    out = []
+    for seen in labels:
+        kind, pattern = noise.get(seen.key, ("", ""))
+        if kind == "friendly":
+            out.append(Label(seen.key, False, "none", seen.known_at))
+        elif kind == "unreported":
+            out.append(Label(seen.key, True, pattern or "unreported", seen.known_at))
+        else:
+            out.append(seen)
+    return out
 
 
 def _ratio(a: int, b: int) -> float | None:

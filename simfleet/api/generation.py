@@ -26,6 +26,7 @@ from simfleet.orchestrator.timeline import acting, drift_truth, due, scenario_co
 from simfleet.orchestrator.transitions import check_scenario
 from simfleet.producers.backfill import LABELS_ALL, backfill_ticks
 from simfleet.producers.chaos import Chaos, Encoded
+from simfleet.producers.engine.feedback import Decisions
 from simfleet.producers.sinks import FileSink
 from simfleet.producers.ticking import Forces
 from simfleet.scenarios import ScenarioInstance
@@ -58,6 +59,9 @@ class Plan:
     instances: tuple[ScenarioInstance, ...] = ()
     stats: BaselineStats | None = None
     labels_all: bool = False
+    # the closed loop's decider: `reference` (the pack's rules in process) or a model's
+    # decisions; None: no loop
+    feedback: str | Decisions | None = None
 
     @property
     def first_ms(self) -> int:
@@ -81,6 +85,7 @@ def plan_run(
     scenario_stop_at_ms: int | None = None,
     stats: BaselineStats | None = None,
     labels_all: bool = False,
+    feedback: str | Decisions | None = None,
 ) -> Plan:
     """A checked plan: the span, the scale and the scenario against the project (a ConfigError
     or ScenarioError naming what to change otherwise)."""
@@ -109,6 +114,7 @@ def plan_run(
         tuple(instances),
         stats,
         labels_all,
+        feedback,
     )
 
 
@@ -180,6 +186,7 @@ def run_writes(
         emit_from=start_ms,
         schemas=schemas,
         labels_until=LABELS_ALL if plan.labels_all else None,
+        feedback=plan.feedback,
     ):
         if at is not None:
             at.reached_ms = t0  # every write so far holds the run up to here

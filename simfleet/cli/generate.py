@@ -20,8 +20,11 @@ from simfleet.cli.options import (
     settings_options,
     sim_progress,
 )
+from simfleet.cli.score import parse_decision
+from simfleet.domain.spec import DomainSpec
 from simfleet.errors import ConfigError
 from simfleet.orchestrator.baseline import BaselineStats
+from simfleet.producers.engine.feedback import Decisions
 from simfleet.timeutil import format_ms
 
 
@@ -83,6 +86,19 @@ def generate(
             "instant it becomes known, so an offline training set is complete.",
         ),
     ] = "window",
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="Close the loop: `reference` decides every subject event (payment attempts) "
+            "with the pack's reference velocity rules in process; a file of a model's JSON "
+            "decisions (one per line, the format `simctl score` reads) blocks the subjects it "
+            "says `block` to (or, without a decision, scores at the rules' `block` mark). "
+            "Blocked attempts burn the campaign's identities and each ring moves effort to "
+            "the tactics that pass (ground truth kind `adaptation`). Packs without "
+            "`feedback:` are unchanged.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Backfill events between two sim instants straight to files, as fast as possible.
 
@@ -102,9 +118,14 @@ def generate(
         )
     settings = build_settings(**flags)
     project = project_of(settings)
+    domains = project.resolve_domains(settings.domains)
+    decider: str | Decisions | None = None
+    if feedback is not None:
+        looped = [d for d in domains if project.spec(d).feedback is not None]
+        decider = _decider(feedback, [project.spec(d) for d in looped])
     plan = plan_run(
         project,
-        project.resolve_domains(settings.domains),
+        domains,
         seed=settings.seed,
         scale=settings.scale,
         shards=settings.shards,
@@ -119,6 +140,7 @@ def generate(
         ),
         stats=BaselineStats.from_json(baseline_file) if baseline_file else None,
         labels_all=labels_until == "all",
+        feedback=decider,
     )
     began = time.monotonic()
     try:
@@ -142,3 +164,45 @@ def generate(
     )
     for p in paths:
         typer.echo(f"  {p.name}: {counts[p.name.rsplit('.', 1)[0]]:,}", err=True)
+
+
+def _decider(feedback: str, looped: list[DomainSpec]) -> str | Decisions:
+    """`--feedback`: `reference`, or a file of a model's decisions (the subjects it blocked,
+    by key or event id); some domain of the run must declare a loop."""
+    if not looped:
+        raise ConfigError(
+            "--feedback: no domain of this run declares `feedback:` in its pack, so there is "
+            "no loop to close. Add --domain ticketing (or a pack with `feedback:`)."
+        )
+    if feedback == "reference":
+        return feedback
+    path = Path(feedback)
+    if not path.is_file():
+        raise ConfigError(
+            f"--feedback {feedback!r}: neither `reference` nor a file. `simctl generate` closes "
+            "the loop with `reference` (the pack's reference velocity rules, in process) or "
+            "with a file of a model's decisions, one JSON object per line, e.g. "
+            '{"transaction_id": "txn-000-000001", "decision": "block"}.'
+        )
+    blocked: set[str] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--feedback {path}: cannot read it ({exc}).") from exc
+    keys = {s.feedback.key for s in looped if s.feedback is not None}
+    mark = min(s.feedback.reference.block for s in looped if s.feedback is not None)
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        found = [d for k in keys if (d := parse_decision(line.encode(), 0, k)) is not None]
+        if not found:
+            raise ConfigError(
+                f"--feedback {path}, line {i}: not a decision: {line[:80]!r}. Each line is a "
+                "JSON object naming its subject (by key, e.g. transaction_id, or event_id) with "
+                "a `decision` (block, review or allow) and/or a `score` in 0-1."
+            )
+        for d in found:
+            said = d.decision == "block" or (d.decision is None and (d.score or 0.0) >= mark)
+            if said:
+                blocked.update(x for x in (d.key, d.event_id) if x is not None)
+    return Decisions(frozenset(blocked))

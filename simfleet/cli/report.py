@@ -91,6 +91,42 @@ def _chaos_chart(truth: Sequence[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
+def _loop_chart(truth: Sequence[dict[str, Any]]) -> go.Figure | None:
+    """The closed loop from ground truth (kind `adaptation`): each tactic's recent pass rate
+    (solid) and effort (dotted) over sim time, summed over shards (rates weighted by
+    attempts)."""
+    rows = [t for t in truth if t.get("kind") == "adaptation"]
+    if not rows:
+        return None
+    by: dict[tuple[str, int], list[float]] = {}
+    for t in rows:
+        d = json.loads(str(t.get("detail") or "{}"))
+        at = int(t["window_end"])
+        got = by.setdefault((str(t["label"]), at), [0.0, 0.0, 0.0, 0.0])
+        weight = max(1.0, float(d.get("attempts", 0)))
+        got[0] += weight * float(d.get("pass_rate", 0.0))
+        got[1] += weight
+        got[2] += float(d.get("effort", 1.0))
+        got[3] += 1
+    fig = go.Figure()
+    for tactic in sorted({k for k, _ in by}):
+        ats = sorted(at for k, at in by if k == tactic)
+        x = [format_ms(at)[:19] for at in ats]
+        rate = [by[(tactic, at)][0] / by[(tactic, at)][1] for at in ats]
+        effort = [by[(tactic, at)][2] / by[(tactic, at)][3] for at in ats]
+        fig.add_trace(go.Scatter(x=x, y=rate, mode="lines+markers", name=f"{tactic}: pass rate"))
+        fig.add_trace(
+            go.Scatter(x=x, y=effort, mode="lines", line={"dash": "dot"}, name=f"{tactic}: effort")
+        )
+    fig.update_layout(
+        title="Closed loop: pass rate and effort per tactic (ground truth `adaptation`)",
+        xaxis_title="sim time (UTC)",
+        yaxis_title="pass rate (0-1) / effort (mean 1)",
+        height=460,
+    )
+    return fig
+
+
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], raw_last: bool = False) -> str:
     out = ["<table><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr>"]
     for row in rows:
@@ -216,6 +252,9 @@ def build_report(
         parts += ["<h2>Chaos</h2>", figure(chaos, "chaos-chart")]
     else:
         parts.append(_omitted("Chaos", "none was applied in this run.", "chaos"))
+    loop = _loop_chart(truth)
+    if loop is not None:
+        parts += ["<h2>Closed loop</h2>", figure(loop, "loop-chart")]
     if outcomes is None:
         why = "none were checked (give <code>--check SCENARIO</code>)."
         parts.append(_omitted("Assertions", why, "assertions"))

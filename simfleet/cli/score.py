@@ -25,13 +25,23 @@ from simfleet.cli.options import (
     settings_options,
 )
 from simfleet.codec import Decoder
+from simfleet.domain.mechanisms.label_noise import TRUTH_KIND as NOISE_KIND
 from simfleet.domain.pack import Project
 from simfleet.domain.spec import DomainSpec
 from simfleet.errors import ConfigError, SchemaError
 from simfleet.kafka import PRODUCED_AT_HEADER
 from simfleet.producers.chaos import plain
 from simfleet.recording import Message
-from simfleet.scoring import DECISIONS, Decision, Label, Scorecard, Subject, Targets, scorecard
+from simfleet.scoring import (
+    DECISIONS,
+    Decision,
+    Label,
+    Scorecard,
+    Subject,
+    Targets,
+    ground_truth_labels,
+    scorecard,
+)
 from simfleet.settings import KafkaSettings
 from simfleet.suggest import did_you_mean
 from simfleet.timeutil import format_ms
@@ -139,6 +149,7 @@ class _Reader:
         self.labels: list[Label] = []
         self.decisions: list[Decision] = []
         self.chaos: set[str] = set()
+        self.noise: dict[str, tuple[str, str]] = {}  # subject key -> (kind, true pattern)
         self.malformed = 0
 
     def _decode(self, m: Message) -> dict[str, Any] | None:
@@ -176,6 +187,18 @@ class _Reader:
             )
         elif rec.get("kind") == "chaos":
             self.chaos.add(str(rec["subject_id"]))
+        elif rec.get("kind") == NOISE_KIND:
+            self.noise[str(rec["subject_id"])] = (str(rec["label"]), noise_pattern(rec))
+
+
+def noise_pattern(rec: Mapping[str, Any]) -> str:
+    """The pattern a label-noise ground-truth record says its subject had (or empty)."""
+    try:
+        had = json.loads(str(rec.get("detail") or "{}"))
+    except ValueError:
+        return ""
+    got = had.get("pattern", "") if isinstance(had, dict) else ""
+    return "" if got == "none" else str(got)
 
 
 def read_run(
@@ -336,6 +359,14 @@ def score(
     out: Annotated[
         Path | None, typer.Option(help="Also write the scorecard as JSON (for `simctl report`).")
     ] = None,
+    truth: Annotated[
+        str,
+        typer.Option(
+            help="`labels`: score against the labels, what a bank sees (friendly fraud counts "
+            "as fraud, unreported fraud as legitimate); `ground-truth`: against what happened "
+            "(the domain's label_noise records on ground truth correct them).",
+        ),
+    ] = "labels",
     as_json: JsonOpt = False,
     flags: Flags = NO_FLAGS,
 ) -> None:
@@ -348,7 +379,13 @@ def score(
     decision record's timestamp. Exits 1 when a target fails. Example:
 
         simctl score --decisions fraud.decisions --domain ticketing --out score.json
+        simctl score --decisions fraud.decisions --domain ticketing --truth ground-truth
     """
+    if truth not in ("labels", "ground-truth"):
+        raise ConfigError(
+            f"--truth must be `labels` or `ground-truth`, not {truth!r}: `labels` scores "
+            "against what a bank sees, `ground-truth` against what happened."
+        )
     settings = build_settings(**flags)
     project = project_of(settings)
     plan = label_plan(project, domain)
@@ -360,9 +397,10 @@ def score(
             f"No {plan.subject_topic} records were read: there is nothing the model could have "
             "decided on. Check --bootstrap-servers, and that the fleet runs this domain."
         )
+    labels = got.labels if truth == "labels" else ground_truth_labels(got.labels, got.noise)
     card = scorecard(
         got.subjects,
-        got.labels,
+        labels,
         got.decisions,
         until=window_end,
         threshold=threshold,

@@ -24,8 +24,10 @@ from simfleet.domain.mechanisms import (
     aggregates,
     chains,
     episodes,
+    feedback,
     generators,
     journeys,
+    label_noise,
     processes,
     stocks,
 )
@@ -222,6 +224,7 @@ def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
         out += _stream_refs(spec, name, s, file)
     out += _causal_problems(spec, file) + episodes.problems(spec, file)
     out += processes.problems(spec, file)
+    out += label_noise.problems(spec, file) + feedback.problems(spec, file)
     for name, j in spec.journeys.items():
         out += journeys.problems(spec, j, f"journeys.{name}", file)
     for name, prof in spec.profiles.items():  # strength and cycles read parameters

@@ -15,10 +15,12 @@ from simfleet.domain.mechanisms import ByAttr, FieldSpec, SignedDurationMs, Spec
 from simfleet.domain.mechanisms.aggregates import AggregateSpec, MetricSpec
 from simfleet.domain.mechanisms.chains import Chain, DelayBy, DelaySpec
 from simfleet.domain.mechanisms.episodes import EpisodeSpec, FloorSpec
+from simfleet.domain.mechanisms.feedback import FeedbackSpec
 from simfleet.domain.mechanisms.fields.after import After
 from simfleet.domain.mechanisms.fields.entity import Openings, Peak
 from simfleet.domain.mechanisms.fields.pareto import Pareto
 from simfleet.domain.mechanisms.journeys import DwellSpec, JourneySpec, Span
+from simfleet.domain.mechanisms.label_noise import LabelNoiseSpec
 from simfleet.domain.mechanisms.processes import ProcessSpec
 from simfleet.domain.mechanisms.stocks import StockSpec, StockUse
 from simfleet.scenarios import DurationMs
@@ -273,6 +275,12 @@ class DomainSpec(Spec):
     )
     journeys: dict[str, JourneySpec] = Field(
         default_factory=dict, description="per-episode state machines (web sessions)"
+    )
+    label_noise: LabelNoiseSpec | None = Field(
+        None, description="friendly and unreported fraud: labels that differ from the truth"
+    )
+    feedback: FeedbackSpec | None = Field(
+        None, description="the closed loop: how a model's decisions steer the campaigns"
     )
 
     def param_path(self, name: str) -> str:

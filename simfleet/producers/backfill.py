@@ -18,6 +18,7 @@ from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.domain.spec import DomainSpec
 from simfleet.producers.engine import ShardEngine
+from simfleet.producers.engine.feedback import Decisions
 from simfleet.producers.ticking import HOUR_TICK_MS, Fixed, Forces, Grid, Ticker
 from simfleet.scenarios import ScenarioInstance
 
@@ -63,6 +64,7 @@ def backfill(
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
     labels_until: int | None = None,
+    feedback: str | Decisions | None = None,
 ) -> Iterator[list[Batch]]:
     """Yield, tick by tick, the batches of all shards (``backfill_ticks`` without the ticks)."""
     for _t0, _t1, batches in backfill_ticks(
@@ -79,6 +81,7 @@ def backfill(
         emit_from,
         schemas,
         labels_until,
+        feedback,
     ):
         yield batches
 
@@ -97,6 +100,7 @@ def backfill_ticks(
     emit_from: int | None = None,
     schemas: SchemaSet | None = None,
     labels_until: int | None = None,
+    feedback: str | Decisions | None = None,
 ) -> Iterator[tuple[int, int, list[Batch]]]:
     """Yield, tick by tick with the tick's ``[t0, t1)``, the batches of all shards: merged per
     topic and sorted (files), or shard by shard as a fleet's workers produce them
@@ -104,6 +108,8 @@ def backfill_ticks(
 
     ``scenarios``: the instances acting (scenarios, causal external events), or their
     ``Forces`` when the caller reads the same forces (generate: the chaos in force).
+    ``feedback``: the decider of the closed loop (`reference`, or a model's ``Decisions``)
+    for packs that declare one.
 
     With ``emit_from``, the ticks before it are a warm-up: generated (queues fill, entities
     activate) but not yielded; a tick ends at ``emit_from`` so nothing before it leaks out."""
@@ -115,7 +121,7 @@ def backfill_ticks(
     # each domain's engines draw from their own (seed, shard, domain, stream) streams, so adding
     # a domain to a run changes nothing in another domain's output
     engines = [
-        ShardEngine(spec, s, shards, seed, scale, schemas=schemas)
+        ShardEngine(spec, s, shards, seed, scale, schemas=schemas, feedback=feedback)
         for spec in specs
         for s in range(shards)
     ]

@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "0db4b033ac12f975bbf915da18f20b7f03bf21084248c6e66cb02f139ea10711",
-    "generate_chaos": "3e01bd90f50fffbd90e633b6f8be9cfd8f9576fa8aff5dec4e9e11e0f6e5763a",
-    "encoded_shards": "a9f63e10aadddd27b48b52d58f2956f09738601315626aeb73c6690d6b79802e",
+    "generate_every_domain": "d6e12925e94ec3f83e14ad5ab5b7c2a8f0ca9d2d849452ee46ed6796aae3aa38",
+    "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
+    "encoded_shards": "73190e55ffeddd0bf637531e2b694be2db6f21206e65a8faf55e885468f82c7f",
 }
 
 

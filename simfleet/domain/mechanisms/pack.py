@@ -14,7 +14,9 @@ from pydantic import BaseModel
 
 from simfleet.domain.mechanisms.chains import Requires
 from simfleet.domain.mechanisms.episodes import EpisodeSpec, FloorSpec
+from simfleet.domain.mechanisms.feedback import FeedbackSpec
 from simfleet.domain.mechanisms.journeys import JourneySpec
+from simfleet.domain.mechanisms.label_noise import LabelNoiseSpec
 from simfleet.domain.mechanisms.processes import ProcessSpec
 from simfleet.domain.spec import (
     AggregateSpec,
@@ -31,7 +33,7 @@ from simfleet.domain.spec import (
     StockUse,
     StreamSpec,
 )
-from simfleet.scenarios import Campaign
+from simfleet.scenarios import Burst, Campaign
 
 __all__ = ["MECHANISMS", "Mechanism", "mechanism"]
 
@@ -308,6 +310,39 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "random streams, so the usual traffic is unchanged beside it.",
         "simfleet.scenario_check.campaigns:campaign_problems",
         f"{_E}.campaigns",
+    ),
+    Mechanism(
+        "bursts",
+        "campaigns.<i>.streams.<s>.burst (scenario)",
+        Burst,
+        (),
+        "When a campaign's bursts come: on the clock, or from a jittered or self-exciting "
+        "(Hawkes) point process begun at a random instant, so that `every` is a mean and no "
+        "minute of a cycle after the scenario's start gives the attack away.",
+        "simfleet.scenario_check.campaigns:campaign_problems",
+        f"{_E}.campaigns",
+    ),
+    Mechanism(
+        "label_noise",
+        "label_noise",
+        LabelNoiseSpec,
+        (),
+        "Labels that differ from what happened in declared shares: friendly fraud (a "
+        "legitimate buyer's chargeback) and unreported fraud (no chargeback ever comes), each "
+        "a ground-truth record, so a model is scored against what a bank sees or what was.",
+        "simfleet.domain.mechanisms.label_noise:problems",
+        f"{_E}.label_noise",
+    ),
+    Mechanism(
+        "feedback",
+        "feedback",
+        FeedbackSpec,
+        (),
+        "The closed loop: a model's decisions burn the identities it blocks and move each "
+        "ring's effort toward the tactics that pass, each adaptation on ground truth; the "
+        "fraud a model meets depends on the model, as it does in production.",
+        "simfleet.domain.mechanisms.feedback:problems",
+        f"{_E}.feedback",
     ),
 )
 

@@ -13,20 +13,21 @@ the same with or without it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column, StrTable, TableStrings
+from simfleet.domain.mechanisms.bursts import burst_schedule
 from simfleet.domain.spec import DomainSpec, FieldSpec
 from simfleet.errors import DomainError
 from simfleet.producers.engine.fields import StreamRuntime, as_table_strings
 from simfleet.producers.pools import EntityPool, stable_hash
 from simfleet.scenarios import CampaignStream, CampaignWindow
 
-__all__ = ["CampaignRun", "as_tag", "burst_times", "start_campaign"]
+__all__ = ["CampaignRun", "as_tag", "burn", "burst_times", "start_campaign"]
 
 HIDDEN = FieldType("str", True)  # a tag the stream's schema lacks: carried, never written
 
@@ -42,6 +43,26 @@ class CampaignRun:
     overrides: dict[str, dict[str, FieldSpec]]
     rng: np.random.Generator
     tags: dict[str, TableStrings]
+    seed: int = 0
+    # per stream, the bursts of a point process (not the clock's), drawn at the first use
+    schedules: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
+        default_factory=dict
+    )
+    effort: float = 1.0  # the share of the ring's effort on this tactic (closed loop), x rate
+
+    def schedule(
+        self, sname: str, cs: CampaignStream
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """The bursts of stream ``sname`` over the window, or None on the clock."""
+        if cs.burst is None or cs.burst.process == "clock":
+            return None
+        got = self.schedules.get(sname)
+        if got is None:
+            # no shard in the key: a ring's burst hits every shard at once
+            rng = np.random.default_rng([self.seed, stable_hash("bursts", self.window.key, sname)])
+            got = burst_schedule(cs.burst, self.window.start, self.window.end, rng)
+            self.schedules[sname] = got
+        return got
 
 
 def start_campaign(
@@ -101,7 +122,43 @@ def start_campaign(
     tags = {k: TableStrings(StrTable((_text(v),)), np.zeros(0, np.int64)) for k, v in c.set.items()}
     del domain
     rng = np.random.default_rng([seed, shard, stable_hash("campaign", w.key)])
-    return CampaignRun(w, actors, runtimes, overrides, rng, tags)
+    return CampaignRun(w, actors, runtimes, overrides, rng, tags, seed)
+
+
+def burn(
+    run: CampaignRun,
+    pool: EntityPool,
+    used: npt.NDArray[np.int64],
+    at: int,
+    rng: np.random.Generator,
+) -> int:
+    """Replace the campaign's actors of ``pool``'s kind among ``used`` (entities a blocked
+    event used) by fresh ones, drawn as its actors were (new ones activated at ``at``); how
+    many were replaced. A kind with no candidate left keeps its actors."""
+    kind = pool.kind
+    actors = run.actors.get(kind)
+    spec = run.window.campaign.actors.get(kind)
+    if actors is None or spec is None or len(actors) == 0:
+        return 0
+    hit = np.flatnonzero(np.isin(actors, used))
+    if len(hit) == 0:
+        return 0
+    cand = pool.candidates("inactive", at) if spec.new else np.flatnonzero(pool.active)
+    cand = cand[~np.isin(cand, actors)]
+    k = min(len(hit), len(cand))
+    if k == 0:
+        return 0
+    fresh = np.sort(rng.choice(cand, size=k, replace=False)).astype(np.int64)
+    if spec.new:
+        pool.reserved[fresh] = True
+        for name, value in spec.attributes.items():
+            table, codes = pool.attributes[name]
+            codes[fresh] = table.lookup[value]
+        pool.activate(fresh, np.full(k, at, dtype=np.int64))
+    replaced = actors.copy()
+    replaced[hit[:k]] = fresh
+    run.actors[kind] = replaced
+    return k
 
 
 def _text(v: object) -> str:
@@ -115,12 +172,22 @@ def burst_times(
     lo: int,
     hi: int,
     share: float,
+    schedule: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
 ) -> npt.NDArray[np.int64]:
     """The campaign's event times of one stream in ``[lo, hi)``, sorted: Poisson at its rate,
-    or, with bursts, at ``rate x every / length`` within the bursts only."""
+    or, with bursts, at ``rate x every / length`` within the bursts only (``schedule``: the
+    bursts of a point process; otherwise on the clock from the window's start)."""
     if cs.burst is None:
         spans = [(lo, hi)]
         rate = cs.rate
+    elif schedule is not None:
+        starts, ends = schedule
+        pick = (starts < hi) & (ends > lo)
+        spans = [
+            (int(s), int(e))
+            for s, e in zip(np.maximum(starts[pick], lo), np.minimum(ends[pick], hi), strict=True)
+        ]
+        rate = cs.rate * cs.burst.every / cs.burst.length
     else:
         every, length = cs.burst.every, cs.burst.length
         first = (lo - w.start) // every

@@ -34,6 +34,7 @@ from simfleet.producers.engine.fields import (
     number,
     row_choice,
 )
+from simfleet.producers.engine.label_noise import LabelNoise
 from simfleet.producers.pools import EntityPool
 from simfleet.producers.profiles import RateProfile
 
@@ -207,6 +208,7 @@ class FollowUps:
         self.tags = domain.tags
         self._tag_table = StrTable(("",))
         self.fields: FieldMaker | None = None  # set by the engine: follow-ups' declared laws
+        self.noise: LabelNoise | None = None  # set by the engine when the pack declares it
         # `requires`: (stream, field) -> the values seen; stream -> the fields it records
         self.seen: dict[tuple[str, str], Seen] = {}
         self._records: dict[str, list[str]] = {}
@@ -292,6 +294,8 @@ class FollowUps:
                 **cols,
                 **{t: as_table_strings(cols[t]) if t in cols else untagged for t in self.tags},
             }
+        noisy = self.noise is not None and name == self.noise.spec.stream
+        planned: list[tuple[Edge, list[npt.NDArray[np.bool_]]]] = []
         for edge in self.edges.get(name, ()):
             chain = edge.chain
             if chain.one_of is not None:
@@ -305,45 +309,68 @@ class FollowUps:
             if chain.requires is not None:
                 met = self._met(chain, cols)
                 masks = [m & met for m in masks]
-            for k, mask in enumerate(masks):
-                m = int(mask.sum())
-                if m == 0:
-                    continue
-                if self.pending + m > self.max_pending:
-                    self.dropped += m
-                    continue
-                carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
-                tname = edge.targets[k]
-                declared = self._declared(chain, tname)
-                if declared is None:
-                    due = self._due(chain, rng, times[mask], cols, mask)
+            if noisy:
+                planned.append((edge, masks))  # every edge decided before label noise moves rows
+            else:
+                self._push(name, edge, masks, cols, times, rng, params)
+        if self.noise is not None and planned:
+            by_target = {e.targets[k]: m for e, ms in planned for k, m in enumerate(ms)}
+            cols = self.noise.move(cols, by_target, params)
+            for edge, _ in planned:
+                moved = [by_target[t] for t in edge.targets]
+                self._push(name, edge, moved, cols, times, rng, params)
+
+    def _push(
+        self,
+        name: str,
+        edge: Edge,
+        masks: list[npt.NDArray[np.bool_]],
+        cols: dict[str, Column],
+        times: npt.NDArray[np.int64],
+        rng: np.random.Generator,
+        params: Mapping[str, float],
+    ) -> None:
+        """Queue the follow-ups an edge chose (``masks``: per target, the events it takes)."""
+        chain = edge.chain
+        for k, mask in enumerate(masks):
+            m = int(mask.sum())
+            if m == 0:
+                continue
+            if self.pending + m > self.max_pending:
+                self.dropped += m
+                continue
+            carried = {dst: take_column(cols[src], mask) for dst, src in edge.carry[k].items()}
+            tname = edge.targets[k]
+            declared = self._declared(chain, tname)
+            if declared is None:
+                due = self._due(chain, rng, times[mask], cols, mask)
+            else:
+                # the target's own law of the delay field gives the delay, never the
+                # reverse: a session lasts one of its declared lengths
+                drawn = self._draw_declared(tname, declared, rng, carried, params, m)
+                due = times[mask] + np.rint(drawn * chain.delay_unit).astype(np.int64)
+                carried[declared] = drawn
+            for c in carried.values():
+                if isinstance(c, TableStrings):
+                    pool = self.pool_of_table.get(id(c.table))
+                    if pool is not None:
+                        pool.mark_busy(c.idx, due)
+            if (
+                declared is None
+                and chain.delay_field is not None
+                and chain.delay_field in self.streams[tname].types
+            ):
+                waited = (due - times[mask]) // chain.delay_unit
+                if self.streams[tname].types[chain.delay_field].kind == "float":
+                    waited = waited.astype(np.float64)
+                carried[chain.delay_field] = waited
+            for fname, value in edge.chain.set.items():
+                if self.streams[edge.targets[k]].types[fname].kind == "str":
+                    table = self._set_tables[(name, edge.index, fname)]
+                    carried[fname] = TableStrings(table, np.zeros(m, dtype=np.int64))
                 else:
-                    # the target's own law of the delay field gives the delay, never the
-                    # reverse: a session lasts one of its declared lengths
-                    drawn = self._draw_declared(tname, declared, rng, carried, params, m)
-                    due = times[mask] + np.rint(drawn * chain.delay_unit).astype(np.int64)
-                    carried[declared] = drawn
-                for c in carried.values():
-                    if isinstance(c, TableStrings):
-                        pool = self.pool_of_table.get(id(c.table))
-                        if pool is not None:
-                            pool.mark_busy(c.idx, due)
-                if (
-                    declared is None
-                    and chain.delay_field is not None
-                    and chain.delay_field in self.streams[tname].types
-                ):
-                    waited = (due - times[mask]) // chain.delay_unit
-                    if self.streams[tname].types[chain.delay_field].kind == "float":
-                        waited = waited.astype(np.float64)
-                    carried[chain.delay_field] = waited
-                for fname, value in edge.chain.set.items():
-                    if self.streams[edge.targets[k]].types[fname].kind == "str":
-                        table = self._set_tables[(name, edge.index, fname)]
-                        carried[fname] = TableStrings(table, np.zeros(m, dtype=np.int64))
-                    else:
-                        carried[fname] = np.full(m, value)
-                edge.queues[k].push(due, carried)
+                    carried[fname] = np.full(m, value)
+            edge.queues[k].push(due, carried)
 
     def _met(self, chain: Chain, cols: Mapping[str, Column]) -> npt.NDArray[np.bool_]:
         """Per event, whether its `requires` is met: an event of a required stream with the

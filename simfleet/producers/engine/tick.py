@@ -38,8 +38,10 @@ from simfleet.producers.engine.aggregates import agg_runtime, aggregate
 from simfleet.producers.engine.campaigns import CampaignRun, as_tag, burst_times, start_campaign
 from simfleet.producers.engine.chains import IMPLICIT, Edge, FollowUps
 from simfleet.producers.engine.episodes import Episodes
+from simfleet.producers.engine.feedback import Decisions, Feedback
 from simfleet.producers.engine.fields import FieldMaker, StreamRuntime
 from simfleet.producers.engine.journeys import Journeys
+from simfleet.producers.engine.label_noise import LabelNoise
 from simfleet.producers.engine.processes import Override, Process
 from simfleet.producers.engine.stock import Stock, apply_stock
 from simfleet.producers.pools import EntityPool, Relation, stable_hash
@@ -62,7 +64,11 @@ class ShardEngine:
         scale: float = 1.0,
         max_pending: int = 2_000_000,
         schemas: SchemaSet | None = None,
+        feedback: str | Decisions | None = None,
     ) -> None:
+        """``feedback``: the decider of the closed loop (`reference`, or a model's decisions),
+        when the run closes it and the pack declares one; None leaves the output as without
+        it."""
         if schemas is None:
             schemas = Project().schemas()
         self.domain = domain
@@ -152,6 +158,20 @@ class ShardEngine:
             truth_topic(domain.domain),
             truth.fields if truth is not None else None,
         )
+        self._feedback: Feedback | None = None
+        if feedback is not None and domain.feedback is not None:
+            self._feedback = Feedback(
+                domain.feedback,
+                domain,
+                seed,
+                shard,
+                feedback,
+                truth.fields if truth is not None else None,
+            )
+        if domain.label_noise is not None:
+            self._chains.noise = LabelNoise(
+                domain.label_noise, domain, seed, shard, truth.fields if truth is not None else None
+            )
 
     def _types(self, schemas: SchemaSet, topic: str) -> dict[str, FieldType]:
         entry = schemas.get(topic)
@@ -255,7 +275,22 @@ class ShardEngine:
                 if rt.spec.stock:
                     cols = apply_stock(rt.spec.stock, self.stocks, cols)
                 self._chains.schedule(target, cols, len(cols["occurred_at"]), params)
-        return [self._batch(name, parts) for name, parts in out.items()]
+        batches = [self._batch(name, parts) for name, parts in out.items()]
+        return batches + self._own_truth()
+
+    def _own_truth(self) -> list[Batch]:
+        """The ground truth of label noise (and of the closed loop) since the last call."""
+        found = []
+        noise, fb = self._chains.noise, self._feedback
+        topic = truth_topic(self.domain.domain)
+        for cols in (
+            noise.take_truth() if noise is not None else None,
+            fb.take_truth() if fb is not None else None,
+        ):
+            if cols is not None:
+                n = len(cols["occurred_at"])
+                found.append(Batch(TRUTH_STREAM, topic, n, cols, "event_id"))
+        return found
 
     # -- the tick -----------------------------------------------------------------------
 
@@ -323,6 +358,9 @@ class ShardEngine:
             for target, due, carried in episodes.floors(out, t0, t1, params):
                 self._emit_made(target, due, carried, params, t0, out, activations)
         lifecycle.activate(self._pool_of_table, self.streams, activations)
+        if self._feedback is not None and self._campaigns:
+            subject = out.get(self._feedback.spec.subject, [])
+            self._feedback.observe(subject, t0, t1, params, self._campaigns, self._pool_of_table)
         start = self._start if self._start is not None else t0
         for name, agg in self._aggs.items():
             rt = self.streams[name]
@@ -343,7 +381,7 @@ class ShardEngine:
             topic = truth_topic(self.domain.domain)
             n = len(journeyed["label"])
             batches.append(Batch(TRUTH_STREAM, topic, n, journeyed, "event_id"))
-        return batches
+        return batches + self._own_truth()
 
     def _at_start(
         self,
@@ -442,7 +480,8 @@ class ShardEngine:
             return  # a shard without actors (`where` found none) leaves it to the others
         for sname, cs in w.campaign.streams.items():
             crt = run.runtimes[sname]
-            times = burst_times(cs, w, crt.rng, lo, hi, self._share)
+            share = self._share * run.effort
+            times = burst_times(cs, w, crt.rng, lo, hi, share, run.schedule(sname, cs))
             if len(times) == 0:
                 continue
             override = run.overrides[sname]
