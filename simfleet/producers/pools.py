@@ -172,6 +172,13 @@ class EntityPool:
         self._dirty = False
 
     @property
+    def active_idx(self) -> npt.NDArray[np.int64]:
+        """The active entities' indices (a new array whenever the active set changes)."""
+        if self._dirty:
+            self._refresh()
+        return self._active_idx
+
+    @property
     def activity(self) -> npt.NDArray[np.float64]:
         """Each entity's activity weight (read-only use: per-entity rates)."""
         return self._activity
