@@ -23,7 +23,16 @@ from simfleet.problems import Problem
 if TYPE_CHECKING:
     from simfleet.domain.spec import DomainSpec
 
-__all__ = ["CLIP_WARN", "LawPart", "TailLaw", "clip_warning", "draw_tail", "truncated_share"]
+__all__ = [
+    "CLIP_WARN",
+    "LawPart",
+    "TailLaw",
+    "clip_problem",
+    "clip_warning",
+    "draw_tail",
+    "resolver",
+    "truncated_share",
+]
 
 CLIP_WARN = 0.01  # a clip that cuts more of its law than this is a range, not a rare clip
 

@@ -181,7 +181,9 @@ class _Journey:
             hi = max(1, int(steps.max())) if n else 1
         if spec.budget is not None:
             b = spec.budget
-            budget = rng.uniform(num(b.min, params), num(b.max, params), n) * 1e3
+            bmin, bmax = num(b.min, params), num(b.max, params)
+            # a scenario that moves one end past the other gets the narrower budget
+            budget = rng.uniform(min(bmin, bmax), bmax, n) * 1e3
         d = spec.dwell
         gmin, gmax = num(spec.gap.min, params), num(spec.gap.max, params)
         if isinstance(d, TailLaw):
