@@ -30,10 +30,13 @@ _HOUR = 3_600_000
 
 @dataclass(frozen=True)
 class Tilt:
-    """Per entity, its zone; per zone, the probability a draw landing on it is kept."""
+    """Per entity, its zone; per zone, the probability a draw landing on it is kept; and the
+    random stream of the keeps and redraws (its own: the stream's random stream consumes what
+    it did without local time, so the event's other fields draw the same numbers)."""
 
     zone_of: npt.NDArray[np.int64]
     keep: npt.NDArray[np.float64]
+    rng: np.random.Generator
 
 
 class LocalClock:
@@ -77,6 +80,7 @@ class LocalClock:
         missing = [n for n, z in zip(self.names, self.zones, strict=True) if z is None]
         if missing:
             raise DomainError(f"profiles.{name}.local: unknown timezone(s) {missing}")
+        self.rng = np.random.default_rng([seed, shard, stable_hash("local-draws", domain, name)])
         self._hour = -1
         self._offsets = np.zeros(len(self.names), dtype=np.int64)
         self._active: npt.NDArray[np.int64] | None = None
@@ -117,4 +121,4 @@ class LocalClock:
         """The keep probabilities of a draw at the hour these zone factors hold."""
         top = float(factors.max())
         keep = factors / top if top > 0 else np.ones(len(factors))
-        return Tilt(self.zone_of, keep)
+        return Tilt(self.zone_of, keep, self.rng)

@@ -147,27 +147,30 @@ class EntityField(FieldSpec):
             return TableStrings(pool.ids, pool.take(rng, self.pick, ctx.t0, n))
         times = ctx.cols["occurred_at"]
         assert isinstance(times, np.ndarray)
-        idx = self._active(ctx, pool, times)
+        idx = self._active(ctx, pool, times, rng)
         tilt = ctx.engine.tilt(self.entity)
         if tilt is not None:
             # keep a draw with its zone's weight at this hour, redraw the others: the pick
-            # by activity (and weight, openings) times the local profile
+            # by activity (and weight, openings) times the local profile; from the tilt's own
+            # random stream, so the stream's draws for the other fields stay where they were
             todo = np.arange(n)
             for _ in range(_REDRAWS):
-                kept = rng.random(len(todo)) < tilt.keep[tilt.zone_of[idx[todo]]]
+                kept = tilt.rng.random(len(todo)) < tilt.keep[tilt.zone_of[idx[todo]]]
                 todo = todo[~kept]
                 if len(todo) == 0:
                     break
-                idx[todo] = self._active(ctx, pool, times[todo])
+                idx[todo] = self._active(ctx, pool, times[todo], tilt.rng)
         return TableStrings(pool.ids, idx)
 
-    def _active(self, ctx: DrawContext, pool: Any, times: npt.NDArray[np.int64]) -> Any:
+    def _active(
+        self, ctx: DrawContext, pool: Any, times: npt.NDArray[np.int64], rng: np.random.Generator
+    ) -> Any:
         """One active entity per event at ``times``: by openings, by weight or by activity."""
         if self.openings is not None:
-            return pool.sample_open(ctx.rng, times, self.weight, self.openings, ctx.params)
+            return pool.sample_open(rng, times, self.weight, self.openings, ctx.params)
         if self.weight is not None:
-            return pool.sample_weighted(ctx.rng, len(times), self.weight, ctx.params)
-        return pool.sample(ctx.rng, len(times))
+            return pool.sample_weighted(rng, len(times), self.weight, ctx.params)
+        return pool.sample(rng, len(times))
 
 
 _REDRAWS = 64  # a draw still refused after this many is kept (a zone asleep, all others too)
