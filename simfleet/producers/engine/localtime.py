@@ -3,10 +3,10 @@
 A profile with ``local`` gives each entity of its kind a zone (its attribute, or drawn once
 per entity from the zones of its country, from a random stream of its own so no other draw
 moves). At a tick the engine evaluates the profile in every zone; the stream's rate is their
-mix (weighted by each zone's share of the pick weight among active entities), and each
-event's entity is drawn as usual, then kept with its zone's weight relative to the busiest
-zone's (``Tilt``), redrawn otherwise: the entities awake at that hour get the events.
-Offsets follow the zone's rules (summer time included), evaluated once per hour.
+mix (weighted by each zone's share of the activity among active entities), and each event's
+entity is drawn with its pick weight times its zone's profile relative to the busiest zone's
+(``Tilt``, made once per hour; one uniform per pick, as without it): the entities awake at
+that hour get the events. Offsets follow the zone's rules (summer time included).
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ _HOUR = 3_600_000
 
 @dataclass(frozen=True)
 class Tilt:
-    """Per entity, its zone; per zone, the probability a draw landing on it is kept; and the
-    random stream of the keeps and redraws (its own: the stream's random stream consumes what
-    it did without local time, so the event's other fields draw the same numbers)."""
+    """Each entity's pick factor in one hour: its zone's profile there relative to the
+    busiest zone's; ``key`` (profile, hour) names it for the pools' caches."""
 
-    zone_of: npt.NDArray[np.int64]
-    keep: npt.NDArray[np.float64]
-    rng: np.random.Generator
+    key: tuple[str, int]
+    factor: npt.NDArray[np.float64]
 
 
 class LocalClock:
@@ -80,7 +78,8 @@ class LocalClock:
         missing = [n for n, z in zip(self.names, self.zones, strict=True) if z is None]
         if missing:
             raise DomainError(f"profiles.{name}.local: unknown timezone(s) {missing}")
-        self.rng = np.random.default_rng([seed, shard, stable_hash("local-draws", domain, name)])
+        self.name = name
+        self._tilt: Tilt | None = None
         self._hour = -1
         self._offsets = np.zeros(len(self.names), dtype=np.int64)
         self._active: npt.NDArray[np.int64] | None = None
@@ -117,8 +116,14 @@ class LocalClock:
             [profile.factor(t_ms, params, int(o)) for o in self.offsets(t_ms).tolist()]
         )
 
-    def tilt(self, factors: npt.NDArray[np.float64]) -> Tilt:
-        """The keep probabilities of a draw at the hour these zone factors hold."""
-        top = float(factors.max())
-        keep = factors / top if top > 0 else np.ones(len(factors))
-        return Tilt(self.zone_of, keep, self.rng)
+    def tilt(self, profile: RateProfile, t_ms: int, params: Mapping[str, float]) -> Tilt:
+        """Each entity's pick factor in the hour holding ``t_ms`` (the zones' profile at the
+        hour's middle, relative to the busiest zone's), made once per hour: one uniform per
+        pick, as without local time, so the stream's other draws stay where they were."""
+        hour = t_ms // _HOUR
+        if self._tilt is None or self._tilt.key[1] != hour:
+            f = self.factors(profile, hour * _HOUR + _HOUR // 2, params)
+            top = float(f.max())
+            keep = f / top if top > 0 else np.ones(len(f))
+            self._tilt = Tilt((self.name, int(hour)), keep[self.zone_of])
+        return self._tilt

@@ -210,6 +210,7 @@ class ShardEngine:
             d.update(by_table)  # type: ignore[attr-defined]
         for pool in self.pools.values():
             pool._weighted.clear()
+            pool._tilted.clear()
         for stock in self.stocks.values():
             stock._lookup.clear()
 
@@ -299,7 +300,7 @@ class ShardEngine:
                 zf = clock.factors(rt.profile, mid, params)
                 spike = rt.profile.spike(self.seed, rt.topic, mid)
                 factor = float(clock.shares() @ zf) * spike
-                self._fields.tilts = {clock.entity: clock.tilt(zf)}
+                self._fields.tilts = {clock.entity: clock.tilt(rt.profile, mid, params)}
             elif rt.profile is not None:
                 factor = rt.profile.factor(mid, params) * rt.profile.spike(self.seed, rt.topic, mid)
             if episodes.modulates(name):  # drawn per entity (producers.engine.episodes)

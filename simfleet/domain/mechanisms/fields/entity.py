@@ -4,10 +4,9 @@ inactive, or among the idle), optionally weighted by an attribute or by recorded
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from simfleet.columns import Column, TableStrings
@@ -137,7 +136,7 @@ class EntityField(FieldSpec):
 
     def draw(self, ctx: DrawContext) -> Column:
         """Ids of the pool: a campaign's actors, by openings, by weight, by activity, or the
-        inactive / idle ones; under local time, kept by the hour in each entity's zone."""
+        inactive / idle ones; under local time, weighted by the hour in each entity's zone."""
         pool = ctx.engine.pool(self.entity)
         rng, n = ctx.rng, ctx.n
         among = ctx.engine.among(self.entity)
@@ -147,33 +146,15 @@ class EntityField(FieldSpec):
             return TableStrings(pool.ids, pool.take(rng, self.pick, ctx.t0, n))
         times = ctx.cols["occurred_at"]
         assert isinstance(times, np.ndarray)
-        idx = self._active(ctx, pool, times, rng)
+        # local time: each entity's pick weight times its zone's hour (engine.localtime)
         tilt = ctx.engine.tilt(self.entity)
-        if tilt is not None:
-            # keep a draw with its zone's weight at this hour, redraw the others: the pick
-            # by activity (and weight, openings) times the local profile; from the tilt's own
-            # random stream, so the stream's draws for the other fields stay where they were
-            todo = np.arange(n)
-            for _ in range(_REDRAWS):
-                kept = tilt.rng.random(len(todo)) < tilt.keep[tilt.zone_of[idx[todo]]]
-                todo = todo[~kept]
-                if len(todo) == 0:
-                    break
-                idx[todo] = self._active(ctx, pool, times[todo], tilt.rng)
-        return TableStrings(pool.ids, idx)
-
-    def _active(
-        self, ctx: DrawContext, pool: Any, times: npt.NDArray[np.int64], rng: np.random.Generator
-    ) -> Any:
-        """One active entity per event at ``times``: by openings, by weight or by activity."""
         if self.openings is not None:
-            return pool.sample_open(rng, times, self.weight, self.openings, ctx.params)
-        if self.weight is not None:
-            return pool.sample_weighted(rng, len(times), self.weight, ctx.params)
-        return pool.sample(rng, len(times))
-
-
-_REDRAWS = 64  # a draw still refused after this many is kept (a zone asleep, all others too)
+            idx = pool.sample_open(rng, times, self.weight, self.openings, ctx.params, tilt)
+        elif self.weight is not None:
+            idx = pool.sample_weighted(rng, n, self.weight, ctx.params, tilt)
+        else:
+            idx = pool.sample(rng, n, tilt)
+        return TableStrings(pool.ids, idx)
 
 
 def recorded(spec: DomainSpec) -> dict[str, set[str]]:
