@@ -100,11 +100,11 @@ class EntityPool:
         # per attribute: its table of values and each entity's index into it (small integers)
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.signedinteger[Any]]]] = {}
         self.numbers: dict[str, npt.NDArray[np.float64]] = {}  # numeric attributes
-        # local time: CDFs under the current tilt (by `weight` table id, 0 for none)
+        # local time: CDFs under a tilt, by (profile, hour, `weight` table id or 0)
         self._tilted: dict[
-            int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]]
+            tuple[str, int, int],
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]],
         ] = {}
-        self._tilt_key: tuple[str, int] | None = None
         # instants events record on the entity (``record``): NOT_SET until one does
         self.instants: dict[str, npt.NDArray[np.int64]] = {}
         self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
@@ -217,10 +217,9 @@ class EntityPool:
             if b is not None and b.params()
             else ()
         )
-        if self._tilt_key != tilt.key:
-            self._tilted.clear()
-            self._tilt_key = tilt.key
-        key = id(b) if b is not None else 0
+        key = (*tilt.key, id(b) if b is not None else 0)
+        if key not in self._tilted and len(self._tilted) >= 16:
+            self._tilted.clear()  # the hours gone by (each profile's tilt moves every hour)
         cached = self._tilted.get(key)
         if cached is None or cached[0] is not self._active_idx or cached[2] != numbers:
             act = self._active_idx
