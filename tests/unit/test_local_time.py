@@ -1,5 +1,5 @@
-"""Local time: the clickstream, marketplace and ticketing packs read their demand profiles in
-each entity's timezone (declared in the pack, the engine names no domain); a zone's offset
+"""Local time: the clickstream and marketplace packs read their demand profiles in each
+entity's timezone (declared in the pack, the engine names no domain); a zone's offset
 follows its summer time; zones are drawn by country as declared; a draw under the tilt never
 lands on a zone asleep; and packs that declare none get no clock."""
 
@@ -23,7 +23,6 @@ JUL = 1_782_864_000_000  # 2026-07-01T00:00:00Z
     [
         ("clickstream", ["web"], "user"),
         ("marketplace", ["demand", "browsing"], "student"),
-        ("ticketing", ["demand"], "user"),
     ],
 )
 def test_the_packs_declare_their_local_time(domain: str, profiles: list[str], entity: str) -> None:
@@ -40,10 +39,10 @@ def test_the_packs_declare_their_local_time(domain: str, profiles: list[str], en
 
 
 def test_packs_without_local_time_get_no_clock() -> None:
-    """Off by default: the markets and AI-usage packs declare none, and their engines have
-    no clock."""
+    """Off by default: the markets, AI-usage and ticketing packs declare none, and their
+    engines have no clock."""
     project = Project()
-    for domain in ("markets", "ai_usage"):
+    for domain in ("markets", "ai_usage", "ticketing"):
         spec = project.spec(domain)
         assert all(p.local is None for p in spec.profiles.values())
         assert ShardEngine(spec, 0, 1, 3, 0.01)._local == {}
