@@ -45,6 +45,8 @@ def validate(
     report = check_paths(paths, project) if paths else check_project(project)
     for problem in report.problems:
         typer.echo(problem.line())
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning.line()}")
     typer.echo(report.summary())
     if report.problems:
         raise typer.Exit(report.exit_code)  # 2: a file refused unread (too large, too long)

@@ -28,6 +28,7 @@ from simfleet.domain.mechanisms import (
     generators,
     journeys,
     label_noise,
+    localtime,
     processes,
     stocks,
 )
@@ -228,6 +229,8 @@ def reference_problems(spec: DomainSpec, file: Path) -> list[Problem]:
     for name, j in spec.journeys.items():
         out += journeys.problems(spec, j, f"journeys.{name}", file)
     for name, prof in spec.profiles.items():  # strength and cycles read parameters
+        if prof.local is not None:
+            out += localtime.problems(spec, name, prof.local, file)
         out += _param_problem(spec, f"profiles.{name}.strength", prof.strength, file)
         for i, c in enumerate(prof.cycles):
             out += _param_problem(spec, f"profiles.{name}.cycles.{i}.amplitude", c.amplitude, file)

@@ -21,6 +21,7 @@ from simfleet.domain.mechanisms.fields.entity import Openings, Peak
 from simfleet.domain.mechanisms.fields.pareto import Pareto
 from simfleet.domain.mechanisms.journeys import DwellSpec, JourneySpec, Span
 from simfleet.domain.mechanisms.label_noise import LabelNoiseSpec
+from simfleet.domain.mechanisms.localtime import LocalTimeSpec
 from simfleet.domain.mechanisms.processes import ProcessSpec
 from simfleet.domain.mechanisms.stocks import StockSpec, StockUse
 from simfleet.scenarios import DurationMs
@@ -224,6 +225,10 @@ class ProfileSpec(Spec):
         None,
         description="a parameter: diurnal x weekly x calendar is raised to its power (0 flat, "
         "1 as declared), so a scenario can sharpen or flatten the shape",
+    )
+    local: LocalTimeSpec | None = Field(
+        None,
+        description="hours and days in each entity's own timezone (none: UTC for everyone)",
     )
 
     @model_validator(mode="after")

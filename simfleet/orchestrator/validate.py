@@ -28,6 +28,7 @@ from simfleet.domain.checks import (
     stream_problems,
     targets_graph,
 )
+from simfleet.domain.mechanisms.clips import pack_warnings
 from simfleet.domain.pack import Project
 from simfleet.domain.params import ParamGraph
 from simfleet.errors import SchemaError
@@ -43,6 +44,8 @@ class Report:
     """What was checked and every problem found."""
 
     problems: list[Problem] = field(default_factory=list)
+    # what is allowed but suspect (a clip cutting more than 1 % of its law): no exit code
+    warnings: list[Problem] = field(default_factory=list)
     packs: int = 0
     scenarios: int = 0
     schemas: int = 0
@@ -249,6 +252,9 @@ class _Checker:
             if _within(folder, scope, pack=True):
                 report.packs += 1
                 report.problems += self._pack(domain)
+                check = self.packs[domain]
+                if check.spec is not None:
+                    report.warnings += pack_warnings(check.spec, check.streams_file)
         for file, domain in self.sources.schemas:
             if _within(file, scope):
                 report.schemas += 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,14 @@ __all__ = ["NOT_JOINED", "NOT_SET", "EntityPool", "Relation", "stable_hash"]
 FAKER_VOCABULARY = 1024
 NOT_JOINED = np.iinfo(np.int64).min
 NOT_SET = np.iinfo(np.int64).min  # an instant no event has recorded on the entity
+
+
+class Tilted(Protocol):
+    """A per-entity factor on picks (local time: each entity's zone's hour), with a key that
+    changes whenever the factor does."""
+
+    key: tuple[str, int]
+    factor: npt.NDArray[np.float64]
 
 
 def stable_hash(*parts: object) -> int:
@@ -92,6 +100,11 @@ class EntityPool:
         # per attribute: its table of values and each entity's index into it (small integers)
         self.attributes: dict[str, tuple[StrTable, npt.NDArray[np.signedinteger[Any]]]] = {}
         self.numbers: dict[str, npt.NDArray[np.float64]] = {}  # numeric attributes
+        # local time: CDFs under a tilt, by (profile, hour, `weight` table id or 0)
+        self._tilted: dict[
+            tuple[str, int, int],
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], tuple[float, ...]],
+        ] = {}
         # instants events record on the entity (``record``): NOT_SET until one does
         self.instants: dict[str, npt.NDArray[np.int64]] = {}
         self.relations: dict[str, Relation] = {}  # linked by the engine once all pools exist
@@ -172,16 +185,52 @@ class EntityPool:
         self._dirty = False
 
     @property
+    def active_idx(self) -> npt.NDArray[np.int64]:
+        """The active entities' indices (a new array whenever the active set changes)."""
+        if self._dirty:
+            self._refresh()
+        return self._active_idx
+
+    @property
     def activity(self) -> npt.NDArray[np.float64]:
         """Each entity's activity weight (read-only use: per-entity rates)."""
         return self._activity
 
-    def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
-        """``n`` active entity indices, weighted by activity."""
+    def sample(
+        self, rng: np.random.Generator, n: int, tilt: Tilted | None = None
+    ) -> npt.NDArray[np.int64]:
+        """``n`` active entity indices, weighted by activity (times ``tilt``'s per-entity
+        factor: local time)."""
         if self._dirty:
             self._refresh()
-        pos = np.searchsorted(self._cdf, rng.random(n), side="right")
+        cdf = self._cdf if tilt is None else self._tilted_cdf(tilt, None, None)
+        pos = np.searchsorted(cdf, rng.random(n), side="right")
         return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
+
+    def _tilted_cdf(
+        self, tilt: Tilted, b: ByAttr | None, params: Mapping[str, float] | None
+    ) -> npt.NDArray[np.float64]:
+        """The CDF over the active entities of activity (times ``b``) times ``tilt``'s
+        factor, kept while the tilt, the active set and ``b``'s numbers hold."""
+        numbers = (
+            b.table(self.attributes[b.by][0].values, params, self._domain)
+            if b is not None and b.params()
+            else ()
+        )
+        key = (*tilt.key, id(b) if b is not None else 0)
+        if key not in self._tilted and len(self._tilted) >= 16:
+            self._tilted.clear()  # the hours gone by (each profile's tilt moves every hour)
+        cached = self._tilted.get(key)
+        if cached is None or cached[0] is not self._active_idx or cached[2] != numbers:
+            act = self._active_idx
+            w = self._activity[act] * tilt.factor[act]
+            if b is not None:
+                w = w * self.by_values(b, act, params)
+            cdf = np.cumsum(w)
+            cdf = cdf / cdf[-1] if cdf[-1] > 0 else np.linspace(0, 1, len(cdf) + 1)[1:]
+            cached = (act, cdf, numbers)
+            self._tilted[key] = cached
+        return cached[1]
 
     def by_values(
         self,
@@ -209,10 +258,15 @@ class EntityPool:
         n: int,
         b: ByAttr,
         params: Mapping[str, float] | None = None,
+        tilt: Tilted | None = None,
     ) -> npt.NDArray[np.int64]:
-        """``n`` active entity indices, weighted by activity times their number in ``b``."""
+        """``n`` active entity indices, weighted by activity times their number in ``b``
+        (times ``tilt``'s per-entity factor: local time)."""
         if self._dirty:
             self._refresh()
+        if tilt is not None:
+            pos = np.searchsorted(self._tilted_cdf(tilt, b, params), rng.random(n), side="right")
+            return self._active_idx[np.minimum(pos, len(self._active_idx) - 1)]
         numbers = (
             b.table(self.attributes[b.by][0].values, params, self._domain) if b.params() else ()
         )
@@ -233,6 +287,7 @@ class EntityPool:
         b: ByAttr | None,
         openings: Openings,
         params: Mapping[str, float],
+        tilt: Tilted | None = None,
     ) -> npt.NDArray[np.int64]:
         """One active entity per event at ``times``, weighted by activity (times ``b``) and by
         ``openings`` at the event's step: none closed at the step's start (or by its end), the
@@ -247,6 +302,8 @@ class EntityPool:
         base = self._activity[act]
         if b is not None:
             base = base * self.by_values(b, act, params)
+        if tilt is not None:
+            base = base * tilt.factor[act]
         step = openings.step
         first = int(times.min())
         k = (times - first) // step

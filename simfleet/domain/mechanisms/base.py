@@ -122,6 +122,9 @@ class FieldEngine(Protocol):
     def among(self, kind: str) -> npt.NDArray[np.int64] | None:
         """A campaign's actors of ``kind`` (None outside campaigns)."""
 
+    def tilt(self, kind: str) -> Any:
+        """The local-time tilt of ``kind`` draws (zone per entity, keep per zone), or None."""
+
     def next_seq(self, prefix: str, n: int) -> int:
         """The first of ``n`` new sequence numbers of ``prefix``."""
 

@@ -11,13 +11,14 @@ from pydantic import Field
 
 from simfleet.domain.mechanisms.numbers import Spec
 from simfleet.domain.mechanisms.refs import param_problem, unknown
+from simfleet.domain.mechanisms.tails import TailLaw, clip_warning
 from simfleet.problems import Problem
 from simfleet.scenarios import DurationMs
 
 if TYPE_CHECKING:
     from simfleet.domain.spec import DomainSpec
 
-__all__ = ["JourneySpec", "problems"]
+__all__ = ["JourneySpec", "problems", "warnings"]
 
 
 class Span(Spec):
@@ -91,12 +92,26 @@ class JourneySpec(Spec):
     start: str = Field(description="the stream whose events begin an episode")
     id: str = Field(description="the start event's field naming the episode, carried along")
     paths: dict[str, JourneyPath] = Field(min_length=1)
-    steps: Span = Field(description="states visited: uniform integers, cut by the budget")
-    budget: Span = Field(
-        description="seconds: the walk stops at the last step that ends within it (never "
-        "below `steps.min` steps)"
+    steps: Span | TailLaw = Field(
+        description="states visited: uniform integers (a span), or a long-tailed law rounded "
+        "down (with `bounce`: the steps of the episodes that do not bounce)"
     )
-    dwell: DwellSpec
+    budget: Span | None = Field(
+        None,
+        description="seconds: the walk stops at the last step that ends within it (never "
+        "below `steps.min` steps); none: no cut",
+    )
+    dwell: DwellSpec | TailLaw = Field(
+        description="seconds in a state: a truncated Weibull, or a long-tailed law"
+    )
+    bounce: float | str | None = Field(
+        None, description="share of episodes with a single step (a bounce); none: not drawn"
+    )
+    serial: str | None = Field(
+        None,
+        description="a field of the start event (an entity): one episode at a time per its "
+        "value; a start while the previous episode runs waits for its end",
+    )
     gap: Span = Field(
         default_factory=lambda: Span(min=0.5, max=4.0),
         description="seconds between leaving a state and entering the next",
@@ -126,13 +141,26 @@ class JourneySpec(Spec):
 
     def params(self) -> list[tuple[str, str]]:
         """(where, parameter path) of every parameter it names."""
-        out = [(f"steps.{k}", v) for k, v in (("min", self.steps.min), ("max", self.steps.max))]
-        out += [(f"budget.{k}", v) for k, v in (("min", self.budget.min), ("max", self.budget.max))]
+        out: list[tuple[str, float | str]] = []
+        for name, law in (("steps", self.steps), ("dwell", self.dwell)):
+            if isinstance(law, TailLaw):
+                out += [(f"{name}.{k}", v) for k, v in law.numbers()]
+        if isinstance(self.steps, Span):
+            out += [
+                (f"steps.{k}", v) for k, v in (("min", self.steps.min), ("max", self.steps.max))
+            ]
+        if self.budget is not None:
+            b = self.budget
+            out += [(f"budget.{k}", v) for k, v in (("min", b.min), ("max", b.max))]
         out += [(f"gap.{k}", v) for k, v in (("min", self.gap.min), ("max", self.gap.max))]
         d = self.dwell
-        dwell = zip(("shape", "scale", "min", "max"), (d.shape, d.scale, d.min, d.max), strict=True)
-        out += [(f"dwell.{k}", v) for k, v in dwell]
+        if isinstance(d, DwellSpec):
+            pairs = (d.shape, d.scale, d.min, d.max)
+            dwell = zip(("shape", "scale", "min", "max"), pairs, strict=True)
+            out += [(f"dwell.{k}", v) for k, v in dwell]
         out += [("end_explicit", self.end_explicit)]
+        if self.bounce is not None:
+            out.append(("bounce", self.bounce))
         if self.actions is not None:
             a = self.actions
             out += [("actions.count.min", a.count.min), ("actions.count.max", a.count.max)]
@@ -199,7 +227,28 @@ def problems(spec: DomainSpec, j: JourneySpec, where: str, file: Path) -> list[P
     def most(v: float | str) -> float:
         return float(spec.parameters.get(v, 0.0)) if isinstance(v, str) else float(v)
 
-    if (most(j.dwell.max) + most(j.gap.max)) * 1000 >= j.idle_timeout:
+    if j.serial is not None and start is not None:
+        f = start.fields.get(j.serial)
+        if f is None or getattr(f, "entity", None) is None:
+            out.append(
+                Problem(
+                    file,
+                    f"{where}.serial",
+                    f"{j.serial!r} is not an entity field of {j.start}",
+                    f"name the field of {j.start} that holds the entity (user_id)",
+                )
+            )
+    if j.dwell.max is None:
+        out.append(
+            Problem(
+                file,
+                f"{where}.dwell.max",
+                "a dwell law without `max` can reach the idle timeout: episodes would time out "
+                "half-way",
+                "add a rare clip `max` below idle_timeout less gap.max",
+            )
+        )
+    elif (most(j.dwell.max) + most(j.gap.max)) * 1000 >= j.idle_timeout:
         out.append(
             Problem(
                 file,
@@ -209,4 +258,15 @@ def problems(spec: DomainSpec, j: JourneySpec, where: str, file: Path) -> list[P
                 "lower dwell.max and gap.max or raise idle_timeout",
             )
         )
+    return out
+
+
+def warnings(spec: DomainSpec, j: JourneySpec, where: str, file: Path) -> list[Problem]:
+    """Clips of the journey's long-tailed laws that cut more than 1 % of them."""
+    out: list[Problem] = []
+    for name, law in (("steps", j.steps), ("dwell", j.dwell)):
+        if isinstance(law, TailLaw):
+            w = clip_warning(spec, law, f"{where}.{name}", file, f"{where}.{name}")
+            if w is not None:
+                out.append(w)
     return out

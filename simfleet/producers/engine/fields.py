@@ -28,6 +28,7 @@ from simfleet.domain.mechanisms.fields.product import numbers_of
 from simfleet.domain.mechanisms.fields.seq import seq_column
 from simfleet.domain.spec import ByAttr, DomainSpec, FieldSpec, StreamSpec
 from simfleet.errors import DomainError
+from simfleet.producers.engine.localtime import Tilt
 from simfleet.producers.engine.processes import Process
 from simfleet.producers.pools import EntityPool
 from simfleet.producers.profiles import RateProfile
@@ -226,6 +227,8 @@ class FieldMaker:
         self.seq: dict[str, int] = {}  # per `seq` prefix: the next sequence number
         self.pool_of_table = {id(p.ids): p for p in pools.values()}
         self._among: Mapping[str, npt.NDArray[np.int64]] = {}
+        # per entity kind: the local-time tilt of the rated draw being made (set by the tick)
+        self.tilts: Mapping[str, Tilt] = {}
         self.processes: Mapping[str, Process] = {}  # set by the engine
 
     def make(
@@ -302,6 +305,10 @@ class FieldMaker:
     def among(self, kind: str) -> npt.NDArray[np.int64] | None:
         """A campaign's actors of ``kind`` (None outside campaigns)."""
         return self._among.get(kind)
+
+    def tilt(self, kind: str) -> Tilt | None:
+        """The local-time tilt of ``kind`` draws in the batch being made (None: none)."""
+        return self.tilts.get(kind)
 
     def next_seq(self, prefix: str, n: int) -> int:
         """The first of ``n`` new sequence numbers of ``prefix``."""

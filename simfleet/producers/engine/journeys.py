@@ -25,6 +25,8 @@ import numpy.typing as npt
 
 from simfleet.codec.catalog import FieldType
 from simfleet.columns import Column, StrTable, TableStrings, concat_columns, take_column
+from simfleet.domain.mechanisms.journeys import Span
+from simfleet.domain.mechanisms.tails import TailLaw, draw_tail
 from simfleet.domain.spec import DomainSpec, JourneySpec
 from simfleet.errors import DomainError
 from simfleet.producers.engine.chains import IMPLICIT, Pending
@@ -135,6 +137,12 @@ class _Journey:
                 if f not in IMPLICIT and f in start_types and f not in self.sets[t]
             }
             self.queues[t] = Pending()
+        # `serial`: each entity's end of its running episode; starts that wait for it
+        self.busy = np.empty(0, dtype=np.int64)
+        self._waiting: list[dict[str, Column]] = []
+        self._params: Mapping[str, float] = {}
+        if spec.serial is not None:
+            self.queues[spec.start] = Pending()
 
     def _emit_specs(self) -> list[str | None]:
         return [
@@ -154,29 +162,55 @@ class _Journey:
         assert isinstance(times, np.ndarray)
         n = len(times)
         num = self._num
+
+        def law(v: float | str) -> float:
+            return num(v, params)
+
         path = row_choice(rng, [num(p.weight, params) for p in spec.paths.values()], n)
-        lo = max(1, round(num(spec.steps.min, params)))
-        hi = max(lo, round(num(spec.steps.max, params)))
-        steps = rng.integers(lo, hi + 1, n)
-        budget = rng.uniform(num(spec.budget.min, params), num(spec.budget.max, params), n) * 1e3
+        if isinstance(spec.steps, Span):
+            lo = max(1, round(num(spec.steps.min, params)))
+            hi = max(lo, round(num(spec.steps.max, params)))
+            steps = rng.integers(lo, hi + 1, n)
+        else:
+            steps = np.maximum(np.floor(draw_tail(spec.steps, rng, n, law)), 1).astype(np.int64)
+            lo = 1
+        if spec.bounce is not None:
+            steps = np.where(rng.random(n) < num(spec.bounce, params), 1, steps)
+            lo = 1
+        if not isinstance(spec.steps, Span) or spec.bounce is not None:
+            hi = max(1, int(steps.max())) if n else 1
+        if spec.budget is not None:
+            b = spec.budget
+            bmin, bmax = num(b.min, params), num(b.max, params)
+            # a scenario that moves one end past the other gets the narrower budget
+            budget = rng.uniform(min(bmin, bmax), bmax, n) * 1e3
         d = spec.dwell
-        # a scenario that sets either to 0 gets the nearest law, not a division by zero
-        shape, scale = max(num(d.shape, params), 1e-3), max(num(d.scale, params), 1e-3)
         gmin, gmax = num(spec.gap.min, params), num(spec.gap.max, params)
-        dmin, dmax = num(d.min, params), num(d.max, params)
-        # a scenario may raise the dwell: it stays below the idle timeout (checked at load for
-        # the defaults), so an episode never times out half-way
-        dmax = min(dmax, spec.idle_timeout / 1e3 - gmax - 1.0)
-        # inverse CDF on the truncated range: a Weibull within [dmin, dmax], no atom at dmax
-        top = 1.0 - np.exp(-(((dmax - dmin) / scale) ** shape))
-        u = rng.random((n, hi))
-        dwell = np.rint((dmin + scale * (-np.log1p(-u * top)) ** (1.0 / shape)) * 1e3)
-        dwell_ms = np.maximum(dwell.astype(np.int64), 2)
+        if isinstance(d, TailLaw):
+            # the rare clip `max` keeps a dwell below the idle timeout (checked at load)
+            top = spec.idle_timeout / 1e3 - gmax - 1.0
+            seconds = np.minimum(draw_tail(d, rng, (n, hi), law), top)
+            dwell_ms = np.maximum(np.rint(seconds * 1e3).astype(np.int64), 2)
+        else:
+            # a scenario that sets either to 0 gets the nearest law, not a division by zero
+            shape, scale = max(num(d.shape, params), 1e-3), max(num(d.scale, params), 1e-3)
+            dmin, dmax = num(d.min, params), num(d.max, params)
+            # a scenario may raise the dwell: it stays below the idle timeout (checked at load
+            # for the defaults), so an episode never times out half-way
+            dmax = min(dmax, spec.idle_timeout / 1e3 - gmax - 1.0)
+            # inverse CDF on the truncated range: a Weibull within [dmin, dmax], no atom at dmax
+            top = 1.0 - np.exp(-(((dmax - dmin) / scale) ** shape))
+            u = rng.random((n, hi))
+            dwell = np.rint((dmin + scale * (-np.log1p(-u * top)) ** (1.0 / shape)) * 1e3)
+            dwell_ms = np.maximum(dwell.astype(np.int64), 2)
         gap = np.rint(rng.uniform(gmin, gmax, (n, hi)) * 1e3).astype(np.int64)
         gap[:, 0] = 0  # the landing page opens with the episode
         close = np.cumsum(gap + dwell_ms, axis=1)
         view = close - dwell_ms
-        walked = np.minimum(np.maximum((close <= budget[:, None]).sum(axis=1), lo), steps)
+        if spec.budget is not None:
+            walked = np.minimum(np.maximum((close <= budget[:, None]).sum(axis=1), lo), steps)
+        else:
+            walked = steps
         valid = np.arange(hi)[None, :] < walked[:, None]
         # once-per-episode emissions, drawn up front: a gated state needs its emission drawn
         probs = np.asarray([num(e.probability, params) for e in self.emissions])
@@ -197,7 +231,7 @@ class _Journey:
         ri, rj = np.nonzero(valid)
         state = TableStrings(self.names, self.node_state[node[ri, rj]])
         self._push(spec.enter, times[ri] + view[ri, rj], cols, ri, {spec.state_field: state})
-        left = {spec.state_field: state}
+        left: dict[str, Column] = {spec.state_field: state}
         if spec.dwell_field is not None:
             left[spec.dwell_field] = dwell_ms[ri, rj]
         self._push(spec.leave, times[ri] + close[ri, rj], cols, ri, left)
@@ -216,6 +250,9 @@ class _Journey:
             reason = np.where(explicit, self.names.lookup[CLOSED], self.names.lookup[TIMEOUT])
             ended[spec.reason_field] = TableStrings(self.names, reason.astype(np.int64))
         self._push(spec.end, end_at, cols, np.arange(n), ended)
+        if spec.serial is not None:
+            ent = self._entities(cols)
+            self.busy[ent] = np.maximum(self.busy[ent], end_at)
         if not spec.truth:
             return None
         return {
@@ -226,6 +263,48 @@ class _Journey:
             "window_start": times,
             "window_end": end_at,
         }
+
+    def _entities(self, cols: Mapping[str, Column]) -> Ints:
+        """The `serial` entity of each start event (``busy`` grown to hold them)."""
+        col = cols[self.spec.serial or ""]
+        if not isinstance(col, TableStrings):
+            raise DomainError(f"journey {self.name}: `serial` names no entity field")
+        ent = np.maximum(col.idx, 0)
+        top = int(ent.max()) + 1 if len(ent) else 0
+        if top > len(self.busy):
+            grown = np.full(max(top, 2 * len(self.busy)), np.iinfo(np.int64).min, np.int64)
+            grown[: len(self.busy)] = self.busy
+            self.busy = grown
+        return ent
+
+    def hold(self, cols: dict[str, Column], params: Mapping[str, float]) -> dict[str, Column]:
+        """The start events that may begin now: one per entity, none while the entity's
+        previous episode runs; the others wait (``flush`` queues them after ``begin``)."""
+        times = cols["occurred_at"]
+        assert isinstance(times, np.ndarray)
+        ent = self._entities(cols)
+        free = np.flatnonzero(self.busy[ent] <= times)
+        _, first = np.unique(ent[free], return_index=True)
+        go = np.zeros(len(times), dtype=np.bool_)
+        go[free[first]] = True
+        self._params = params
+        if go.all():
+            return cols
+        self._waiting.append({k: take_column(c, ~go) for k, c in cols.items()})
+        return {k: take_column(c, go) for k, c in cols.items()}
+
+    def flush(self) -> None:
+        """Queue the start events that wait: each at its entity's episode end plus a gap."""
+        waiting, self._waiting = self._waiting, []
+        for cols in waiting:
+            times = cols["occurred_at"]
+            assert isinstance(times, np.ndarray)
+            ent = self._entities(cols)
+            g, p = self.spec.gap, self._params
+            gap = self.rng.uniform(self._num(g.min, p), self._num(g.max, p), len(times))
+            due = np.maximum(times, self.busy[ent]) + np.rint(gap * 1e3).astype(np.int64)
+            carried = {k: c for k, c in cols.items() if k != "occurred_at"}
+            self.queues[self.spec.start].push(due.astype(np.int64), carried)
 
     def _actions(
         self,
@@ -323,6 +402,7 @@ class Journeys:
             for name, spec in domain.journeys.items()
         ]
         self.starts = frozenset(j.spec.start for j in self.runs)
+        self.serial = frozenset(j.spec.start for j in self.runs if j.spec.serial is not None)
         self.truth_types = truth_types
         self._truth: list[dict[str, Column]] = []
         self._const = {
@@ -345,6 +425,22 @@ class Journeys:
             if truth is not None and self.truth_types is not None:
                 self._truth.append(self._truth_record(truth))
 
+    def hold(
+        self, stream: str, cols: dict[str, Column], params: Mapping[str, float]
+    ) -> dict[str, Column]:
+        """The events of ``stream`` that may start an episode now (``serial`` journeys make
+        the others wait for their entity's running episode to end)."""
+        for j in self.runs:
+            if j.spec.start == stream and j.spec.serial is not None:
+                cols = j.hold(cols, params)
+        return cols
+
+    def flush(self, stream: str) -> None:
+        """Queue the start events of ``stream`` held back, now that their episodes began."""
+        for j in self.runs:
+            if j.spec.start == stream and j.spec.serial is not None:
+                j.flush()
+
     def _truth_record(self, given: dict[str, Column]) -> dict[str, Column]:
         n = len(given["label"])
         zeros = np.zeros(n, dtype=np.int64)
@@ -360,11 +456,16 @@ class Journeys:
 
     def release(self, t1: int) -> Iterator[tuple[str, Ints, dict[str, Column]]]:
         """Journey events due before ``t1``, as (target stream, due times, carried columns)."""
-        for j in self.runs:
-            for stream, queue in j.queues.items():
-                popped = queue.pop(t1)
-                if popped is not None:
-                    yield stream, popped[0], popped[1]
+        again = True
+        while again:
+            again = False
+            for j in self.runs:
+                for stream, queue in j.queues.items():
+                    popped = queue.pop(t1)
+                    if popped is not None:
+                        # a start that waited may wait again, still within the tick
+                        again = bool(self.serial)
+                        yield stream, popped[0], popped[1]
 
     def take_truth(self) -> dict[str, Column] | None:
         """The ground-truth records of the episodes begun since the last call, by start time."""

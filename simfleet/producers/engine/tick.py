@@ -42,6 +42,7 @@ from simfleet.producers.engine.feedback import Decisions, Feedback
 from simfleet.producers.engine.fields import FieldMaker, StreamRuntime
 from simfleet.producers.engine.journeys import Journeys
 from simfleet.producers.engine.label_noise import LabelNoise
+from simfleet.producers.engine.localtime import LocalClock
 from simfleet.producers.engine.processes import Override, Process
 from simfleet.producers.engine.stock import Stock, apply_stock
 from simfleet.producers.pools import EntityPool, Relation, stable_hash
@@ -86,6 +87,12 @@ class ShardEngine:
             for k, v in domain.profiles.items()
         }
         self._profiles = profiles
+        # profiles read in each entity's own timezone (`local`), by profile name
+        self._local = {
+            k: LocalClock(k, v.local, self.pools[v.local.entity], seed, shard, domain.domain)
+            for k, v in domain.profiles.items()
+            if v.local is not None
+        }
         self._pool_of_table = {id(p.ids): p for p in self.pools.values()}
         for kind, spec in domain.entities.items():
             for aname, attr in spec.attributes.items():
@@ -224,6 +231,7 @@ class ShardEngine:
             d.update(by_table)  # type: ignore[attr-defined]
         for pool in self.pools.values():
             pool._weighted.clear()
+            pool._tilted.clear()
         for stock in self.stocks.values():
             stock._lookup.clear()
 
@@ -322,11 +330,19 @@ class ShardEngine:
         for name in self._rated:
             rt = self.streams[name]
             factor = 1.0
-            if rt.profile is not None:
+            clock = self._local.get(rt.spec.profile)
+            if clock is not None and rt.profile is not None:
+                # the zones' mix; each event's entity drawn by its zone's hour (localtime)
+                zf = clock.factors(rt.profile, mid, params)
+                spike = rt.profile.spike(self.seed, rt.topic, mid)
+                factor = float(clock.shares() @ zf) * spike
+                self._fields.tilts = {clock.entity: clock.tilt(rt.profile, mid, params)}
+            elif rt.profile is not None:
                 factor = rt.profile.factor(mid, params) * rt.profile.spike(self.seed, rt.topic, mid)
             if episodes.modulates(name):  # drawn per entity (producers.engine.episodes)
                 per_ms = params[rt.rate_param] * self._share * factor / 1000.0
                 times, carried = episodes.draw(rt, per_ms, t0, t1, params)
+                self._fields.tilts = {}  # episodes draw their entities themselves
                 if len(times):
                     cols = self._fields.make(rt, times, carried, params, t0)
                     self._emit(rt, cols, out, activations, params)
@@ -337,9 +353,11 @@ class ShardEngine:
                 if f.entity is not None and f.pick != "active":
                     n = min(n, len(self.pools[f.entity].candidates(f.pick, t0)))
             if n == 0:
+                self._fields.tilts = {}
                 continue
             times = t0 + np.sort(rt.rng.integers(0, span, n, dtype=np.int64))
             cols = self._fields.make(rt, times, {}, params, t0)
+            self._fields.tilts = {}
             self._emit(rt, cols, out, activations, params)
         for w in campaigns:
             self._campaign_events(w, t0, t1, params, out, activations)
@@ -505,10 +523,15 @@ class ShardEngine:
     ) -> None:
         """Events made: through their stocks (a consumption may drop some), into the tick's
         output, the lifecycle and the chains."""
+        held = rt.name in self._journeys.serial
+        if held:  # one episode at a time per entity: some starts wait (journeys.hold)
+            cols = self._journeys.hold(rt.name, cols, params)
         if rt.spec.stock:
             cols = apply_stock(rt.spec.stock, self.stocks, cols)
         n = len(cols["occurred_at"])
         if n == 0:
+            if held:
+                self._journeys.flush(rt.name)
             return
         out.setdefault(rt.name, []).append(cols)
         for fname, pool, kept in self._record.get(rt.name, ()):
@@ -521,6 +544,8 @@ class ShardEngine:
         self._chains.schedule(rt.name, cols, n, params, rng)
         if rt.name in self._journeys.starts:
             self._journeys.begin(rt.name, cols, params)
+        if held:
+            self._journeys.flush(rt.name)
 
     def _batch(self, name: str, parts: list[dict[str, Column]]) -> Batch:
         """One stream's parts of this tick as one batch, rows sorted by ``occurred_at`` and

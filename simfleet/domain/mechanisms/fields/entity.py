@@ -136,22 +136,25 @@ class EntityField(FieldSpec):
 
     def draw(self, ctx: DrawContext) -> Column:
         """Ids of the pool: a campaign's actors, by openings, by weight, by activity, or the
-        inactive / idle ones."""
+        inactive / idle ones; under local time, weighted by the hour in each entity's zone."""
         pool = ctx.engine.pool(self.entity)
         rng, n = ctx.rng, ctx.n
         among = ctx.engine.among(self.entity)
         if among is not None:
             return TableStrings(pool.ids, among[rng.integers(0, len(among), n)])
+        if self.pick != "active":
+            return TableStrings(pool.ids, pool.take(rng, self.pick, ctx.t0, n))
+        times = ctx.cols["occurred_at"]
+        assert isinstance(times, np.ndarray)
+        # local time: each entity's pick weight times its zone's hour (engine.localtime)
+        tilt = ctx.engine.tilt(self.entity)
         if self.openings is not None:
-            times = ctx.cols["occurred_at"]
-            assert isinstance(times, np.ndarray)
-            idx = pool.sample_open(rng, times, self.weight, self.openings, ctx.params)
-            return TableStrings(pool.ids, idx)
-        if self.pick == "active" and self.weight is not None:
-            return TableStrings(pool.ids, pool.sample_weighted(rng, n, self.weight, ctx.params))
-        if self.pick == "active":
-            return TableStrings(pool.ids, pool.sample(rng, n))
-        return TableStrings(pool.ids, pool.take(rng, self.pick, ctx.t0, n))
+            idx = pool.sample_open(rng, times, self.weight, self.openings, ctx.params, tilt)
+        elif self.weight is not None:
+            idx = pool.sample_weighted(rng, n, self.weight, ctx.params, tilt)
+        else:
+            idx = pool.sample(rng, n, tilt)
+        return TableStrings(pool.ids, idx)
 
 
 def recorded(spec: DomainSpec) -> dict[str, set[str]]:
