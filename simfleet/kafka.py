@@ -28,9 +28,11 @@ from simfleet.errors import BrokerError, ConfigError, DeliveryError
 from simfleet.produce_loop import (
     PRODUCED_AT_HEADER,
     Counter,
+    HeaderMaker,
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    record_headers,
     withdraw_queued,
     write_off,
 )
@@ -281,12 +283,21 @@ class AccountedProducer:
         self._encoders = dict(encoders or {})
         # the topics whose records get the produce-time header (None: every topic)
         self.stamp_topics = stamp_topics
+        # per-record headers (`--trace-headers`, `--cloudevents`), a maker per data topic
+        self.header_kinds = settings.record_headers
+        self.value_format = settings.value_format
+        self._makers: dict[str, HeaderMaker | None] = {}
         self.counters: dict[str, Counter] = {}
         self.abandoned = False
         # set when this process was frozen (SIGSTOP then SIGCONT, ``simfleet.fence``): the
         # shards it held may have moved meanwhile, so nothing more is produced for them
         # until the worker has withdrawn what is queued and given them up (``withdraw``)
         self.fenced = False
+
+    def _maker(self, topic: str) -> HeaderMaker | None:
+        if topic not in self._makers:
+            self._makers[topic] = record_headers(self.header_kinds, topic, self.value_format)
+        return self._makers[topic]
 
     def _counter(self, topic: str) -> Counter:
         c = self.counters.get(topic)
@@ -340,7 +351,15 @@ class AccountedProducer:
         )
         try:
             counter.produced += produce_each(
-                self._producer, topic, buf, offsets, keys, timestamps, headers, counter.on_delivery
+                self._producer,
+                topic,
+                buf,
+                offsets,
+                keys,
+                timestamps,
+                headers,
+                counter.on_delivery,
+                per_record=self._maker(topic),
             )
         except ProduceRefusedError as exc:
             counter.produced += exc.handed
@@ -376,6 +395,7 @@ class AccountedProducer:
                 headers,
                 counter.on_delivery,
                 prefix,
+                per_record=self._maker(topic),
             )
         except ProduceRefusedError as exc:
             counter.produced += exc.handed

@@ -7,17 +7,22 @@ simfleet loaded, so that the child's memory is the interpreter and the client.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 __all__ = [
     "PRODUCED_AT_HEADER",
+    "RECORD_HEADER_KINDS",
     "Counter",
     "ProduceRefusedError",
     "produce_each",
     "produced_at_header",
+    "record_headers",
     "withdraw_queued",
     "write_off",
 ]
@@ -32,6 +37,58 @@ def produced_at_header(ms: int | None = None) -> list[tuple[str, bytes | None]]:
     if ms is None:
         ms = time.time_ns() // 1_000_000
     return [(PRODUCED_AT_HEADER, str(ms).encode())]
+
+
+# per-record headers a fleet can add (`--trace-headers`, `--cloudevents`)
+RECORD_HEADER_KINDS = ("traceparent", "cloudevents")
+_CONTENT_TYPES = {
+    "avro": b"application/avro",
+    "protobuf": b"application/x-protobuf",
+    "json-schema": b"application/json",
+    "json": b"application/json",
+}
+Headers = list[tuple[str, str | bytes | None]]
+HeaderMaker = Callable[[bytes, int], Headers]
+
+
+def record_headers(kinds: Sequence[str], topic: str, value_format: str) -> HeaderMaker | None:
+    """Per-record headers of ``topic`` for ``kinds`` (None for none): a W3C ``traceparent``
+    and/or CloudEvents binary-mode ``ce_*`` headers. Ids come from a hash of the topic and the
+    value, so a record made again (a resumed shard, ``generate`` then ``replay``) has the same
+    trace and event ids, and a consumer can join its spans to the record it read."""
+    trace = "traceparent" in kinds
+    ce = "cloudevents" in kinds
+    if not (trace or ce):
+        return None
+    salt = topic.encode() + b"\0"
+    source = f"/simfleet/{topic.split('.', 1)[0]}".encode()
+    ctype = _CONTENT_TYPES.get(value_format, b"application/octet-stream")
+    kind = topic.encode()
+
+    def make(value: bytes, ts: int) -> Headers:
+        digest = hashlib.blake2b(salt + value, digest_size=24).digest()
+        out: Headers = []
+        if trace:
+            # version 00, a 16-byte trace id, an 8-byte parent (span) id, flags 01 (sampled)
+            out.append(
+                (
+                    "traceparent",
+                    b"00-%s-%s-01" % (digest[:16].hex().encode(), digest[16:].hex().encode()),
+                )
+            )
+        if ce:
+            when = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+            out += [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", digest[:16].hex().encode()),
+                ("ce_source", source),
+                ("ce_type", kind),
+                ("ce_time", when.replace("+00:00", "Z").encode()),
+                ("content-type", ctype),
+            ]
+        return out
+
+    return make
 
 
 class Counter:
@@ -78,9 +135,11 @@ def produce_each(
     headers: list[tuple[str, str | bytes | None]] | None,
     on_delivery: Any,
     prefix: bytes = b"",
+    per_record: HeaderMaker | None = None,
 ) -> int:
     """Produce records ``prefix + buf[offsets[i]:offsets[i+1]]``, one ``produce()`` each, key
     ``keys[i]``, timestamp ``timestamps[i]``; wait for room when the local queue is full.
+    ``per_record`` adds headers of each record's own to ``headers``.
     Returns how many were handed over; raises ``ProduceRefusedError`` if the client refuses one."""
     produce = producer.produce
     poll = producer.poll
@@ -91,6 +150,11 @@ def produce_each(
         for i in range(n):
             end = offsets[i + 1]
             value = prefix + buf[start:end] if prefix else buf[start:end]
+            hdrs = (
+                headers
+                if per_record is None
+                else [*(headers or ()), *per_record(value, timestamps[i])]
+            )
             while True:
                 try:
                     produce(
@@ -99,7 +163,7 @@ def produce_each(
                         keys[i],
                         on_delivery=on_delivery,
                         timestamp=timestamps[i],
-                        headers=headers,
+                        headers=hdrs,
                     )
                     break
                 except BufferError:

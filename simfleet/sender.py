@@ -93,7 +93,7 @@ class SenderProcess(AccountedProducer):
         self._out = Connection(data_w, readable=False)
         self._in = Connection(reply_r, writable=False)
         conf = {**PRODUCER_DEFAULTS, **settings.client_config("producer"), **(overrides or {})}
-        self._out.send((conf, stamp_topics))
+        self._out.send((conf, stamp_topics, settings.record_headers, settings.value_format))
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_BATCHES)
         self._lock = threading.Condition()
         self._answers: dict[int, tuple[Any, ...]] = {}

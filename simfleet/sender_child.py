@@ -37,9 +37,11 @@ from confluent_kafka import Producer
 
 from simfleet.produce_loop import (
     Counter,
+    HeaderMaker,
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    record_headers,
     withdraw_queued,
     write_off,
 )
@@ -60,9 +62,18 @@ def _die_with_parent(parent: int) -> None:
 
 
 class _Child:
-    def __init__(self, conf: dict[str, Any], stamp_topics: frozenset[str] | None) -> None:
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        stamp_topics: frozenset[str] | None,
+        header_kinds: tuple[str, ...] = (),
+        value_format: str = "avro",
+    ) -> None:
         self.producer = Producer(conf)
         self.stamp_topics = stamp_topics
+        self.header_kinds = header_kinds
+        self.value_format = value_format
+        self.makers: dict[str, HeaderMaker | None] = {}
         self.counters: dict[str, Counter] = {}
         self.abandoned = False
         self.fenced = False
@@ -111,8 +122,18 @@ class _Child:
             [*produced_at_header()] if stamped else None
         )
         try:
+            if topic not in self.makers:
+                self.makers[topic] = record_headers(self.header_kinds, topic, self.value_format)
             counter.produced += produce_each(
-                self.producer, topic, buf, offsets, keys, timestamps, headers, counter.on_delivery
+                self.producer,
+                topic,
+                buf,
+                offsets,
+                keys,
+                timestamps,
+                headers,
+                counter.on_delivery,
+                per_record=self.makers[topic],
             )
         except ProduceRefusedError as exc:
             counter.produced += exc.handed
@@ -130,8 +151,8 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     data = Connection(data_fd, writable=False)
     reply = Connection(reply_fd, readable=False)
-    conf, stamp_topics = data.recv()
-    child = _Child(conf, stamp_topics)
+    conf, stamp_topics, header_kinds, value_format = data.recv()
+    child = _Child(conf, stamp_topics, header_kinds, value_format)
     signal.signal(signal.SIGCONT, child.fence)
     signal.signal(signal.SIGUSR1, child.fence)
     last = 0.0

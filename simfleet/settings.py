@@ -221,6 +221,8 @@ class KafkaSettings(BaseModel):
     schema_registry_url: SecretStr | None = None
     # how values are written: avro, protobuf, json-schema or json (simfleet.codec.formats)
     value_format: str = "avro"
+    # per-record headers on data records: "traceparent", "cloudevents" (produce_loop)
+    record_headers: tuple[str, ...] = ()
 
     @field_validator("properties", mode="before")
     @classmethod
@@ -238,6 +240,7 @@ class KafkaSettings(BaseModel):
         properties_file: Path | None = None,
         schema_registry_url: str | None = None,
         value_format: str = "avro",
+        record_headers: tuple[str, ...] = (),
     ) -> KafkaSettings:
         """Settings from CLI values, with secrets of the properties file wrapped."""
         from simfleet.codec.formats import check_format  # noqa: PLC0415 - numpy, only when building
@@ -252,6 +255,7 @@ class KafkaSettings(BaseModel):
             properties=props,  # the validator wraps the secrets
             schema_registry_url=SecretStr(schema_registry_url) if schema_registry_url else None,
             value_format=value_format,
+            record_headers=record_headers,
         )
 
     @property
@@ -294,6 +298,7 @@ class KafkaSettings(BaseModel):
             },
             "schema_registry_url": self.registry_url,
             "value_format": self.value_format,
+            "record_headers": list(self.record_headers),
         }
 
 
@@ -336,6 +341,8 @@ class Settings(BaseSettings):
     kafka_properties: Path | None = Field(None, description="a librdkafka properties file")
     schema_registry_url: str | None = None
     value_format: str = Field("avro", description="avro, protobuf, json-schema or json")
+    trace_headers: bool = Field(False, description="a W3C traceparent header on every record")
+    cloudevents: bool = Field(False, description="CloudEvents binary-mode ce_* headers")
     # the run
     seed: int = 42
     scale: float = Field(1.0, gt=0)
@@ -424,6 +431,15 @@ class Settings(BaseSettings):
         data.pop("_kafka", None)
         return cls.model_validate(data)
 
+    @property
+    def record_headers(self) -> tuple[str, ...]:
+        """The per-record header kinds the flags ask for (``KafkaSettings.record_headers``)."""
+        return tuple(
+            kind
+            for kind, on in (("traceparent", self.trace_headers), ("cloudevents", self.cloudevents))
+            if on
+        )
+
     def child_env(self, kafka: KafkaSettings) -> dict[str, str]:
         """The environment that hands these settings (and the resolved Kafka) to a child."""
         data = self.model_dump(mode="json")
@@ -454,4 +470,5 @@ def child_kafka() -> KafkaSettings | None:
         properties=data["properties"],
         schema_registry_url=SecretStr(url) if url else None,
         value_format=data.get("value_format", "avro"),
+        record_headers=tuple(data.get("record_headers", ())),
     )

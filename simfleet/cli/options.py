@@ -103,6 +103,25 @@ ValueFormatOpt = Annotated[
         show_default=False,
     ),
 ]
+TraceOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--trace-headers",
+        help="A W3C `traceparent` header on every data record (ids from a hash of the record, "
+        "so a record made again keeps them): a consumer's spans join the record they read. "
+        "[env: SIMCTL_TRACE_HEADERS]",
+        show_default=False,
+    ),
+]
+CloudEventsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--cloudevents",
+        help="CloudEvents binary-mode headers on every data record (ce_specversion, ce_id, "
+        "ce_source, ce_type = the topic, ce_time, content-type). [env: SIMCTL_CLOUDEVENTS]",
+        show_default=False,
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option(help="Seed of every shard's pools and random streams. [default: 42]"),
@@ -179,6 +198,8 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "properties": ("kafka_properties", PropertiesOpt, None),
     "registry": ("schema_registry_url", RegistryOpt, None),
     "value_format": ("value_format", ValueFormatOpt, None),
+    "trace_headers": ("trace_headers", TraceOpt, None),
+    "cloudevents": ("cloudevents", CloudEventsOpt, None),
     "speed": ("speed", SpeedOpt, None),
     "seed": ("seed", SeedOpt, None),
     "scale": ("scale", ScaleOpt, None),
@@ -191,8 +212,11 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
 }
 # The usual lists of them: a cluster's, and all of a fleet's run (`up`, `orchestrator run`)
 CONNECTION = ("config", "bootstrap", "properties", "registry", "value_format")
+# what the data records carry besides their values (`up`, `worker run`, `orchestrator run`)
+HEADERS = ("trace_headers", "cloudevents")
 RUN = (
     *CONNECTION,
+    *HEADERS,
     *("speed", "seed", "scale", "shards", "domain", "scenario", "external_events"),
     *("pack_dir", "scenarios_dir"),
 )
@@ -267,7 +291,11 @@ def kafka_of(settings: Settings, check: bool = True) -> KafkaSettings:
 
     bs = resolve_bootstrap(settings.bootstrap_servers)
     kafka = KafkaSettings.build(
-        bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+        bs,
+        settings.kafka_properties,
+        settings.schema_registry_url,
+        settings.value_format,
+        settings.record_headers,
     )
     if check:
         check_reachable(bs, timeout=10.0)

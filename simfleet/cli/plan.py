@@ -348,7 +348,11 @@ def run(
             kafka_of(settings)
             if settings.bootstrap_servers
             else KafkaSettings.build(
-                bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+                bs,
+                settings.kafka_properties,
+                settings.schema_registry_url,
+                settings.value_format,
+                settings.record_headers,
             )
         )
         runner = _Runner(kafka, project)

@@ -23,6 +23,7 @@ from rich.progress import (
 
 from simfleet.avrofile import count_records
 from simfleet.cli.options import (
+    HEADERS,
     NO_FLAGS,
     Flags,
     connect,
@@ -230,7 +231,9 @@ def run_replay(
     return ReplayResult(delivered, value_bytes, time.monotonic() - t0)
 
 
-@settings_options("bootstrap", "properties", "registry", "value_format", "config", "pack_dir")
+@settings_options(
+    "bootstrap", "properties", "registry", "value_format", *HEADERS, "config", "pack_dir"
+)
 def replay(
     source_dir: Annotated[
         Path,

@@ -368,6 +368,7 @@ def up(
         settings.kafka_properties,
         settings.schema_registry_url,
         settings.value_format,
+        settings.record_headers,
     )
     lock = StateLock(state_dir())
     lock.acquire(settings.bootstrap_servers)  # one `simctl up` per state folder
@@ -394,6 +395,7 @@ def up(
                     settings.kafka_properties,
                     settings.schema_registry_url,
                     settings.value_format,
+                    settings.record_headers,
                 ),
                 fixed_flags(settings, domains),
                 reset,
@@ -404,7 +406,11 @@ def up(
             forget = record_foreground(broker, budget)
             _say(f"embedded broker on {bs} (log {broker.log_path})")
         kafka = KafkaSettings.build(
-            bs, settings.kafka_properties, settings.schema_registry_url, settings.value_format
+            bs,
+            settings.kafka_properties,
+            settings.schema_registry_url,
+            settings.value_format,
+            settings.record_headers,
         )
         wall = wall_ms()
         sim_start = instant(settings.start, "--start") if settings.start else wall
