@@ -23,6 +23,7 @@ from simfleet.domain.mechanisms.fields import (
     poisson,
     process,
     product,
+    quantiles,
     seq,
     sum_of,
     uniform,
@@ -47,3 +48,4 @@ register(after.AfterField)
 register(product.ProductField)
 register(process.ProcessField)
 register(sum_of.SumOfField)
+register(quantiles.QuantilesField)
