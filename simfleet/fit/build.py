@@ -17,9 +17,9 @@ import numpy as np
 
 from simfleet.fit.entities import fit_pool
 from simfleet.fit.laws import FieldFit, fit_field, id_prefix
-from simfleet.fit.links import Link, find_links
+from simfleet.fit.links import Link, find_links, prefer_shape
 from simfleet.fit.rates import fit_rate
-from simfleet.fit.source import SHARED_STREAMS, Topic, as_ms
+from simfleet.fit.source import MIN_MS, SHARED_STREAMS, Topic, as_ms
 from simfleet.fit.write import record_name
 from simfleet.timeutil import format_ms
 
@@ -62,11 +62,11 @@ def _instants(fit: FieldFit, values: list[Any], times: np.ndarray, avro: Any) ->
         and any(isinstance(b, dict) and "timestamp" in str(b.get("logicalType", "")) for b in avro)
     )
     present = [v for v in values[:500] if v is not None]
-    return (
-        bool(present)
-        and (logical or bool(_TIME_NAME.search(fit.name)))
-        and all(as_ms(v) is not None for v in present)
-    )
+    if not present or not all(as_ms(v) is not None for v in present):
+        return False
+    # epoch-ms numbers (2000-2096) are instants whatever the name; text and seconds by name
+    ms = all(isinstance(v, int) and MIN_MS <= v < 4e12 for v in present)
+    return logical or ms or bool(_TIME_NAME.search(fit.name))
 
 
 def _after_law(values: list[Any], times: np.ndarray) -> dict[str, Any]:
@@ -237,8 +237,19 @@ def fit_topics(
     for ln in links:
         param = f"{ln.parent}.to.{ln.child}"
         parameters[param] = round(ln.probability, 4)
+        delay = dict(ln.delay)
+        shape = prefer_shape(streams[ln.parent].times, ln, streams[ln.child].times, start, end)
+        if shape is not None:
+            name = f"{ln.child}.hours"
+            profiles[name] = {"diurnal": shape[0], "weekly": shape[1]}
+            delay["prefer"] = name
+            parameters[param] = round(min(1.0, ln.probability * shape[2]), 4)
+            report_streams[ln.child].setdefault("notes", []).append(
+                f"delay prefers the hours of {name}; probability x {shape[2]:.3f} to keep the "
+                "count seen within the window"
+            )
         pack_streams[ln.parent].setdefault("then", []).append(
-            {"to": ln.child, "probability": param, "delay": ln.delay}
+            {"to": ln.child, "probability": param, "delay": delay}
         )
         report_streams[ln.child]["follows"] = {
             "parent": ln.parent,

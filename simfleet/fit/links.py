@@ -49,6 +49,10 @@ def fit_delay(
     if float(np.median(delays)) <= 0:
         hi = float(np.quantile(delays, 0.95))
         return n_seen / total, {"uniform": ["0s", _ms(hi)]}, {"law": "uniform", "seen": n_seen}
+    far = float(np.quantile(delays, 0.995))
+    short = int((censor < far).sum())
+    if short <= 0.02 * total:
+        return _uncensored(delays, n_seen, n_seen + n_cens - short)
     d = np.log(np.maximum(delays, 1.0))
     c = np.log(np.maximum(censor, 1.0))
 
@@ -76,6 +80,38 @@ def fit_delay(
         "sigma": round(s, 4),
     }
     return min(p, 1.0), law, rep
+
+
+def _uncensored(
+    delays: npt.NDArray[np.float64], n_seen: int, followable: int
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """Nearly every cause was watched long enough: the probability is the share followed
+    (of causes watched past the longest delays), and the delay law the closest of lognormal,
+    uniform and exponential to the delays seen (Kolmogorov-Smirnov)."""
+    x = np.maximum(delays, 1.0)
+    lx = np.log(x)
+    mu, s = float(lx.mean()), float(lx.std()) or 1e-3
+    lo, hi = (float(v) for v in np.quantile(x, [0.005, 0.995]))
+    mean = float(x.mean())
+    ks = {
+        "lognormal": float(stats.kstest(lx, "norm", args=(mu, s)).statistic),
+        "uniform": float(stats.kstest(x, "uniform", args=(lo, max(hi - lo, 1.0))).statistic),
+        "exponential": float(stats.kstest(x, "expon", args=(0, mean)).statistic),
+    }
+    best = min(ks, key=lambda k: ks[k])
+    law: dict[str, Any] = {
+        "lognormal": {"lognormal": [_ms(math.exp(mu)), round(s, 4)]},
+        "uniform": {"uniform": [_ms(lo), _ms(hi)]},
+        "exponential": {"exponential": _ms(mean)},
+    }[best]
+    rep = {
+        "law": f"{best} (closest of three; follow-ups not yet due are few)",
+        "ks": {k: round(v, 4) for k, v in ks.items()},
+        "seen": n_seen,
+        "median_delay_ms": round(float(np.median(x))),
+        "sigma": round(s, 4),
+    }
+    return min(1.0, n_seen / max(followable, 1)), law, rep
 
 
 def find_links(
@@ -151,9 +187,9 @@ def link_stats(
     parent_ids: Sequence[Any],
     child_times: npt.NDArray[np.int64],
     child_ids: Sequence[Any],
-    end: int,
-) -> tuple[float, float]:
-    """A chain's censoring-aware probability and median delay (ms) between two topics."""
+) -> tuple[float, float, int, int]:
+    """What a window shows of a chain: the share of parent events followed within it, the
+    median delay of those seen (ms), how many parents and how many were followed."""
     m: dict[Any, int] = {}
     for v, t in zip(parent_ids, parent_times.tolist(), strict=True):
         if v is not None and v not in m:
@@ -162,8 +198,57 @@ def link_stats(
     for v, t in zip(child_ids, child_times.tolist(), strict=True):
         if v in m and t >= m[v] and v not in after:
             after[v] = t
-    seen = np.array([after[v] - t for v, t in m.items() if v in after], dtype=np.float64)
-    cens = np.array([end - t for v, t in m.items() if v not in after], dtype=np.float64)
-    p, _, rep = fit_delay(seen, cens)
-    med = float(rep.get("median_delay_ms", np.median(seen) if len(seen) else 0.0))
-    return p, med
+    seen = [after[v] - m[v] for v in after]
+    share = len(seen) / len(m) if m else 0.0
+    return share, float(np.median(seen)) if seen else 0.0, len(m), len(seen)
+
+
+def prefer_shape(
+    parent_times: npt.NDArray[np.int64],
+    link: Link,
+    child_times: npt.NDArray[np.int64],
+    start: int,
+    end: int,
+) -> tuple[list[float], list[float], float] | None:
+    """The profile a chain's delay should prefer so that its follow-ups keep the child's own
+    hour-of-week shape (sessions held when students like, whenever they booked): the
+    child's diurnal and weekly over those the parent's times plus the delay law alone give.
+    None when the delay is short (the parent's shape carries over) or the shapes agree."""
+    from simfleet.fit.rates import fit_rate, hour_of_week, how_counts  # noqa: PLC0415
+
+    med = float(link.report.get("median_delay_ms", 0))
+    if med < 3_600_000 or len(child_times) < 500 or "lognormal" not in link.delay:
+        return None
+    rng = np.random.default_rng(0)
+    sigma = float(link.report["sigma"])
+    reps = max(1, 20_000 // max(len(parent_times), 1))
+    base = np.repeat(parent_times, reps)
+    alone = base + rng.lognormal(math.log(med), sigma, len(base)).astype(np.int64)
+    alone = alone[(alone >= start) & (alone < end)]
+    if len(alone) < 500:
+        return None
+    ca, ea = how_counts(alone, start, end)
+    cc, _ = how_counts(child_times, start, end)
+    cover = ea > 0
+    if np.corrcoef(ca[cover], cc[cover])[0, 1] >= 0.95:
+        return None
+    fa, fc = fit_rate(alone, start, end), fit_rate(child_times, start, end)
+    d = np.asarray(fc.diurnal) / np.maximum(np.asarray(fa.diurnal), 1e-3)
+    w = np.asarray(fc.weekly) / np.maximum(np.asarray(fa.weekly), 1e-3)
+    if (end - start) < 14 * 86_400_000:
+        w = np.ones(7)  # a weekday seen once or twice: its factor is noise
+    d, w = d / d.mean(), w / w.mean()
+    # the engine picks among 16 candidate delays by the profile: it moves follow-ups in time,
+    # so the probability is recalibrated to give as many within the window as the source
+    k = 16
+    cand = base[:, None] + rng.lognormal(math.log(med), sigma, (len(base), k)).astype(np.int64)
+    how = hour_of_week(cand)
+    wt = d[how % 24] * w[how // 24]
+    cum = np.cumsum(wt, axis=1)
+    u = rng.random(len(base)) * cum[:, -1]
+    pick = np.minimum((cum < u[:, None]).sum(axis=1), k - 1)
+    due = cand[np.arange(len(base)), pick]
+    inside = int(((due >= start) & (due < end)).sum())
+    factor = len(alone) / max(inside, 1)
+    rounded = ([round(float(x), 4) for x in d], [round(float(x), 4) for x in w])
+    return rounded[0], rounded[1], factor

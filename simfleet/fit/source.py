@@ -25,13 +25,13 @@ from simfleet.errors import ConfigError
 from simfleet.recording import MANIFEST, open_source
 from simfleet.timeutil import parse_instant_ms
 
-__all__ = ["SHARED_STREAMS", "TIME_NAMES", "Topic", "read_source"]
+__all__ = ["MIN_MS", "SHARED_STREAMS", "TIME_NAMES", "Topic", "as_ms", "read_source"]
 
 # Names an event time plainly goes by, in the order they are tried.
 TIME_NAMES = ("occurred_at", "event_time", "timestamp", "ts", "time", "created_at", "eventTime")
 # Topics every simfleet domain has (its schemas/_shared): not the domain's own streams.
 SHARED_STREAMS = ("ground_truth", "external_events", "metrics")
-_MIN_MS = 946_684_800_000  # 2000-01-01: a number below it is not an epoch-ms instant
+MIN_MS = 946_684_800_000  # 2000-01-01: a number below it is not an epoch-ms instant
 
 
 @dataclass
@@ -54,9 +54,9 @@ def as_ms(v: Any) -> int | None:
     if isinstance(v, datetime):
         return round(v.timestamp() * 1000)
     if isinstance(v, int | float):
-        if v >= _MIN_MS:
+        if v >= MIN_MS:
             return int(v)
-        if v >= _MIN_MS / 1000:
+        if v >= MIN_MS / 1000:
             return int(v * 1000)
         return None
     if isinstance(v, str) and len(v) >= 10 and v[:4].isdigit() and v[4:5] == "-":
