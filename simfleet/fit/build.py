@@ -347,8 +347,9 @@ def _schema(domain: str, s: str, t: Topic, fits: dict[str, FieldFit]) -> dict[st
 
 def scenarios_for(domain: str, streams: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A `normal` scenario (moves nothing) and a `surge` that triples every own rate."""
+    sid = domain.replace("_", "-")  # scenario ids are lower-case letters, digits and dashes
     normal = {
-        "id": f"{domain}-normal",
+        "id": f"{sid}-normal",
         "name": f"Normal {domain} traffic",
         "description": "The fitted traffic as recorded; no parameter moves.",
         "domain": domain,
@@ -356,7 +357,7 @@ def scenarios_for(domain: str, streams: dict[str, Any]) -> dict[str, dict[str, A
     }
     rated = [s for s, b in streams.items() if "rate" in b]
     surge = {
-        "id": f"{domain}-surge",
+        "id": f"{sid}-surge",
         "name": f"{domain} surge",
         "description": "Every stream with a rate of its own at three times its fitted rate for "
         "two hours; follow-ups follow.",

@@ -101,12 +101,18 @@ def compare_fit(
             if kind in ("categorical", "bool"):
                 d = tv_distance(Counter(_cat(v, fr) for v in va), Counter(_cat(v, fr) for v in vb))
                 fields[f] = {"tv": round(d, 4)}
-                if enough and d > tol.tv:
+                # sampling noise of a TV distance grows with the categories over the events
+                cats = len(set(va) | set(vb))
+                noise = 1.5 * np.sqrt(cats / max(min(len(va), len(vb)), 1))
+                if enough and d > max(tol.tv, noise):
                     problems.append(f"{s}.{f}: TV distance {d:.3f} > {tol.tv}")
             elif kind == "numeric":
                 d = ks_distance(np.asarray(va, float), np.asarray(vb, float))
                 fields[f] = {"ks": round(d, 4)}
-                if enough and d > tol.ks:
+                # the two-sample KS critical value at 1 %: below it, chance alone
+                n1, n2 = max(len(va), 1), max(len(vb), 1)
+                noise = 1.63 * np.sqrt((n1 + n2) / (n1 * n2))
+                if enough and d > max(tol.ks, noise):
                     problems.append(f"{s}.{f}: KS distance {d:.3f} > {tol.ks}")
         out["fields"] = fields
         follows = rep.get("follows")

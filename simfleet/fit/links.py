@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 __all__ = ["Link", "find_links", "fit_delay"]
 
@@ -38,10 +38,14 @@ def _ms(v: float) -> str:
 
 
 def fit_delay(
-    delays: npt.NDArray[np.float64], censor: npt.NDArray[np.float64]
+    delays: npt.NDArray[np.float64],
+    censor: npt.NDArray[np.float64],
+    watched: npt.NDArray[np.float64] | None = None,
 ) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """Probability and delay law from the seen delays (ms) and the windows (ms) of causes
-    whose follow-up was not seen: a censored lognormal mixture ``p x LogNormal(mu, s)``."""
+    whose follow-up was not seen: a censored lognormal mixture ``p x LogNormal(mu, s)``.
+    ``watched``: the windows of the causes whose follow-up was seen (same order as
+    ``delays``), which lets nearly uncensored chains be judged on long-watched causes only."""
     n_seen, n_cens = len(delays), len(censor)
     total = n_seen + n_cens
     if n_seen == 0:
@@ -51,25 +55,29 @@ def fit_delay(
         return n_seen / total, {"uniform": ["0s", _ms(hi)]}, {"law": "uniform", "seen": n_seen}
     far = float(np.quantile(delays, 0.995))
     short = int((censor < far).sum())
-    if short <= 0.02 * total:
-        return _uncensored(delays, n_seen, n_seen + n_cens - short)
+    if short <= 0.05 * total and watched is not None:
+        long_seen = int((watched >= far).sum())
+        return _uncensored(delays, long_seen, long_seen + n_cens - short)
     d = np.log(np.maximum(delays, 1.0))
     c = np.log(np.maximum(censor, 1.0))
 
     def nll(theta: npt.NDArray[np.float64]) -> float:
-        p = 1 / (1 + math.exp(-theta[0]))
-        mu, s = theta[1], math.exp(theta[2])
-        seen = n_seen * math.log(p) + float(stats.norm.logpdf(d, mu, s).sum())
-        not_yet = np.log1p(-p * stats.norm.cdf(c, mu, s) + 1e-300).sum()
+        # bounded: the search may wander to p -> 0 or 1 and sigma -> 0 without overflowing
+        p = float(special.expit(np.clip(theta[0], -30, 30)))
+        mu, s = float(theta[1]), math.exp(float(np.clip(theta[2], -7, 5)))
+        z = (d - mu) / s
+        seen = n_seen * math.log(max(p, 1e-300)) - float(0.5 * (z * z).sum())
+        seen -= n_seen * (math.log(s) + 0.5 * math.log(2 * math.pi))
+        not_yet = np.log(np.maximum(1 - p * special.ndtr((c - mu) / s), 1e-300)).sum()
         return -(seen + float(not_yet))
 
     p0 = min(max(n_seen / total, 0.01), 0.99)
-    x0 = np.array([math.log(p0 / (1 - p0)), float(d.mean()), math.log(float(d.std()) or 0.1)])
+    x0 = np.array([math.log(p0 / (1 - p0)), float(d.mean()), math.log(max(float(d.std()), 0.05))])
     res = optimize.minimize(
         nll, x0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-6, "maxiter": 4000}
     )
-    p = 1 / (1 + math.exp(-res.x[0]))
-    mu, s = float(res.x[1]), math.exp(float(res.x[2]))
+    p = float(special.expit(np.clip(res.x[0], -30, 30)))
+    mu, s = float(res.x[1]), math.exp(float(np.clip(res.x[2], -7, 5)))
     law = {"lognormal": [_ms(math.exp(mu)), round(s, 4)]}
     rep = {
         "law": "lognormal, censoring-aware",
@@ -107,7 +115,7 @@ def _uncensored(
     rep = {
         "law": f"{best} (closest of three; follow-ups not yet due are few)",
         "ks": {k: round(v, 4) for k, v in ks.items()},
-        "seen": n_seen,
+        "seen": len(x),
         "median_delay_ms": round(float(np.median(x))),
         "sigma": round(s, 4),
     }
@@ -159,7 +167,8 @@ def find_links(
         residual = sum(1 for v in ids[child][f] if v not in m)
         seen = np.array([after[v] - t for v, t in m.items() if v in after], dtype=np.float64)
         cens = np.array([end - t for v, t in m.items() if v not in after], dtype=np.float64)
-        p, law, rep = fit_delay(seen, cens)
+        watched = np.array([end - t for v, t in m.items() if v in after], dtype=np.float64)
+        p, law, rep = fit_delay(seen, cens, watched)
         rep.update(via=f, parent_events=len(m), residual_child_events=residual)
         links.append(Link(parent, child, f, p, law, residual, rep))
     return links
