@@ -34,7 +34,8 @@ drawn from made-up values.
 Example:
 
     simctl fit rec/ --domain shop --out mypacks/
-    simctl generate --pack-dir mypacks/ --domain shop --start 2026-03-02T00:00:00Z --duration 1d --out gen/
+    simctl generate --pack-dir mypacks/ --domain shop --start 2026-03-02T00:00:00Z \\
+        --duration 1d --out gen/
     simctl fit rec/ --domain shop --out mypacks/ --check     # how close is it?
 """
 
@@ -96,7 +97,8 @@ pool. The pack is validated and each guess listed, so you know what to edit.
 Example:
 
     simctl init --from-schemas schemas/ --domain shop --out mypacks/
-    simctl generate --pack-dir mypacks/ --domain shop --start 2026-03-02T00:00:00Z --duration 1h --out gen/
+    simctl generate --pack-dir mypacks/ --domain shop --start 2026-03-02T00:00:00Z \\
+        --duration 1h --out gen/
 """
 
 

@@ -348,7 +348,7 @@ def _schema(domain: str, s: str, t: Topic, fits: dict[str, FieldFit]) -> dict[st
 def scenarios_for(domain: str, streams: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A `normal` scenario (moves nothing) and a `surge` that triples every own rate."""
     sid = domain.replace("_", "-")  # scenario ids are lower-case letters, digits and dashes
-    normal = {
+    normal: dict[str, Any] = {
         "id": f"{sid}-normal",
         "name": f"Normal {domain} traffic",
         "description": "The fitted traffic as recorded; no parameter moves.",
@@ -356,7 +356,7 @@ def scenarios_for(domain: str, streams: dict[str, Any]) -> dict[str, dict[str, A
         "phases": [{"name": "normal", "duration": "1d"}],
     }
     rated = [s for s, b in streams.items() if "rate" in b]
-    surge = {
+    surge: dict[str, Any] = {
         "id": f"{sid}-surge",
         "name": f"{domain} surge",
         "description": "Every stream with a rate of its own at three times its fitted rate for "

@@ -126,8 +126,16 @@ def _cat(v: Any, fr: dict[str, Any]) -> Any:
 
 
 def _chain(
-    s: str, follows: dict[str, Any], a: Topic, b: Topic, src: dict[str, Topic],
-    gen: dict[str, Topic], fitted: Fitted, domain: str, tol: Tolerance, problems: list[str],
+    s: str,
+    follows: dict[str, Any],
+    a: Topic,
+    b: Topic,
+    src: dict[str, Topic],
+    gen: dict[str, Topic],
+    fitted: Fitted,
+    domain: str,
+    tol: Tolerance,
+    problems: list[str],
 ) -> dict[str, Any]:
     """A chain as the window shows it on both sides: the share of causes followed within
     it and the median delay of those seen (what a fitted law must reproduce)."""
@@ -136,10 +144,12 @@ def _chain(
     via = follows["via"]
     if q is None or len(p.records) < tol.min_samples:
         return {}
-    pa, ma, na, sa = link_stats(p.times, [r.get(via) for r in p.records], a.times,
-                                [r.get(via) for r in a.records])
-    pb, mb, nb, sb = link_stats(q.times, [r.get(via) for r in q.records], b.times,
-                                [r.get(via) for r in b.records])
+    pa, ma, na, sa = link_stats(
+        p.times, [r.get(via) for r in p.records], a.times, [r.get(via) for r in a.records]
+    )
+    pb, mb, nb, sb = link_stats(
+        q.times, [r.get(via) for r in q.records], b.times, [r.get(via) for r in b.records]
+    )
     noise = 3 * float(np.sqrt(pa * (1 - pa) / max(na, 1) + pb * (1 - pb) / max(nb, 1)))
     if abs(pa - pb) > max(tol.probability, noise):
         problems.append(f"{s}: followed within the window {pb:.3f} vs {pa:.3f} in the source")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+
+from simfleet.fit.numeric import norm_ppf
 
 __all__ = ["PoolFit", "fit_pool", "top_share"]
 
@@ -39,9 +40,10 @@ class PoolFit:
 
 
 def _weights(n: int, sigma: float) -> npt.NDArray[np.float64]:
-    z = stats.norm.ppf((np.arange(n) + 0.5) / n)
+    z = norm_ppf((np.arange(n) + 0.5) / n)
     w: npt.NDArray[np.float64] = np.exp(sigma * z)
-    return w / w.sum()
+    out: npt.NDArray[np.float64] = w / w.sum()
+    return out
 
 
 def _distinct(n: int, sigma: float, events: int) -> float:

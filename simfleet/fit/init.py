@@ -30,15 +30,19 @@ _KINDS = {"long": "int", "int": "int", "double": "float", "float": "float", "boo
 def read_schema_dir(folder: Path) -> dict[str, tuple[dict[str, Any], str | None]]:
     """Topic -> (value schema, key field) for every .avsc under ``folder``."""
     if not folder.is_dir():
-        raise ConfigError(f"--from-schemas {folder} is not a folder; give the folder of .avsc files.")
+        raise ConfigError(
+            f"--from-schemas {folder} is not a folder; give the folder of .avsc files."
+        )
     out: dict[str, tuple[dict[str, Any], str | None]] = {}
     for p in sorted(folder.rglob("*.avsc")):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{p}: not a JSON Avro schema ({exc}). Fix or remove the file.") from exc
+            raise ConfigError(
+                f"{p}: not a JSON Avro schema ({exc}). Fix or remove the file."
+            ) from exc
         if not isinstance(doc, dict) or doc.get("type") != "record":
-            raise ConfigError(f"{p}: a stream's schema is an Avro record (`\"type\": \"record\"`).")
+            raise ConfigError(f'{p}: a stream\'s schema is an Avro record (`"type": "record"`).')
         topic = str(doc.get("simfleet.topic") or p.stem)
         out[topic] = (doc, None)
     if not out:
@@ -97,35 +101,45 @@ def _contact(name: str) -> str | None:
     return next((w for w in _CONTACT[2:] if w in low), None)
 
 
+# Guesses by kind: (words any of which the lower-case name holds, generator, why), first match;
+# the last rule of a kind has no words and always matches.
+_AMOUNT = ("amount", "price", "total", "cost", "revenue", "fee", "value", "balance", "spend")
+_RULES: dict[str, list[tuple[tuple[str, ...], dict[str, Any], str]]] = {
+    "bool": [((), {"bernoulli": 0.5}, "a flag: half true")],
+    "int": [
+        (("_at", "_time", "_ts"), {"after": {"uniform": ["0s", "1h"]}},
+         "an instant: within an hour after the event"),
+        (("quantity", "qty", "count", "items", "num"), {"poisson": 2, "min": 1},
+         "a count: Poisson, mean 2, at least 1"),
+        (("ms", "duration", "latency", "seconds"), {"lognormal": [5.0, 1.0]},
+         "a duration: lognormal, median e^5"),
+        (("age",), {"integers": [18, 80]}, "an age: 18-80"),
+        ((), {"integers": [0, 100]}, "a number: 0-100"),
+    ],
+    "float": [
+        (_AMOUNT, {"lognormal": [3.5, 0.8], "round": 2}, "an amount: lognormal, median 33"),
+        (("latitude",), {"uniform": [-60.0, 70.0]}, "a latitude"),
+        (("longitude", "lng"), {"uniform": [-180.0, 180.0]}, "a longitude"),
+        (("rate", "ratio", "share", "pct", "percent", "score", "prob"), {"uniform": [0.0, 1.0]},
+         "a share: 0-1"),
+        ((), {"lognormal": [2.0, 1.0]}, "a positive number: lognormal"),
+    ],
+    "str": [
+        (("country",), {"choice": _COUNTRIES}, "a country code"),
+        (("currency",), {"choice": ["USD", "EUR", "GBP"], "weights": [0.6, 0.3, 0.1]},
+         "a currency"),
+    ],
+}  # fmt: skip
+
+
 def _guess(name: str, kind: str, logical: str | None) -> tuple[dict[str, Any], str]:
+    """A generator for a field by its kind, logical type and name, and why."""
     low = name.lower()
-    if kind == "bool":
-        return {"bernoulli": 0.5}, "a flag: half true"
-    if kind == "int":
-        if logical and "timestamp" in logical or re.search(r"(_at|_time|_ts)$", low):
-            return {"after": {"uniform": ["0s", "1h"]}}, "an instant: within an hour after the event"
-        if any(w in low for w in ("quantity", "qty", "count", "items", "num")):
-            return {"poisson": 2, "min": 1}, "a count: Poisson, mean 2, at least 1"
-        if any(w in low for w in ("ms", "duration", "latency", "seconds")):
-            return {"lognormal": [5.0, 1.0]}, "a duration: lognormal, median e^5"
-        if "age" in low:
-            return {"integers": [18, 80]}, "an age: 18-80"
-        return {"integers": [0, 100]}, "a number: 0-100"
-    if kind == "float":
-        if any(w in low for w in ("amount", "price", "total", "cost", "revenue", "fee", "value",
-                                  "balance", "spend")):
-            return {"lognormal": [3.5, 0.8], "round": 2}, "an amount: lognormal, median 33"
-        if low in ("lat", "latitude"):
-            return {"uniform": [-60.0, 70.0]}, "a latitude"
-        if low in ("lon", "lng", "longitude"):
-            return {"uniform": [-180.0, 180.0]}, "a longitude"
-        if any(w in low for w in ("rate", "ratio", "share", "pct", "percent", "score", "prob")):
-            return {"uniform": [0.0, 1.0]}, "a share: 0-1"
-        return {"lognormal": [2.0, 1.0]}, "a positive number: lognormal"
-    if "country" in low:
-        return {"choice": _COUNTRIES}, "a country code"
-    if "currency" in low:
-        return {"choice": ["USD", "EUR", "GBP"], "weights": [0.6, 0.3, 0.1]}, "a currency"
+    if kind == "int" and logical and "timestamp" in logical:
+        low += "_at"  # a timestamp logical type is an instant whatever its name
+    for words, gen, why in _RULES.get(kind, []):
+        if not words or any(w in low for w in words):
+            return json.loads(json.dumps(gen)), why
     return {"choice": [f"{low}_{i}" for i in (1, 2, 3)]}, "a category: three placeholder values"
 
 
@@ -154,6 +168,7 @@ def infer_pack(
         ids = [n for n in names if is_id_name(n)]
         key = key_hint if key_hint in names else (ids[0] if ids else "event_id")
         gens: dict[str, Any] = {}
+        gen: dict[str, Any]
         kept: list[dict[str, Any]] = []
         entity_of: str | None = None
         for f in fields:
@@ -161,16 +176,20 @@ def infer_pack(
             kind, logical, symbols = _kind(base)
             name = f["name"]
             if kind is None:
-                guesses.append(f"{s}.{name}: type {json.dumps(f['type'])} cannot be generated; "
-                               "left out of the pack's schema (give it a default in yours)")
+                guesses.append(
+                    f"{s}.{name}: type {json.dumps(f['type'])} cannot be generated; "
+                    "left out of the pack's schema (give it a default in yours)"
+                )
                 continue
             kept.append(f)
             if symbols is not None:
                 gen, why = {"choice": symbols}, "an enum: its symbols, equally likely"
             elif kind == "str" and is_id_name(name) and (seen[name] > 1 or name != key):
                 kind_name = re.sub(r"(_id|Id|_key|_ref)$", "", name).lower() or name.lower()
-                entities.setdefault(kind_name, {"count": 1000, "prefix": id_prefix([], kind_name),
-                                                "activity_sigma": 1.0})
+                entities.setdefault(
+                    kind_name,
+                    {"count": 1000, "prefix": id_prefix([], kind_name), "activity_sigma": 1.0},
+                )
                 gen, why = {"entity": kind_name}, f"an id: entity pool `{kind_name}` (1,000)"
                 entity_of = entity_of or name
             elif kind == "str" and (is_id_name(name) or logical == "uuid"):
@@ -184,22 +203,26 @@ def infer_pack(
                 why += ", 5 % null"
             gens[name] = gen
             guesses.append(f"{s}.{name}: {json.dumps(gen)[:70]} ({why})")
-        body: dict[str, Any] = {"description": str(doc.get("doc") or f"from schema {topic}"),
-                                "key": key, "rate": rate, "fields": gens}
+        body: dict[str, Any] = {
+            "description": str(doc.get("doc") or f"from schema {topic}"),
+            "key": key,
+            "rate": rate,
+            "fields": gens,
+        }
         pack_streams[s] = body
         guesses.append(f"{s}: key {key}, {rate:g} event(s) per second")
         schema = {k: v for k, v in doc.items() if k != "fields"}
         schema["simfleet.topic"] = f"{domain}.{s}"
-        implicit = [
+        implicit: list[dict[str, Any]] = [
             {"name": "event_id", "type": "string"},
             {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
         ]
         have = {f["name"]: f for f in doc.get("fields", [])}
         schema["fields"] = [have.get(x["name"], x) for x in implicit] + kept
         out_schemas[s] = schema
-    pack = {
+    pack: dict[str, Any] = {
         "domain": domain,
-        "description": f"A starter pack from {len(schemas)} schemas (simctl init): edit its guesses.",
+        "description": f"A starter pack from {len(schemas)} schemas (simctl init): edit it.",
         "entities": entities or {"event": {"count": 1, "prefix": "evt", "activity_sigma": 0.0}},
         "streams": pack_streams,
     }
@@ -218,14 +241,21 @@ def _own_names(domain: str, schemas: dict[str, dict[str, Any]]) -> list[str]:
         full = f"{doc['namespace']}.{doc['name']}" if doc.get("namespace") else str(doc["name"])
         if full in taken:
             doc["namespace"] = f"simfleet.{domain}"
-            notes.append(f"{s}: record {full} is already a project schema's name; namespace "
-                         f"simfleet.{domain} in the pack (your schema still reads the records)")
+            notes.append(
+                f"{s}: record {full} is already a project schema's name; namespace "
+                f"simfleet.{domain} in the pack (your schema still reads the records)"
+            )
     return notes
 
 
 def run_init(
-    domain: str, out: Path, folder: Path | None, registry: str | None, subjects: str,
-    rate: float, client: Any = None,
+    domain: str,
+    out: Path,
+    folder: Path | None,
+    registry: str | None,
+    subjects: str,
+    rate: float,
+    client: Any = None,
 ) -> list[str]:
     """Write the starter pack and validate it; the lines to print (the guesses first)."""
     check_domain_name(domain, out)
@@ -248,8 +278,9 @@ def run_init(
         listed = " ".join(f"({i}) {p.line()};" for i, p in enumerate(problems, 1))
         raise ConfigError(f"the starter pack in {out} does not validate: {listed} edit it as said.")
     return [
-        f"guessed {len(guesses)} things; edit {out}/producers/{domain}/streams.yaml to change them:",
+        f"guessed {len(guesses)} things; edit {out}/producers/{domain}/streams.yaml to change "
+        "them:",
         *(f"  {g}" for g in guesses),
-        f"validated: {len(pack['streams'])} streams. Try: simctl generate --pack-dir {out} "
+        f"validated: {len(out_schemas)} streams. Try: simctl generate --pack-dir {out} "
         f"--domain {domain} --start 2026-03-02T00:00:00Z --duration 1h --out gen/",
     ]

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special, stats
+
+from simfleet.fit.numeric import expit, ks_one, minimize, norm_cdf
 
 __all__ = ["Link", "find_links", "fit_delay"]
 
@@ -63,21 +64,19 @@ def fit_delay(
 
     def nll(theta: npt.NDArray[np.float64]) -> float:
         # bounded: the search may wander to p -> 0 or 1 and sigma -> 0 without overflowing
-        p = float(special.expit(np.clip(theta[0], -30, 30)))
+        p = expit(float(theta[0]))
         mu, s = float(theta[1]), math.exp(float(np.clip(theta[2], -7, 5)))
         z = (d - mu) / s
         seen = n_seen * math.log(max(p, 1e-300)) - float(0.5 * (z * z).sum())
         seen -= n_seen * (math.log(s) + 0.5 * math.log(2 * math.pi))
-        not_yet = np.log(np.maximum(1 - p * special.ndtr((c - mu) / s), 1e-300)).sum()
+        not_yet = np.log(np.maximum(1 - p * norm_cdf((c - mu) / s), 1e-300)).sum()
         return -(seen + float(not_yet))
 
     p0 = min(max(n_seen / total, 0.01), 0.99)
     x0 = np.array([math.log(p0 / (1 - p0)), float(d.mean()), math.log(max(float(d.std()), 0.05))])
-    res = optimize.minimize(
-        nll, x0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-6, "maxiter": 4000}
-    )
-    p = float(special.expit(np.clip(res.x[0], -30, 30)))
-    mu, s = float(res.x[1]), math.exp(float(np.clip(res.x[2], -7, 5)))
+    best = minimize(nll, x0)
+    p = expit(float(best[0]))
+    mu, s = float(best[1]), math.exp(float(np.clip(best[2], -7, 5)))
     law = {"lognormal": [_ms(math.exp(mu)), round(s, 4)]}
     rep = {
         "law": "lognormal, censoring-aware",
@@ -102,16 +101,17 @@ def _uncensored(
     lo, hi = (float(v) for v in np.quantile(x, [0.005, 0.995]))
     mean = float(x.mean())
     ks = {
-        "lognormal": float(stats.kstest(lx, "norm", args=(mu, s)).statistic),
-        "uniform": float(stats.kstest(x, "uniform", args=(lo, max(hi - lo, 1.0))).statistic),
-        "exponential": float(stats.kstest(x, "expon", args=(0, mean)).statistic),
+        "lognormal": ks_one(lx, lambda v: norm_cdf((v - mu) / s)),
+        "uniform": ks_one(x, lambda v: np.clip((v - lo) / max(hi - lo, 1.0), 0.0, 1.0)),
+        "exponential": ks_one(x, lambda v: -np.expm1(-v / mean)),
     }
     best = min(ks, key=lambda k: ks[k])
-    law: dict[str, Any] = {
+    laws: dict[str, dict[str, Any]] = {
         "lognormal": {"lognormal": [_ms(math.exp(mu)), round(s, 4)]},
         "uniform": {"uniform": [_ms(lo), _ms(hi)]},
         "exponential": {"exponential": _ms(mean)},
-    }[best]
+    }
+    law = laws[best]
     rep = {
         "law": f"{best} (closest of three; follow-ups not yet due are few)",
         "ks": {k: round(v, 4) for k, v in ks.items()},

@@ -81,7 +81,7 @@ def fit_rate(times: npt.NDArray[np.int64], start: int, end: int) -> RateFit:
     if days >= 28 and n >= 1000:
         # log-linear in days, net of the shape: growth per 30-day month
         day = (times - start) // 86_400_000
-        per_day = np.bincount(day, minlength=int(math.ceil(days))).astype(np.float64)[: int(days)]
+        per_day = np.bincount(day, minlength=math.ceil(days)).astype(np.float64)[: int(days)]
         ok = per_day > 0
         if ok.sum() >= 14:
             slope = np.polyfit(np.arange(len(per_day))[ok], np.log(per_day[ok]), 1)[0]

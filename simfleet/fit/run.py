@@ -6,20 +6,19 @@ from pathlib import Path
 
 import typer
 
+from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
 from simfleet.fit.build import Fitted, fit_topics
 from simfleet.fit.report import write_report
 from simfleet.fit.source import Topic, read_source
 from simfleet.fit.write import check_domain_name, validate_out, write_pack
+from simfleet.topology import key_fields
 
 __all__ = ["known_keys", "run_fit"]
 
 
 def known_keys(topics: list[Topic]) -> dict[str, str]:
     """Topic -> key field for topics of the project's own domains (a generate folder)."""
-    from simfleet.domain.pack import Project
-    from simfleet.topology import key_fields
-
     project = Project()
     domains = {t.name.split(".", 1)[0] for t in topics} & set(project.domains())
     return dict(key_fields(project, tuple(sorted(domains)))) if domains else {}

@@ -47,7 +47,7 @@ class Topic:
     notes: list[str] = field(default_factory=list)
 
 
-def as_ms(v: Any) -> int | None:
+def as_ms(v: Any) -> int | None:  # noqa: PLR0911 - one return per kind of value
     """An instant as epoch ms: ms or s numbers, ISO-8601 text, datetimes; None otherwise."""
     if isinstance(v, bool) or v is None:
         return None
@@ -133,7 +133,8 @@ def _folder(path: Path, time_field: str | None) -> list[Topic]:
         if p.suffix == ".avro":
             with p.open("rb") as fh:
                 reader = fastavro.reader(fh)
-                schema = reader.writer_schema
+                ws: Any = reader.writer_schema
+                schema = ws if isinstance(ws, dict) else None
                 records = [_plain(r) for r in reader]
         else:
             records = list(_jsonl(p))

@@ -15,6 +15,7 @@ import yaml
 
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.orchestrator.validate import check_paths
 from simfleet.problems import Problem
 
 __all__ = ["check_domain_name", "record_name", "validate_out", "write_pack"]
@@ -111,6 +112,4 @@ def write_pack(
 
 def validate_out(out: Path) -> list[Problem]:
     """Every problem `simctl validate --pack-dir OUT` finds in the written folder."""
-    from simfleet.orchestrator.validate import check_paths
-
     return check_paths([out], Project([out])).problems

@@ -45,7 +45,9 @@ def _process(folder: Path, days: int, per_s: float, seed: int = 7) -> None:
     ships: list[dict[str, Any]] = []
     end = T0 + days * DAY
     for h in range(days * 24):
-        lam = per_s * 3600 * DIURNAL[h % 24] / DIURNAL.mean() * WEEKLY[(h // 24) % 7] / WEEKLY.mean()
+        lam = (
+            per_s * 3600 * DIURNAL[h % 24] / DIURNAL.mean() * WEEKLY[(h // 24) % 7] / WEEKLY.mean()
+        )
         for t in np.sort(rng.integers(0, 3_600_000, rng.poisson(lam))) + T0 + h * 3_600_000:
             oid = f"ord_{len(orders):07d}"
             orders.append({
@@ -58,7 +60,13 @@ def _process(folder: Path, days: int, per_s: float, seed: int = 7) -> None:
             if rng.random() < P_SHIP:
                 due = t + rng.lognormal(np.log(SHIP_MEDIAN_MS), SHIP_SIGMA)
                 if due < end:
-                    ships.append({"ts": int(due), "order_id": oid, "carrier": str(rng.choice(["ups", "dhl"]))})
+                    ships.append(
+                        {
+                            "ts": int(due),
+                            "order_id": oid,
+                            "carrier": str(rng.choice(["ups", "dhl"])),
+                        }
+                    )
     # a unique value planted in a free-text field, a categorical field and an id
     orders[len(orders) // 2].update(note=f"my secret {SECRET}", channel=SECRET, customer_id=SECRET)
     ships.sort(key=lambda r: r["ts"])
@@ -181,7 +189,9 @@ def test_a_marketplace_generate_folder_round_trips(tmp_path: Path) -> None:
 def test_init_from_the_ticketing_schemas_generates_records_they_read(tmp_path: Path) -> None:
     """A starter pack from schemas/ticketing validates; its Avro output decodes with them."""
     root = Path(__file__).resolve().parents[2] / "schemas" / "ticketing"
-    out = _cli("init", "--from-schemas", str(root), "--domain", "mytix", "--out", str(tmp_path / "p"))
+    out = _cli(
+        "init", "--from-schemas", str(root), "--domain", "mytix", "--out", str(tmp_path / "p")
+    )
     assert "guessed" in out and "validated: 12 streams" in out
     _cli("generate", "--pack-dir", str(tmp_path / "p"), "--domain", "mytix", "--start", START,
          "--duration", "5m", "--out", str(tmp_path / "g"), "--format", "avro",
@@ -207,14 +217,17 @@ def test_init_from_a_registry_uses_key_subjects_and_shares_entities(tmp_path: Pa
     client = registry_client("mock://fit-init")
 
     def record(name: str, fields: list[tuple[str, Any]]) -> str:
-        return json.dumps({"type": "record", "name": name,
-                           "fields": [{"name": n, "type": t} for n, t in fields]})
+        return json.dumps(
+            {"type": "record", "name": name, "fields": [{"name": n, "type": t} for n, t in fields]}
+        )
 
     client.register_schema("app.orders-value", Schema(record("Order", [
         ("order_id", "string"), ("customer_id", "string"), ("email", "string"),
         ("amount", "double"), ("status", {"type": "enum", "name": "S", "symbols": ["A", "B"]}),
     ]), "AVRO"))  # fmt: skip
-    client.register_schema("app.orders-key", Schema(record("K", [("customer_id", "string")]), "AVRO"))
+    client.register_schema(
+        "app.orders-key", Schema(record("K", [("customer_id", "string")]), "AVRO")
+    )
     client.register_schema("app.refunds-value", Schema(record("Refund", [
         ("refund_id", "string"), ("customer_id", "string"), ("created_at", {"type": "long",
          "logicalType": "timestamp-millis"}), ("reason", ["null", "string"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar
 
 import numpy as np
@@ -32,7 +33,7 @@ class QuantilesField(FieldSpec):
     @field_validator("quantiles")
     @classmethod
     def _ordered(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if len(v) < 2 or any(b < a for a, b in zip(v, v[1:], strict=False)):
+        if len(v) < 2 or any(b < a for a, b in itertools.pairwise(v)):
             raise ValueError("`quantiles` needs at least 2 nondecreasing values")
         return v
 
