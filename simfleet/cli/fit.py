@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 
+from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
+from simfleet.problems import Problem
 
-__all__ = ["fit", "init"]
+__all__ = ["fit", "init", "validate_pack"]
+
+
+def validate_pack(out: Path) -> list[Problem]:
+    """Every problem `simctl validate --pack-dir OUT` finds in a written pack folder."""
+    from simfleet.orchestrator.validate import check_paths
+
+    return check_paths([out], Project([out])).problems
+
 
 _FIT_HELP = """Fit a pack to a recording, so your own traffic becomes a domain you can steer.
 
@@ -74,7 +84,7 @@ def fit(
 
     if min_count < 1:
         raise ConfigError(f"--min-count {min_count}: give 1 or more (5 is the default).")
-    fitted, topics = run_fit(source, domain, out, time_field, key_field, min_count)
+    fitted, topics = run_fit(source, domain, out, time_field, key_field, min_count, validate_pack)
     if check:
         result = check_fit(topics, fitted, domain, out, seed)
         for line in result["problems"]:
@@ -123,7 +133,7 @@ def init(
             "simctl init needs exactly one of --from-schemas DIR (a folder of .avsc files) and "
             "--schema-registry URL (with --subjects GLOB)."
         )
-    for line in run_init(domain, out, from_schemas, schema_registry, subjects, rate):
+    for line in run_init(domain, out, from_schemas, schema_registry, subjects, rate, validate_pack):
         typer.echo(line)
 
 

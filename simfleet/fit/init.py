@@ -17,7 +17,7 @@ from typing import Any
 from simfleet.errors import ConfigError
 from simfleet.fit.build import scenarios_for
 from simfleet.fit.laws import id_prefix, is_id_name, made_up
-from simfleet.fit.write import check_domain_name, validate_out, write_pack
+from simfleet.fit.write import Validate, check_domain_name, write_pack
 
 __all__ = ["infer_pack", "read_registry", "read_schema_dir", "run_init"]
 
@@ -255,6 +255,7 @@ def run_init(
     registry: str | None,
     subjects: str,
     rate: float,
+    validate: Validate,
     client: Any = None,
 ) -> list[str]:
     """Write the starter pack and validate it; the lines to print (the guesses first)."""
@@ -273,7 +274,7 @@ def run_init(
     guesses += _own_names(domain, out_schemas)
     header = f"# A starter pack written by `simctl init --domain {domain}`: edit the guesses.\n"
     write_pack(out, domain, pack, out_schemas, scenarios_for(domain, pack["streams"]), header)
-    problems = validate_out(out)
+    problems = validate(out)
     if problems:
         listed = " ".join(f"({i}) {p.line()};" for i, p in enumerate(problems, 1))
         raise ConfigError(f"the starter pack in {out} does not validate: {listed} edit it as said.")

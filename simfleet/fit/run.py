@@ -11,7 +11,7 @@ from simfleet.errors import ConfigError
 from simfleet.fit.build import Fitted, fit_topics
 from simfleet.fit.report import write_report
 from simfleet.fit.source import Topic, read_source
-from simfleet.fit.write import check_domain_name, validate_out, write_pack
+from simfleet.fit.write import Validate, check_domain_name, write_pack
 from simfleet.topology import key_fields
 
 __all__ = ["known_keys", "run_fit"]
@@ -31,6 +31,7 @@ def run_fit(
     time_field: str | None,
     key_field: str | None,
     min_count: int,
+    validate: Validate,
 ) -> tuple[Fitted, list[Topic]]:
     """Fit SOURCE into a pack under ``out``; a ConfigError if the pack does not validate."""
     check_domain_name(domain, out)
@@ -41,7 +42,7 @@ def run_fit(
         f"# Fitted by `simctl fit {source} --domain {domain}`: see fit-report.json beside it.\n"
     )
     write_pack(out, domain, fitted.pack, fitted.schemas, fitted.scenarios, header)
-    problems = validate_out(out)
+    problems = validate(out)
     js, page = write_report(out, fitted.report)
     if problems:
         listed = " ".join(f"({i}) {p.line()};" for i, p in enumerate(problems, 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ import yaml
 
 from simfleet.domain.pack import Project
 from simfleet.errors import ConfigError
-from simfleet.orchestrator.validate import check_paths
 from simfleet.problems import Problem
 
-__all__ = ["check_domain_name", "record_name", "validate_out", "write_pack"]
+__all__ = ["Validate", "check_domain_name", "record_name", "write_pack"]
+
+# what checks a written pack folder (the CLI passes `simctl validate`'s check of it)
+Validate = Callable[[Path], list[Problem]]
 
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
@@ -108,8 +111,3 @@ def write_pack(
             f"--out {out}: cannot write the pack ({exc.strerror}). Choose a writable folder."
         ) from exc
     return streams
-
-
-def validate_out(out: Path) -> list[Problem]:
-    """Every problem `simctl validate --pack-dir OUT` finds in the written folder."""
-    return check_paths([out], Project([out])).problems

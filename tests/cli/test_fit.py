@@ -211,6 +211,7 @@ def test_init_from_a_registry_uses_key_subjects_and_shares_entities(tmp_path: Pa
     """mock:// registry: the key subject names the key; a shared id is one entity pool."""
     from confluent_kafka.schema_registry import Schema
 
+    from simfleet.cli.fit import validate_pack
     from simfleet.codec.encoder import registry_client
     from simfleet.fit.init import run_init
 
@@ -232,7 +233,9 @@ def test_init_from_a_registry_uses_key_subjects_and_shares_entities(tmp_path: Pa
         ("refund_id", "string"), ("customer_id", "string"), ("created_at", {"type": "long",
          "logicalType": "timestamp-millis"}), ("reason", ["null", "string"]),
     ]), "AVRO"))  # fmt: skip
-    lines = run_init("regdom", tmp_path, None, "mock://fit-init", "app.*", 0.5, client=client)
+    lines = run_init(
+        "regdom", tmp_path, None, "mock://fit-init", "app.*", 0.5, validate_pack, client=client
+    )
     assert lines[-1].startswith("validated: 2 streams")
     doc = (tmp_path / "producers" / "regdom" / "streams.yaml").read_text()
     assert "key: customer_id" in doc
