@@ -8,6 +8,7 @@ probability a parameter ``<parent>.to.<child>``, so scenarios move both.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -126,8 +127,11 @@ def fit_topics(
         fits[s] = {}
         for f, vals in values[s].items():
             ff = fit_field(f, vals, k)
-            if ff.kind in ("numeric", "text", "categorical") and _instants(
-                ff, vals, t.times, avro.get(f)
+            recorded_text = "string" in json.dumps(avro.get(f, ""))  # a schema says text
+            if (
+                not recorded_text
+                and ff.kind in ("numeric", "text", "categorical")
+                and _instants(ff, vals, t.times, avro.get(f))
             ):
                 nullable = any(v is None for v in vals)
                 gen = _after_law(vals, t.times)

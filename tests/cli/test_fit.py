@@ -268,3 +268,33 @@ def test_a_folder_without_a_time_field_asks_for_one(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text('{"a": 1, "when": "x"}\n')
     with pytest.raises(Exception, match="--time-field"):
         read_source(tmp_path)
+
+
+def test_a_recording_is_fitted_with_its_kafka_keys_and_schemas(tmp_path: Path) -> None:
+    """A `simctl record` folder (made here from a generate folder's framed messages, as a
+    recording of live topics holds them): times are the Kafka timestamps, each stream's key
+    the field its Kafka keys come from, and the pack validates."""
+    from simfleet.codec import encoders_for
+    from simfleet.domain.pack import Project
+    from simfleet.recording import RecordingWriter, open_source
+    from simfleet.topology import key_fields
+
+    gen = tmp_path / "gen"
+    _cli("generate", "--domain", "ticketing", "--start", START, "--duration", "3h",
+         "--out", str(gen), "--scale", "0.3", "--shards", "1", "--no-external-events")  # fmt: skip
+    project = Project()
+    keys = key_fields(project, ("ticketing",))
+    src = open_source(gen, encoders=encoders_for(project.schemas(), None), key_fields=keys)
+    writer = RecordingWriter(tmp_path / "rec", project.schemas())
+    for topic in src.topics:
+        writer.partition_counts[topic] = 1
+        for m in src.messages(topic):
+            writer.write(m._replace(partition=0))
+    writer.close({"stopped_by": "idle"})
+    _cli("fit", str(tmp_path / "rec"), "--domain", "tix_rec", "--out", str(tmp_path / "pack"))
+    report = json.loads((tmp_path / "pack" / "fit-report.json").read_text())
+    fitted = report["streams"]
+    assert fitted["cart.item_added"]["key"] == keys["ticketing.cart.item_added"]
+    assert fitted["auth.login"]["key"] == keys["ticketing.auth.login"]
+    schema = json.loads((tmp_path / "pack" / "schemas" / "tix_rec" / "auth.login.avsc").read_text())
+    assert schema["simfleet.topic"] == "tix_rec.auth.login"
