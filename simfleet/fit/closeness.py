@@ -4,6 +4,7 @@ of `simctl diff`) and each chain's probability and median delay."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -166,8 +167,12 @@ def check_fit(
 ) -> dict[str, Any]:
     """Generate, compare, add the result to the report; the result."""
     into = out / ".check"
+    shutil.rmtree(into, ignore_errors=True)
     generate_from(out, domain, fitted.start, fitted.end, seed, into)
-    generated = read_source(into, "occurred_at")
+    try:
+        generated = read_source(into, "occurred_at")
+    finally:
+        shutil.rmtree(into, ignore_errors=True)  # the regenerated run is as large as the source
     result = compare_fit(source, generated, fitted, domain)
     fitted.report["check"] = result
     write_report(out, fitted.report)

@@ -100,6 +100,9 @@ def write_pack(
             d.mkdir(parents=True, exist_ok=True)
         streams = pdir / "streams.yaml"
         streams.write_text(header + dump_yaml(pack), encoding="utf-8")
+        for old in sdir.glob("*.avsc"):
+            if old.stem not in schemas:  # a stream of an earlier run into the same folder
+                old.unlink()
         for stream, schema in schemas.items():
             (sdir / f"{stream}.avsc").write_text(json.dumps(schema, indent=2) + "\n")
         for sid, doc in scenarios.items():

@@ -298,3 +298,31 @@ def test_a_recording_is_fitted_with_its_kafka_keys_and_schemas(tmp_path: Path) -
     assert fitted["auth.login"]["key"] == keys["ticketing.auth.login"]
     schema = json.loads((tmp_path / "pack" / "schemas" / "tix_rec" / "auth.login.avsc").read_text())
     assert schema["simfleet.topic"] == "tix_rec.auth.login"
+
+
+def test_check_names_the_stream_and_field_that_are_off(small: tuple[Path, Path, Path]) -> None:
+    """`--check`'s comparison: a regenerated run whose channel mix is wrong and that lost
+    half its shipments is off on exactly those, by name."""
+    from dataclasses import replace
+
+    from simfleet.fit.build import fit_topics
+    from simfleet.fit.closeness import compare_fit
+
+    src = read_source(small[0])
+    fitted = fit_topics(src, "shop9")
+    bad = []
+    for t in src:
+        if t.name == "orders":
+            recs = [{**r, "channel": "web"} for r in t.records]
+            bad.append(replace(t, name="shop9.orders", records=recs))
+        else:
+            bad.append(replace(t, name="shop9.shipments", records=t.records[::2],
+                               times=t.times[::2]))  # fmt: skip
+    result = compare_fit(src, bad, fitted, "shop9")
+    assert not result["passed"]
+    text = " ".join(result["problems"])
+    assert "orders.channel: TV distance" in text
+    assert "shipments: count" in text
+    assert "orders.amount" not in text
+    assert compare_fit(src, [replace(t, name=f"shop9.{t.name}") for t in src], fitted,
+                       "shop9")["passed"]  # fmt: skip
