@@ -60,6 +60,7 @@ def _register() -> None:
         check,
         control,
         diff,
+        fit,
         fleet,
         generate,
         plan,
@@ -87,6 +88,8 @@ def _register() -> None:
     app.command("validate")(validate.validate)
     app.command("generate")(generate.generate)
     app.command("check")(check.check)
+    app.command("init")(fit.init)
+    app.command("fit")(fit.fit)
     app.command("run")(plan.run)
     app.add_typer(chaos.app, name="chaos")
     app.command("report")(report.report)

@@ -24,6 +24,7 @@ from simfleet.domain.mechanisms.fields import (
     poisson,
     process,
     product,
+    quantiles,
     seq,
     sum_of,
     uniform,
@@ -49,3 +50,4 @@ register(product.ProductField)
 register(process.ProcessField)
 register(sum_of.SumOfField)
 register(cases.CasesField)
+register(quantiles.QuantilesField)
