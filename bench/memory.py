@@ -141,6 +141,11 @@ def run_realtime(
         began, first = time.monotonic(), produced()
         samples: list[tuple[float, int]] = []
         while (elapsed := time.monotonic() - began) < seconds:
+            if worker.poll() is not None:
+                raise RuntimeError(
+                    f"the worker exited (code {worker.returncode}) {elapsed:.0f} s into the "
+                    f"window; see {logs / 'bench-worker.log'}"
+                )
             samples.append((elapsed, _tree_kb(worker.pid, "VmRSS")))
             watcher.poll(1.0)
         peak = _tree_kb(worker.pid, "VmHWM")
