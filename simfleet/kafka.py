@@ -97,7 +97,9 @@ def ensure_topics(
             f"{exc.args[0].str() if exc.args else exc}. Check --bootstrap-servers."
         ) from exc
     new = [
-        NewTopic(t.name, t.partitions, 1, config=dict(t.config))
+        # -1: the broker's default.replication.factor (KIP-464), so a three-broker cluster
+        # gets its usual copies and the embedded broker its one (tests/broker pins it)
+        NewTopic(t.name, t.partitions, settings.replication_factor, config=dict(t.config))
         for t in topics
         if t.name not in existing
     ]

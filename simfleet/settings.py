@@ -223,6 +223,8 @@ class KafkaSettings(BaseModel):
     value_format: str = "avro"
     # per-record headers on data records: "traceparent", "cloudevents" (produce_loop)
     record_headers: tuple[str, ...] = ()
+    # of the topics simfleet creates; -1: the broker's default.replication.factor
+    replication_factor: int = -1
 
     @field_validator("properties", mode="before")
     @classmethod
@@ -241,6 +243,7 @@ class KafkaSettings(BaseModel):
         schema_registry_url: str | None = None,
         value_format: str = "avro",
         record_headers: tuple[str, ...] = (),
+        replication_factor: int = -1,
     ) -> KafkaSettings:
         """Settings from CLI values, with secrets of the properties file wrapped."""
         from simfleet.codec.formats import check_format  # noqa: PLC0415 - numpy, only when building
@@ -256,6 +259,7 @@ class KafkaSettings(BaseModel):
             schema_registry_url=SecretStr(schema_registry_url) if schema_registry_url else None,
             value_format=value_format,
             record_headers=record_headers,
+            replication_factor=replication_factor,
         )
 
     @property
@@ -299,6 +303,7 @@ class KafkaSettings(BaseModel):
             "schema_registry_url": self.registry_url,
             "value_format": self.value_format,
             "record_headers": list(self.record_headers),
+            "replication_factor": self.replication_factor,
         }
 
 
@@ -342,6 +347,9 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     value_format: str = Field("avro", description="avro, protobuf, json-schema or json")
     trace_headers: bool = Field(False, description="a W3C traceparent header on every record")
+    replication_factor: int = Field(
+        -1, ge=-1, description="of the topics simfleet creates; -1: the broker's default"
+    )
     cloudevents: bool = Field(False, description="CloudEvents binary-mode ce_* headers")
     # the run
     seed: int = 42
@@ -471,4 +479,5 @@ def child_kafka() -> KafkaSettings | None:
         schema_registry_url=SecretStr(url) if url else None,
         value_format=data.get("value_format", "avro"),
         record_headers=tuple(data.get("record_headers", ())),
+        replication_factor=int(data.get("replication_factor", -1)),
     )

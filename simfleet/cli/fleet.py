@@ -20,8 +20,8 @@ import typer
 from simfleet.cli.guard import check_cluster, fixed_flags
 from simfleet.cli.options import (
     CONNECTION,
-    HEADERS,
     NO_FLAGS,
+    PRODUCING,
     RUN,
     Flags,
     LogJsonOpt,
@@ -140,7 +140,7 @@ def orchestrator_run(
 
 
 @worker_app.command("run")
-@settings_options(*CONNECTION, *HEADERS, "pack_dir")
+@settings_options(*CONNECTION, *PRODUCING, "pack_dir")
 def worker_run(
     flags: Flags = NO_FLAGS,
     worker_id: Annotated[

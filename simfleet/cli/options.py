@@ -122,6 +122,15 @@ CloudEventsOpt = Annotated[
         show_default=False,
     ),
 ]
+ReplicationOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--replication-factor",
+        help="Replicas of each topic simfleet creates. Default: the broker's own "
+        "default.replication.factor. [env: SIMCTL_REPLICATION_FACTOR]",
+        show_default=False,
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option(help="Seed of every shard's pools and random streams. [default: 42]"),
@@ -200,6 +209,7 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "value_format": ("value_format", ValueFormatOpt, None),
     "trace_headers": ("trace_headers", TraceOpt, None),
     "cloudevents": ("cloudevents", CloudEventsOpt, None),
+    "replication_factor": ("replication_factor", ReplicationOpt, None),
     "speed": ("speed", SpeedOpt, None),
     "seed": ("seed", SeedOpt, None),
     "scale": ("scale", ScaleOpt, None),
@@ -212,11 +222,11 @@ SETTINGS_OPTIONS: dict[str, tuple[str, Any, Any]] = {
 }
 # The usual lists of them: a cluster's, and all of a fleet's run (`up`, `orchestrator run`)
 CONNECTION = ("config", "bootstrap", "properties", "registry", "value_format")
-# what the data records carry besides their values (`up`, `worker run`, `orchestrator run`)
-HEADERS = ("trace_headers", "cloudevents")
+# what producing commands add: record headers, the replicas of the topics they create
+PRODUCING = ("trace_headers", "cloudevents", "replication_factor")
 RUN = (
     *CONNECTION,
-    *HEADERS,
+    *PRODUCING,
     *("speed", "seed", "scale", "shards", "domain", "scenario", "external_events"),
     *("pack_dir", "scenarios_dir"),
 )
@@ -296,6 +306,7 @@ def kafka_of(settings: Settings, check: bool = True) -> KafkaSettings:
         settings.schema_registry_url,
         settings.value_format,
         settings.record_headers,
+        settings.replication_factor,
     )
     if check:
         check_reachable(bs, timeout=10.0)

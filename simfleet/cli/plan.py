@@ -353,6 +353,7 @@ def run(
                 settings.schema_registry_url,
                 settings.value_format,
                 settings.record_headers,
+                settings.replication_factor,
             )
         )
         runner = _Runner(kafka, project)

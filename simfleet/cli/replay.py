@@ -23,8 +23,8 @@ from rich.progress import (
 
 from simfleet.avrofile import count_records
 from simfleet.cli.options import (
-    HEADERS,
     NO_FLAGS,
+    PRODUCING,
     Flags,
     connect,
     project_of,
@@ -232,7 +232,7 @@ def run_replay(
 
 
 @settings_options(
-    "bootstrap", "properties", "registry", "value_format", *HEADERS, "config", "pack_dir"
+    "bootstrap", "properties", "registry", "value_format", *PRODUCING, "config", "pack_dir"
 )
 def replay(
     source_dir: Annotated[

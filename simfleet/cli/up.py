@@ -369,6 +369,7 @@ def up(
         settings.schema_registry_url,
         settings.value_format,
         settings.record_headers,
+        settings.replication_factor,
     )
     lock = StateLock(state_dir())
     lock.acquire(settings.bootstrap_servers)  # one `simctl up` per state folder
@@ -396,6 +397,7 @@ def up(
                     settings.schema_registry_url,
                     settings.value_format,
                     settings.record_headers,
+                    settings.replication_factor,
                 ),
                 fixed_flags(settings, domains),
                 reset,
@@ -411,6 +413,7 @@ def up(
             settings.schema_registry_url,
             settings.value_format,
             settings.record_headers,
+            settings.replication_factor,
         )
         wall = wall_ms()
         sim_start = instant(settings.start, "--start") if settings.start else wall
