@@ -32,9 +32,11 @@ def _generate(out: Path, duration: str, **popen: object) -> subprocess.Popen[str
 
 def _small_files() -> None:
     # what a full disk looks like to a writer: a write fails with an OSError. A file-size limit
-    # makes one without privileges (EFBIG instead of ENOSPC; the same code path)
+    # makes one without privileges (EFBIG instead of ENOSPC; the same code path). Large enough
+    # that the first sim hour is written (clickstream's midnight UTC is the Americas' evening:
+    # about 13 MB an hour at scale 0.5), so the run knows how far it got
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4 * 2**20, 4 * 2**20))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (24 * 2**20, 24 * 2**20))
 
 
 def test_a_full_disk_removes_the_partial_files_and_says_what_was_needed(tmp_path: Path) -> None:
