@@ -184,6 +184,13 @@ class EntityPool:
         self._cdf = cdf / cdf[-1]
         self._dirty = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a checkpoint leaves out the local-time CDFs (up to 16 arrays of the active set's
+        # size): each is remade, the same, from the activity and the tilt when next asked
+        state = dict(self.__dict__)
+        state["_tilted"] = {}
+        return state
+
     @property
     def active_idx(self) -> npt.NDArray[np.int64]:
         """The active entities' indices (a new array whenever the active set changes)."""

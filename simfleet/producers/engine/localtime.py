@@ -51,6 +51,47 @@ class LocalClock:
     ) -> None:
         self.entity = spec.entity
         self.pool = pool
+        self._args = (spec, seed, shard, domain)
+        self.zone_of = self._zones_of(name, spec, pool, seed, shard, domain)
+        self.zones = [zone(n) for n in self.names]
+        missing = [n for n, z in zip(self.names, self.zones, strict=True) if z is None]
+        if missing:
+            raise DomainError(f"profiles.{name}.local: unknown timezone(s) {missing}")
+        self.name = name
+        self._forget()
+
+    def _forget(self) -> None:
+        """Empty the caches (each is remade from the pool and the clock when asked)."""
+        self._tilt: Tilt | None = None
+        self._hour = -1
+        self._offsets = np.zeros(len(self.names), dtype=np.int64)
+        self._active: npt.NDArray[np.int64] | None = None
+        self._shares = np.zeros(len(self.names))
+
+    def __getstate__(self) -> dict[str, object]:
+        # a checkpoint keeps neither the per-entity zones nor the caches: both are remade
+        # from the pool's attribute (a fixed reference) and the seed, so a shard's checkpoint
+        # does not grow by three arrays of its pool's size per profile
+        keep = ("entity", "pool", "_args", "names", "name")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        spec, seed, shard, domain = self._args
+        self.zone_of = self._zones_of(self.name, spec, self.pool, seed, shard, domain)
+        self.zones = [zone(n) for n in self.names]
+        self._forget()
+
+    def _zones_of(
+        self,
+        name: str,
+        spec: LocalTimeSpec,
+        pool: EntityPool,
+        seed: int,
+        shard: int,
+        domain: str,
+    ) -> npt.NDArray[np.int64]:
+        """Each entity's zone index (``self.names`` set on the way)."""
         attr = spec.zone or spec.by or ""
         if attr not in pool.attributes:
             raise DomainError(
@@ -73,17 +114,7 @@ class LocalClock:
                 sel = np.flatnonzero(codes == code)
                 zone_of[sel] = ids[rng.choice(len(ids), size=len(sel), p=w / w.sum())]
             self.names = list(names)
-        self.zone_of = zone_of
-        self.zones = [zone(n) for n in self.names]
-        missing = [n for n, z in zip(self.names, self.zones, strict=True) if z is None]
-        if missing:
-            raise DomainError(f"profiles.{name}.local: unknown timezone(s) {missing}")
-        self.name = name
-        self._tilt: Tilt | None = None
-        self._hour = -1
-        self._offsets = np.zeros(len(self.names), dtype=np.int64)
-        self._active: npt.NDArray[np.int64] | None = None
-        self._shares = np.zeros(len(self.names))
+        return zone_of
 
     def offsets(self, t_ms: int) -> npt.NDArray[np.int64]:
         """Each zone's offset from UTC (ms) in the hour holding ``t_ms``."""
