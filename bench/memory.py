@@ -77,6 +77,17 @@ def _tree_kb(pid: int, field: str) -> int:
     return total
 
 
+def stop(*procs: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM each process still running, in order; kill one that is not gone in 60 s."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def run_realtime(
     bootstrap: str,
     target_rate: float = 20_000.0,
@@ -152,13 +163,7 @@ def run_realtime(
         events = produced() - first
         watcher.close()
     finally:
-        for p in (worker, orch):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop(worker, orch)
     # the last minute (the whole second half of a run of two minutes or less)
     mark = max(seconds - 60.0, seconds / 2)
     before = min(samples, key=lambda s: abs(s[0] - mark))[1]

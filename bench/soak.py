@@ -14,14 +14,13 @@ minutes of wall time; the figure is in docs/PERFORMANCE.md).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from memory import _tree_kb
+from memory import _tree_kb, stop
 from simfleet.broker.embedded import EmbeddedBroker
 from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.settings import KafkaSettings
@@ -82,13 +81,7 @@ def soak(days: int = 4, speed: float = 1440.0, scale: float = 0.2, shards: int =
                     rss_at_day.setdefault(d, rss)
             watcher.close()
         finally:
-            for p in (worker, orch):
-                if p is not None and p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
+            stop(worker, orch)
     wall = time.monotonic() - began
     print(
         f"soak: every domain at scale {scale:g}, {shards} shards, {speed:g}x from {START}, "

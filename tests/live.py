@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
@@ -21,6 +21,9 @@ from simfleet.control_io import FleetWatcher, read_latest_state
 from simfleet.settings import KafkaSettings
 
 SIMCTL = (sys.executable, "-m", "simfleet.cli.main")
+
+
+T = TypeVar("T")
 
 
 def _slowdown() -> float:

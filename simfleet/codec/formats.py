@@ -163,7 +163,7 @@ def registered_message_name(schema_str: str) -> str:
             name = fdp.message_type[0].name
             return f"{fdp.package}.{name}" if fdp.package else name
     except (binascii.Error, ValueError, DecodeError):
-        pass
+        pass  # not a base64 descriptor: the `.proto` text a registry returns, read below
     pkg = re.search(r"^\s*package\s+([\w.]+)\s*;", schema_str, re.M)
     msg = re.search(r"^\s*message\s+(\w+)", schema_str, re.M)
     if msg is None:

@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -33,22 +33,11 @@ from simfleet.control_io import FleetWatcher
 from simfleet.domain.pack import Project
 from simfleet.orchestrator.catalog import list_scenarios
 from simfleet.settings import KafkaSettings
+from tests.live import wait_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TOKEN = "live-test-token-0123456789"
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.2)  # polling a condition with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -136,10 +125,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         port,
     )
     try:
-        wait_for("the admin server of simctl up", lambda: _answers(fleet.url), 90)
+        wait_value("the admin server of simctl up", lambda: _answers(fleet.url), 90)
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        wait_for("simctl admin run", lambda: _answers(fleet.guarded, auth), 30)
-        wait_for("both workers", lambda: len(fleet.state()["workers"]) == 2, 60)
+        wait_value("simctl admin run", lambda: _answers(fleet.guarded, auth), 30)
+        wait_value("both workers", lambda: len(fleet.state()["workers"]) == 2, 60)
         yield fleet
     finally:
         for p in (up, standalone):
@@ -181,7 +170,7 @@ def test_the_state_shows_the_clock_the_baseline_and_the_workers(fleet: Fleet) ->
     assert state["domains"] == ["marketplace"]
     assert [r["id"] for r in state["scenarios"]] == ["normal-operations"]
     assert state["sim_time"] >= "2026-03-10T"
-    workers = wait_for(
+    workers = wait_value(
         "delivered records",
         lambda: [w for w in fleet.state()["workers"] if w["delivered"] > 0],
     )
@@ -200,7 +189,7 @@ async def frames_until(
     while not done(got):
         left = deadline - time.monotonic()
         assert left > 0, f"timed out; frames so far: {[f['type'] for f in got][:20]}"
-        frame = json.loads(await asyncio.wait_for(ws.recv(), left))
+        frame = json.loads(await asyncio.wait_value(ws.recv(), left))
         if frame["type"] == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         got.append(frame)
@@ -403,7 +392,7 @@ def test_a_scenario_started_over_http_is_what_the_cli_sees(fleet: Fleet) -> None
     assert stop["settling_until"] > stop["effective_at"]
     assert 8 <= stop["settling_wall_s"] <= 10  # 8 sim hours at 3600x, from 1.5 s ahead
     # the stop applies 1.5 s ahead (every producer reads it first)
-    state = wait_for("settling", lambda: (s := fleet.state())["status"] == "Settling" and s)
+    state = wait_value("settling", lambda: (s := fleet.state())["status"] == "Settling" and s)
     row = next(r for r in state["scenarios"] if r["id"] == "supply-crisis")
     assert row["state"] == "settling" and row["remaining_ms"] > 0
     nothing = fleet.post("/api/stop")
@@ -416,7 +405,7 @@ def test_a_scenario_started_by_the_cli_is_in_the_state_and_reset_clears_it(
 ) -> None:
     cli = fleet.simctl("scenario", "start", "payment-outage")
     assert cli.returncode == 0, cli.stderr
-    row = wait_for(
+    row = wait_value(
         "payment-outage in /api/state",
         lambda: next((r for r in fleet.state()["scenarios"] if r["id"] == "payment-outage"), None),
     )
@@ -424,7 +413,7 @@ def test_a_scenario_started_by_the_cli_is_in_the_state_and_reset_clears_it(
     reset = fleet.post("/api/reset")
     assert reset.status_code == 200, reset.text
     assert "payment-outage" in reset.json()["cleared"]["scenarios"]
-    state = wait_for("the reset state", lambda: (s := fleet.state())["scenarios"] == [] and s)
+    state = wait_value("the reset state", lambda: (s := fleet.state())["scenarios"] == [] and s)
     assert state["status"] == "Baseline"
     assert "reset to baseline" in state["history"][-1]
 
@@ -440,7 +429,7 @@ def test_inject_and_speed_go_through_the_control_plane(fleet: Fleet) -> None:
         s = fleet.state()
         return event["id"] in [e["id"] for e in s["upcoming_events"] + s["external_events"]]
 
-    wait_for("the injected event in the state", listed)
+    wait_value("the injected event in the state", listed)
     assert fleet.post("/api/inject", {"template": "cloud-outtage"}).status_code == 404
     assert fleet.post("/api/inject", {"at": "now"}).status_code == 422
     sped = fleet.post("/api/speed", {"speed": 3600})
@@ -460,7 +449,7 @@ def test_history_counts_each_stream_per_interval_against_the_baseline(fleet: Fle
         body = get(q).json()
         return [p for p in body["streams"][topic] if p["complete"]]
 
-    points = wait_for("complete history intervals", complete)
+    points = wait_value("complete history intervals", complete)
     body = get({"start": "2026-03-10T00:00:00Z", "end": "2026-03-20T00:00:00Z"}).json()
     assert body["interval_ms"] == 3_600_000
     assert body["timeRange"] == {
@@ -551,7 +540,7 @@ def test_a_worker_serves_its_own_metrics(fleet: Fleet) -> None:
         return fams if lag is not None and lag.samples else None
 
     try:
-        fams = wait_for("the worker's /metrics", scrape, 60)
+        fams = wait_value("the worker's /metrics", scrape, 60)
         assert [s.labels for s in fams["simfleet_tick_lag_seconds"].samples] == [
             {"worker": "extra"}
         ]
@@ -582,9 +571,9 @@ def test_generation_goes_on_when_the_admin_server_fails(fleet: Fleet) -> None:
         return sum(w["delivered"] for w in state["workers"] if w["worker"].startswith("worker-"))
 
     os.kill(_admin_child(fleet), signal.SIGKILL)
-    wait_for("the page to go away", lambda: not _answers(fleet.url))
+    wait_value("the page to go away", lambda: not _answers(fleet.url))
     before = delivered()
-    wait_for("more deliveries", lambda: delivered() > before)
+    wait_value("more deliveries", lambda: delivered() > before)
     assert fleet.up.poll() is None, "simctl up stopped with its admin server"
 
 
@@ -603,7 +592,7 @@ def test_delivered_per_topic_equals_the_fleets_own_counts_after_the_run(fleet: F
         return dict(last) if done else None
 
     try:
-        heartbeats = wait_for("the workers' final heartbeats", finals)
+        heartbeats = wait_value("the workers' final heartbeats", finals)
     finally:
         watcher.close()
     assert all(hb.stopping for hb in heartbeats.values())  # the extra worker stopped too
@@ -622,5 +611,5 @@ def test_delivered_per_topic_equals_the_fleets_own_counts_after_the_run(fleet: F
         got = {s.labels["topic"]: s.value for s in fams["simfleet_records_delivered"].samples}
         return got if got == own else None
 
-    per_topic = wait_for("/metrics to show the final counts", scraped)
+    per_topic = wait_value("/metrics to show the final counts", scraped)
     assert len(per_topic) > 20 and sum(per_topic.values()) > 10_000

@@ -19,16 +19,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from simfleet.broker import free_port
-from tests.live import patience
+from tests.live import wait_value
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -42,20 +42,6 @@ pytestmark = [
         "chromium-driver`; .ci/run installs them)",
     ),
 ]
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy (a deadline stretched by the
-    machine's load), or fail naming ``what``."""
-    deadline = time.monotonic() + patience(timeout)
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.2)  # polling a condition with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -97,8 +83,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         )  # fmt: skip
     fleet = Fleet(f"http://127.0.0.1:{port}", up)
     try:
-        wait_for("the admin server of simctl up", lambda: _answers(fleet.url), 120)
-        wait_for("a worker", lambda: fleet.state()["workers"], 90)
+        wait_value("the admin server of simctl up", lambda: _answers(fleet.url), 120)
+        wait_value("a worker", lambda: fleet.state()["workers"], 90)
         yield fleet
     finally:
         if up.poll() is None:
@@ -158,7 +144,7 @@ def js(d: Any, script: str) -> Any:
 
 def until(d: Any, what: str, script: str, timeout: float = 60) -> Any:
     """Poll a JavaScript expression of the page until it is truthy; its value."""
-    return wait_for(what, lambda: js(d, script), timeout)
+    return wait_value(what, lambda: js(d, script), timeout)
 
 
 def test_the_first_screen_shows_the_chart_with_data_over_sim_time(
@@ -259,7 +245,7 @@ def test_fraud_attack_starts_from_the_page_and_only_ticketing_waits(
     driver.execute_script("arguments[0].scrollIntoView()", button)
     assert button.is_enabled()
     button.click()
-    row = wait_for(
+    row = wait_value(
         "fraud-attack in /api/state",
         lambda: next((r for r in fleet.state()["scenarios"] if r["id"] == "fraud-attack"), None),
     )
@@ -277,7 +263,7 @@ def test_fraud_attack_starts_from_the_page_and_only_ticketing_waits(
     driver.save_screenshot(str(tmp_path / "fraud-attack.png"))
     # a scenario that settled leaves the panel (the API keeps it as history)
     assert fleet.post("/api/stop").status_code == 200
-    wait_for(
+    wait_value(
         "fraud-attack settled",
         lambda: any(
             r["id"] == "fraud-attack" and r["state"] == "settled"
