@@ -108,6 +108,18 @@ def wait_sim(clock: SimClock, sim: int, up: subprocess.Popen[str]) -> None:
         time.sleep(0.2)  # pacing a poll of the sim clock with the wall clock
 
 
+def wait_value(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that (a deadline stretched
+    by the machine's load), or fail naming ``what``."""
+    deadline = time.monotonic() + patience(timeout)
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.2)  # polling a condition with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> float:
     """Poll ``cond`` until it holds; the seconds it took."""
     timeout = patience(timeout)
