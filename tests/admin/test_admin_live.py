@@ -189,7 +189,7 @@ async def frames_until(
     while not done(got):
         left = deadline - time.monotonic()
         assert left > 0, f"timed out; frames so far: {[f['type'] for f in got][:20]}"
-        frame = json.loads(await asyncio.wait_value(ws.recv(), left))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), left))
         if frame["type"] == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         got.append(frame)
