@@ -23,6 +23,7 @@ __all__ = [
     "produce_each",
     "produced_at_header",
     "record_headers",
+    "purge",
     "withdraw_queued",
     "write_off",
 ]
@@ -175,11 +176,20 @@ def produce_each(
     return n
 
 
+def purge(producer: Producer, in_flight: bool = False) -> None:
+    """Purge what the client holds and has not sent (and, with ``in_flight``, what awaits an
+    answer), waiting for the client's broker threads to have done it: a record produced
+    after this returns is not purged. confluent-kafka maps its ``blocking=True`` to
+    librdkafka's ``RD_KAFKA_PURGE_F_NON_BLOCKING`` (the flag reads inverted), so the waiting
+    purge is ``blocking=False``; ``tests/broker/test_purge.py`` pins it."""
+    producer.purge(in_queue=True, in_flight=in_flight, blocking=False)
+
+
 def write_off(producer: Producer, timeout: float = 5.0) -> None:
     """Purge what is queued or in flight (each reported failed) and wait for those reports:
     an in-flight record's report may come a moment after the purge (the client's broker
     thread makes it)."""
-    producer.purge(in_queue=True, in_flight=True)
+    purge(producer, in_flight=True)
     deadline = time.monotonic() + timeout
     producer.poll(0)
     while len(producer) and time.monotonic() < deadline:
@@ -193,7 +203,7 @@ def withdraw_queued(producer: Producer, counters: Any, timeout: float = 10.0) ->
     for c in counters:
         c.withdrawing = True
     try:
-        producer.purge(in_queue=True, in_flight=False)
+        purge(producer)
         producer.poll(0)
         return int(producer.flush(timeout))
     finally:

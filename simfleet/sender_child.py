@@ -41,6 +41,7 @@ from simfleet.produce_loop import (
     ProduceRefusedError,
     produce_each,
     produced_at_header,
+    purge,
     record_headers,
     withdraw_queued,
     write_off,
@@ -92,7 +93,7 @@ class _Child:
             self.fence_told = False
             for c in self.counters.values():
                 c.withdrawing = True  # until ``unfence`` has the purge's reports
-            self.producer.purge(in_queue=True, in_flight=False)
+            purge(self.producer)
 
     def unfence(self, timeout: float) -> None:
         """What is queued withdrawn, what is in flight acknowledged; produce again."""

@@ -122,7 +122,9 @@ def test_a_dead_child_is_an_error_not_a_silent_loss(
     producer = SenderProcess(KafkaSettings(bootstrap_servers=bootstrap))
     try:
         os.kill(producer.child_pid, signal.SIGKILL)
-        os.waitpid(producer.child_pid, 0)  # it is gone; the pipe's end tells the parent
+        # it is gone; the pipe's end tells the parent (whose reader thread may reap it first,
+        # so wait through the Popen, which knows)
+        producer._child.wait(30)
         buf, offsets, keys, ts = _records(10, 5)
         with pytest.raises(DeliveryError, match="producing process"):
             producer.send_encoded(topic, buf, offsets, keys, ts)
@@ -216,7 +218,8 @@ def test_a_frozen_child_lands_nothing_it_held(bootstrap: str, topic_factory: Top
         assert producer.totals() == (0, 0, 0), producer.totals()
         producer.send_encoded(topic, buf, offsets[:21], keys[:20], ts[:20])
         assert producer.settle(30) == 0
-        assert producer.totals() == (20, 20, 0)
+        errors = {t: c.last_error for t, c in producer.counters.items()}
+        assert producer.totals() == (20, 20, 0), errors
     finally:
         producer.close()
     assert _count(bootstrap, topic) == 20
