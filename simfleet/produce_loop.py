@@ -22,8 +22,8 @@ __all__ = [
     "ProduceRefusedError",
     "produce_each",
     "produced_at_header",
-    "record_headers",
     "purge",
+    "record_headers",
     "withdraw_queued",
     "write_off",
 ]
