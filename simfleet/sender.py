@@ -133,9 +133,13 @@ class SenderProcess(AccountedProducer):
                 return
             if msg[0] == "idle":
                 continue
-            if msg[0] == "records" and self.fenced:
-                self._withdrawn(msg)
-                continue
+            if msg[0] == "records":
+                if self.fenced:
+                    self._withdrawn(msg)
+                    continue
+                # the instant it goes into the pipe: the child withdraws it if this process
+                # stood still mid-handoff (``simfleet.sender_child``, stale records)
+                msg = (*msg, time.monotonic())
             try:
                 self._out.send(msg)
             except OSError as exc:

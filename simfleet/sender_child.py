@@ -4,7 +4,8 @@
 ``simfleet.produce_loop`` only, so that its memory is the interpreter and the client. It reads
 (client configuration, topics to stamp), then messages, in order, from DATA_FD:
 
-- ``("records", topic, values, offsets, keys, timestamps, stamp)``: produce them;
+- ``("records", topic, values, offsets, keys, timestamps, stamp, handed_at)``: produce them
+  (unless ``stale``: the parent stood still mid-handoff; then the fence);
 - ``("ready" | "settle" | "abandon" | "unfence", token, ...)``: answer ``("answer", token,
   counts)`` on REPLY_FD once done (``settle``: after a flush of everything before it;
   ``unfence``: see below);
@@ -95,6 +96,12 @@ class _Child:
                 c.withdrawing = True  # until ``unfence`` has the purge's reports
             purge(self.producer)
 
+    def tell_fence(self, reply: Connection) -> None:
+        """Tell the parent of a new fence, once."""
+        if self.fenced and not self.fence_told:
+            self.fence_told = True
+            reply.send(("fenced",))
+
     def unfence(self, timeout: float) -> None:
         """What is queued withdrawn, what is in flight acknowledged; produce again."""
         withdraw_queued(self.producer, list(self.counters.values()), timeout)
@@ -146,6 +153,16 @@ class _Child:
         write_off(self.producer)
 
 
+def stale(handed_at: float, recv_from: float, recv_to: float, empty_at: float) -> bool:
+    """Whether the parent stood still (frozen, or starved as long) between stamping a batch
+    ``handed_at`` and finishing its write: the pipe was still empty more than ``FROZEN_S``
+    after the stamp, or reading the batch took that long (the parent stopped mid-write, the
+    likelier case when the pipe is full). Its shards' next owners may have read the
+    partitions meanwhile, so it is withdrawn, not produced (the clocks are the machine's
+    monotonic clock, shared by both processes)."""
+    return empty_at - handed_at > FROZEN_S or recv_to - recv_from > FROZEN_S
+
+
 def main(data_fd: int, reply_fd: int, parent: int) -> None:
     """Serve the parent until it says stop or goes away."""
     _die_with_parent(parent)
@@ -157,14 +174,16 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
     signal.signal(signal.SIGCONT, child.fence)
     signal.signal(signal.SIGUSR1, child.fence)
     last = 0.0
+    empty_at = 0.0  # the last instant the pipe was seen empty
     while True:
         before = time.monotonic()
         ready = data.poll(REPORT_S)
-        if time.monotonic() - before > FROZEN_S:
+        now = time.monotonic()
+        if now - before > FROZEN_S:
             child.fence()
-        if child.fenced and not child.fence_told:
-            child.fence_told = True
-            reply.send(("fenced",))
+        if not ready:
+            empty_at = now
+        child.tell_fence(reply)
         if ready:
             try:
                 msg = data.recv()
@@ -173,7 +192,9 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
                 os._exit(0)
             kind = msg[0]
             if kind == "records":
-                error = child.send(*msg[1:])
+                if stale(msg[7], now, time.monotonic(), empty_at):
+                    child.fence()  # the parent stood still mid-handoff: see ``stale``
+                error = child.send(*msg[1:7])
                 if error is not None:
                     reply.send(("error", error))
             elif kind == "settle":
@@ -189,6 +210,7 @@ def main(data_fd: int, reply_fd: int, parent: int) -> None:
                 reply.send(("answer", msg[1], child.counts()))
             elif kind == "stop":
                 break
+            child.tell_fence(reply)  # a stale batch fenced it
         else:
             child.producer.poll(0)
             if os.getppid() != parent:
