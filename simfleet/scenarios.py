@@ -143,7 +143,11 @@ class Assertion(_Frozen):
     min: float | None = None
     max: float | None = None
     topics: tuple[str, ...] = Field((), description="sequence: the topics in order")
-    key: str | None = Field(None, description="sequence/latency: the field joining the events")
+    key: str | None = Field(
+        None,
+        description="sequence/latency: the field joining the events; ratio: count the "
+        "denominator's records whose key appears on topic (a conversion)",
+    )
     gaps: bool = Field(True, description="sequence: other topics may come in between")
     denominator: str | None = Field(None, description="ratio: the topic counted below the line")
     cause: str | None = Field(None, description="latency: the cause's topic")

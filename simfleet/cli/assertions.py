@@ -221,9 +221,17 @@ def _count(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
 
 
 def _ratio(a: Assertion, ev: Events, origin: int) -> tuple[str, str, bool]:
+    """Records of ``topic`` over records of ``denominator``, both in the window; with a
+    ``key``, a conversion: of the denominator's records in the window, the share whose key
+    appears on ``topic`` at any time (a follow-up that lands after the window still counts)."""
     assert a.topic is not None and a.denominator is not None
-    num = len(_window(ev.get(a.topic, []), a, origin))
-    den = len(_window(ev.get(a.denominator, []), a, origin))
+    below = _window(ev.get(a.denominator, []), a, origin)
+    den = len(below)
+    if a.key is None:
+        num = len(_window(ev.get(a.topic, []), a, origin))
+    else:
+        followed = {r.get(a.key) for r in ev.get(a.topic, [])}
+        num = sum(r.get(a.key) in followed for r in below)
     if den == 0:
         return _bounds(a), f"{num:,}/0", False
     x = num / den

@@ -49,7 +49,7 @@ def test_supply_crisis_plan_passes(tmp_path: Path) -> None:
     assert steps == [
         "01 start supply-crisis",
         "02 wait for marketplace.ground_truth",
-        "03 wait 6h sim",
+        "03 wait 30h sim",
         "04 assert",
         "05 stop",
     ]
