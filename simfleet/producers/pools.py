@@ -45,7 +45,10 @@ class Tilted(Protocol):
     changes whenever the factor does."""
 
     key: tuple[str, int]
-    factor: npt.NDArray[np.float64]
+
+    def at(self, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The factors of entities ``idx``."""
+        ...
 
 
 def stable_hash(*parts: object) -> int:
@@ -225,12 +228,17 @@ class EntityPool:
             else ()
         )
         key = (*tilt.key, id(b) if b is not None else 0)
-        if key not in self._tilted and len(self._tilted) >= 16:
-            self._tilted.clear()  # the hours gone by (each profile's tilt moves every hour)
+        if key not in self._tilted:
+            # the hours gone by: each profile's tilt moves every hour, so only the newest
+            # hour's CDF of a profile (and `weight` table) is worth keeping
+            for old in [k for k in self._tilted if k[0] == key[0] and k[2] == key[2]]:
+                del self._tilted[old]
+            if len(self._tilted) >= 16:
+                self._tilted.clear()
         cached = self._tilted.get(key)
         if cached is None or cached[0] is not self._active_idx or cached[2] != numbers:
             act = self._active_idx
-            w = self._activity[act] * tilt.factor[act]
+            w = self._activity[act] * tilt.at(act)
             if b is not None:
                 w = w * self.by_values(b, act, params)
             cdf = np.cumsum(w)
@@ -310,7 +318,7 @@ class EntityPool:
         if b is not None:
             base = base * self.by_values(b, act, params)
         if tilt is not None:
-            base = base * tilt.factor[act]
+            base = base * tilt.at(act)
         step = openings.step
         first = int(times.min())
         k = (times - first) // step
