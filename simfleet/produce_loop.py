@@ -92,6 +92,17 @@ def record_headers(kinds: Sequence[str], topic: str, value_format: str) -> Heade
     return make
 
 
+# a fence's purge, or the broker refusing a fenced producer's request: never written
+NOT_WRITTEN = frozenset(
+    {
+        KafkaError._PURGE_QUEUE,
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+    }
+)
+
+
 class Counter:
     """Records of one topic: handed over, delivered, failed, withdrawn (purged from the
     queue by a fence: never sent, so no longer produced), and the last error."""
@@ -109,7 +120,7 @@ class Counter:
     def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is None:
             self.delivered += 1
-        elif self.withdrawing and err.code() == KafkaError._PURGE_QUEUE:
+        elif self.withdrawing and err.code() in NOT_WRITTEN:
             self.withdrawn += 1
             self.produced -= 1
         else:

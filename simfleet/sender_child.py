@@ -71,6 +71,7 @@ class _Child:
         header_kinds: tuple[str, ...] = (),
         value_format: str = "avro",
     ) -> None:
+        self.conf = conf
         self.producer = Producer(conf)
         self.stamp_topics = stamp_topics
         self.header_kinds = header_kinds
@@ -103,8 +104,14 @@ class _Child:
             reply.send(("fenced",))
 
     def unfence(self, timeout: float) -> None:
-        """What is queued withdrawn, what is in flight acknowledged; produce again."""
-        withdraw_queued(self.producer, list(self.counters.values()), timeout)
+        """What is queued withdrawn, what is in flight acknowledged; produce again, with a
+        fresh client: one that stood still may have had its idempotent producer id fenced by
+        the broker (Tansu does, after a 20 s freeze), and every later record would fail."""
+        counters = list(self.counters.values())
+        withdraw_queued(self.producer, counters, timeout)
+        old, self.producer = self.producer, Producer(self.conf)
+        if len(old):
+            write_off(old)  # unreported at the timeout: counted failed, not lost
         self.fenced = False
 
     def send(
